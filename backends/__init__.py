@@ -1,0 +1,1 @@
+"""Backend adapters (shipped as ``unified_nas.backends``); each subpackage exports ``Backend``."""

@@ -1,0 +1,170 @@
+"""The backend contract.
+
+A backend is a name, a capabilities record (data), the strategies it offers
+under unified names, and three steps: ``translate`` (IR -> native search
+space), ``run`` (native search under a budget and seed, emitting each finished
+trial through the context) and ``normalize`` (native trial -> TrialRecord).
+Before any work starts, :meth:`Backend.check` lists every recipe feature the
+backend cannot serve, all at once.
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+from unified_nas.errors import Gap, RecipeError, UnsupportedFeatures
+from unified_nas.space import Categorical, space_size
+
+if TYPE_CHECKING:
+    from unified_nas.recipe import Recipe
+    from unified_nas.report.records import TrialRecord
+    from unified_nas.runner import RunContext
+
+# Every strategy name any backend may offer (the unified vocabulary).
+UNIFIED_STRATEGIES = ("random", "grid", "tpe", "evolution", "bayesian", "hyperband", "greedy", "rl", "cmaes",
+                      "nsga2", "darts", "gumbel_darts", "enas", "proxyless", "random_one_shot")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A strategy a backend offers.
+
+    Attributes:
+        name: Unified name (what users pass to ``--strategy``).
+        native: The toolkit's own name for it.
+        multi_objective: Whether it optimises several objectives (a Pareto front).
+        finite_only: Whether it needs a finite space (grid search).
+        numeric_only: Whether it cannot handle categorical parameters.
+    """
+
+    name: str
+    native: str
+    multi_objective: bool = False
+    finite_only: bool = False
+    numeric_only: bool = False
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can serve, as data (queryable before anything runs)."""
+
+    space_kinds: frozenset[str] = frozenset({"macro", "cell"})
+    pruning: bool = False
+    time_budget: bool = True
+    pruners: tuple[str, ...] = ("none",)
+
+
+@dataclass
+class Options:
+    """Resolved per-run options: recipe ``backends.<name>`` overlaid with CLI flags."""
+
+    strategy: str
+    strategy_args: dict[str, Any] = field(default_factory=dict)
+    pruner: str = "none"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "strategy_args": self.strategy_args, "pruner": self.pruner, **self.extra}
+
+
+class Backend(ABC):
+    """Base of every backend adapter. Subclasses set the class attributes."""
+
+    name: ClassVar[str]
+    toolkit: ClassVar[str]  # distribution name whose version is reported
+    capabilities: ClassVar[Capabilities]
+    strategies: ClassVar[Mapping[str, Strategy]]
+    default_strategy: ClassVar[str]
+    extra_option_keys: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def version(cls) -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version(cls.toolkit)
+        except PackageNotFoundError:
+            return "not installed"
+
+    def options(self, recipe: "Recipe", overrides: Mapping[str, Any]) -> Options:
+        """Recipe options for this backend overlaid with non-None CLI ``overrides``.
+
+        Raises:
+            RecipeError: On an unknown option key (naming ``backends.<name>.<key>``).
+        """
+        raw = {**recipe.backend_options(self.name), **{k: v for k, v in overrides.items() if v is not None}}
+        allowed = ("strategy", "strategy_args", "pruner") + self.extra_option_keys
+        for key in raw:
+            if key not in allowed:
+                raise RecipeError(f"backends.{self.name}.{key}", f"unknown option (expected one of {', '.join(allowed)})")
+        args = raw.get("strategy_args") or {}
+        if not isinstance(args, Mapping):
+            raise RecipeError(f"backends.{self.name}.strategy_args", "expected a mapping")
+        return Options(strategy=str(raw.get("strategy", self.default_strategy)), strategy_args=dict(args),
+                       pruner=str(raw.get("pruner", "none")),
+                       extra={k: raw[k] for k in self.extra_option_keys if k in raw})
+
+    def check(self, recipe: "Recipe", options: Options) -> None:
+        """Raises one error listing every feature of the recipe this backend cannot serve.
+
+        Raises:
+            UnsupportedFeatures: Naming the backend, each feature and its blocker.
+        """
+        gaps = self.gaps(recipe, options)
+        if gaps:
+            raise UnsupportedFeatures(self.name, gaps)
+
+    def gaps(self, recipe: "Recipe", options: Options) -> list[Gap]:
+        """Generic checks driven by the capability data; subclasses may add more."""
+        gaps: list[Gap] = []
+        caps = self.capabilities
+        if recipe.space.kind not in caps.space_kinds:
+            gaps.append(Gap(f"{recipe.space.kind} space", "adapter", f"supported: {', '.join(sorted(caps.space_kinds))}"))
+        offered = ", ".join(self.strategies)
+        strat = self.strategies.get(options.strategy)
+        if strat is None:
+            where = "toolkit" if options.strategy in UNIFIED_STRATEGIES else "unknown name"
+            gaps.append(Gap(f"strategy '{options.strategy}'", where, f"{self.name} offers {offered}"))
+        else:
+            decls = recipe.space.decls()
+            if strat.finite_only and math.isinf(space_size(decls)):
+                cont = [d.label for d in decls if math.isinf(d.dist.size())]
+                gaps.append(Gap(f"strategy '{strat.name}'", "toolkit",
+                                f"needs a finite space; continuous: {', '.join(cont)} (use a list of values)"))
+            if strat.numeric_only:
+                cats = [d.label for d in decls if isinstance(d.dist, Categorical)]
+                if cats:
+                    gaps.append(Gap(f"strategy '{strat.name}'", "toolkit",
+                                    f"handles numeric parameters only; categorical: {', '.join(cats[:6])}"
+                                    + (" ..." if len(cats) > 6 else "")))
+            if len(recipe.objectives) > 1 and not strat.multi_objective:
+                multi = [s.name for s in self.strategies.values() if s.multi_objective]
+                gaps.append(Gap(f"{len(recipe.objectives)} objectives with strategy '{strat.name}'", "toolkit",
+                                f"multi-objective strategies: {', '.join(multi) or 'none'}"))
+        if options.pruner not in caps.pruners:
+            gaps.append(Gap(f"pruner '{options.pruner}'", "adapter", f"offered: {', '.join(caps.pruners)}"))
+        return gaps
+
+    @abstractmethod
+    def translate(self, ctx: "RunContext") -> Any:
+        """IR (``ctx.recipe.space``) -> the toolkit's native search space / objective."""
+
+    @abstractmethod
+    def run(self, native: Any, ctx: "RunContext") -> Any:
+        """Runs the native search within ``ctx.budget``; calls ``ctx.emit(native_trial)`` per finished trial."""
+
+    @abstractmethod
+    def normalize(self, native_trial: Any, ctx: "RunContext") -> "TrialRecord":
+        """A native trial -> a canonical TrialRecord (labels, metrics, status, times)."""
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """Capabilities and strategies as JSON-ready data (for ``unas backends``)."""
+        caps = cls.capabilities
+        return {"name": cls.name, "version": cls.version(), "default_strategy": cls.default_strategy,
+                "strategies": {n: s.native for n, s in cls.strategies.items()},
+                "multi_objective": [n for n, s in cls.strategies.items() if s.multi_objective],
+                "space_kinds": sorted(caps.space_kinds), "pruners": list(caps.pruners),
+                "time_budget": caps.time_budget}

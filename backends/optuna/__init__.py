@@ -1,0 +1,53 @@
+"""The Optuna backend: define-by-run objectives over the shared PyTorch trainer."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from unified_nas.backends.base import Backend as BaseBackend
+from unified_nas.backends.base import Capabilities, Options, Strategy
+from unified_nas.backends.optuna.normalize import normalize_trial
+from unified_nas.backends.optuna.run import run_study
+from unified_nas.backends.optuna.translate import make_suggest
+from unified_nas.errors import Gap
+
+if TYPE_CHECKING:
+    from unified_nas.recipe import Recipe
+    from unified_nas.report.records import TrialRecord
+    from unified_nas.runner import RunContext
+
+# Our progress output replaces Optuna's per-trial INFO lines.
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class Backend(BaseBackend):
+    name = "optuna"
+    toolkit = "optuna"
+    capabilities = Capabilities(pruning=True, pruners=("none", "median", "hyperband"))
+    strategies = {s.name: s for s in (
+        Strategy("random", "RandomSampler", multi_objective=True),
+        Strategy("tpe", "TPESampler", multi_objective=True),
+        Strategy("grid", "BruteForceSampler", multi_objective=True, finite_only=True),
+        Strategy("cmaes", "CmaEsSampler", numeric_only=True),
+        Strategy("bayesian", "GPSampler", multi_objective=True),
+        Strategy("nsga2", "NSGAIISampler", multi_objective=True),
+        Strategy("evolution", "NSGAIISampler (genetic algorithm)", multi_objective=True),
+        Strategy("hyperband", "TPESampler + HyperbandPruner"),
+    )}
+    default_strategy = "tpe"
+
+    def gaps(self, recipe: "Recipe", options: Options) -> list[Gap]:
+        gaps = super().gaps(recipe, options)
+        if len(recipe.objectives) > 1 and (options.pruner != "none" or options.strategy == "hyperband"):
+            gaps.append(Gap("pruning with several objectives", "toolkit", "Optuna prunes single-objective studies only"))
+        return gaps
+
+    def translate(self, ctx: "RunContext") -> Any:
+        return make_suggest(ctx.recipe.space.decls())
+
+    def run(self, native: Any, ctx: "RunContext") -> optuna.Study:
+        return run_study(native, ctx, self.normalize)
+
+    def normalize(self, native_trial: optuna.trial.FrozenTrial, ctx: "RunContext") -> "TrialRecord":
+        return normalize_trial(native_trial, ctx)

@@ -1,0 +1,192 @@
+"""``unas``: run, report, validate, backends.
+
+Exit status: 0 success, 2 bad input (recipe, flag, backend, run id), 1 runtime failure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from unified_nas.errors import StoreError, UserError
+from unified_nas.report.store import DEFAULT_STORE
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        self.exit(EXIT_USAGE, f"unas: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} is not >= 1")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} is not >= 0")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{v} is not > 0")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="unas", description="One NAS recipe, many toolkits (NNI, Optuna, AutoKeras).")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run a recipe on one backend")
+    r.add_argument("recipe", help="recipe YAML file")
+    r.add_argument("--backend", required=True, help="backend name (see `unas backends`)")
+    r.add_argument("--strategy", help="unified strategy name (default: the recipe's, else the backend's)")
+    r.add_argument("--trials", type=_positive_int, help="trial budget (overrides the recipe)")
+    r.add_argument("--time", type=_positive_float, dest="time_s", metavar="SECONDS", help="wall-clock budget")
+    r.add_argument("--seed", type=_nonneg_int, help="run seed (overrides the recipe)")
+    r.add_argument("--pruner", choices=("none", "median", "hyperband"), help="early stopping of bad trials")
+    r.add_argument("--store", default=DEFAULT_STORE, help=f"results store (default ./{DEFAULT_STORE})")
+    r.add_argument("--runs-dir", default=None, help="where run directories go (default: unas-runs/ beside the store)")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+
+    rep = sub.add_parser("report", help="show a stored run")
+    rep.add_argument("run_id", nargs="?", default="latest", help="run id, a unique prefix, or 'latest'")
+    rep.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    rep.add_argument("--store", default=DEFAULT_STORE)
+    rep.add_argument("--output", "-o", help="write to this file instead of stdout")
+
+    v = sub.add_parser("validate", help="check a recipe without running it")
+    v.add_argument("recipe")
+
+    b = sub.add_parser("backends", help="list backends, their strategies and capabilities")
+    b.add_argument("--format", choices=("table", "json"), default="table")
+
+    ls = sub.add_parser("runs", help="list stored runs")
+    ls.add_argument("--store", default=DEFAULT_STORE)
+    return p
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from unified_nas.recipe import load_recipe
+    from unified_nas.report.store import ResultsStore
+    from unified_nas.runner import run_recipe
+
+    recipe = load_recipe(a.recipe)
+    store = ResultsStore(a.store)
+    runs_dir = Path(a.runs_dir) if a.runs_dir else Path(a.store).resolve().parent / "unas-runs"
+    report = run_recipe(recipe, a.backend, strategy=a.strategy, trials=a.trials, time_s=a.time_s, seed=a.seed,
+                        pruner=a.pruner, store=store, runs_dir=runs_dir, progress=not a.quiet)
+    spent, inc = report.budget_spent, report.incumbent
+    print(f"run {report.run_id}: {spent['complete']} complete, {spent['pruned']} pruned, {spent['failed']} failed"
+          f" in {spent['wall_s']:.1f}s")
+    if inc:
+        print(f"best: trial {inc['index']} {report.objectives[0]['metric']}={inc['objectives'][0]:.4g}"
+              f" (test_accuracy {inc['test_accuracy']:.4g})")
+    print(f"report: unas report {report.run_id} --store {a.store}   (files in {report.run_dir})")
+    return EXIT_OK
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    from unified_nas.report.render import RENDERERS
+    from unified_nas.report.store import ResultsStore
+
+    if not Path(a.store).exists():
+        raise StoreError(f"no results store at {a.store} (run `unas run` first, or pass --store)")
+    text = RENDERERS[a.format](ResultsStore(a.store).load_run(a.run_id))
+    if a.output:
+        Path(a.output).write_text(text + "\n")
+        print(f"wrote {a.output}")
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def _cmd_validate(a: argparse.Namespace) -> int:
+    from unified_nas.data import load_dataset
+    from unified_nas.recipe import load_recipe
+    from unified_nas.runner import check_data_fits
+    from unified_nas.space import space_size
+
+    recipe = load_recipe(a.recipe)
+    data = load_dataset(recipe.data, recipe.base_dir)
+    check_data_fits(recipe, data)
+    decls = recipe.space.decls()
+    print(f"{a.recipe}: ok ({recipe.space.kind} space, {len(decls)} parameters, size {space_size(decls)},"
+          f" data {data.name} {data.split.sizes})")
+    return EXIT_OK
+
+
+def _cmd_backends(a: argparse.Namespace) -> int:
+    from unified_nas.registry import entries, get_backend
+
+    rows = []
+    for name, entry in sorted(entries().items()):
+        if entry.installed():
+            rows.append({"installed": True, **get_backend(name).describe()})
+        else:
+            rows.append({"name": name, "installed": False, "install": f"pip install 'unified-nas[{entry.extra}]'"})
+    if a.format == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for row in rows:
+        if not row["installed"]:
+            print(f"{row['name']}: not installed ({row['install']})")
+            continue
+        print(f"{row['name']} {row['version']}: strategies {', '.join(row['strategies'])} (default {row['default_strategy']});"
+              f" multi-objective {', '.join(row['multi_objective']) or '-'}; spaces {', '.join(row['space_kinds'])};"
+              f" pruners {', '.join(row['pruners'])}")
+    return EXIT_OK
+
+
+def _cmd_runs(a: argparse.Namespace) -> int:
+    import time
+
+    from unified_nas.report.store import ResultsStore
+
+    if not Path(a.store).exists():
+        raise StoreError(f"no results store at {a.store}")
+    for rid, recipe, backend, status, started in ResultsStore(a.store).list_runs():
+        print(f"{rid}  {recipe}  {backend}  {status}  {time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}")
+    return EXIT_OK
+
+
+COMMANDS = {"run": _cmd_run, "report": _cmd_report, "validate": _cmd_validate, "backends": _cmd_backends,
+            "runs": _cmd_runs}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``unas``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (UserError, StoreError) as e:
+        print(f"unas: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("unas: interrupted; finished trials are in the store", file=sys.stderr)
+        return 130
+    except Exception as e:  # a runtime failure: one line, the stored report keeps the rest
+        print(f"unas: run failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+if __name__ == "__main__":
+    sys.exit(main())

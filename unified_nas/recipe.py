@@ -1,0 +1,215 @@
+"""Recipe: a YAML file with data, search space, training protocol, objectives, budget.
+
+Loaded with ``yaml.safe_load`` only. Every validation error names the path of
+the offending field (``space.layers[2].kernel: 4 is not one of 3, 5, 7``).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from unified_nas.data import BUILTIN, DataSpec
+from unified_nas.errors import RecipeError
+from unified_nas.space import SearchSpace
+from unified_nas.space.parse import TRAINING_HPARAMS, _mapping, _reject_unknown, is_int, is_number, parse_space
+
+# Metrics a recipe may optimise, with their natural direction.
+METRICS = {"val_accuracy": "maximize", "val_loss": "minimize", "params": "minimize", "flops": "minimize"}
+SCHEDULES = ("constant", "cosine")
+TOP_FIELDS = ("name", "description", "data", "space", "training", "objectives", "budget", "seed", "backends")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One metric to optimise and its direction (``maximize`` or ``minimize``)."""
+
+    metric: str
+    direction: str
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Search budget: trials and/or wall-clock seconds (whichever ends first)."""
+
+    trials: int | None = 10
+    time_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The fixed training protocol, identical in meaning for every backend.
+
+    Attributes:
+        epochs: Epochs per trial.
+        schedule: Learning-rate schedule, ``constant`` or ``cosine`` (over ``epochs``).
+        patience: Early stopping on ``val_loss`` after this many epochs without
+            improvement; None disables it.
+    """
+
+    epochs: int = 10
+    schedule: str = "constant"
+    patience: int | None = None
+    loss: str = "cross_entropy"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe."""
+
+    name: str
+    data: DataSpec
+    space: SearchSpace
+    protocol: Protocol
+    objectives: tuple[Objective, ...]
+    budget: Budget
+    seed: int
+    backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    description: str = ""
+    source: str = ""  # the YAML text, kept verbatim in every report
+    base_dir: str = "."
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 (first 16 hex digits) of the recipe text."""
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+
+    def backend_options(self, backend: str) -> dict[str, Any]:
+        """The recipe's options for one backend (empty if none)."""
+        return dict(self.backends.get(backend) or {})
+
+
+def _parse_data(raw: Any) -> DataSpec:
+    raw = _mapping("data", raw)
+    _reject_unknown("data", raw, ("name", "path", "target", "val", "test", "split_seed"))
+    if ("name" in raw) == ("path" in raw):
+        raise RecipeError("data", "give exactly one of name (" + ", ".join(BUILTIN) + ") or path (.npz/.csv)")
+    if "name" in raw and raw["name"] not in BUILTIN:
+        raise RecipeError("data.name", f"{raw['name']!r} is not one of {', '.join(BUILTIN)}")
+    for k in ("val", "test"):
+        why = is_number(0, 1, low_open=True, high_open=True)(raw.get(k, 0.2))
+        if why:
+            raise RecipeError(f"data.{k}", why)
+    if raw.get("val", 0.2) + raw.get("test", 0.2) >= 1:
+        raise RecipeError("data", "val + test must leave something to train on")
+    why = is_int(0)(raw.get("split_seed", 0))
+    if why:
+        raise RecipeError("data.split_seed", why)
+    return DataSpec(name=raw.get("name"), path=raw.get("path"), target=str(raw.get("target", "target")),
+                    val=float(raw.get("val", 0.2)), test=float(raw.get("test", 0.2)),
+                    split_seed=raw.get("split_seed", 0))
+
+
+def _parse_protocol(raw: Mapping[str, Any]) -> Protocol:
+    _reject_unknown("training", raw, ("epochs", "schedule", "patience", "loss") + TRAINING_HPARAMS)
+    for key, low in (("epochs", 1), ("patience", 1)):
+        if key in raw and raw[key] is not None:
+            why = is_int(low)(raw[key])
+            if why:
+                raise RecipeError(f"training.{key}", why)
+    if raw.get("schedule", "constant") not in SCHEDULES:
+        raise RecipeError("training.schedule", f"{raw['schedule']!r} is not one of {', '.join(SCHEDULES)}")
+    if raw.get("loss", "cross_entropy") != "cross_entropy":
+        raise RecipeError("training.loss", f"{raw['loss']!r} is not one of cross_entropy")
+    return Protocol(epochs=raw.get("epochs", 10), schedule=raw.get("schedule", "constant"),
+                    patience=raw.get("patience"))
+
+
+def _parse_objectives(raw: Any) -> tuple[Objective, ...]:
+    if raw is None:
+        return (Objective("val_accuracy", "maximize"),)
+    items = raw if isinstance(raw, list) else [raw]
+    out = []
+    for i, item in enumerate(items):
+        p = f"objectives[{i}]"
+        if isinstance(item, str):
+            item = {"metric": item}
+        item = _mapping(p, item)
+        _reject_unknown(p, item, ("metric", "direction"))
+        metric = item.get("metric")
+        if metric not in METRICS:
+            raise RecipeError(f"{p}.metric", f"{metric!r} is not one of {', '.join(METRICS)}")
+        direction = item.get("direction", METRICS[metric])
+        if direction not in ("maximize", "minimize"):
+            raise RecipeError(f"{p}.direction", f"{direction!r} is not one of maximize, minimize")
+        out.append(Objective(metric, direction))
+    if not out:
+        raise RecipeError("objectives", "needs at least one objective")
+    if len({o.metric for o in out}) != len(out):
+        raise RecipeError("objectives", "a metric is listed twice")
+    return tuple(out)
+
+
+def _parse_budget(raw: Any) -> Budget:
+    raw = _mapping("budget", raw if raw is not None else {})
+    _reject_unknown("budget", raw, ("trials", "time_s"))
+    trials, time_s = raw.get("trials", 10), raw.get("time_s")
+    if trials is not None and is_int(1)(trials):
+        raise RecipeError("budget.trials", is_int(1)(trials))
+    if time_s is not None and is_number(0, None, low_open=True)(time_s):
+        raise RecipeError("budget.time_s", is_number(0, None, low_open=True)(time_s))
+    if trials is None and time_s is None:
+        raise RecipeError("budget", "needs trials or time_s (or both)")
+    return Budget(trials, float(time_s) if time_s is not None else None)
+
+
+def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: str = "recipe") -> Recipe:
+    """Validates a recipe mapping.
+
+    Args:
+        raw: The parsed YAML.
+        source: The YAML text (kept in reports and hashed).
+        base_dir: Directory relative data paths refer to.
+        default_name: Name used when the recipe has none.
+
+    Returns:
+        The validated recipe.
+
+    Raises:
+        RecipeError: Naming the path of the first offending field.
+    """
+    raw = _mapping("recipe", raw)
+    _reject_unknown("", raw, TOP_FIELDS)
+    for key in ("data", "space"):
+        if key not in raw:
+            raise RecipeError(key, "missing")
+    training = _mapping("training", raw.get("training") or {})
+    seed = raw.get("seed", 0)
+    if is_int(0)(seed):
+        raise RecipeError("seed", is_int(0)(seed))
+    backends = _mapping("backends", raw.get("backends") or {})
+    for name, opts in backends.items():
+        _mapping(f"backends.{name}", opts if opts is not None else {})
+    name = raw.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise RecipeError("name", "must be a non-empty string")
+    return Recipe(
+        name=name, description=str(raw.get("description", "")),
+        data=_parse_data(raw["data"]), space=parse_space(raw["space"], training),
+        protocol=_parse_protocol(training), objectives=_parse_objectives(raw.get("objectives")),
+        budget=_parse_budget(raw.get("budget")), seed=seed, backends=backends,
+        source=source, base_dir=base_dir,
+    )
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Reads and validates a recipe file (safe YAML loading only).
+
+    Raises:
+        RecipeError: If the file is missing, not YAML, or invalid.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise RecipeError("", f"cannot read recipe {p}: {e.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RecipeError("", f"{p.name} is not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    return parse_recipe(raw, source=text, base_dir=str(p.parent.resolve()), default_name=p.stem)

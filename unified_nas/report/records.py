@@ -1,0 +1,160 @@
+"""TrialRecord and RunReport: the one result format of every backend.
+
+Nothing here knows which backend produced a record. Both carry
+``schema_version``; readers refuse versions they do not know instead of guessing.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Sequence
+
+from unified_nas.errors import StoreError
+
+SCHEMA_VERSION = 1
+STATUSES = ("complete", "pruned", "failed")
+
+
+def check_schema(d: dict[str, Any], what: str) -> None:
+    """Raises StoreError unless ``d`` was written with a schema this version reads."""
+    v = d.get("schema_version")
+    if v != SCHEMA_VERSION:
+        raise StoreError(f"{what} has schema_version {v!r}; this unified-nas reads {SCHEMA_VERSION} only "
+                         "(upgrade unified-nas, or re-run with this version)")
+
+
+@dataclass
+class TrialRecord:
+    """One trial, normalized.
+
+    Attributes:
+        index: 0-based position in the run.
+        native_id: The toolkit's own id of the trial.
+        status: ``complete``, ``pruned`` or ``failed``.
+        sample: Canonical sample ``{label: JSON scalar}``.
+        metrics: ``val_accuracy``, ``val_loss``, ``train_loss`` (last epoch run).
+        objectives: Objective values in recipe order (None if failed).
+        params: Trainable parameters. flops: FLOPs of one example (2 per multiply-add).
+        history: Per-epoch metrics.
+        start_time: Unix time the trial started.
+        duration_s: Wall time of the whole trial as the toolkit ran it.
+        train_s: Seconds inside the training loop; ``duration_s - train_s`` is overhead.
+        error: Error text of a failed trial.
+        test_accuracy: Kept in the store, shown for the incumbent only (not in ``to_dict``).
+    """
+
+    index: int
+    native_id: str
+    status: str
+    sample: dict[str, Any]
+    metrics: dict[str, float] = field(default_factory=dict)
+    objectives: list[float] | None = None
+    params: int | None = None
+    flops: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    start_time: float = 0.0
+    duration_s: float = 0.0
+    train_s: float = 0.0
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    test_accuracy: float | None = field(default=None, repr=False)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def overhead_s(self) -> float:
+        return max(0.0, self.duration_s - self.train_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("test_accuracy")
+        d["overhead_s"] = self.overhead_s
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], test_accuracy: float | None = None) -> "TrialRecord":
+        check_schema(d, "trial record")
+        names = {f.name for f in fields(TrialRecord)}
+        return TrialRecord(**{k: v for k, v in d.items() if k in names}, test_accuracy=test_accuracy)
+
+
+def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
+    """True if ``a`` is at least as good as ``b`` everywhere and better somewhere."""
+    sign = [1 if d == "maximize" else -1 for d in directions]
+    ge = all(s * x >= s * y for s, x, y in zip(sign, a, b))
+    return ge and any(s * x > s * y for s, x, y in zip(sign, a, b))
+
+
+def pareto_front(trials: Sequence[TrialRecord], directions: Sequence[str]) -> list[int]:
+    """Indices of complete trials that no other complete trial dominates."""
+    done = [t for t in trials if t.status == "complete" and t.objectives is not None]
+    return [t.index for t in done if not any(dominates(o.objectives, t.objectives, directions) for o in done)]
+
+
+def incumbent(trials: Sequence[TrialRecord], directions: Sequence[str]) -> TrialRecord | None:
+    """Best complete trial on the first objective (ties: the earlier trial)."""
+    done = [t for t in trials if t.status == "complete" and t.objectives is not None]
+    if not done:
+        return None
+    s = 1 if directions[0] == "maximize" else -1
+    return max(done, key=lambda t: (s * t.objectives[0], -t.index))
+
+
+@dataclass
+class RunReport:
+    """One run of one recipe on one backend, normalized.
+
+    ``trials`` are filled from the store; ``incumbent`` is chosen on the first
+    objective (validation metrics only) and is the only trial whose test
+    accuracy is reported.
+    """
+
+    run_id: str
+    recipe: dict[str, Any]  # name, hash, text, path
+    backend: dict[str, Any]  # name, version
+    strategy: str
+    options: dict[str, Any]
+    seed: int
+    objectives: list[dict[str, str]]
+    budget_asked: dict[str, Any]
+    data: dict[str, Any]
+    space: dict[str, Any]
+    environment: dict[str, Any]
+    run_dir: str
+    started_at: float
+    ended_at: float | None = None
+    status: str = "running"  # running, complete, failed, interrupted
+    error: str | None = None
+    budget_spent: dict[str, Any] = field(default_factory=dict)
+    incumbent: dict[str, Any] | None = None
+    pareto_front: list[int] = field(default_factory=list)
+    trials: list[TrialRecord] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def directions(self) -> list[str]:
+        return [o["direction"] for o in self.objectives]
+
+    def summarize(self) -> None:
+        """Recomputes ``budget_spent``, ``incumbent`` and ``pareto_front`` from ``trials``."""
+        counts = {s: sum(t.status == s for t in self.trials) for s in STATUSES}
+        wall = (self.ended_at or max((t.start_time + t.duration_s for t in self.trials), default=self.started_at)) - self.started_at
+        self.budget_spent = {"trials": len(self.trials), **counts, "wall_s": round(wall, 3),
+                             "train_s": round(sum(t.train_s for t in self.trials), 3),
+                             "epochs": sum(len(t.history) for t in self.trials)}
+        best = incumbent(self.trials, self.directions)
+        self.incumbent = None if best is None else {
+            "index": best.index, "sample": best.sample, "objectives": best.objectives,
+            "val_accuracy": best.metrics.get("val_accuracy"), "test_accuracy": best.test_accuracy,
+            "params": best.params, "flops": best.flops}
+        self.pareto_front = pareto_front(self.trials, self.directions) if len(self.objectives) > 1 else []
+
+    def to_dict(self, with_trials: bool = True) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "trials"}
+        if with_trials:
+            d["trials"] = [t.to_dict() for t in self.trials]
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], trials: list[TrialRecord] | None = None) -> "RunReport":
+        check_schema(d, "run report")
+        names = {f.name for f in fields(RunReport)} - {"trials"}
+        return RunReport(**{k: v for k, v in d.items() if k in names}, trials=trials or [])

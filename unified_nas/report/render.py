@@ -1,0 +1,74 @@
+"""Renderers of a RunReport: a terminal table, JSON, CSV."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+from unified_nas.report.records import RunReport
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "-" if v is None else str(v)
+
+
+def render_json(report: RunReport) -> str:
+    return json.dumps(report.to_dict(), indent=2, sort_keys=False)
+
+
+def render_csv(report: RunReport) -> str:
+    """One row per trial; sample labels as ``sample.<label>`` columns."""
+    labels = sorted({k for t in report.trials for k in t.sample})
+    objs = [o["metric"] for o in report.objectives]
+    head = ["index", "native_id", "status", *[f"objective.{m}" for m in objs], "val_accuracy", "val_loss",
+            "params", "flops", "start_time", "duration_s", "train_s", "overhead_s", "epochs", "error",
+            *[f"sample.{l}" for l in labels]]
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(head)
+    for t in report.trials:
+        w.writerow([t.index, t.native_id, t.status, *(t.objectives or [None] * len(objs)),
+                    t.metrics.get("val_accuracy"), t.metrics.get("val_loss"), t.params, t.flops,
+                    t.start_time, round(t.duration_s, 4), round(t.train_s, 4), round(t.overhead_s, 4),
+                    len(t.history), t.error, *[t.sample.get(l) for l in labels]])
+    return out.getvalue()
+
+
+def render_table(report: RunReport) -> str:
+    """A human summary: the run, the budget, the incumbent, then one line per trial."""
+    r = report
+    spent = r.budget_spent
+    lines = [
+        f"run {r.run_id}  [{r.status}]",
+        f"recipe {r.recipe['name']} ({r.recipe['hash']})  backend {r.backend['name']} {r.backend['version']}"
+        f"  strategy {r.strategy}  seed {r.seed}",
+        f"started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.started_at))}  wall {spent.get('wall_s', 0):.1f}s"
+        f"  trials {spent.get('trials', 0)}/{r.budget_asked.get('trials') or '-'} (complete {spent.get('complete', 0)},"
+        f" pruned {spent.get('pruned', 0)}, failed {spent.get('failed', 0)})",
+    ]
+    if r.error:
+        lines.append(f"error: {r.error}")
+    if r.incumbent:
+        inc = r.incumbent
+        lines.append(f"incumbent: trial {inc['index']}  val_accuracy {_fmt(inc['val_accuracy'])}"
+                     f"  test_accuracy {_fmt(inc['test_accuracy'])}  params {inc['params']}  flops {inc['flops']}")
+        lines.append("  sample: " + json.dumps(inc["sample"]))
+    if r.pareto_front:
+        lines.append(f"pareto front (trials): {r.pareto_front}")
+    objs = [o["metric"] for o in r.objectives]
+    head = ["#", "status", *objs, "val_loss", "params", "flops", "dur_s", "train_s", "ovh_s"]
+    rows = [[str(t.index), t.status, *[_fmt(v) for v in (t.objectives or [None] * len(objs))],
+             _fmt(t.metrics.get("val_loss")), _fmt(t.params), _fmt(t.flops), f"{t.duration_s:.2f}",
+             f"{t.train_s:.2f}", f"{t.overhead_s:.3f}"] for t in r.trials]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+    lines.append("")
+    lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
+    for row, t in zip(rows, r.trials):
+        lines.append("  ".join(c.rjust(w) for c, w in zip(row, widths)) + (f"  {t.error.splitlines()[-1][:80]}" if t.error else ""))
+    return "\n".join(lines)
+
+
+RENDERERS = {"table": render_table, "json": render_json, "csv": render_csv}

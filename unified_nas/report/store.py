@@ -1,0 +1,102 @@
+"""The embedded SQLite results store: every run and every trial, as they happen.
+
+A trial is committed the moment it ends, so an interrupted or crashed run keeps
+everything it computed. Default file: ``unas.sqlite`` in the working directory.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from unified_nas.errors import StoreError
+from unified_nas.report.records import SCHEMA_VERSION, RunReport, TrialRecord
+
+DEFAULT_STORE = "unas.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, started_at REAL NOT NULL, recipe TEXT NOT NULL,
+    backend TEXT NOT NULL, status TEXT NOT NULL, report TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    run_id TEXT NOT NULL REFERENCES runs(run_id), idx INTEGER NOT NULL,
+    record TEXT NOT NULL, test_accuracy REAL,
+    PRIMARY KEY (run_id, idx));
+"""
+
+
+class ResultsStore:
+    """Runs and trials in one SQLite file.
+
+    Args:
+        path: The database file (created with its folder if missing).
+
+    Raises:
+        StoreError: If the file is not a unified-nas store or has a newer schema.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path)
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self._db.commit()
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has store schema {row[0]}; this unified-nas reads {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path} is not a unified-nas results store ({e})") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def save_run(self, report: RunReport) -> None:
+        """Inserts or updates a run's header (trials are saved one by one)."""
+        self._db.execute(
+            "INSERT INTO runs VALUES (?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET status=excluded.status, report=excluded.report",
+            (report.run_id, report.started_at, report.recipe["name"], report.backend["name"], report.status,
+             json.dumps(report.to_dict(with_trials=False))))
+        self._db.commit()
+
+    def add_trial(self, run_id: str, record: TrialRecord) -> None:
+        """Commits one finished trial right away."""
+        self._db.execute("INSERT OR REPLACE INTO trials VALUES (?,?,?,?)",
+                         (run_id, record.index, json.dumps(record.to_dict()), record.test_accuracy))
+        self._db.commit()
+
+    def trials(self, run_id: str) -> list[TrialRecord]:
+        rows = self._db.execute("SELECT record, test_accuracy FROM trials WHERE run_id=? ORDER BY idx", (run_id,))
+        return [TrialRecord.from_dict(json.loads(r), t) for r, t in rows]
+
+    def resolve_id(self, run_id: str) -> str:
+        """Accepts a full id, ``latest``, or a unique prefix.
+
+        Raises:
+            StoreError: If nothing or more than one run matches.
+        """
+        if run_id == "latest":
+            row = self._db.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+            if row is None:
+                raise StoreError(f"{self.path} holds no runs yet")
+            return row[0]
+        rows = [r[0] for r in self._db.execute("SELECT run_id FROM runs WHERE run_id LIKE ? || '%'", (run_id,))]
+        if len(rows) != 1:
+            raise StoreError(f"no run {run_id!r} in {self.path}" if not rows else
+                             f"{run_id!r} matches {len(rows)} runs: {', '.join(rows[:5])}")
+        return rows[0]
+
+    def load_run(self, run_id: str) -> RunReport:
+        """The full report of a run (``latest`` or a unique id prefix accepted)."""
+        rid = self.resolve_id(run_id)
+        (text,) = self._db.execute("SELECT report FROM runs WHERE run_id=?", (rid,)).fetchone()
+        report = RunReport.from_dict(json.loads(text), self.trials(rid))
+        report.summarize()
+        return report
+
+    def list_runs(self) -> list[tuple[str, str, str, str, float]]:
+        """(run_id, recipe, backend, status, started_at), newest first."""
+        return list(self._db.execute("SELECT run_id, recipe, backend, status, started_at FROM runs ORDER BY started_at DESC"))

@@ -1,0 +1,208 @@
+"""Runs one recipe on one backend: check, translate, run, normalize, store.
+
+The runner owns everything backends share: loading data, the run directory,
+the results store (each trial committed as it ends), progress output, the
+budget and the final summary. Backends only translate, search and normalize.
+"""
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from unified_nas.data import Dataset, load_dataset
+from unified_nas.environment import environment
+from unified_nas.errors import RecipeError, UnasError
+from unified_nas.recipe import Budget, Recipe
+from unified_nas.registry import get_backend
+from unified_nas.report.records import RunReport, TrialRecord, incumbent
+from unified_nas.report.store import ResultsStore
+from unified_nas.space import space_size
+from unified_nas.space.ops import SPATIAL_FAMILIES
+from unified_nas.space.spaces import CellSpace
+from unified_nas.train.result import EpochCallback, TrialResult
+
+
+def check_data_fits(recipe: Recipe, data: Dataset) -> None:
+    """Spatial ops and cell spaces need image data.
+
+    Raises:
+        RecipeError: Naming the space field that does not fit the data.
+    """
+    if data.kind == "image":
+        return
+    if isinstance(recipe.space.network, CellSpace):
+        raise RecipeError("space.type", f"a cell space needs image data; {data.name} is tabular")
+    for i, layer in enumerate(recipe.space.network.layers):
+        ops = layer.op.choices if hasattr(layer.op, "choices") else (layer.op,)
+        if any(o in SPATIAL_FAMILIES for o in ops):
+            raise RecipeError(f"space.layers[{i}].op", f"spatial ops need image data; {data.name} is tabular")
+
+
+@dataclass
+class RunContext:
+    """What a backend needs to run, and the one door for its results (``emit``)."""
+
+    recipe: Recipe
+    data: Dataset
+    seed: int
+    budget: Budget
+    options: Any  # backends.base.Options
+    run_dir: Path
+    run_id: str
+    emit_record: Callable[[TrialRecord], None]
+    started: float = field(default_factory=time.time)
+    count: int = 0
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.recipe.objectives]
+
+    def prepare_trainer(self) -> None:
+        """Imports torch and the trainer before the first trial, so the one-time
+        import cost (seconds) is not booked as the first trial's overhead."""
+        import unified_nas.train.evaluate  # noqa: F401
+
+    def evaluate(self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None) -> TrialResult:
+        """Trains one canonical sample under the recipe's protocol and the run seed."""
+        from unified_nas.train.evaluate import evaluate_sample  # imports torch
+
+        return evaluate_sample(self.recipe.space, sample, self.data, self.recipe.protocol, self.seed, on_epoch)
+
+    def objective_values(self, result: TrialResult) -> list[float]:
+        return [result.value(o.metric) for o in self.recipe.objectives]
+
+    def record_from_result(self, index: int, native_id: str, sample: Mapping[str, Any], result: TrialResult | None,
+                           status: str, start_time: float, duration_s: float, error: str | None = None,
+                           extra: dict[str, Any] | None = None) -> TrialRecord:
+        """The shared TrialRecord builder every ``normalize`` ends in."""
+        if result is None:
+            return TrialRecord(index, native_id, "failed", dict(sample), start_time=start_time,
+                               duration_s=duration_s, error=error, extra=extra or {})
+        return TrialRecord(index, native_id, status, dict(sample), metrics=dict(result.metrics),
+                           objectives=self.objective_values(result) if status == "complete" else None,
+                           params=result.params, flops=result.flops, history=list(result.history),
+                           start_time=start_time, duration_s=duration_s, train_s=result.train_s, error=error,
+                           extra=extra or {}, test_accuracy=result.test_accuracy)
+
+    def emit(self, record: TrialRecord) -> None:
+        """Stores one finished trial at once (nothing computed is lost on a crash)."""
+        self.count += 1
+        self.emit_record(record)
+
+    def time_left(self) -> float | None:
+        if self.budget.time_s is None:
+            return None
+        return max(0.0, self.budget.time_s - (time.time() - self.started))
+
+
+class Progress:
+    """A bar with best-so-far on a terminal; one line per trial otherwise (CI logs)."""
+
+    def __init__(self, total: int | None, directions: list[str], metric: str, enabled: bool = True) -> None:
+        self.directions, self.metric, self.enabled = directions, metric, enabled
+        self.records: list[TrialRecord] = []
+        self.total = total
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, rec: TrialRecord) -> None:
+        self.records.append(rec)
+        best = incumbent(self.records, self.directions)
+        best_txt = f"{best.objectives[0]:.4g}" if best else "-"
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"best {self.metric}={best_txt}")
+            self.bar.update(1)
+        elif self.enabled:
+            val = f"{rec.objectives[0]:.4g}" if rec.objectives else "-"
+            print(f"[{len(self.records)}/{self.total or '?'}] trial {rec.index} {rec.status} {self.metric}={val}"
+                  f" best={best_txt} ({rec.duration_s:.1f}s)", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def new_run_id(recipe: Recipe, backend: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{recipe.name}-{backend}-{secrets.token_hex(2)}"
+
+
+def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None, trials: int | None = None,
+               time_s: float | None = None, seed: int | None = None, pruner: str | None = None,
+               store: ResultsStore, runs_dir: Path | str = "unas-runs", progress: bool = True,
+               extra_options: Mapping[str, Any] | None = None) -> RunReport:
+    """Runs a recipe on a backend and stores the normalized report.
+
+    Args:
+        recipe: A validated recipe.
+        backend_name: Registered backend name.
+        strategy, trials, time_s, seed, pruner: CLI overrides of the recipe (None keeps it).
+        store: Results store; every trial is committed as it ends.
+        runs_dir: Parent of the run directory (toolkit files such as Optuna's study live there).
+        progress: Show progress on stderr.
+        extra_options: Backend-specific option overrides.
+
+    Returns:
+        The finished report (status ``complete``).
+
+    Raises:
+        UserError: Bad input, before anything runs (nothing is written).
+        UnasError / Exception: The run failed; the report with every finished
+            trial is stored with status ``failed`` first.
+        KeyboardInterrupt: Re-raised after storing the report as ``interrupted``.
+    """
+    backend = get_backend(backend_name)
+    options = backend.options(recipe, {"strategy": strategy, "pruner": pruner, **(extra_options or {})})
+    backend.check(recipe, options)
+    data = load_dataset(recipe.data, recipe.base_dir)
+    check_data_fits(recipe, data)
+    budget = Budget(trials if trials is not None else recipe.budget.trials,
+                    time_s if time_s is not None else recipe.budget.time_s)
+    seed = recipe.seed if seed is None else seed
+
+    run_id = new_run_id(recipe, backend.name)
+    run_dir = Path(runs_dir) / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    decls = recipe.space.decls()
+    report = RunReport(
+        run_id=run_id,
+        recipe={"name": recipe.name, "hash": recipe.content_hash, "text": recipe.source},
+        backend={"name": backend.name, "version": backend.version()},
+        strategy=options.strategy, options=options.to_dict(), seed=seed,
+        objectives=[{"metric": o.metric, "direction": o.direction} for o in recipe.objectives],
+        budget_asked={"trials": budget.trials, "time_s": budget.time_s, "epochs_per_trial": recipe.protocol.epochs},
+        data=data.describe(), space={"kind": recipe.space.kind, "size": str(space_size(decls)),
+                                     "params": [d.to_dict() for d in decls]},
+        environment=environment(), run_dir=str(run_dir), started_at=time.time())
+    store.save_run(report)
+    bar = Progress(budget.trials, [o.direction for o in recipe.objectives], recipe.objectives[0].metric, progress)
+
+    def on_record(rec: TrialRecord) -> None:
+        store.add_trial(run_id, rec)
+        report.trials.append(rec)
+        bar.update(rec)
+
+    ctx = RunContext(recipe, data, seed, budget, options, run_dir, run_id, on_record)
+    try:
+        backend.run(backend.translate(ctx), ctx)
+        report.status = "complete"
+    except KeyboardInterrupt:
+        report.status, report.error = "interrupted", "interrupted by the user"
+        raise
+    except Exception as e:
+        report.status = "failed"
+        report.error = f"{type(e).__name__}: {e}" if isinstance(e, UnasError) else traceback.format_exc(limit=3).strip().splitlines()[-1]
+        raise
+    finally:
+        bar.close()
+        report.ended_at = time.time()
+        report.summarize()
+        store.save_run(report)
+    return report

@@ -1,0 +1,312 @@
+"""Dict (YAML) <-> search-space IR, with errors that name the offending path.
+
+Value syntax, for every searchable field:
+
+* a scalar: fixed, not searched (``width: 64``);
+* a list: a categorical choice (``width: [32, 64, 128]``);
+* a mapping ``{low, high[, step][, log][, type: int|float]}``: a range with
+  inclusive bounds; integer bounds give an integer range unless ``type: float``;
+* a mapping ``{choices: [...]}``: a categorical choice.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from unified_nas.errors import RecipeError
+from unified_nas.space.ops import (
+    ACTIVATIONS, CELL_OPS, KERNELS, MACRO_FAMILIES, OPTIMIZERS, POOLS, SPATIAL_FAMILIES,
+)
+from unified_nas.space.params import Categorical, Distribution, FloatRange, IntRange
+from unified_nas.space.spaces import CellSpace, LayerSpace, MacroSpace, SearchSpace, TrainingSpace, Value
+
+Check = Callable[[Any], "str | None"]
+TRAINING_HPARAMS = ("lr", "optimizer", "batch_size", "weight_decay", "dropout")
+
+
+def _fmt(v: Any) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def one_of(allowed: tuple[Any, ...]) -> Check:
+    """A check that accepts exactly the listed values."""
+    return lambda v: None if v in allowed and type(v) in {type(a) for a in allowed} else \
+        f"{_fmt(v)} is not one of {', '.join(map(_fmt, allowed))}"
+
+
+def is_int(low: int = 1) -> Check:
+    return lambda v: None if isinstance(v, int) and not isinstance(v, bool) and v >= low else \
+        f"{_fmt(v)} is not an integer >= {low}"
+
+
+def is_number(low: float, high: float | None = None, low_open: bool = False, high_open: bool = False) -> Check:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return f"{_fmt(v)} is not a number"
+        if (v <= low if low_open else v < low) or (high is not None and (v >= high if high_open else v > high)):
+            return f"{v} is outside {'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{')' if high_open else ']'}"
+        return None
+    return check
+
+
+def is_bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else f"{_fmt(v)} is not true or false"
+
+
+def _number(path: str, x: Any) -> float | int:
+    # PyYAML reads 1e-4 (no dot) as a string; accept it rather than confuse users.
+    if isinstance(x, str):
+        try:
+            return float(x)
+        except ValueError:
+            pass
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise RecipeError(path, f"{x!r} is not a number")
+    return x
+
+
+def parse_value(path: str, raw: Any, check: Check, numeric: str | None = None) -> Value:
+    """Parses one searchable field.
+
+    Args:
+        path: Dotted path for error messages.
+        raw: The YAML value.
+        check: Validates each possible value (returns an error text or None).
+        numeric: ``"int"`` or ``"float"`` if the field is numeric (ranges allowed).
+
+    Returns:
+        A fixed scalar or a distribution.
+
+    Raises:
+        RecipeError: Naming ``path`` and what is wrong.
+    """
+    if isinstance(raw, Mapping):
+        if "choices" in raw:
+            extra = set(raw) - {"choices"}
+            if extra:
+                raise RecipeError(path, f"unexpected key(s) {', '.join(sorted(map(str, extra)))} beside choices")
+            return parse_value(path, list(raw["choices"]) if isinstance(raw["choices"], list) else raw["choices"], check, numeric)
+        return _parse_range(path, raw, check, numeric)
+    if isinstance(raw, list):
+        if not raw:
+            raise RecipeError(path, "an empty list has nothing to choose from")
+        vals = [(_number(f"{path}[{i}]", v) if numeric == "float" and isinstance(v, str) else v) for i, v in enumerate(raw)]
+        for v in vals:
+            why = check(v)
+            if why:
+                raise RecipeError(path, why)
+        try:
+            return Categorical(tuple(vals)) if len(vals) > 1 else vals[0]
+        except ValueError as e:
+            raise RecipeError(path, str(e)) from None
+    if isinstance(raw, str) and numeric == "float":
+        raw = _number(path, raw)
+    why = check(raw)
+    if why:
+        raise RecipeError(path, why)
+    return raw
+
+
+def _parse_range(path: str, raw: Mapping[str, Any], check: Check, numeric: str | None) -> Distribution:
+    if numeric is None:
+        raise RecipeError(path, "this field takes a value or a list of choices, not a range")
+    unknown = set(raw) - {"low", "high", "step", "log", "type"}
+    if unknown:
+        raise RecipeError(path, f"unknown key(s) {', '.join(sorted(map(str, unknown)))} (a range takes low, high, step, log, type)")
+    for k in ("low", "high"):
+        if k not in raw:
+            raise RecipeError(f"{path}.{k}", "missing")
+    low, high = _number(f"{path}.low", raw["low"]), _number(f"{path}.high", raw["high"])
+    kind = raw.get("type") or ("int" if numeric == "int" or (isinstance(low, int) and isinstance(high, int) and "step" in raw) else numeric)
+    if kind not in ("int", "float"):
+        raise RecipeError(f"{path}.type", f"{kind!r} is not one of int, float")
+    if numeric == "int" and kind == "float":
+        raise RecipeError(f"{path}.type", "this field takes integers")
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        raise RecipeError(f"{path}.log", f"{log!r} is not true or false")
+    for k, v in (("low", low), ("high", high)):
+        why = check(int(v) if kind == "int" and float(v).is_integer() else v)
+        if why:
+            raise RecipeError(f"{path}.{k}", why)
+    try:
+        if kind == "int":
+            if not (float(low).is_integer() and float(high).is_integer()):
+                raise RecipeError(path, "an integer range needs integer low and high")
+            step = raw.get("step", 1)
+            if isinstance(step, bool) or not isinstance(step, int):
+                raise RecipeError(f"{path}.step", f"{step!r} is not an integer")
+            return IntRange(int(low), int(high), step, log)
+        if "step" in raw:
+            raise RecipeError(f"{path}.step", "a float range has no step (use a list of values)")
+        return FloatRange(float(low), float(high), log)
+    except ValueError as e:
+        raise RecipeError(path, str(e)) from None
+
+
+def _mapping(path: str, raw: Any) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise RecipeError(path, f"expected a mapping, got {type(raw).__name__}")
+    return raw
+
+
+def _reject_unknown(path: str, raw: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = [k for k in raw if k not in allowed]
+    if unknown:
+        raise RecipeError(f"{path}.{unknown[0]}" if path else str(unknown[0]),
+                          f"unknown field (expected one of {', '.join(allowed)})")
+
+
+def _values(v: Value) -> list[Any]:
+    return v.values() if isinstance(v, (Categorical, IntRange)) else [v]
+
+
+LAYER_FIELDS = ("op", "width", "kernel", "activation", "batchnorm", "pool", "skip")
+
+
+def _parse_layer(path: str, raw: Any) -> LayerSpace:
+    raw = _mapping(path, raw)
+    _reject_unknown(path, raw, LAYER_FIELDS)
+    if "op" not in raw:
+        raise RecipeError(f"{path}.op", "missing (one of " + ", ".join(MACRO_FAMILIES) + ")")
+    op = parse_value(f"{path}.op", raw["op"], one_of(MACRO_FAMILIES))
+    fams = _values(op)
+    kernels = sorted({k for f in fams if f in KERNELS for k in KERNELS[f]})
+    common = tuple(k for k in kernels if all(k in KERNELS[f] for f in fams if f in KERNELS))
+    kernel = None
+    if any(f in KERNELS for f in fams):
+        kernel = parse_value(f"{path}.kernel", raw.get("kernel", 3), one_of(common), "int")
+    elif "kernel" in raw:
+        raise RecipeError(f"{path}.kernel", "no op of this layer takes a kernel")
+    width = None
+    if any(f in ("conv", "sep_conv", "dil_conv", "linear") for f in fams):
+        if "width" not in raw:
+            raise RecipeError(f"{path}.width", "missing (units or channels of the layer)")
+        width = parse_value(f"{path}.width", raw["width"], is_int(1), "int")
+    elif "width" in raw:
+        raise RecipeError(f"{path}.width", "no op of this layer takes a width")
+    spatial = [f in SPATIAL_FAMILIES for f in fams]
+    if any(spatial) and not all(spatial):
+        raise RecipeError(f"{path}.op", "cannot mix linear with spatial ops in one layer")
+    pool = parse_value(f"{path}.pool", raw.get("pool", "none"), one_of(POOLS))
+    if not any(spatial) and _values(pool) != ["none"]:
+        raise RecipeError(f"{path}.pool", "pooling needs a spatial op (linear layers have no pool)")
+    return LayerSpace(
+        op=op, width=width, kernel=kernel,
+        activation=parse_value(f"{path}.activation", raw.get("activation", "relu"), one_of(ACTIVATIONS)),
+        batchnorm=parse_value(f"{path}.batchnorm", raw.get("batchnorm", False), is_bool),
+        pool=pool,
+        skip=parse_value(f"{path}.skip", raw.get("skip", False), is_bool),
+    )
+
+
+def _parse_macro(path: str, raw: Mapping[str, Any]) -> MacroSpace:
+    _reject_unknown(path, raw, ("type", "depth", "layer", "layers"))
+    depth = parse_value(f"{path}.depth", raw.get("depth", 1), is_int(1), "int")
+    max_depth = max(_values(depth))
+    if ("layer" in raw) == ("layers" in raw):
+        raise RecipeError(path, "give either 'layer' (one template for every layer) or 'layers' (a list)")
+    if "layer" in raw:
+        layers = tuple([_parse_layer(f"{path}.layer", raw["layer"])] * max_depth)
+    else:
+        if not isinstance(raw["layers"], list):
+            raise RecipeError(f"{path}.layers", "expected a list of layers")
+        layers = tuple(_parse_layer(f"{path}.layers[{i}]", l) for i, l in enumerate(raw["layers"]))
+        if len(layers) != max_depth:
+            raise RecipeError(f"{path}.layers", f"has {len(layers)} layers but depth can reach {max_depth}")
+    kinds = {l.op if not isinstance(l.op, Categorical) else l.op.choices[0] for l in layers}
+    if len({k == "linear" for k in kinds}) > 1:
+        raise RecipeError(f"{path}.layers", "cannot mix linear layers with spatial layers")
+    return MacroSpace(depth, layers)
+
+
+def _parse_cell(path: str, raw: Mapping[str, Any]) -> CellSpace:
+    _reject_unknown(path, raw, ("type", "ops", "nodes", "inputs_per_node", "cells", "reductions", "channels"))
+    ops = raw.get("ops")
+    if not isinstance(ops, list) or not ops:
+        raise RecipeError(f"{path}.ops", "missing: a list of cell ops, e.g. " + ", ".join(CELL_OPS[:4]))
+    for i, o in enumerate(ops):
+        why = one_of(CELL_OPS)(o)
+        if why:
+            raise RecipeError(f"{path}.ops[{i}]", why)
+    if len(set(ops)) != len(ops):
+        raise RecipeError(f"{path}.ops", "ops must be distinct")
+
+    def count(key: str, default: int, low: int) -> int:
+        v = raw.get(key, default)
+        why = is_int(low)(v)
+        if why:
+            raise RecipeError(f"{path}.{key}", why)
+        return v
+
+    nodes, cells = count("nodes", 2, 1), count("cells", 3, 1)
+    red_raw = raw.get("reductions", [c for c in sorted({cells // 3, 2 * cells // 3}) if 0 < c < cells])
+    if not isinstance(red_raw, list):
+        raise RecipeError(f"{path}.reductions", "expected a list of cell indices")
+    for i, r in enumerate(red_raw):
+        if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < cells:
+            raise RecipeError(f"{path}.reductions[{i}]", f"{r} is not a cell index in 0..{cells - 1}")
+    return CellSpace(
+        ops=tuple(ops), nodes=nodes, inputs_per_node=count("inputs_per_node", 2, 1), cells=cells,
+        reductions=tuple(sorted(set(red_raw))),
+        channels=parse_value(f"{path}.channels", raw.get("channels", 8), is_int(1), "int"),
+    )
+
+
+def parse_training_space(path: str, raw: Mapping[str, Any]) -> TrainingSpace:
+    """Parses the searchable hyperparameters among a recipe's ``training`` fields."""
+    checks = {
+        "lr": (is_number(0, None, low_open=True), "float"),
+        "optimizer": (one_of(OPTIMIZERS), None),
+        "batch_size": (is_int(1), "int"),
+        "weight_decay": (is_number(0), "float"),
+        "dropout": (is_number(0, 1, high_open=True), "float"),
+    }
+    kw = {k: parse_value(f"{path}.{k}", raw[k], *checks[k]) for k in TRAINING_HPARAMS if k in raw}
+    return TrainingSpace(**kw)
+
+
+def parse_space(raw: Any, training: Mapping[str, Any] | None = None, path: str = "space") -> SearchSpace:
+    """Builds a :class:`SearchSpace` from a recipe's ``space`` (and ``training``) mapping.
+
+    Raises:
+        RecipeError: Naming the offending path.
+    """
+    raw = _mapping(path, raw)
+    kind = raw.get("type", "macro")
+    if kind == "macro":
+        net = _parse_macro(path, raw)
+    elif kind == "cell":
+        net = _parse_cell(path, raw)
+    else:
+        raise RecipeError(f"{path}.type", f"{kind!r} is not one of macro, cell")
+    return SearchSpace(net, parse_training_space("training", training or {}))
+
+
+def _value_to_raw(v: Value | None) -> Any:
+    if isinstance(v, Categorical):
+        return list(v.choices)
+    if isinstance(v, IntRange):
+        return {"low": v.low, "high": v.high, "step": v.step, "log": v.log, "type": "int"}
+    if isinstance(v, FloatRange):
+        return {"low": v.low, "high": v.high, "log": v.log, "type": "float"}
+    return v
+
+
+def space_to_dict(space: SearchSpace) -> dict[str, Any]:
+    """Inverse of :func:`parse_space`: ``{"space": ..., "training": ...}``, YAML-ready."""
+    net = space.network
+    if isinstance(net, CellSpace):
+        s: dict[str, Any] = {"type": "cell", "ops": list(net.ops), "nodes": net.nodes,
+                             "inputs_per_node": net.inputs_per_node, "cells": net.cells,
+                             "reductions": list(net.reductions), "channels": _value_to_raw(net.channels)}
+    else:
+        s = {"type": "macro", "depth": _value_to_raw(net.depth), "layers": [
+            {f: _value_to_raw(getattr(l, f)) for f in LAYER_FIELDS if getattr(l, f) is not None}
+            for l in net.layers]}
+    t = {k: _value_to_raw(getattr(space.training, k)) for k in TRAINING_HPARAMS}
+    return {"space": s, "training": t}
+
+
+def space_from_dict(d: Mapping[str, Any]) -> SearchSpace:
+    """Inverse of :func:`space_to_dict`."""
+    return parse_space(d["space"], d.get("training"))

@@ -1,0 +1,233 @@
+"""Structured search spaces: macro layer sequences, cell DAGs, training hyperparameters.
+
+Each field is either a fixed JSON scalar or a distribution. ``decls()`` flattens
+a space into canonical labels (see ``decl.py``); ``resolve(sample)`` turns a
+canonical sample back into a concrete :class:`ArchConfig`, the only input the
+framework materializers read.
+
+Canonical labels:
+    macro   ``depth``, ``layer{i}/{op,kernel,width,activation,batchnorm,pool,skip}``
+    cell    ``channels``, ``{normal,reduce}/node{j}/{in,op}{k}``
+    training ``lr``, ``optimizer``, ``batch_size``, ``weight_decay``, ``dropout``
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Union
+
+from unified_nas.space.decl import Condition, ParamDecl
+from unified_nas.space.ops import KERNELLED, WIDTH_FAMILIES, OpSpec, macro_op, op_spec
+from unified_nas.space.params import Categorical, Distribution, FloatRange, IntRange, Scalar
+from unified_nas.space.sampling import validate_sample
+
+Value = Union[Scalar, Distribution]
+_DISTS = (Categorical, IntRange, FloatRange)
+
+
+def _values(v: Value) -> list[Any]:
+    return v.values() if isinstance(v, _DISTS) else [v]
+
+
+def _decl(out: list[ParamDecl], label: str, v: Value | None, conds: tuple[Condition, ...]) -> None:
+    if isinstance(v, _DISTS):
+        out.append(ParamDecl(label, v, conds))
+
+
+def _get(v: Value | None, label: str, sample: Mapping[str, Any]) -> Any:
+    return sample[label] if isinstance(v, _DISTS) else v
+
+
+@dataclass(frozen=True)
+class LayerSpace:
+    """One layer of a macro space. ``op`` is an op family (see ``ops.MACRO_FAMILIES``)."""
+
+    op: Value
+    width: Value | None = None
+    kernel: Value | None = None
+    activation: Value = "relu"
+    batchnorm: Value = False
+    pool: Value = "none"
+    skip: Value = False
+
+
+@dataclass(frozen=True)
+class MacroSpace:
+    """A layer sequence of variable depth; layers beyond ``depth`` are inactive."""
+
+    depth: Value
+    layers: tuple[LayerSpace, ...]
+
+    def decls(self) -> list[ParamDecl]:
+        out: list[ParamDecl] = []
+        _decl(out, "depth", self.depth, ())
+        depths = _values(self.depth)
+        for i, layer in enumerate(self.layers):
+            p = f"layer{i}"
+            on: tuple[Condition, ...] = ()
+            if isinstance(self.depth, _DISTS) and min(depths) <= i:
+                on = (Condition("depth", tuple(d for d in depths if d > i)),)
+            _decl(out, f"{p}/op", layer.op, on)
+            fams = _values(layer.op)
+
+            def when(allowed: tuple[str, ...]) -> tuple[Condition, ...]:
+                sub = tuple(f for f in fams if f in allowed)
+                if isinstance(layer.op, _DISTS) and len(sub) < len(fams):
+                    return on + (Condition(f"{p}/op", sub),)
+                return on
+
+            _decl(out, f"{p}/kernel", layer.kernel, when(KERNELLED))
+            _decl(out, f"{p}/width", layer.width, when(WIDTH_FAMILIES))
+            _decl(out, f"{p}/activation", layer.activation, when(WIDTH_FAMILIES))
+            _decl(out, f"{p}/batchnorm", layer.batchnorm, when(WIDTH_FAMILIES))
+            _decl(out, f"{p}/pool", layer.pool, on)
+            _decl(out, f"{p}/skip", layer.skip, on)
+        return out
+
+    def resolve(self, s: Mapping[str, Any]) -> "MacroConfig":
+        depth = _get(self.depth, "depth", s)
+        layers = []
+        for i, ls in enumerate(self.layers[:depth]):
+            p = f"layer{i}"
+            fam = _get(ls.op, f"{p}/op", s)
+            op = macro_op(fam, _get(ls.kernel, f"{p}/kernel", s) if fam in KERNELLED else None)
+            has_w = fam in WIDTH_FAMILIES
+            layers.append(LayerConfig(
+                op=op,
+                width=_get(ls.width, f"{p}/width", s) if has_w else None,
+                activation=_get(ls.activation, f"{p}/activation", s) if has_w else None,
+                batchnorm=bool(_get(ls.batchnorm, f"{p}/batchnorm", s)) if has_w else False,
+                pool=_get(ls.pool, f"{p}/pool", s),
+                skip=bool(_get(ls.skip, f"{p}/skip", s)),
+            ))
+        return MacroConfig(tuple(layers))
+
+
+@dataclass(frozen=True)
+class CellSpace:
+    """A DARTS-style cell DAG stacked into a network.
+
+    Each of ``nodes`` intermediate nodes sums ``inputs_per_node`` edges; an
+    edge picks an input (0 and 1 are the two previous cells' outputs, 2+j is
+    intermediate node j) and an op. Normal and reduction cells have their own
+    choices; reduction cells sit at ``reductions`` (indices into ``cells``)
+    and halve the spatial size while doubling channels. The cell output
+    concatenates all intermediate nodes.
+    """
+
+    ops: tuple[str, ...]
+    nodes: int = 2
+    inputs_per_node: int = 2
+    cells: int = 3
+    reductions: tuple[int, ...] = (1, 2)
+    channels: Value = 8
+
+    def decls(self) -> list[ParamDecl]:
+        out: list[ParamDecl] = []
+        _decl(out, "channels", self.channels, ())
+        for kind in ("normal", "reduce"):
+            if kind == "reduce" and not self.reductions:
+                continue
+            for j in range(self.nodes):
+                for k in range(self.inputs_per_node):
+                    out.append(ParamDecl(f"{kind}/node{j}/in{k}", Categorical(tuple(range(j + 2)))))
+                    out.append(ParamDecl(f"{kind}/node{j}/op{k}", Categorical(tuple(self.ops))))
+        return out
+
+    def resolve(self, s: Mapping[str, Any]) -> "CellConfig":
+        def genotype(kind: str) -> tuple[tuple[tuple[int, OpSpec], ...], ...]:
+            if kind == "reduce" and not self.reductions:
+                return ()
+            return tuple(
+                tuple((s[f"{kind}/node{j}/in{k}"], op_spec(s[f"{kind}/node{j}/op{k}"]))
+                      for k in range(self.inputs_per_node))
+                for j in range(self.nodes))
+
+        return CellConfig(_get(self.channels, "channels", s), self.cells, tuple(self.reductions),
+                          genotype("normal"), genotype("reduce"))
+
+
+@dataclass(frozen=True)
+class TrainingSpace:
+    """Training hyperparameters, searchable like any architecture choice."""
+
+    lr: Value = 1e-3
+    optimizer: Value = "adam"
+    batch_size: Value = 64
+    weight_decay: Value = 0.0
+    dropout: Value = 0.0
+
+    def decls(self) -> list[ParamDecl]:
+        out: list[ParamDecl] = []
+        for name in ("lr", "optimizer", "batch_size", "weight_decay", "dropout"):
+            _decl(out, name, getattr(self, name), ())
+        return out
+
+    def resolve(self, s: Mapping[str, Any]) -> "TrainingConfig":
+        return TrainingConfig(**{n: _get(getattr(self, n), n, s)
+                                 for n in ("lr", "optimizer", "batch_size", "weight_decay", "dropout")})
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    op: OpSpec
+    width: int | None
+    activation: str | None
+    batchnorm: bool
+    pool: str
+    skip: bool
+
+
+@dataclass(frozen=True)
+class MacroConfig:
+    layers: tuple[LayerConfig, ...]
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    channels: int
+    cells: int
+    reductions: tuple[int, ...]
+    normal: tuple[tuple[tuple[int, OpSpec], ...], ...]
+    reduce: tuple[tuple[tuple[int, OpSpec], ...], ...]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    lr: float
+    optimizer: str
+    batch_size: int
+    weight_decay: float
+    dropout: float
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """A fully resolved sample: what a materializer builds and a trainer trains."""
+
+    network: Union[MacroConfig, CellConfig]
+    training: TrainingConfig
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The whole IR of one recipe: a network space plus training hyperparameters."""
+
+    network: Union[MacroSpace, CellSpace]
+    training: TrainingSpace = field(default_factory=TrainingSpace)
+
+    @property
+    def kind(self) -> str:
+        return "cell" if isinstance(self.network, CellSpace) else "macro"
+
+    def decls(self) -> tuple[ParamDecl, ...]:
+        """All parameters in declaration order (parents before children)."""
+        return tuple(self.network.decls() + self.training.decls())
+
+    def resolve(self, sample: Mapping[str, Any]) -> ArchConfig:
+        """Validates ``sample`` and returns the concrete architecture.
+
+        Raises:
+            SampleError: If the sample does not belong to this space.
+        """
+        validate_sample(self.decls(), sample)
+        return ArchConfig(self.network.resolve(sample), self.training.resolve(sample))

@@ -1,0 +1,1 @@
+"""Training protocol and trial evaluation shared by the PyTorch-based backends."""

@@ -1,0 +1,55 @@
+"""Sample -> trained metrics: the one trial evaluation the torch-based backends share."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from unified_nas.data import Dataset
+from unified_nas.recipe import Protocol
+from unified_nas.space import SearchSpace
+from unified_nas.torch_model import build_model, count_flops, count_params, to_tensor
+from unified_nas.train.result import EpochCallback, TrialResult
+from unified_nas.train.trainer import evaluate, train
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds every RNG a torch trial touches (weights, dropout, batch order)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def evaluate_sample(space: SearchSpace, sample: Mapping[str, Any], data: Dataset, protocol: Protocol,
+                    seed: int, on_epoch: EpochCallback | None = None) -> TrialResult:
+    """Builds, trains and scores one canonical sample.
+
+    The same (sample, data, protocol, seed) gives the same result on CPU: the
+    weights are initialised right here under ``seed``, never inherited from
+    whatever RNG state a toolkit left behind.
+
+    Args:
+        space: The recipe's search space.
+        sample: A canonical sample of ``space``.
+        data: The split data set.
+        protocol: The recipe's training protocol.
+        seed: The run seed.
+        on_epoch: Per-epoch callback for pruning (return True to stop).
+
+    Returns:
+        The trial's metrics, history, size and timing.
+
+    Raises:
+        SampleError: If ``sample`` is not in ``space``.
+        TrainingDiverged: If the loss becomes NaN.
+        ValueError: If the architecture does not fit the data.
+    """
+    arch = space.resolve(sample)
+    seed_everything(seed)
+    model = build_model(arch, data.input_shape, data.num_classes)
+    params, flops = count_params(model), count_flops(model, data.input_shape)
+    history, train_s, stopped = train(model, data, arch.training, protocol, seed, on_epoch)
+    last = history[-1]
+    _, test_acc = evaluate(model, to_tensor(data.x_test), torch.from_numpy(data.y_test))
+    metrics = {k: last[k] for k in ("val_accuracy", "val_loss", "train_loss")}
+    return TrialResult(metrics, test_acc, history, params, flops, train_s, stopped)
