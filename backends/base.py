@@ -37,6 +37,8 @@ class Strategy:
         multi_objective: Whether it optimises several objectives (a Pareto front).
         finite_only: Whether it needs a finite space (grid search).
         numeric_only: Whether it cannot handle categorical parameters.
+        requires: Optional modules it imports (checked before the run) and
+            the pip requirement that provides them.
     """
 
     name: str
@@ -44,6 +46,13 @@ class Strategy:
     multi_objective: bool = False
     finite_only: bool = False
     numeric_only: bool = False
+    requires: tuple[tuple[str, str], ...] = ()
+
+    def missing(self) -> list[str]:
+        """pip requirements of ``requires`` whose module is not importable."""
+        import importlib.util
+
+        return [pip for module, pip in self.requires if importlib.util.find_spec(module) is None]
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,9 @@ class Backend(ABC):
             where = "toolkit" if options.strategy in UNIFIED_STRATEGIES else "unknown name"
             gaps.append(Gap(f"strategy '{options.strategy}'", where, f"{self.name} offers {offered}"))
         else:
+            if strat.missing():
+                gaps.append(Gap(f"strategy '{strat.name}'", "toolkit",
+                                f"needs {', '.join(strat.missing())}: pip install {' '.join(strat.missing())}"))
             decls = recipe.space.decls()
             if strat.finite_only and math.isinf(space_size(decls)):
                 cont = [d.label for d in decls if math.isinf(d.dist.size())]

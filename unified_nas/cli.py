@@ -110,12 +110,12 @@ def _cmd_report(a: argparse.Namespace) -> int:
 
     if not Path(a.store).exists():
         raise StoreError(f"no results store at {a.store} (run `unas run` first, or pass --store)")
-    text = RENDERERS[a.format](ResultsStore(a.store).load_run(a.run_id))
+    text = RENDERERS[a.format](ResultsStore(a.store).load_run(a.run_id)).rstrip("\n") + "\n"
     if a.output:
-        Path(a.output).write_text(text + "\n")
+        Path(a.output).write_text(text)
         print(f"wrote {a.output}")
     else:
-        print(text)
+        sys.stdout.write(text)
     return EXIT_OK
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import traceback
+import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
@@ -27,7 +28,10 @@ def make_sampler(strategy: str, seed: int, args: dict[str, Any]) -> optuna.sampl
         "nsga2": S.NSGAIISampler, "evolution": S.NSGAIISampler,
     }
     try:
-        return factories[strategy](seed=seed, **args)
+        with warnings.catch_warnings():
+            # BruteForceSampler/GPSampler are marked experimental; the pin on optuna keeps them stable for us.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return factories[strategy](seed=seed, **args)
     except TypeError as e:
         raise RecipeError("backends.optuna.strategy_args", f"{strategy}: {e}") from None
 

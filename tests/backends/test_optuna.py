@@ -1,0 +1,99 @@
+"""Real Optuna searches on digits through the Optuna backend."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from unified_nas.errors import UnsupportedFeatures  # noqa: E402
+from unified_nas.recipe import load_recipe  # noqa: E402
+from unified_nas.runner import run_recipe  # noqa: E402
+from unified_nas.space import validate_sample  # noqa: E402
+from tests.conftest import ROOT, tiny_recipe  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _run(recipe, store, tmp_path, **kw):
+    return run_recipe(recipe, "optuna", store=store, runs_dir=tmp_path / "runs", progress=False, **kw)
+
+
+def test_digits_mlp_tpe_finds_a_good_network(store, tmp_path):
+    recipe = load_recipe(ROOT / "recipes" / "digits_mlp.yaml")
+    report = _run(recipe, store, tmp_path, trials=8, seed=1)
+    assert report.budget_spent["complete"] == 8
+    assert report.incumbent["val_accuracy"] >= 0.90
+    for t in report.trials:
+        validate_sample(recipe.space.decls(), t.sample)
+
+
+def test_same_seed_same_samples_and_metrics(mlp_recipe, store, tmp_path):
+    a = _run(mlp_recipe, store, tmp_path, trials=5, seed=3)
+    b = _run(mlp_recipe, store, tmp_path, trials=5, seed=3)
+    assert [t.sample for t in a.trials] == [t.sample for t in b.trials]
+    assert [t.metrics for t in a.trials] == [t.metrics for t in b.trials]
+    c = _run(mlp_recipe, store, tmp_path, trials=5, seed=4)
+    assert [t.sample for t in c.trials] != [t.sample for t in a.trials]
+
+
+def test_study_is_stored_in_the_run_dir_and_opens_in_optuna(mlp_recipe, store, tmp_path):
+    report = _run(mlp_recipe, store, tmp_path, trials=3)
+    db = Path(report.run_dir) / "optuna.sqlite3"
+    study = optuna.load_study(study_name=report.run_id, storage=f"sqlite:///{db}")
+    assert len(study.trials) == 3
+    assert study.trials[0].params == report.trials[0].sample
+
+
+def test_failing_trial_is_recorded_and_search_goes_on(store, tmp_path):
+    # lr 1e30 with SGD overflows float32 (inf/NaN loss) -> that trial fails; the grid still visits the others.
+    recipe = tiny_recipe({"depth": 1, "layer": {"op": "linear", "width": [16, 32]}},
+                         training={"lr": [0.01, 1.0e30], "optimizer": "sgd"})
+    report = _run(recipe, store, tmp_path, strategy="grid", trials=4)
+    statuses = sorted(t.status for t in report.trials)
+    assert statuses == ["complete", "complete", "failed", "failed"]
+    failed = [t for t in report.trials if t.status == "failed"]
+    assert all(t.sample["lr"] == 1.0e30 and "TrainingDiverged" in t.error for t in failed)
+    assert report.status == "complete" and report.incumbent is not None
+
+
+def test_grid_visits_every_sample_once(store, tmp_path):
+    recipe = tiny_recipe({"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [8, 16]}})
+    report = _run(recipe, store, tmp_path, strategy="grid", trials=6)  # 2 + 2*2 = 6 samples
+    assert len({str(sorted(t.sample.items())) for t in report.trials}) == 6
+
+
+def test_median_pruner_prunes(store, tmp_path):
+    recipe = tiny_recipe({"depth": 1, "layer": {"op": "linear", "width": [4, 64]}},
+                         training={"epochs": 4, "lr": {"low": 1e-5, "high": 3e-2, "log": True}})
+    report = _run(recipe, store, tmp_path, strategy="random", pruner="median", trials=14, seed=0)
+    pruned = [t for t in report.trials if t.status == "pruned"]
+    assert pruned, "median pruning never fired"
+    assert all(len(t.history) < 4 and t.objectives is None for t in pruned)
+    assert report.budget_spent["pruned"] == len(pruned)
+
+
+def test_multi_objective_nsga2_gives_a_pareto_front(store, tmp_path):
+    recipe = load_recipe(ROOT / "recipes" / "breast_cancer_mlp.yaml")
+    report = _run(recipe, store, tmp_path, trials=6)
+    assert report.strategy == "nsga2" and report.pareto_front
+    front = [t for t in report.trials if t.index in report.pareto_front]
+    assert all(len(t.objectives) == 2 for t in front)
+
+
+def test_time_budget_stops_the_search(mlp_recipe, store, tmp_path):
+    report = _run(mlp_recipe, store, tmp_path, trials=10_000, time_s=3)
+    assert 0 < len(report.trials) < 10_000
+    assert report.budget_asked["time_s"] == 3
+
+
+def test_all_gaps_are_reported_at_once(store, tmp_path):
+    recipe = tiny_recipe({"depth": 1, "layer": {"op": "linear", "width": 8}},
+                         objectives=[{"metric": "val_accuracy"}, {"metric": "params"}],
+                         training={"lr": {"low": 1e-3, "high": 1e-2}})
+    with pytest.raises(UnsupportedFeatures) as info:
+        _run(recipe, store, tmp_path, strategy="grid", pruner="median")
+    msg = str(info.value)
+    assert "needs a finite space; continuous: lr" in msg and "pruning with several objectives" in msg
+    assert not (tmp_path / "runs").exists()  # nothing was written

@@ -1,0 +1,34 @@
+"""Shared fixtures: small real recipes on scikit-learn's bundled data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from unified_nas.recipe import Recipe, parse_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+
+
+def tiny_recipe(space: dict, data: str = "digits", training: dict | None = None, **top) -> Recipe:
+    """A recipe with one epoch per trial, for fast real searches."""
+    raw = {"name": "tiny", "data": {"name": data}, "space": space,
+           "training": {"epochs": 1, "batch_size": 64, **(training or {})}, **top}
+    return parse_recipe(raw, source=repr(raw))
+
+
+@pytest.fixture
+def mlp_recipe() -> Recipe:
+    return tiny_recipe({"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [16, 32],
+                                                                   "activation": ["relu", "tanh"]}},
+                       training={"lr": {"low": 1e-3, "high": 1e-2, "log": True}})
+
+
+@pytest.fixture
+def store(tmp_path):
+    from unified_nas.report.store import ResultsStore
+
+    s = ResultsStore(tmp_path / "unas.sqlite")
+    yield s
+    s.close()
