@@ -159,6 +159,9 @@ class Backend(ABC):
             gaps.append(Gap(f"pruner '{options.pruner}'", "adapter", f"offered: {', '.join(caps.pruners)}"))
         return gaps
 
+    def prepare(self) -> None:
+        """Imports heavy modules (frameworks, trainer) before the run clock starts."""
+
     @abstractmethod
     def translate(self, ctx: "RunContext") -> Any:
         """IR (``ctx.recipe.space``) -> the toolkit's native search space / objective."""

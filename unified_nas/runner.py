@@ -62,11 +62,6 @@ class RunContext:
     def directions(self) -> list[str]:
         return [o.direction for o in self.recipe.objectives]
 
-    def prepare_trainer(self) -> None:
-        """Imports torch and the trainer before the first trial, so the one-time
-        import cost (seconds) is not booked as the first trial's overhead."""
-        import unified_nas.train.evaluate  # noqa: F401
-
     def evaluate(self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None) -> TrialResult:
         """Trains one canonical sample under the recipe's protocol and the run seed."""
         from unified_nas.train.evaluate import evaluate_sample  # imports torch
@@ -163,6 +158,7 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
     backend.check(recipe, options)
     data = load_dataset(recipe.data, recipe.base_dir)
     check_data_fits(recipe, data)
+    backend.prepare()  # heavy imports now, so they are not booked as search time
     budget = Budget(trials if trials is not None else recipe.budget.trials,
                     time_s if time_s is not None else recipe.budget.time_s)
     seed = recipe.seed if seed is None else seed

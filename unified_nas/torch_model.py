@@ -246,12 +246,12 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
-    """FLOPs of one forward pass of ONE example.
+def measure_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """FLOPs of one example's forward pass, measured by ``torch.utils.flop_counter``.
 
-    Convention: 2 FLOPs per multiply-add of convolutions and matrix
-    multiplications (``torch.utils.flop_counter``); pooling, normalisation,
-    activations and additions are not counted.
+    The reference for ``unified_nas.flops.count_flops`` (same convention: 2 per
+    multiply-add of convolutions and matrix multiplications). It traces a real
+    forward pass (~0.1-0.2 s), so trials use the analytic count instead.
     """
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -43,6 +43,9 @@ class Backend(BaseBackend):
             gaps.append(Gap("pruning with several objectives", "toolkit", "Optuna prunes single-objective studies only"))
         return gaps
 
+    def prepare(self) -> None:
+        import unified_nas.train.evaluate  # noqa: F401  (torch + the shared trainer)
+
     def translate(self, ctx: "RunContext") -> Any:
         return make_suggest(ctx.recipe.space.decls())
 

@@ -10,7 +10,8 @@ from unified_nas.recipe import load_recipe
 from unified_nas.space import random_sample
 from unified_nas.space.ops import CELL_OPS
 from unified_nas.space.parse import parse_space
-from unified_nas.torch_model import build_model, count_flops, count_params, to_tensor
+from unified_nas.flops import count_flops
+from unified_nas.torch_model import build_model, count_params, measure_flops, to_tensor
 from tests.conftest import RECIPES
 
 
@@ -47,6 +48,37 @@ def test_every_recipe_materializes_for_many_samples(path):
         assert count_params(model) > 0
 
 
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_analytic_flops_equal_torch_flop_counter(path):
+    recipe = load_recipe(path)
+    data = load_dataset(recipe.data)
+    for seed in range(25):
+        arch = recipe.space.resolve(random_sample(recipe.space.decls(), seed))
+        model = build_model(arch, data.input_shape, data.num_classes)
+        assert count_flops(arch, data.input_shape, data.num_classes) == measure_flops(model, data.input_shape), seed
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (7, 9, 3), (5, 5, 2)])
+@pytest.mark.parametrize("op", CELL_OPS)
+def test_analytic_flops_of_every_op_and_odd_sizes(op, shape):
+    ops = [op] if op == "sep_conv_3x3" else [op, "sep_conv_3x3"]
+    space = parse_space({"type": "cell", "nodes": 2, "cells": 4, "reductions": [1, 3], "channels": 4, "ops": ops})
+    for seed in range(3):
+        arch = space.resolve(random_sample(space.decls(), seed))
+        assert count_flops(arch, shape, 3) == measure_flops(build_model(arch, shape, 3), shape)
+
+
+@pytest.mark.parametrize("family", ["conv", "sep_conv", "dil_conv", "max_pool", "identity"])
+def test_analytic_flops_of_macro_layers_with_skips_and_pools(family):
+    layer = {"op": family, "skip": [False, True], "pool": ["none", "max"]}
+    if family in ("conv", "sep_conv", "dil_conv"):
+        layer.update(width=[3, 6], kernel=[3, 5])
+    space = parse_space({"depth": {"low": 1, "high": 4}, "layer": layer})
+    for seed in range(10):
+        arch = space.resolve(random_sample(space.decls(), seed))
+        assert count_flops(arch, (7, 9, 3), 4) == measure_flops(build_model(arch, (7, 9, 3), 4), (7, 9, 3))
+
+
 def test_param_count_of_a_known_mlp():
     space = parse_space({"depth": 2, "layer": {"op": "linear", "width": 10}})
     model = build_model(space.resolve({}), (4,), 3)
@@ -58,7 +90,8 @@ def test_flops_convention_is_two_per_multiply_add():
     model = build_model(space.resolve({}), (8, 8, 2), 5)
     conv_macs = 8 * 8 * 4 * (3 * 3 * 2)  # output positions x out channels x kernel volume
     head_macs = 4 * 5
-    assert count_flops(model, (8, 8, 2)) == 2 * (conv_macs + head_macs)
+    assert measure_flops(model, (8, 8, 2)) == 2 * (conv_macs + head_macs)
+    assert count_flops(space.resolve({}), (8, 8, 2), 5) == 2 * (conv_macs + head_macs)
 
 
 def test_batchnorm_statistics_are_not_counted_as_params():

@@ -9,7 +9,8 @@ import torch
 from unified_nas.data import Dataset
 from unified_nas.recipe import Protocol
 from unified_nas.space import SearchSpace
-from unified_nas.torch_model import build_model, count_flops, count_params, to_tensor
+from unified_nas.flops import count_flops
+from unified_nas.torch_model import build_model, count_params, to_tensor
 from unified_nas.train.result import EpochCallback, TrialResult
 from unified_nas.train.trainer import evaluate, train
 
@@ -47,7 +48,8 @@ def evaluate_sample(space: SearchSpace, sample: Mapping[str, Any], data: Dataset
     arch = space.resolve(sample)
     seed_everything(seed)
     model = build_model(arch, data.input_shape, data.num_classes)
-    params, flops = count_params(model), count_flops(model, data.input_shape)
+    params = count_params(model)
+    flops = count_flops(arch, data.input_shape, data.num_classes)
     history, train_s, stopped = train(model, data, arch.training, protocol, seed, on_epoch)
     last = history[-1]
     _, test_acc = evaluate(model, to_tensor(data.x_test), torch.from_numpy(data.y_test))
