@@ -1,0 +1,37 @@
+# unified-nas quick start:
+#   make demo   the main job: run the default recipe and print its report
+#   make test   the test suite
+# Both create ./.venv and install everything on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch goes in first and pinned: here torch==2.13.0 resolves to a CPU wheel on
+# disk, while a bare "torch" requirement (or a newer release) pulls a multi-GB
+# CUDA build. On a GPU machine the same pin gets PyPI's CUDA build; override
+# with e.g. `make TORCH='torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128'`.
+TORCH  ?= torch==2.13.0
+EXTRAS ?= all
+
+.PHONY: install demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/unas run recipes/digits_mlp.yaml --backend optuna --trials 8 --seed 1
+	$(BIN)/unas report latest
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/optuna_overhead.py
+
+clean:
+	rm -rf $(VENV) unas.sqlite unas-runs
