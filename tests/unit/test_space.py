@@ -112,8 +112,8 @@ def test_cell_space_labels_and_inputs():
     space = parse_space({"type": "cell", "nodes": 3, "cells": 3, "ops": ["skip_connect", "sep_conv_3x3"]})
     decls = space.decls()
     labels = [d.label for d in decls]
-    assert "normal/node2/in1" in labels and "reduce/node0/op0" in labels
-    node2_in = next(d for d in decls if d.label == "normal/node2/in0")
+    assert "normal/input_4_1" in labels and "reduce/op_2_0" in labels and len(labels) == 2 * 3 * 2 * 2
+    node2_in = next(d for d in decls if d.label == "normal/input_4_0")
     assert node2_in.dist.choices == (0, 1, 2, 3)  # two cell inputs + nodes 0 and 1
 
 

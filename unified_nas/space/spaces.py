@@ -7,7 +7,9 @@ framework materializers read.
 
 Canonical labels:
     macro   ``depth``, ``layer{i}/{op,kernel,width,activation,batchnorm,pool,skip}``
-    cell    ``channels``, ``{normal,reduce}/node{j}/{in,op}{k}``
+    cell    ``channels``, ``{normal,reduce}/input_{i}_{k}`` and ``{normal,reduce}/op_{i}_{k}``
+            for node ``i`` (2, 3, ...: 0 and 1 are the two previous cells) and
+            edge ``k``; NNI's ``Cell`` uses exactly these labels
     training ``lr``, ``optimizer``, ``batch_size``, ``weight_decay``, ``dropout``
 """
 from __future__ import annotations
@@ -102,13 +104,22 @@ class MacroSpace:
         return MacroConfig(tuple(layers))
 
 
+def cell_label(kind: str, what: str, node: int, edge: int) -> str:
+    """Canonical label of an edge's ``input`` or ``op`` in a ``normal``/``reduce`` cell.
+
+    ``node`` counts intermediate nodes from 0; the label numbers nodes after
+    the two cell inputs (node 0 -> 2), as NNI's ``Cell`` does.
+    """
+    return f"{kind}/{what}_{node + 2}_{edge}"
+
+
 @dataclass(frozen=True)
 class CellSpace:
     """A DARTS-style cell DAG stacked into a network.
 
     Each of ``nodes`` intermediate nodes sums ``inputs_per_node`` edges; an
     edge picks an input (0 and 1 are the two previous cells' outputs, 2+j is
-    intermediate node j) and an op. Normal and reduction cells have their own
+    intermediate node j) and an op (labels: :func:`cell_label`). Normal and reduction cells have their own
     choices; reduction cells sit at ``reductions`` (indices into ``cells``)
     and halve the spatial size while doubling channels. The cell output
     concatenates all intermediate nodes.
@@ -129,8 +140,8 @@ class CellSpace:
                 continue
             for j in range(self.nodes):
                 for k in range(self.inputs_per_node):
-                    out.append(ParamDecl(f"{kind}/node{j}/in{k}", Categorical(tuple(range(j + 2)))))
-                    out.append(ParamDecl(f"{kind}/node{j}/op{k}", Categorical(tuple(self.ops))))
+                    out.append(ParamDecl(cell_label(kind, "input", j, k), Categorical(tuple(range(j + 2)))))
+                    out.append(ParamDecl(cell_label(kind, "op", j, k), Categorical(tuple(self.ops))))
         return out
 
     def resolve(self, s: Mapping[str, Any]) -> "CellConfig":
@@ -138,7 +149,7 @@ class CellSpace:
             if kind == "reduce" and not self.reductions:
                 return ()
             return tuple(
-                tuple((s[f"{kind}/node{j}/in{k}"], op_spec(s[f"{kind}/node{j}/op{k}"]))
+                tuple((s[cell_label(kind, "input", j, k)], op_spec(s[cell_label(kind, "op", j, k)]))
                       for k in range(self.inputs_per_node))
                 for j in range(self.nodes))
 
