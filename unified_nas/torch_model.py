@@ -141,39 +141,68 @@ class MacroNet(nn.Module):
             c, hw = layer.c_out, layer.hw_out
             layers.append(layer)
         self.layers = nn.Sequential(*layers)
-        self.head = nn.Linear(c, num_classes)
+        self.head = ClassifierHead(c, num_classes, self.spatial)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.spatial:
             x = x.flatten(1)
-        x = self.layers(x)
-        if self.spatial:
-            x = x.mean(dim=(2, 3))
-        return self.head(x)
+        return self.head(self.layers(x))
+
+
+def cell_stem(c_in: int, c: int) -> nn.Sequential:
+    """3x3 conv + BN stem of cell networks."""
+    return nn.Sequential(nn.Conv2d(c_in, c, 3, 1, 1, bias=False), batchnorm(c))
 
 
 def relu_conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.ReLU(), nn.Conv2d(c_in, c_out, 1, stride, bias=False), batchnorm(c_out))
 
 
-class Cell(nn.Module):
-    def __init__(self, genotype, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> None:
+def cell_edge(spec: OpSpec, c: int, stride: int) -> nn.Module:
+    """One cell edge: convs as ReLU-op-BN (DARTS style), other ops bare."""
+    if spec.family in ("conv", "sep_conv", "dil_conv"):
+        return nn.Sequential(nn.ReLU(), core_op(spec, c, c, stride, bias=False), batchnorm(c))
+    return core_op(spec, c, c, stride)
+
+
+class CellPreprocess(nn.Module):
+    """Maps the two previous cells' outputs to ``c`` channels at this cell's input size."""
+
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction_prev: bool) -> None:
         super().__init__()
         self.pre0 = relu_conv_bn(c_pp, c, 2 if reduction_prev else 1)
         self.pre1 = relu_conv_bn(c_p, c)
+
+    def forward(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [self.pre0(inputs[0]), self.pre1(inputs[1])]
+
+
+class ClassifierHead(nn.Module):
+    """[global average pooling] -> [dropout] -> linear classifier."""
+
+    def __init__(self, c: int, num_classes: int, spatial: bool, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.spatial = spatial
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.spatial:
+            x = x.mean(dim=(2, 3))
+        return self.fc(self.drop(x))
+
+
+class Cell(nn.Module):
+    def __init__(self, genotype, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> None:
+        super().__init__()
+        self.pre = CellPreprocess(c_pp, c_p, c, reduction_prev)
         self.inputs = [[inp for inp, _ in node] for node in genotype]
         self.edges = nn.ModuleList(
-            nn.ModuleList(self._edge(op, c, 2 if reduction and inp < 2 else 1) for inp, op in node)
+            nn.ModuleList(cell_edge(op, c, 2 if reduction and inp < 2 else 1) for inp, op in node)
             for node in genotype)
 
-    @staticmethod
-    def _edge(spec: OpSpec, c: int, stride: int) -> nn.Module:
-        if spec.family in ("conv", "sep_conv", "dil_conv"):
-            return nn.Sequential(nn.ReLU(), core_op(spec, c, c, stride, bias=False), batchnorm(c))
-        return core_op(spec, c, c, stride)
-
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
-        states = [self.pre0(s0), self.pre1(s1)]
+        states = self.pre([s0, s1])
         for inputs, edges in zip(self.inputs, self.edges):
             states.append(sum(edge(states[i]) for i, edge in zip(inputs, edges)))
         return torch.cat(states[2:], dim=1)
@@ -185,7 +214,7 @@ class CellNet(nn.Module):
         if len(input_shape) != 3:
             raise ValueError("cell spaces need image data (N, H, W, C)")
         c = net.channels
-        self.stem = nn.Sequential(nn.Conv2d(input_shape[-1], c, 3, 1, 1, bias=False), batchnorm(c))
+        self.stem = cell_stem(input_shape[-1], c)
         cells, c_pp, c_p, red_prev = [], c, c, False
         for i in range(net.cells):
             red = i in net.reductions
@@ -195,14 +224,13 @@ class CellNet(nn.Module):
             cells.append(Cell(genotype, c_pp, c_p, c, red, red_prev))
             c_pp, c_p, red_prev = c_p, len(genotype) * c, red
         self.cells = nn.ModuleList(cells)
-        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.head = nn.Linear(c_p, num_classes)
+        self.head = ClassifierHead(c_p, num_classes, True, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
-        return self.head(self.drop(s1.mean(dim=(2, 3))))
+        return self.head(s1)
 
 
 def init_weights(model: nn.Module) -> None:

@@ -87,21 +87,30 @@ class MacroSpace:
 
     def resolve(self, s: Mapping[str, Any]) -> "MacroConfig":
         depth = _get(self.depth, "depth", s)
-        layers = []
-        for i, ls in enumerate(self.layers[:depth]):
-            p = f"layer{i}"
-            fam = _get(ls.op, f"{p}/op", s)
-            op = macro_op(fam, _get(ls.kernel, f"{p}/kernel", s) if fam in KERNELLED else None)
-            has_w = fam in WIDTH_FAMILIES
-            layers.append(LayerConfig(
-                op=op,
-                width=_get(ls.width, f"{p}/width", s) if has_w else None,
-                activation=_get(ls.activation, f"{p}/activation", s) if has_w else None,
-                batchnorm=bool(_get(ls.batchnorm, f"{p}/batchnorm", s)) if has_w else False,
-                pool=_get(ls.pool, f"{p}/pool", s),
-                skip=bool(_get(ls.skip, f"{p}/skip", s)),
-            ))
-        return MacroConfig(tuple(layers))
+        return MacroConfig(tuple(
+            resolve_layer(*(_get(getattr(ls, f), f"layer{i}/{f}", s) for f in LAYER_FIELDS))
+            for i, ls in enumerate(self.layers[:depth])))
+
+
+LAYER_FIELDS = ("op", "kernel", "width", "activation", "batchnorm", "pool", "skip")
+
+
+def resolve_layer(op: str, kernel: Any, width: Any, activation: Any, batchnorm: Any, pool: str,
+                  skip: Any) -> "LayerConfig":
+    """One macro layer from its field values; fields the op does not use are ignored.
+
+    Shared by ``MacroSpace.resolve`` and backends that build layers from
+    per-layer values (NNI's parametrized blocks), so both agree by construction.
+    """
+    has_w = op in WIDTH_FAMILIES
+    return LayerConfig(
+        op=macro_op(op, kernel if op in KERNELLED else None),
+        width=width if has_w else None,
+        activation=activation if has_w else None,
+        batchnorm=bool(batchnorm) if has_w else False,
+        pool=pool,
+        skip=bool(skip),
+    )
 
 
 def cell_label(kind: str, what: str, node: int, edge: int) -> str:
