@@ -15,10 +15,19 @@ EXTRAS ?= all
 
 .PHONY: install demo test bench clean
 
+# NNI's `rl` strategy needs tianshou 0.4.11, whose metadata pins protobuf~=3.19
+# while tensorflow-cpu 2.21 (AutoKeras) needs protobuf>=6.31: no resolver can
+# satisfy both. It runs fine on the newer protobuf (measured), so tianshou and
+# gym go in without their pins, and their real dependencies are resolved normally.
+RL_NODEPS := tianshou==0.4.11 gym==0.26.2
+RL_DEPS   := gym-notices cloudpickle numba h5py tensorboard
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install -q --no-deps $(RL_NODEPS)
+	$(BIN)/python -m pip install -q $(RL_DEPS)
 	touch $@
 
 install: $(VENV)/.installed

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from unified_nas.errors import Gap, RecipeError, UnsupportedFeatures
-from unified_nas.space import Categorical, space_size
+from unified_nas.space import Categorical, FloatRange, space_size
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
@@ -37,8 +37,9 @@ class Strategy:
         multi_objective: Whether it optimises several objectives (a Pareto front).
         finite_only: Whether it needs a finite space (grid search).
         numeric_only: Whether it cannot handle categorical parameters.
-        requires: Optional modules it imports (checked before the run) and
-            the pip requirement that provides them.
+        categorical_only: Whether it cannot handle continuous (float) parameters.
+        requires: Optional modules it imports (checked before the run).
+        extra: The pip extra that installs them.
     """
 
     name: str
@@ -46,13 +47,15 @@ class Strategy:
     multi_objective: bool = False
     finite_only: bool = False
     numeric_only: bool = False
-    requires: tuple[tuple[str, str], ...] = ()
+    categorical_only: bool = False
+    requires: tuple[str, ...] = ()
+    extra: str = ""
 
     def missing(self) -> list[str]:
-        """pip requirements of ``requires`` whose module is not importable."""
+        """Modules of ``requires`` that are not importable."""
         import importlib.util
 
-        return [pip for module, pip in self.requires if importlib.util.find_spec(module) is None]
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ class Backend(ABC):
         else:
             if strat.missing():
                 gaps.append(Gap(f"strategy '{strat.name}'", "toolkit",
-                                f"needs {', '.join(strat.missing())}: pip install {' '.join(strat.missing())}"))
+                                f"needs {', '.join(strat.missing())}: pip install 'unified-nas[{strat.extra}]'"))
             decls = recipe.space.decls()
             if strat.finite_only and math.isinf(space_size(decls)):
                 cont = [d.label for d in decls if math.isinf(d.dist.size())]
@@ -151,6 +154,11 @@ class Backend(ABC):
                     gaps.append(Gap(f"strategy '{strat.name}'", "toolkit",
                                     f"handles numeric parameters only; categorical: {', '.join(cats[:6])}"
                                     + (" ..." if len(cats) > 6 else "")))
+            if strat.categorical_only:
+                cont = [d.label for d in decls if isinstance(d.dist, FloatRange)]
+                if cont:
+                    gaps.append(Gap(f"strategy '{strat.name}'", "toolkit",
+                                    f"handles choices only; continuous: {', '.join(cont)} (use a list of values)"))
             if len(recipe.objectives) > 1 and not strat.multi_objective:
                 multi = [s.name for s in self.strategies.values() if s.multi_objective]
                 gaps.append(Gap(f"{len(recipe.objectives)} objectives with strategy '{strat.name}'", "toolkit",

@@ -40,6 +40,7 @@ class BackendEntry:
 
 BUILTIN = {
     "optuna": BackendEntry("optuna", "unified_nas.backends.optuna:Backend", ("optuna", "torch"), "optuna"),
+    "nni": BackendEntry("nni", "unified_nas.backends.nni:Backend", ("nni", "torch", "pytorch_lightning"), "nni"),
 }
 
 

@@ -47,6 +47,12 @@ def test_every_unified_strategy_runs_or_is_a_declared_gap(name, strategy, tmp_pa
     if s is None:
         C.check_declared_gap(name, C.conformance_recipes()["mlp"], strategy)
         return
+    if s.missing():
+        # Offered, but its optional dependency is absent: a clear pre-run error naming the extra.
+        recipe = C.conformance_recipes()["mlp"]
+        with pytest.raises(Exception, match=rf"strategy '{strategy}' \(toolkit: needs .*pip install 'unified-nas\[{s.extra}\]'"):
+            backend.check(recipe, backend.options(recipe, {"strategy": strategy}))
+        pytest.skip(f"{strategy}: optional dependency not installed ({', '.join(s.missing())})")
     if s.numeric_only:
         # A numeric-only strategy must refuse categorical spaces, then run a numeric one.
         with pytest.raises(Exception, match="numeric parameters only"):
@@ -60,3 +66,10 @@ def test_every_unified_strategy_runs_or_is_a_declared_gap(name, strategy, tmp_pa
         return
     objectives = 2 if s.multi_objective and strategy in ("nsga2",) else 1
     C.check_run(name, C.conformance_recipes(objectives)["mlp"], tmp_path, strategy=strategy, trials=3)
+    if s.categorical_only:
+        from unified_nas.recipe import parse_recipe
+
+        continuous = parse_recipe({"name": "c", "data": {"name": "digits"}, "space": {"layer": {"op": "linear", "width": 8}},
+                                   "training": {"lr": {"low": 0.001, "high": 0.01}}})
+        with pytest.raises(Exception, match="handles choices only; continuous: lr"):
+            backend.check(continuous, backend.options(continuous, {"strategy": strategy}))

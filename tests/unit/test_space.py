@@ -130,3 +130,10 @@ def test_round_trip_through_yaml_text():
 
     space = _macro()
     assert space_from_dict(yaml.safe_load(yaml.safe_dump(space_to_dict(space)))) == space
+
+
+def test_resolve_ignores_inactive_conditional_fields():
+    # A pool layer has no kernel or width: they are absent from the sample and must not be read.
+    space = parse_space(MACRO)
+    arch = space.resolve({"depth": 1, "layer0/op": "max_pool", "layer0/skip": False})
+    assert arch.network.layers[0].op.name == "max_pool_3x3" and arch.network.layers[0].width is None

@@ -36,7 +36,8 @@ def _decl(out: list[ParamDecl], label: str, v: Value | None, conds: tuple[Condit
 
 
 def _get(v: Value | None, label: str, sample: Mapping[str, Any]) -> Any:
-    return sample[label] if isinstance(v, _DISTS) else v
+    # Samples are validated before resolving, so an absent label is an inactive one.
+    return sample.get(label) if isinstance(v, _DISTS) else v
 
 
 @dataclass(frozen=True)

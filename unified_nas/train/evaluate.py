@@ -10,7 +10,8 @@ from unified_nas.data import Dataset
 from unified_nas.recipe import Protocol
 from unified_nas.space import SearchSpace
 from unified_nas.flops import count_flops
-from unified_nas.torch_model import build_model, count_params, to_tensor
+from unified_nas.space.spaces import ArchConfig
+from unified_nas.torch_model import build_model, count_params, init_weights, to_tensor
 from unified_nas.train.result import EpochCallback, TrialResult
 from unified_nas.train.trainer import evaluate, train
 
@@ -48,6 +49,27 @@ def evaluate_sample(space: SearchSpace, sample: Mapping[str, Any], data: Dataset
     arch = space.resolve(sample)
     seed_everything(seed)
     model = build_model(arch, data.input_shape, data.num_classes)
+    return train_model(model, arch, data, protocol, seed, on_epoch, reinit=False)
+
+
+def train_model(model: torch.nn.Module, arch: ArchConfig, data: Dataset, protocol: Protocol, seed: int,
+                on_epoch: EpochCallback | None = None, reinit: bool = True) -> TrialResult:
+    """Trains and scores an already built network of ``arch``.
+
+    Args:
+        model: The network (e.g. one a toolkit built from its own space).
+        arch: Its resolved architecture (for the hyperparameters and FLOPs).
+        data, protocol, seed, on_epoch: As in :func:`evaluate_sample`.
+        reinit: Re-initialise the weights under ``seed`` first. Toolkits
+            such as NNI build the model from an unseeded global RNG, so the
+            same architecture would otherwise score differently run to run.
+
+    Returns:
+        The trial's metrics, history, size and timing.
+    """
+    if reinit:
+        seed_everything(seed)
+        init_weights(model)
     params = count_params(model)
     flops = count_flops(arch, data.input_shape, data.num_classes)
     history, train_s, stopped = train(model, data, arch.training, protocol, seed, on_epoch)
