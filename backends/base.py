@@ -38,6 +38,8 @@ class Strategy:
         finite_only: Whether it needs a finite space (grid search).
         numeric_only: Whether it cannot handle categorical parameters.
         categorical_only: Whether it cannot handle continuous (float) parameters.
+        one_shot: Whether it trains a supernet and exports one architecture
+            (one record) instead of running trials.
         requires: Optional modules it imports (checked before the run).
         extra: The pip extra that installs them.
     """
@@ -48,6 +50,7 @@ class Strategy:
     finite_only: bool = False
     numeric_only: bool = False
     categorical_only: bool = False
+    one_shot: bool = False
     requires: tuple[str, ...] = ()
     extra: str = ""
 
@@ -189,5 +192,6 @@ class Backend(ABC):
         return {"name": cls.name, "version": cls.version(), "default_strategy": cls.default_strategy,
                 "strategies": {n: s.native for n, s in cls.strategies.items()},
                 "multi_objective": [n for n, s in cls.strategies.items() if s.multi_objective],
+                "one_shot": [n for n, s in cls.strategies.items() if s.one_shot],
                 "space_kinds": sorted(caps.space_kinds), "pruners": list(caps.pruners),
                 "time_budget": caps.time_budget}

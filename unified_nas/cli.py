@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--time", type=_positive_float, dest="time_s", metavar="SECONDS", help="wall-clock budget")
     r.add_argument("--seed", type=_nonneg_int, help="run seed (overrides the recipe)")
     r.add_argument("--pruner", choices=("none", "median", "hyperband"), help="early stopping of bad trials")
+    r.add_argument("--nni-engine", choices=("headless", "web"), help="NNI only: in-process engine (default) or "
+                   "NNI's NasExperiment with its web UI and trial processes")
     r.add_argument("--store", default=DEFAULT_STORE, help=f"results store (default ./{DEFAULT_STORE})")
     r.add_argument("--runs-dir", default=None, help="where run directories go (default: unas-runs/ beside the store)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
@@ -92,8 +94,13 @@ def _cmd_run(a: argparse.Namespace) -> int:
     recipe = load_recipe(a.recipe)
     store = ResultsStore(a.store)
     runs_dir = Path(a.runs_dir) if a.runs_dir else Path(a.store).resolve().parent / "unas-runs"
+    extra = {}
+    if a.nni_engine:
+        if a.backend != "nni":
+            raise UserError(f"--nni-engine applies to --backend nni, not {a.backend!r}")
+        extra["engine"] = a.nni_engine
     report = run_recipe(recipe, a.backend, strategy=a.strategy, trials=a.trials, time_s=a.time_s, seed=a.seed,
-                        pruner=a.pruner, store=store, runs_dir=runs_dir, progress=not a.quiet)
+                        pruner=a.pruner, store=store, runs_dir=runs_dir, progress=not a.quiet, extra_options=extra)
     spent, inc = report.budget_spent, report.incumbent
     print(f"run {report.run_id}: {spent['complete']} complete, {spent['pruned']} pruned, {spent['failed']} failed"
           f" in {spent['wall_s']:.1f}s")

@@ -57,6 +57,7 @@ class RunContext:
     emit_record: Callable[[TrialRecord], None]
     started: float = field(default_factory=time.time)
     count: int = 0
+    search_cost: dict[str, Any] | None = None  # one-shot strategies: the supernet's cost, reported apart
 
     @property
     def directions(self) -> list[str]:
@@ -198,6 +199,7 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
         raise
     finally:
         bar.close()
+        report.search_cost = ctx.search_cost
         report.ended_at = time.time()
         report.summarize()
         store.save_run(report)

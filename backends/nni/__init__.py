@@ -32,15 +32,29 @@ class Backend(BaseBackend):
         Strategy("evolution", "RegularizedEvolution"),
         Strategy("tpe", "TPE (patched: input choices, no 1 s sleep)"),
         Strategy("rl", "PolicyBasedRL", categorical_only=True, requires=("tianshou", "gym"), extra="nni-rl"),
+        Strategy("darts", "DARTS (one-shot)", one_shot=True),
+        Strategy("gumbel_darts", "GumbelDARTS (one-shot)", one_shot=True),
+        Strategy("enas", "ENAS (one-shot)", one_shot=True, requires=("tianshou", "gym"), extra="nni-rl"),
+        Strategy("proxyless", "Proxyless (one-shot)", one_shot=True),
+        Strategy("random_one_shot", "RandomOneShot (one-shot)", one_shot=True),
     )}
     default_strategy = "evolution"
+    extra_option_keys = ("engine", "trial_concurrency", "port")
 
     def gaps(self, recipe: "Recipe", options: Options) -> list[Gap]:
+        from unified_nas.backends.nni.oneshot_gaps import one_shot_gaps
+
         gaps = super().gaps(recipe, options)
         net = recipe.space.network
         if recipe.space.kind == "cell" and not isinstance(net.channels, int):
             gaps.append(Gap("searched cell channels", "adapter", "NNI's Cell needs fixed op widths; fix channels"))
-        return gaps
+        engine = options.extra.get("engine", "headless")
+        if engine not in ("headless", "web"):
+            gaps.append(Gap(f"engine '{engine}'", "adapter", "engines: headless (default), web"))
+        elif engine == "web" and options.strategy in ("darts", "gumbel_darts", "enas", "proxyless", "random_one_shot"):
+            gaps.append(Gap(f"engine 'web' with strategy '{options.strategy}'", "toolkit",
+                            "NNI runs one-shot strategies in-process only"))
+        return gaps + one_shot_gaps(recipe, options.strategy)
 
     def prepare(self) -> None:
         import unified_nas.backends.nni.run  # noqa: F401  (torch, NNI strategies, the shared trainer)
@@ -50,9 +64,22 @@ class Backend(BaseBackend):
         return ctx.recipe.space
 
     def run(self, native: Any, ctx: "RunContext") -> None:
+        from unified_nas.backends.nni.oneshot_gaps import ONE_SHOT
+
+        if ctx.options.strategy in ONE_SHOT:
+            from unified_nas.backends.nni.oneshot import run_oneshot
+
+            ctx.search_cost = run_oneshot(ctx)
+            return
+        emit = lambda t: ctx.emit(self.normalize(t, ctx))  # noqa: E731
+        if ctx.options.extra.get("engine", "headless") == "web":
+            from unified_nas.backends.nni.web import run_web
+
+            run_web(ctx, emit)
+            return
         from unified_nas.backends.nni.run import run_headless
 
-        run_headless(ctx, lambda t: ctx.emit(self.normalize(t, ctx)))
+        run_headless(ctx, emit)
 
     def normalize(self, native_trial: NativeTrial, ctx: "RunContext") -> "TrialRecord":
         return normalize_trial(native_trial, ctx)

@@ -11,7 +11,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-import nni.nas.strategy as S
 from nni.nas.evaluator import FunctionalEvaluator
 from nni.nas.execution import SequentialExecutionEngine
 from nni.nas.execution.event import ModelEventType
@@ -22,13 +21,16 @@ from unified_nas.errors import RecipeError
 from unified_nas.backends.nni import trial as trial_mod
 from unified_nas.backends.nni.normalize import NativeTrial
 from unified_nas.backends.nni.space import UnasModelSpace, make_spec, mutable
-from unified_nas.backends.nni.workarounds import TPE_NNI30
+from unified_nas.backends.nni.workarounds import TPE_NNI30, import_strategies, policy_based_rl
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
 
 
-def make_strategy(name: str, seed: int, args: dict[str, Any], trials: int | None) -> S.Strategy:
+S = import_strategies()
+
+
+def make_strategy(name: str, seed: int, args: dict[str, Any], trials: int | None) -> Any:
     """Unified name -> seeded NNI strategy (``args`` go to its constructor).
 
     Raises:
@@ -51,7 +53,7 @@ def make_strategy(name: str, seed: int, args: dict[str, Any], trials: int | None
             import torch
 
             torch.manual_seed(seed)  # PolicyBasedRL has no seed argument; its policy samples from torch's RNG
-            return S.PolicyBasedRL(**args)
+            return policy_based_rl()(**args)
     except TypeError as e:
         raise RecipeError("backends.nni.strategy_args", f"{name}: {e}") from None
     raise KeyError(name)

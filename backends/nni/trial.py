@@ -9,8 +9,10 @@ arguments and refuses large untraced ones).
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import nni
@@ -24,12 +26,19 @@ from unified_nas.backends.nni.space import to_canonical
 
 @dataclass
 class TrialEnv:
-    """What a trial needs: the recipe, its data, the run seed; and what it leaves behind."""
+    """What a trial needs: the recipe, its data, the run seed; and what it leaves behind.
+
+    ``result_dir`` is set for trials in other processes: they report only the
+    score to NNI and write their full result (or traceback) there, because NNI
+    3.0's manager-to-dispatcher channel truncates larger metric messages and
+    the strategy then waits forever.
+    """
 
     recipe: Recipe
     data: Dataset
     seed: int
     errors: list[str] = field(default_factory=list)
+    result_dir: str | None = None
 
     def score(self, values: list[float]) -> float:
         """NNI strategies maximise one number: the first objective, sign-adjusted."""
@@ -47,9 +56,19 @@ def unregister(key: str) -> None:
     _ENVS.pop(key, None)
 
 
-def env_json(recipe: Recipe, seed: int) -> str:
-    """The ``env`` argument for trials in other processes (recipe text, not data)."""
-    return json.dumps({"recipe": recipe.source, "base_dir": recipe.base_dir, "seed": seed})
+def env_json(recipe: Recipe, seed: int, run_dir: Path) -> str:
+    """The ``env`` argument for trials in other processes: short paths, not the recipe text.
+
+    The recipe is written to ``<run_dir>/recipe.yaml``. NNI 3.0 repeats the
+    evaluator arguments, escaped several levels deep, in every manager
+    message, and its dispatcher chokes on long ones (the search then stalls
+    after the first trial); a few short paths keep the messages small.
+    """
+    path = run_dir / "recipe.yaml"
+    path.write_text(recipe.source)
+    results = run_dir / "trial_results"
+    results.mkdir(exist_ok=True)
+    return json.dumps({"recipe": str(path), "base_dir": recipe.base_dir, "seed": seed, "result_dir": str(results)})
 
 
 def _resolve_env(env: str) -> TrialEnv:
@@ -58,9 +77,16 @@ def _resolve_env(env: str) -> TrialEnv:
     import yaml
 
     d = json.loads(env)
-    recipe = parse_recipe(yaml.safe_load(d["recipe"]), source=d["recipe"], base_dir=d["base_dir"])
-    _ENVS[env] = TrialEnv(recipe, load_dataset(recipe.data, recipe.base_dir), d["seed"])
+    source = Path(d["recipe"]).read_text()
+    recipe = parse_recipe(yaml.safe_load(source), source=source, base_dir=d["base_dir"])
+    _ENVS[env] = TrialEnv(recipe, load_dataset(recipe.data, recipe.base_dir), d["seed"], result_dir=d["result_dir"])
     return _ENVS[env]
+
+
+def _write(e: TrialEnv, payload: dict[str, Any]) -> None:
+    if e.result_dir:
+        job = os.environ.get("NNI_TRIAL_JOB_ID", "unknown")
+        Path(e.result_dir, f"{job}.json").write_text(json.dumps(payload))
 
 
 def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
@@ -85,6 +111,12 @@ def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
         result = train_model(model, arch, e.data, e.recipe.protocol, e.seed, on_epoch)
     except Exception:
         e.errors.append(traceback.format_exc(limit=4))
+        _write(e, {"error": e.errors[-1]})
         raise
     values = [result.value(o.metric) for o in e.recipe.objectives]
-    nni.report_final_result({"default": e.score(values), "unas": {"sample": sample, "result": result.to_dict()}})
+    payload = {"sample": sample, "result": result.to_dict()}
+    if e.result_dir:
+        _write(e, payload)
+        nni.report_final_result(e.score(values))
+    else:
+        nni.report_final_result({"default": e.score(values), "unas": payload})

@@ -5,14 +5,50 @@ test (tests/backends/test_nni.py) passes without it.
 """
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
+from types import ModuleType
 from typing import Any, cast
 
 import nni
 from nni.mutable import CategoricalMultiple
-from nni.nas.strategy import TPE
 
 _logger = logging.getLogger(__name__)
+
+
+def import_strategies() -> ModuleType:
+    """``nni.nas.strategy`` without its eager tianshou import (nni==3.0).
+
+    NNI 3.0's strategy package imports tianshou (for PolicyBasedRL) whenever
+    it is installed; tianshou imports ``torch.utils.tensorboard``, which
+    imports TensorFlow when that is installed: about +4 s and +480 MB in every
+    NNI process, whatever the strategy. The package is imported here with
+    tianshou hidden; :func:`policy_based_rl` loads the real RL module on demand.
+    """
+    if "nni.nas.strategy" in sys.modules:
+        return sys.modules["nni.nas.strategy"]
+    saved = sys.modules.get("tianshou")
+    sys.modules["tianshou"] = None  # type: ignore[assignment]  # makes `import tianshou` raise ImportError
+    try:
+        return importlib.import_module("nni.nas.strategy")
+    finally:
+        if saved is None:
+            del sys.modules["tianshou"]
+        else:
+            sys.modules["tianshou"] = saved
+
+
+def policy_based_rl() -> type:
+    """NNI's PolicyBasedRL with tianshou really imported (see :func:`import_strategies`)."""
+    import_strategies()
+    rl = sys.modules["nni.nas.strategy.rl"]
+    if not rl.has_tianshou:
+        rl = importlib.reload(rl)
+    return rl.PolicyBasedRL
+
+
+TPE = import_strategies().TPE
 
 
 class TPE_NNI30(TPE):
@@ -57,3 +93,42 @@ class TPE_NNI30(TPE):
             model_id = self._model_to_id[event.model]
             sample = {k: (v[0] if k in self._wrapped else v) for k, v in (event.model.sample or {}).items()}
             self.tuner.receive_trial_result(model_id, sample, event.metric)
+
+
+
+class TaggedConcat:
+    """Train batches tagged ``"train"`` then val batches tagged ``"val"``: ENAS's legacy input form."""
+
+    def __init__(self, train: Any, val: Any) -> None:
+        self.train, self.val = train, val
+
+    def __iter__(self) -> Any:
+        for batch in self.train:
+            yield batch, "train"
+        for batch in self.val:
+            yield batch, "val"
+
+    def __len__(self) -> int:
+        return len(self.train) + len(self.val)
+
+
+def enas() -> type:
+    """NNI 3.0's ENAS, repaired for Lightning 2.x and for :func:`import_strategies` (nni==3.0).
+
+    1. With Lightning >= 2 the fit loop unpacks NNI's ``ConcatLoader`` itself,
+       so ENAS's ``training_step`` receives a bare ``(x, y)`` and reads it as
+       ``(batch, mode)``. The subclass feeds explicitly tagged batches instead,
+       the form ENAS's legacy branch reads correctly.
+    2. ENAS checks ``has_tianshou`` in its module, which was imported with
+       tianshou hidden; that module is reloaded with tianshou visible.
+    """
+    S = import_strategies()
+    sampling = importlib.import_module("nni.nas.oneshot.pytorch.sampling")
+    if not sampling.has_tianshou:
+        importlib.reload(sampling)
+
+    class ENAS_NNI30(S.ENAS):
+        def train_dataloader(self, train_dataloader_fn: Any, val_dataloader_fn: Any) -> Any:
+            return TaggedConcat(train_dataloader_fn(), val_dataloader_fn())
+
+    return ENAS_NNI30

@@ -107,3 +107,58 @@ def test_nni_experiments_dir_is_untouched(mlp_recipe, store, tmp_path):
     after = sorted(p.name for p in home.iterdir()) if home.exists() else None
     assert before == after
     assert sorted(p.name for p in (tmp_path / "runs").iterdir())  # everything went to the run directory
+
+
+def test_darts_exports_an_architecture_trained_under_the_standard_protocol(store, tmp_path):
+    from unified_nas.testing.conformance import conformance_recipes
+
+    recipe = conformance_recipes()["cell_fixed"]
+    report = _run(recipe, store, tmp_path, strategy="darts")
+    assert report.status == "complete" and len(report.trials) == 1
+    record = report.trials[0]
+    validate_sample(recipe.space.decls(), record.sample)
+    assert record.status == "complete" and len(record.history) == recipe.protocol.epochs
+    assert report.search_cost["strategy"] == "darts" and report.search_cost["supernet_wall_s"] > 0
+    assert record.extra["one_shot"] == report.search_cost
+
+
+@pytest.mark.parametrize("strategy, kind, message", [
+    ("darts", "mlp", "strategy 'darts' on a macro space (adapter"),
+    ("darts", "cell", "strategy 'darts' with searched training hyperparameters (toolkit: a supernet trains with one "
+                      "setting; fix lr)"),
+    ("proxyless", "cell_fixed", "strategy 'proxyless' with reduction cells (toolkit"),
+])
+def test_one_shot_gaps_are_declared_before_any_work(strategy, kind, message, store, tmp_path):
+    from unified_nas.errors import UnsupportedFeatures
+    from unified_nas.testing.conformance import conformance_recipes
+
+    with pytest.raises(UnsupportedFeatures) as info:
+        _run(conformance_recipes()[kind], store, tmp_path, strategy=strategy)
+    assert message in str(info.value)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_web_engine_runs_nni_experiment_inside_the_run_dir(store, tmp_path):
+    """NNI's NasExperiment + Node.js manager: free port, files in the run dir, results collected."""
+    home = Path.home() / "nni-experiments"
+    before = sorted(p.name for p in home.iterdir()) if home.exists() else None
+    recipe = tiny_recipe({"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [16, 32]}},
+                         training={"lr": {"low": 0.001, "high": 0.01, "log": True}})
+    report = _run(recipe, store, tmp_path, strategy="random", trials=2, extra_options={"engine": "web"})
+    assert report.budget_spent["complete"] == 2
+    for t in report.trials:
+        validate_sample(recipe.space.decls(), t.sample)
+        assert t.duration_s > t.train_s > 0
+    assert (Path(report.run_dir) / "nni-experiments").is_dir()
+    assert (sorted(p.name for p in home.iterdir()) if home.exists() else None) == before
+
+
+def test_nni_run_path_imports_no_tensorflow_or_tianshou():
+    """Workaround import_strategies (nni==3.0): NNI's strategy package would import tianshou -> TensorFlow."""
+    import subprocess
+    import sys
+
+    code = ("import sys, unified_nas.backends.nni.run, unified_nas.backends.nni.oneshot;"
+            "print(','.join(m for m in ('tensorflow', 'tianshou') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == ""

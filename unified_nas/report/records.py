@@ -126,6 +126,7 @@ class RunReport:
     budget_spent: dict[str, Any] = field(default_factory=dict)
     incumbent: dict[str, Any] | None = None
     pareto_front: list[int] = field(default_factory=list)
+    search_cost: dict[str, Any] | None = None  # one-shot: supernet wall time and epochs, apart from the trials
     trials: list[TrialRecord] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 

@@ -51,6 +51,10 @@ def render_table(report: RunReport) -> str:
     ]
     if r.error:
         lines.append(f"error: {r.error}")
+    if r.search_cost:
+        lines.append(f"one-shot search cost: supernet {r.search_cost['supernet_wall_s']:.1f}s over"
+                     f" {r.search_cost['supernet_epochs']} epochs ({r.search_cost['strategy']}); the record below is"
+                     " the exported architecture trained under the standard protocol")
     if r.incumbent:
         inc = r.incumbent
         lines.append(f"incumbent: trial {inc['index']}  val_accuracy {_fmt(inc['val_accuracy'])}"

@@ -1,0 +1,95 @@
+"""NNI one-shot strategies (DARTS, GumbelDARTS, ENAS, Proxyless, RandomOneShot) on cell spaces.
+
+The supernet is NNI's own (its one-shot code turns the ``Cell`` of
+:class:`UnasModelSpace` into a supernet) and trains on the recipe's split with
+NNI's Lightning ``Classification`` evaluator. The exported top-1 architecture
+is then trained from scratch under the standard protocol, so its TrialRecord is
+comparable with multi-trial ones; the supernet's wall time is reported
+separately as the search cost.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from nni.nas.evaluator.pytorch import Classification, DataLoader
+from nni.nas.execution import SequentialExecutionEngine
+from nni.nas.space import RawFormatModelSpace
+from torch.utils.data import TensorDataset
+
+from unified_nas.errors import RecipeError
+from unified_nas.torch_model import to_tensor
+
+from unified_nas.backends.nni.space import UnasModelSpace, make_spec, to_canonical
+from unified_nas.backends.nni.workarounds import enas, import_strategies
+
+if TYPE_CHECKING:
+    from unified_nas.runner import RunContext
+
+def make_oneshot(name: str, args: dict[str, Any]) -> Any:
+    S = import_strategies()
+    cls = enas() if name == "enas" else {"darts": S.DARTS, "gumbel_darts": S.GumbelDARTS, "proxyless": S.Proxyless,
+                                         "random_one_shot": S.RandomOneShot}[name]
+    try:
+        return cls(**args)
+    except TypeError as e:
+        raise RecipeError("backends.nni.strategy_args", f"{name}: {e}") from None
+
+
+def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> Any:
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(TensorDataset(to_tensor(x), torch.from_numpy(y)), batch_size=batch_size, shuffle=shuffle,
+                      generator=gen)
+
+
+def run_oneshot(ctx: "RunContext") -> dict[str, Any]:
+    """Trains the supernet, exports the top-1 architecture, trains it under the standard protocol.
+
+    Returns:
+        The search cost: ``supernet_wall_s``, ``supernet_epochs``, the exported sample.
+    """
+    recipe, data, seed = ctx.recipe, ctx.data, ctx.seed
+    hp = recipe.space.training  # fixed (one-shot strategies search the architecture only; checked in gaps)
+    args = dict(ctx.options.strategy_args)
+    epochs = int(args.pop("epochs", recipe.protocol.epochs))
+    if ctx.options.strategy == "enas":
+        args.setdefault("reward_metric_name", "val_acc")  # NNI's Classification logs val_loss and val_acc
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[hp.optimizer]
+    evaluator = Classification(
+        train_dataloaders=_loader(data.x_train, data.y_train, hp.batch_size, True, seed),
+        val_dataloaders=_loader(data.x_val, data.y_val, 1024, False, seed),
+        learning_rate=hp.lr, weight_decay=hp.weight_decay, optimizer=optimizer, num_classes=data.num_classes,
+        max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+        enable_model_summary=False, enable_checkpointing=False)
+    space = UnasModelSpace(make_spec(recipe.space, data.input_shape, data.num_classes))
+    strategy = make_oneshot(ctx.options.strategy, args)
+    quiet = [logging.getLogger(n) for n in ("nni", "pytorch_lightning", "lightning", "lightning.pytorch")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.WARNING)
+    t0 = time.time()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Lightning's advice on workers, logging intervals...
+            strategy(RawFormatModelSpace.from_model(space, evaluator), SequentialExecutionEngine())
+            exported = next(strategy.list_models()).sample
+    finally:
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
+    wall = time.time() - t0
+    sample = to_canonical(recipe.space, exported)
+    cost = {"supernet_wall_s": round(wall, 3), "supernet_epochs": epochs, "strategy": ctx.options.strategy}
+    # The exported architecture, trained and scored exactly like a multi-trial record.
+    start = time.time()
+    result = ctx.evaluate(sample)
+    ctx.emit(ctx.record_from_result(0, "exported", sample, result, "complete", start, time.time() - start,
+                                    extra={"one_shot": cost}))
+    return cost

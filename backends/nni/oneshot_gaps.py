@@ -1,0 +1,32 @@
+"""What NNI's one-shot strategies cannot serve (import-light: checked before any run)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from unified_nas.errors import Gap
+
+if TYPE_CHECKING:
+    from unified_nas.recipe import Recipe
+
+ONE_SHOT = ("darts", "gumbel_darts", "enas", "proxyless", "random_one_shot")
+
+
+def one_shot_gaps(recipe: "Recipe", strategy: str) -> list[Gap]:
+    """Gaps of a one-shot strategy on a recipe (empty for multi-trial strategies)."""
+    if strategy not in ONE_SHOT:
+        return []
+    gaps = []
+    if recipe.space.kind != "cell":
+        gaps.append(Gap(f"strategy '{strategy}' on a macro space", "adapter",
+                        "one-shot strategies run on cell spaces here (macro layers are parametrized "
+                        "modules, which NNI's supernets do not take); use a multi-trial strategy"))
+    net = recipe.space.network
+    if strategy == "proxyless" and getattr(net, "reductions", ()):
+        gaps.append(Gap("strategy 'proxyless' with reduction cells", "toolkit",
+                        "NNI's Proxyless mixes a node's candidate inputs before the op, so inputs of different "
+                        "sizes (the previous cells vs. reduced nodes) cannot mix; use cells without reductions"))
+    searched = [d.label for d in recipe.space.training.decls()]
+    if searched:
+        gaps.append(Gap(f"strategy '{strategy}' with searched training hyperparameters", "toolkit",
+                        f"a supernet trains with one setting; fix {', '.join(searched)}"))
+    return gaps

@@ -1,0 +1,122 @@
+"""NNI's own ``NasExperiment`` with its default engine (``engine: web`` / ``--nni-engine web``).
+
+For users who want NNI's web UI or parallel trial processes. Unlike NNI's
+defaults: the manager binds a free port, every experiment file stays in
+``<run_dir>/nni-experiments`` (never ``~/nni-experiments``), results are
+collected before the manager stops (NNI's API cannot read them afterwards),
+and a manager in ERROR is an error (``NasExperiment.run`` returns True anyway).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from unified_nas.errors import UnasError
+
+from unified_nas.backends.nni import trial as trial_mod
+from unified_nas.backends.nni.normalize import NativeTrial
+from unified_nas.backends.nni.run import make_evaluator, make_strategy
+from unified_nas.backends.nni.space import UnasModelSpace, make_spec
+
+if TYPE_CHECKING:
+    from unified_nas.runner import RunContext
+
+TERMINAL = {"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"}
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (NNI's manager listens on all interfaces)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def home(path: Path) -> Iterator[None]:
+    # NNI 3.0 writes some files under $HOME/nni-experiments whatever the config
+    # says (TOOLKITS.md); only a changed HOME redirects them. The manager and
+    # its trial processes inherit this environment.
+    old = os.environ.get("HOME")
+    os.environ["HOME"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = old
+
+
+def _stderr_tail(exp_dir: Path, job_id: str, lines: int = 15) -> str | None:
+    for p in exp_dir.glob(f"*/trials/{job_id}/stderr"):
+        text = p.read_text(errors="replace").strip().splitlines()
+        return "\n".join(text[-lines:]) or None
+    return None
+
+
+def run_web(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
+    """Runs the strategy through NNI's NasExperiment and its Node.js manager.
+
+    Raises:
+        UnasError: If the NNI manager ends in ERROR.
+    """
+    from nni.nas.experiment import NasExperiment
+
+    opts = ctx.options.extra
+    space = UnasModelSpace(make_spec(ctx.recipe.space, ctx.data.input_shape, ctx.data.num_classes))
+    evaluator = make_evaluator(ctx, trial_mod.env_json(ctx.recipe, ctx.seed, ctx.run_dir.resolve()))
+    results = (ctx.run_dir / "trial_results").resolve()
+    strategy = make_strategy(ctx.options.strategy, ctx.seed, ctx.options.strategy_args, ctx.budget.trials)
+    exp = NasExperiment(space, evaluator, strategy)
+    workdir = (ctx.run_dir / "nni-experiments").resolve()
+    exp.config.experiment_working_directory = str(workdir)
+    exp.config.trial_concurrency = int(opts.get("trial_concurrency", 1))
+    if ctx.budget.trials:
+        exp.config.max_trial_number = ctx.budget.trials
+    if ctx.budget.time_s:
+        exp.config.max_experiment_duration = f"{int(ctx.budget.time_s)}s"
+    exp.config.trial_code_directory = str(Path.cwd())
+    port = int(opts.get("port") or free_port())
+    logging.getLogger("nni").setLevel(logging.WARNING)
+    started = time.time()
+    with home(ctx.run_dir.resolve()):
+        try:
+            exp.run(port=port, wait_completion=True)
+            status = exp.get_status()
+            jobs = exp.list_trial_jobs()  # only readable while the manager runs
+        finally:
+            exp.stop()
+    if status == "ERROR":
+        raise UnasError(f"NNI manager ended in ERROR; see {workdir}/{exp.id}/log/nnimanager.log")
+    _emit_jobs(jobs, workdir, results, started, emit)
+
+
+def _emit_jobs(jobs: list[Any], workdir: Path, results: Path, started: float,
+               emit: Callable[[NativeTrial], None]) -> None:
+    done = sorted((j for j in jobs if j.status in TERMINAL), key=lambda j: j.endTime or 0)
+    for i, job in enumerate(done):
+        path = results / f"{job.trialJobId}.json"
+        payload = json.loads(path.read_text()) if path.exists() else {}
+        metric = {"unas": payload} if "result" in payload else None
+        sample = payload.get("sample") or _job_sample(job)
+        status = "Trained" if job.status == "SUCCEEDED" and metric else "Failed"
+        error = None if status == "Trained" else (
+            payload.get("error") or _stderr_tail(workdir, job.trialJobId) or f"NNI trial {job.status}")
+        start = (job.startTime or started * 1000) / 1000
+        emit(NativeTrial(i, sample, status, metric, start, (job.endTime or job.startTime) / 1000, error))
+
+
+def _job_sample(job: Any) -> dict[str, Any]:
+    try:
+        params = job.hyperParameters[0]
+        params = json.loads(params) if isinstance(params, str) else params
+        model = params.get("parameters", params)
+        return dict(model.get("sample") or {})
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return {}
