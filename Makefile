@@ -1,5 +1,5 @@
 # unified-nas quick start:
-#   make demo   the main job: run the default recipe and print its report
+#   make demo   the main job: run the default recipe on each backend and print the reports
 #   make test   the test suite
 # Both create ./.venv and install everything on first use.
 
@@ -32,15 +32,21 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+DEMO_RECIPE   ?= recipes/digits_mlp.yaml
+DEMO_BACKENDS ?= optuna nni
+
 demo: install
-	$(BIN)/unas run recipes/digits_mlp.yaml --backend optuna --trials 8 --seed 1
-	$(BIN)/unas report latest
+	@for b in $(DEMO_BACKENDS); do \
+	  $(BIN)/unas run $(DEMO_RECIPE) --backend $$b --trials 8 --seed 1 && $(BIN)/unas report latest || exit 1; \
+	done
+	$(BIN)/unas runs
 
 test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python benchmarks/optuna_overhead.py
+	$(BIN)/python benchmarks/nni_engines.py
 
 clean:
 	rm -rf $(VENV) unas.sqlite unas-runs
