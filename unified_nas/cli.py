@@ -21,24 +21,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"unas: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{v} is not >= 1")
-    return v
+def _int_at_least(low: int):
+    """An argparse type: an integer >= ``low``."""
 
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{v} is not >= {low}")
+        return v
 
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{v} is not >= 0")
-    return v
+    return parse
 
 
 def _positive_float(text: str) -> float:
@@ -59,9 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("recipe", help="recipe YAML file")
     r.add_argument("--backend", required=True, help="backend name (see `unas backends`)")
     r.add_argument("--strategy", help="unified strategy name (default: the recipe's, else the backend's)")
-    r.add_argument("--trials", type=_positive_int, help="trial budget (overrides the recipe)")
+    r.add_argument("--trials", type=_int_at_least(1), help="trial budget (overrides the recipe)")
     r.add_argument("--time", type=_positive_float, dest="time_s", metavar="SECONDS", help="wall-clock budget")
-    r.add_argument("--seed", type=_nonneg_int, help="run seed (overrides the recipe)")
+    r.add_argument("--seed", type=_int_at_least(0), help="run seed (overrides the recipe)")
     r.add_argument("--pruner", choices=("none", "median", "hyperband"), help="early stopping of bad trials")
     r.add_argument("--nni-engine", choices=("headless", "web"), help="NNI only: in-process engine (default) or "
                    "NNI's NasExperiment with its web UI and trial processes")

@@ -14,7 +14,7 @@ import math
 from typing import Sequence
 
 from unified_nas.space.ops import OpSpec
-from unified_nas.space.spaces import ArchConfig, CellConfig, MacroConfig
+from unified_nas.space.spaces import ArchConfig, CellConfig, MacroConfig, cell_stages
 
 
 def _half(n: int) -> int:
@@ -61,25 +61,19 @@ def _macro(net: MacroConfig, input_shape: Sequence[int], num_classes: int) -> in
 
 def _cell(net: CellConfig, input_shape: Sequence[int], num_classes: int) -> int:
     h, w, c_in = input_shape
-    c = net.channels
-    total = 2 * h * w * c * 9 * c_in  # 3x3 stem
-    c_pp, c_p, red_prev = c, c, False
+    total = 2 * h * w * net.channels * 9 * c_in  # 3x3 stem
+    stages = cell_stages(net.channels, net.cells, net.reductions, len(net.normal))
     hw_pp, hw_p = (h, w), (h, w)
-    for i in range(net.cells):
-        red = i in net.reductions
-        if red:
-            c *= 2
-        genotype = net.reduce if red else net.normal
-        h0, w0 = (_half(hw_pp[0]), _half(hw_pp[1])) if red_prev else hw_pp
-        total += 2 * h0 * w0 * c * c_pp + 2 * hw_p[0] * hw_p[1] * c * c_p  # 1x1 preprocessing
-        ho, wo = (_half(hw_p[0]), _half(hw_p[1])) if red else hw_p
-        for node in genotype:
+    for st in stages:
+        c = st.c
+        h0, w0 = (_half(hw_pp[0]), _half(hw_pp[1])) if st.reduction_prev else hw_pp
+        total += 2 * h0 * w0 * c * st.c_pp + 2 * hw_p[0] * hw_p[1] * c * st.c_p  # 1x1 preprocessing
+        ho, wo = (_half(hw_p[0]), _half(hw_p[1])) if st.reduction else hw_p
+        for node in (net.reduce if st.reduction else net.normal):
             for inp, op in node:
-                stride = 2 if red and inp < 2 else 1
-                total += spatial_op_flops(op, c, c, ho, wo, stride)
-        c_pp, c_p, red_prev = c_p, len(genotype) * c, red
+                total += spatial_op_flops(op, c, c, ho, wo, 2 if st.reduction and inp < 2 else 1)
         hw_pp, hw_p = hw_p, (ho, wo)
-    return total + 2 * c_p * num_classes
+    return total + 2 * stages[-1].c_out * num_classes
 
 
 def count_flops(arch: ArchConfig, input_shape: Sequence[int], num_classes: int) -> int:

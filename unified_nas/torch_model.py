@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from unified_nas.space.ops import OpSpec
-from unified_nas.space.spaces import ArchConfig, CellConfig, LayerConfig, MacroConfig
+from unified_nas.space.spaces import ArchConfig, CellConfig, LayerConfig, MacroConfig, cell_stages
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.1  # torch convention; Keras momentum=0.9. 0.01 (Keras default 0.99) leaves running stats unconverged after the ~100 steps of a small-data trial
@@ -213,18 +213,11 @@ class CellNet(nn.Module):
         super().__init__()
         if len(input_shape) != 3:
             raise ValueError("cell spaces need image data (N, H, W, C)")
-        c = net.channels
-        self.stem = cell_stem(input_shape[-1], c)
-        cells, c_pp, c_p, red_prev = [], c, c, False
-        for i in range(net.cells):
-            red = i in net.reductions
-            if red:
-                c *= 2
-            genotype = net.reduce if red else net.normal
-            cells.append(Cell(genotype, c_pp, c_p, c, red, red_prev))
-            c_pp, c_p, red_prev = c_p, len(genotype) * c, red
-        self.cells = nn.ModuleList(cells)
-        self.head = ClassifierHead(c_p, num_classes, True, dropout)
+        self.stem = cell_stem(input_shape[-1], net.channels)
+        stages = cell_stages(net.channels, net.cells, net.reductions, len(net.normal))
+        self.cells = nn.ModuleList(Cell(net.reduce if st.reduction else net.normal, st.c_pp, st.c_p, st.c,
+                                        st.reduction, st.reduction_prev) for st in stages)
+        self.head = ClassifierHead(stages[-1].c_out, num_classes, True, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = s1 = self.stem(x)

@@ -35,7 +35,7 @@ from torch import nn
 from unified_nas.space import Categorical, FloatRange, IntRange, ParamDecl, SearchSpace, canonicalize
 from unified_nas.space.ops import WIDTH_FAMILIES, op_spec
 from unified_nas.space.parse import space_from_dict, space_to_dict
-from unified_nas.space.spaces import LAYER_FIELDS, CellSpace, resolve_layer
+from unified_nas.space.spaces import LAYER_FIELDS, CellSpace, cell_stages, resolve_layer
 from unified_nas.torch_model import CellPreprocess, ClassifierHead, MacroLayer, cell_edge, cell_stem, init_weights
 
 TRAINING_LABELS = ("lr", "optimizer", "batch_size", "weight_decay")  # evaluator arguments; dropout is in the model
@@ -147,20 +147,15 @@ class UnasModelSpace(ModelSpace):
 
     def _build_cells(self, net: CellSpace, shape: tuple[int, ...], k: int, dropout: Any) -> None:
         self.spatial = True
-        c = net.channels
-        self.stem = cell_stem(shape[-1], c)
-        cells, c_pp, c_p, red_prev = [], c, c, False
-        for i in range(net.cells):
-            red = i in net.reductions
-            if red:
-                c *= 2
-            ops = {name: _edge_factory(name, c, red) for name in net.ops}
-            cells.append(Cell(ops, num_nodes=net.nodes, num_ops_per_node=net.inputs_per_node, num_predecessors=2,
-                              merge_op="all", preprocessor=CellPreprocess(c_pp, c_p, c, red_prev),
-                              label="reduce" if red else "normal"))
-            c_pp, c_p, red_prev = c_p, net.nodes * c, red
-        self.cells = nn.ModuleList(cells)
-        self.head = Head(c_p, k, True, dropout)
+        self.stem = cell_stem(shape[-1], net.channels)
+        stages = cell_stages(net.channels, net.cells, net.reductions, net.nodes)
+        self.cells = nn.ModuleList(
+            Cell({name: _edge_factory(name, st.c, st.reduction) for name in net.ops}, num_nodes=net.nodes,
+                 num_ops_per_node=net.inputs_per_node, num_predecessors=2, merge_op="all",
+                 preprocessor=CellPreprocess(st.c_pp, st.c_p, st.c, st.reduction_prev),
+                 label="reduce" if st.reduction else "normal")
+            for st in stages)
+        self.head = Head(stages[-1].c_out, k, True, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if hasattr(self, "cells"):

@@ -168,6 +168,37 @@ class CellSpace:
 
 
 @dataclass(frozen=True)
+class CellStage:
+    """Channel bookkeeping of one stacked cell (the same for every framework).
+
+    Attributes:
+        reduction: This cell halves the spatial size and doubles ``c``.
+        reduction_prev: The previous cell did (input 0 is then twice as large).
+        c_pp, c_p: Channels of the two inputs (the cells before the previous one and the previous one).
+        c: Channels of each node and edge. c_out: Channels of the output (all nodes concatenated).
+    """
+
+    reduction: bool
+    reduction_prev: bool
+    c_pp: int
+    c_p: int
+    c: int
+    c_out: int
+
+
+def cell_stages(channels: int, cells: int, reductions: tuple[int, ...], nodes: int) -> list[CellStage]:
+    """The stem has ``channels``; each reduction cell doubles them; a cell outputs ``nodes * c``."""
+    stages, c, c_pp, c_p, red_prev = [], channels, channels, channels, False
+    for i in range(cells):
+        red = i in reductions
+        if red:
+            c *= 2
+        stages.append(CellStage(red, red_prev, c_pp, c_p, c, nodes * c))
+        c_pp, c_p, red_prev = c_p, nodes * c, red
+    return stages
+
+
+@dataclass(frozen=True)
 class TrainingSpace:
     """Training hyperparameters, searchable like any architecture choice."""
 
