@@ -17,7 +17,7 @@ deterministic (TOOLKITS.md). Labels are the IR's canonical labels:
   the form NNI's one-shot strategies turn into supernets.
 
 Sample values NNI produces that are not canonical (an ``InputChoice`` gives
-``[i]``) are mapped by :func:`to_canonical` / :func:`to_nni`.
+``[i]``) are mapped back by :func:`to_canonical`.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from unified_nas.space import Categorical, FloatRange, IntRange, ParamDecl, Sear
 from unified_nas.space.ops import WIDTH_FAMILIES, op_spec
 from unified_nas.space.parse import space_from_dict, space_to_dict
 from unified_nas.space.spaces import LAYER_FIELDS, CellSpace, cell_stages, resolve_layer
-from unified_nas.torch_model import CellPreprocess, ClassifierHead, MacroLayer, cell_edge, cell_stem, init_weights
+from unified_nas.torch_model import CellPreprocess, ClassifierHead, MacroLayer, cell_edge, cell_stem
 
 TRAINING_LABELS = ("lr", "optimizer", "batch_size", "weight_decay")  # evaluator arguments; dropout is in the model
 
@@ -184,13 +184,4 @@ def to_canonical(space: SearchSpace, nni_sample: Mapping[str, Any]) -> dict[str,
     return canonicalize(space.decls(), flat)
 
 
-def is_input_label(label: str) -> bool:
-    return "/input_" in label
-
-
-def to_nni(sample: Mapping[str, Any]) -> dict[str, Any]:
-    """Canonical values -> NNI's (an input choice is a one-element list)."""
-    return {k: ([v] if is_input_label(k) else v) for k, v in sample.items()}
-
-
-__all__ = ["UnasModelSpace", "make_spec", "to_canonical", "to_nni", "init_weights"]
+__all__ = ["UnasModelSpace", "make_spec", "mutable", "to_canonical"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from unified_nas.data import DataSpec, load_dataset
+from unified_nas.data import load_dataset
 from unified_nas.recipe import load_recipe
 from unified_nas.space import random_sample
 from unified_nas.space.ops import CELL_OPS
