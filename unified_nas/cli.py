@@ -153,7 +153,8 @@ def _cmd_backends(a: argparse.Namespace) -> int:
             print(f"{row['name']}: not installed ({row['install']})")
             continue
         print(f"{row['name']} {row['version']}: strategies {', '.join(row['strategies'])} (default {row['default_strategy']});"
-              f" multi-objective {', '.join(row['multi_objective']) or '-'}; spaces {', '.join(row['space_kinds'])};"
+              f" multi-objective {', '.join(row['multi_objective']) or '-'}; one-shot {', '.join(row['one_shot']) or '-'};"
+              f" spaces {', '.join(row['space_kinds'])};"
               f" pruners {', '.join(row['pruners'])}")
     return EXIT_OK
 
