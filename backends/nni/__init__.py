@@ -48,13 +48,18 @@ class Backend(BaseBackend):
         net = recipe.space.network
         if recipe.space.kind == "cell" and not isinstance(net.channels, int):
             gaps.append(Gap("searched cell channels", "adapter", "NNI's Cell needs fixed op widths; fix channels"))
+        one_shot = self.is_one_shot(options.strategy)
         engine = options.extra.get("engine", "headless")
         if engine not in ("headless", "web"):
             gaps.append(Gap(f"engine '{engine}'", "adapter", "engines: headless (default), web"))
-        elif engine == "web" and options.strategy in ("darts", "gumbel_darts", "enas", "proxyless", "random_one_shot"):
+        elif engine == "web" and one_shot:
             gaps.append(Gap(f"engine 'web' with strategy '{options.strategy}'", "toolkit",
                             "NNI runs one-shot strategies in-process only"))
-        return gaps + one_shot_gaps(recipe, options.strategy)
+        return gaps + (one_shot_gaps(recipe, options.strategy) if one_shot else [])
+
+    def is_one_shot(self, strategy: str) -> bool:
+        s = self.strategies.get(strategy)
+        return s is not None and s.one_shot
 
     def prepare(self) -> None:
         import unified_nas.backends.nni.run  # noqa: F401  (torch, NNI strategies, the shared trainer)
@@ -64,9 +69,7 @@ class Backend(BaseBackend):
         return ctx.recipe.space
 
     def run(self, native: Any, ctx: "RunContext") -> None:
-        from unified_nas.backends.nni.oneshot_gaps import ONE_SHOT
-
-        if ctx.options.strategy in ONE_SHOT:
+        if self.is_one_shot(ctx.options.strategy):
             from unified_nas.backends.nni.oneshot import run_oneshot
 
             ctx.search_cost = run_oneshot(ctx)

@@ -8,13 +8,8 @@ from unified_nas.errors import Gap
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
 
-ONE_SHOT = ("darts", "gumbel_darts", "enas", "proxyless", "random_one_shot")
-
-
 def one_shot_gaps(recipe: "Recipe", strategy: str) -> list[Gap]:
-    """Gaps of a one-shot strategy on a recipe (empty for multi-trial strategies)."""
-    if strategy not in ONE_SHOT:
-        return []
+    """Gaps of the one-shot ``strategy`` on a recipe."""
     gaps = []
     if recipe.space.kind != "cell":
         gaps.append(Gap(f"strategy '{strategy}' on a macro space", "adapter",
