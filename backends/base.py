@@ -143,9 +143,10 @@ class Backend(ABC):
             where = "toolkit" if options.strategy in UNIFIED_STRATEGIES else "unknown name"
             gaps.append(Gap(f"strategy '{options.strategy}'", where, f"{self.name} offers {offered}"))
         else:
-            if strat.missing():
+            missing = strat.missing()
+            if missing:
                 gaps.append(Gap(f"strategy '{strat.name}'", "toolkit",
-                                f"needs {', '.join(strat.missing())}: pip install 'unified-nas[{strat.extra}]'"))
+                                f"needs {', '.join(missing)}: pip install 'unified-nas[{strat.extra}]'"))
             decls = recipe.space.decls()
             if strat.finite_only and math.isinf(space_size(decls)):
                 cont = [d.label for d in decls if math.isinf(d.dist.size())]

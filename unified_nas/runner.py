@@ -56,7 +56,6 @@ class RunContext:
     run_id: str
     emit_record: Callable[[TrialRecord], None]
     started: float = field(default_factory=time.time)
-    count: int = 0
     search_cost: dict[str, Any] | None = None  # one-shot strategies: the supernet's cost, reported apart
 
     @property
@@ -87,7 +86,6 @@ class RunContext:
 
     def emit(self, record: TrialRecord) -> None:
         """Stores one finished trial at once (nothing computed is lost on a crash)."""
-        self.count += 1
         self.emit_record(record)
 
     def time_left(self) -> float | None:
