@@ -54,7 +54,8 @@ def home(path: Path) -> Iterator[None]:
 
 
 def _stderr_tail(exp_dir: Path, job_id: str, lines: int = 15) -> str | None:
-    for p in exp_dir.glob(f"*/trials/{job_id}/stderr"):
+    # NNI 3.0's local training service: <exp id>/environments/<env>/trials/<job id>/trial.stderr
+    for p in exp_dir.glob(f"*/environments/*/trials/{job_id}/trial.stderr"):
         text = p.read_text(errors="replace").strip().splitlines()
         return "\n".join(text[-lines:]) or None
     return None

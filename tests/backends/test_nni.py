@@ -162,3 +162,14 @@ def test_nni_run_path_imports_no_tensorflow_or_tianshou():
             "print(','.join(m for m in ('tensorflow', 'tianshou') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == ""
+
+
+def test_web_engine_reads_a_crashed_trials_stderr(tmp_path):
+    """A trial that dies before writing its result: the error text comes from NNI's trial.stderr."""
+    from unified_nas.backends.nni.web import _stderr_tail
+
+    trial = tmp_path / "abc123" / "environments" / "local-env" / "trials" / "Job1"
+    trial.mkdir(parents=True)
+    (trial / "trial.stderr").write_text("line\nImportError: no module named foo\n")
+    assert _stderr_tail(tmp_path, "Job1") == "line\nImportError: no module named foo"
+    assert _stderr_tail(tmp_path, "Other") is None
