@@ -20,7 +20,7 @@ from unified_nas.errors import RecipeError
 
 from unified_nas.backends.nni import trial as trial_mod
 from unified_nas.backends.nni.normalize import NativeTrial
-from unified_nas.backends.nni.space import UnasModelSpace, make_spec, mutable
+from unified_nas.backends.nni.space import TRAINING_LABELS, UnasModelSpace, make_spec, mutable
 from unified_nas.backends.nni.workarounds import TPE_NNI30, import_strategies, policy_based_rl
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def make_evaluator(ctx: "RunContext", env: str) -> FunctionalEvaluator:
     space = ctx.recipe.space
     decls = {d.label: d for d in space.training.decls()}
     hp: dict[str, Any] = {}
-    for name in ("lr", "optimizer", "batch_size", "weight_decay"):
+    for name in TRAINING_LABELS:  # the labels UnasModelSpace leaves to the evaluator
         hp[name] = mutable(decls[name]) if name in decls else getattr(space.training, name)
     return FunctionalEvaluator(trial_mod.evaluate_model, env=env, **hp)
 

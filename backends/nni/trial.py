@@ -90,7 +90,10 @@ def _write(e: TrialEnv, payload: dict[str, Any]) -> None:
 
 
 def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
-    """Trains NNI's frozen ``model`` and reports ``{"default": score, "unas": {...}}``.
+    """Trains NNI's frozen ``model`` and reports its score to NNI.
+
+    In-process the report is ``{"default": score, "unas": {sample, result}}``;
+    in a trial process it is the score alone, the rest going to ``result_dir``.
 
     Args:
         model: The network NNI built for this sample (a ``UnasModelSpace`` instance).
