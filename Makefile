@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 DEMO_RECIPE   ?= recipes/digits_mlp.yaml
-DEMO_BACKENDS ?= optuna nni
+DEMO_BACKENDS ?= optuna nni autokeras
 
 demo: install
 	@for b in $(DEMO_BACKENDS); do \

@@ -171,8 +171,13 @@ class Backend(ABC):
             gaps.append(Gap(f"pruner '{options.pruner}'", "adapter", f"offered: {', '.join(caps.pruners)}"))
         return gaps
 
-    def prepare(self) -> None:
-        """Imports heavy modules (frameworks, trainer) before the run clock starts."""
+    def prepare(self, options: Options) -> None:
+        """Imports heavy modules (frameworks, trainer) before the run clock starts.
+
+        Args:
+            options: The run's resolved options (some choose what to import,
+                e.g. AutoKeras's Keras backend).
+        """
 
     @abstractmethod
     def translate(self, ctx: "RunContext") -> Any:

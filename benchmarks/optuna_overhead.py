@@ -18,9 +18,10 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from common import run_unas  # benchmarks/common.py (scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "digits_mlp.yaml"
@@ -80,19 +81,8 @@ def run_native(trials: int, seed: int) -> dict:
     return d
 
 
-def run_unas(trials: int, seed: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "unified_nas.cli", "run", str(RECIPE), "--backend", "optuna",
-                        "--strategy", "tpe", "--trials", str(trials), "--seed", str(seed), "--quiet"],
-                       cwd=tmp, capture_output=True, text=True, check=True)
-        wall = time.perf_counter() - t0
-        rep = json.loads(subprocess.run([sys.executable, "-m", "unified_nas.cli", "report", "latest", "--format",
-                                         "json"], cwd=tmp, capture_output=True, text=True, check=True).stdout)
-    ts = rep["trials"]
-    return {"process_wall_s": wall, "search_wall_s": rep["budget_spent"]["wall_s"],
-            "overheads": [t["overhead_s"] for t in ts], "best": rep["incumbent"]["val_accuracy"],
-            "samples": [t["sample"] for t in ts]}
+def run_unas_side(trials: int, seed: int) -> dict:
+    return run_unas(RECIPE, "optuna", "tpe", trials, seed)
 
 
 def main() -> None:
@@ -104,7 +94,7 @@ def main() -> None:
     res: dict[str, list[dict]] = {"native": [], "unas": []}
     for r in range(a.repeats):  # alternate so machine noise hits both sides alike
         res["native"].append(run_native(a.trials, a.seed))
-        res["unas"].append(run_unas(a.trials, a.seed))
+        res["unas"].append(run_unas_side(a.trials, a.seed))
         print(f"repeat {r + 1}/{a.repeats} done", file=sys.stderr)
     same = res["native"][0]["samples"] == res["unas"][0]["samples"]
     print(f"recipe {RECIPE.name}, {a.trials} trials, TPE seed {a.seed}, {a.repeats} repeats; "

@@ -60,13 +60,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pruner", choices=("none", "median", "hyperband"), help="early stopping of bad trials")
     r.add_argument("--nni-engine", choices=("headless", "web"), help="NNI only: in-process engine (default) or "
                    "NNI's NasExperiment with its web UI and trial processes")
+    r.add_argument("--keras-backend", choices=("tensorflow", "torch"), help="AutoKeras only: Keras's compute "
+                   "backend (default tensorflow; torch runs without importing TensorFlow)")
     r.add_argument("--store", default=DEFAULT_STORE, help=f"results store (default ./{DEFAULT_STORE})")
     r.add_argument("--runs-dir", default=None, help="where run directories go (default: unas-runs/ beside the store)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
 
-    rep = sub.add_parser("report", help="show a stored run")
-    rep.add_argument("run_id", nargs="?", default="latest", help="run id, a unique prefix, or 'latest'")
-    rep.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    be = sub.add_parser("bench", help="benchmark a recipe across backends and seeds, and write the comparison report")
+    be.add_argument("recipe", help="recipe YAML file")
+    be.add_argument("--backends", default="nni,optuna,autokeras", help="comma-separated (default nni,optuna,autokeras)")
+    be.add_argument("--seeds", type=_int_at_least(1), default=2, help="seeds per backend (default 2: recipe seed, +1)")
+    be.add_argument("--trials", type=_int_at_least(1), help="trial budget per run (overrides the recipe)")
+    be.add_argument("--time", type=_positive_float, dest="time_s", metavar="SECONDS", help="wall-clock budget per run")
+    be.add_argument("--strategy", action="append", default=[], metavar="BACKEND=NAME",
+                    help="strategy for one backend (repeatable), e.g. --strategy nni=random")
+    be.add_argument("--jobs", type=_int_at_least(1), default=1, help="runs at once, each in its own process (default 1)")
+    be.add_argument("--retrain", type=_int_at_least(0), default=0, metavar="R",
+                    help="retrain each incumbent R times from scratch (torch protocol) for its test accuracy")
+    be.add_argument("--resume", action="store_true", help="continue the latest benchmark with the same settings")
+    be.add_argument("--store", default=DEFAULT_STORE)
+    be.add_argument("--runs-dir", default=None, help="where run directories and reports go (default: unas-runs/)")
+
+    rep = sub.add_parser("report", help="show a stored run, or write a benchmark's report")
+    rep.add_argument("run_id", nargs="?", default="latest", help="run or benchmark id, a unique prefix, or 'latest'")
+    rep.add_argument("--format", choices=("table", "json", "csv", "html", "md"), default=None,
+                     help="runs: table (default), json, csv; benchmarks: html (default), md, json")
     rep.add_argument("--store", default=DEFAULT_STORE)
     rep.add_argument("--output", "-o", help="write to this file instead of stdout")
 
@@ -94,6 +112,10 @@ def _cmd_run(a: argparse.Namespace) -> int:
         if a.backend != "nni":
             raise UserError(f"--nni-engine applies to --backend nni, not {a.backend!r}")
         extra["engine"] = a.nni_engine
+    if a.keras_backend:
+        if a.backend != "autokeras":
+            raise UserError(f"--keras-backend applies to --backend autokeras, not {a.backend!r}")
+        extra["keras_backend"] = a.keras_backend
     report = run_recipe(recipe, a.backend, strategy=a.strategy, trials=a.trials, time_s=a.time_s, seed=a.seed,
                         pruner=a.pruner, store=store, runs_dir=runs_dir, progress=not a.quiet, extra_options=extra)
     spent, inc = report.budget_spent, report.incumbent
@@ -112,12 +134,59 @@ def _cmd_report(a: argparse.Namespace) -> int:
 
     if not Path(a.store).exists():
         raise StoreError(f"no results store at {a.store} (run `unas run` first, or pass --store)")
-    text = RENDERERS[a.format](ResultsStore(a.store).load_run(a.run_id)).rstrip("\n") + "\n"
+    store = ResultsStore(a.store)
+    if a.run_id.startswith("bench-") or (a.run_id != "latest" and store.is_bench(a.run_id)):
+        from unified_nas.bench.render import BENCH_RENDERERS
+        from unified_nas.bench.summary import bench_data
+
+        fmt = a.format or "html"
+        if fmt not in BENCH_RENDERERS:
+            raise UserError(f"--format {fmt} is for runs; a benchmark report is html, md or json")
+        text = BENCH_RENDERERS[fmt](bench_data(store, a.run_id))
+    else:
+        fmt = a.format or "table"
+        if fmt not in RENDERERS:
+            raise UserError(f"--format {fmt} is for benchmarks; a run report is table, json or csv")
+        text = RENDERERS[fmt](store.load_run(a.run_id))
+    text = text.rstrip("\n") + "\n"
     if a.output:
         Path(a.output).write_text(text)
         print(f"wrote {a.output}")
     else:
         sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _cmd_bench(a: argparse.Namespace) -> int:
+    from unified_nas.bench.orchestrate import BenchSpec, run_bench
+    from unified_nas.bench.render import write_reports
+    from unified_nas.recipe import load_recipe
+    from unified_nas.report.store import ResultsStore
+
+    recipe = load_recipe(a.recipe)
+    backends = tuple(b.strip() for b in a.backends.split(",") if b.strip())
+    if not backends or len(set(backends)) != len(backends):
+        raise UserError(f"--backends: expected distinct comma-separated names, got {a.backends!r}")
+    strategies = {}
+    for item in a.strategy:
+        name, sep, strat = item.partition("=")
+        if not sep or not name or not strat:
+            raise UserError(f"--strategy: expected BACKEND=NAME, got {item!r}")
+        strategies[name] = strat
+    spec = BenchSpec(str(Path(a.recipe).resolve()), backends, tuple(recipe.seed + i for i in range(a.seeds)),
+                     a.trials, a.time_s, strategies, a.retrain)
+    runs_dir = Path(a.runs_dir) if a.runs_dir else Path(a.store).resolve().parent / "unas-runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    bench_id = run_bench(recipe, spec, Path(a.store), runs_dir, a.jobs, a.resume)
+    store = ResultsStore(a.store)
+    paths = write_reports(store, bench_id, runs_dir / bench_id)
+    latest = {(r["backend"], r["seed"]): r for r in store.bench_runs(bench_id)}
+    print(f"benchmark {bench_id}: reports {', '.join(paths)}")
+    print(f"view again: unas report {bench_id} --format html|md|json --store {a.store}")
+    bad = [f"{b} seed {s}: {r['status']}" for (b, s), r in latest.items() if r["status"] != "complete"]
+    if bad:
+        print("unas: error: some runs did not complete (kept in the report): " + "; ".join(bad), file=sys.stderr)
+        return EXIT_RUNTIME
     return EXIT_OK
 
 
@@ -171,7 +240,7 @@ def _cmd_runs(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": _cmd_run, "report": _cmd_report, "validate": _cmd_validate, "backends": _cmd_backends,
+COMMANDS = {"run": _cmd_run, "bench": _cmd_bench, "report": _cmd_report, "validate": _cmd_validate, "backends": _cmd_backends,
             "runs": _cmd_runs}
 
 

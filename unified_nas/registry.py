@@ -41,6 +41,7 @@ class BackendEntry:
 BUILTIN = {
     "optuna": BackendEntry("optuna", "unified_nas.backends.optuna:Backend", ("optuna", "torch"), "optuna"),
     "nni": BackendEntry("nni", "unified_nas.backends.nni:Backend", ("nni", "torch", "pytorch_lightning"), "nni"),
+    "autokeras": BackendEntry("autokeras", "unified_nas.backends.autokeras:Backend", ("autokeras", "keras"), "autokeras"),
 }
 
 

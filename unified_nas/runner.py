@@ -131,7 +131,7 @@ def new_run_id(recipe: Recipe, backend: str) -> str:
 def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None, trials: int | None = None,
                time_s: float | None = None, seed: int | None = None, pruner: str | None = None,
                store: ResultsStore, runs_dir: Path | str = "unas-runs", progress: bool = True,
-               extra_options: Mapping[str, Any] | None = None) -> RunReport:
+               extra_options: Mapping[str, Any] | None = None, run_id: str | None = None) -> RunReport:
     """Runs a recipe on a backend and stores the normalized report.
 
     Args:
@@ -142,6 +142,7 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
         runs_dir: Parent of the run directory (toolkit files such as Optuna's study live there).
         progress: Show progress on stderr.
         extra_options: Backend-specific option overrides.
+        run_id: Use this id (a benchmark assigns ids before its runs start); default: a new one.
 
     Returns:
         The finished report (status ``complete``).
@@ -157,12 +158,12 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
     backend.check(recipe, options)
     data = load_dataset(recipe.data, recipe.base_dir)
     check_data_fits(recipe, data)
-    backend.prepare()  # heavy imports now, so they are not booked as search time
+    backend.prepare(options)  # heavy imports now, so they are not booked as search time
     budget = Budget(trials if trials is not None else recipe.budget.trials,
                     time_s if time_s is not None else recipe.budget.time_s)
     seed = recipe.seed if seed is None else seed
 
-    run_id = new_run_id(recipe, backend.name)
+    run_id = run_id or new_run_id(recipe, backend.name)
     run_dir = Path(runs_dir) / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     decls = recipe.space.decls()

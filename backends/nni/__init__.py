@@ -61,7 +61,7 @@ class Backend(BaseBackend):
         s = self.strategies.get(strategy)
         return s is not None and s.one_shot
 
-    def prepare(self) -> None:
+    def prepare(self, options: Options) -> None:
         import unified_nas.backends.nni.run  # noqa: F401  (torch, NNI strategies, the shared trainer)
 
     def translate(self, ctx: "RunContext") -> Any:

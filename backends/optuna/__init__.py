@@ -43,7 +43,7 @@ class Backend(BaseBackend):
             gaps.append(Gap("pruning with several objectives", "toolkit", "Optuna prunes single-objective studies only"))
         return gaps
 
-    def prepare(self) -> None:
+    def prepare(self, options: Options) -> None:
         import unified_nas.train.evaluate  # noqa: F401  (torch + the shared trainer)
 
     def translate(self, ctx: "RunContext") -> Any:

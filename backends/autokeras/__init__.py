@@ -1,0 +1,95 @@
+"""The AutoKeras 3 backend: the recipe as an ``ak.AutoModel`` with one custom block.
+
+Nothing here imports Keras at module import: Keras fixes its compute backend
+(TensorFlow or PyTorch) when first imported, so that happens in ``prepare``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from unified_nas.backends.base import Backend as BaseBackend
+from unified_nas.backends.base import Capabilities, Options, Strategy
+from unified_nas.errors import Gap
+from unified_nas.space import Categorical, FloatRange, IntRange
+
+from unified_nas.backends.autokeras.keras_env import KERAS_BACKENDS, select_keras_backend
+
+if TYPE_CHECKING:
+    from unified_nas.recipe import Recipe
+    from unified_nas.report.records import TrialRecord
+    from unified_nas.runner import RunContext
+
+# Metrics Keras logs per epoch, hence usable as keras-tuner objectives.
+LOGGED_METRICS = ("val_accuracy", "val_loss")
+
+
+def _values(v: Any) -> list[Any]:
+    if isinstance(v, Categorical):
+        return v.values()
+    if isinstance(v, (IntRange, FloatRange)):
+        return [v.low, v.high]
+    return [v]
+
+
+def l2_decay_gap(recipe: "Recipe") -> Gap | None:
+    """Torch's adam/sgd decay is coupled L2; Keras optimizers only decay decoupled (AdamW-style)."""
+    t = recipe.space.training
+    if any(_values(t.weight_decay)) and any(o in ("adam", "sgd") for o in _values(t.optimizer)):
+        return Gap("weight_decay with optimizer adam/sgd", "toolkit",
+                   "Keras has no coupled L2 decay like torch's; use optimizer adamw (decoupled, equal in both)")
+    return None
+
+
+class Backend(BaseBackend):
+    name = "autokeras"
+    toolkit = "autokeras"
+    capabilities = Capabilities()
+    strategies = {s.name: s for s in (
+        Strategy("greedy", "Greedy"),
+        Strategy("random", "RandomSearch"),
+        Strategy("bayesian", "BayesianOptimization"),
+        Strategy("hyperband", "Hyperband (patched: promoted trials)"),
+        Strategy("grid", "keras-tuner GridSearch", finite_only=True),
+    )}
+    default_strategy = "greedy"
+    extra_option_keys = ("keras_backend", "max_model_size")
+
+    def gaps(self, recipe: "Recipe", options: Options) -> list[Gap]:
+        gaps = super().gaps(recipe, options)
+        kb = options.extra.get("keras_backend", "tensorflow")
+        if kb not in KERAS_BACKENDS:
+            gaps.append(Gap(f"keras_backend '{kb}'", "adapter", f"choose one of {', '.join(KERAS_BACKENDS)}"))
+        metric = recipe.objectives[0].metric
+        if metric not in LOGGED_METRICS:
+            gaps.append(Gap(f"objective '{metric}'", "toolkit",
+                            f"keras-tuner ranks trials by a metric Keras logs: {', '.join(LOGGED_METRICS)}"))
+        decay = l2_decay_gap(recipe)
+        if decay is not None:
+            gaps.append(decay)
+        size = options.extra.get("max_model_size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            gaps.append(Gap(f"max_model_size {size!r}", "adapter", "expected a positive integer (parameters)"))
+        return gaps
+
+    def prepare(self, options: Options) -> None:
+        from unified_nas.backends.autokeras.workarounds import hide_tensorflow
+
+        keras_backend = options.extra.get("keras_backend", "tensorflow")
+        select_keras_backend(keras_backend)
+        if keras_backend == "torch":
+            hide_tensorflow()
+        import unified_nas.backends.autokeras.run  # noqa: F401  (Keras, AutoKeras, keras-tuner)
+
+    def translate(self, ctx: "RunContext") -> Any:
+        # The AutoModel is built in run: its project directory is created with it.
+        return ctx.recipe.space
+
+    def run(self, native: Any, ctx: "RunContext") -> None:
+        from unified_nas.backends.autokeras.run import run_search
+
+        run_search(ctx, lambda t: ctx.emit(self.normalize(t, ctx)))
+
+    def normalize(self, native_trial: Any, ctx: "RunContext") -> "TrialRecord":
+        from unified_nas.backends.autokeras.normalize import normalize_trial
+
+        return normalize_trial(native_trial, ctx)

@@ -1,0 +1,98 @@
+"""Runs an AutoKeras AutoModel search under the recipe's budget, seed and protocol."""
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Callable
+
+import autokeras as ak
+import keras_tuner
+
+from unified_nas.train.keras_protocol import one_hot, protocol_callbacks
+
+from unified_nas.backends.autokeras.normalize import NativeTrial
+from unified_nas.backends.autokeras.space import UnasBlock, UnasHead
+from unified_nas.backends.autokeras.tuner import TrialEnv, tuner_class
+from unified_nas.backends.autokeras.workarounds import frozen_heap
+
+if TYPE_CHECKING:
+    from unified_nas.runner import RunContext
+
+# Harmless warnings AutoKeras triggers on every run (not ours to act on).
+QUIET = (
+    "The structure of `inputs` doesn't match",  # AutoTuner passes a bare array where Keras expects a list
+    "Skipping variable loading for optimizer",  # get_best_model reloads weights into a fresh, unbuilt optimizer
+)
+PROJECT = "autokeras"  # the project directory inside the run directory
+UNLIMITED = 10**9
+
+
+def native_seed(seed: int) -> int:
+    """AutoKeras treats ``seed=0`` as "no seed" (``if seed:``): its oracle gets ``seed + 1``."""
+    return seed + 1
+
+
+def pinned_hyperparameters(ctx: "RunContext") -> keras_tuner.HyperParameters:
+    """AutoKeras's own tunables, fixed so the oracle never searches them.
+
+    The model is compiled from the canonical ``optimizer``/``lr`` (see the
+    tuner); these Fixed values mirror the recipe's where AutoKeras can express them.
+    """
+    t = ctx.recipe.space.training
+    hp = keras_tuner.HyperParameters()
+    fixed_opt = t.optimizer if isinstance(t.optimizer, str) and t.optimizer in ("adam", "sgd") else "adam"
+    hp.Fixed("optimizer", fixed_opt)
+    hp.Fixed("learning_rate", float(t.lr) if isinstance(t.lr, (int, float)) else 1e-3)
+    return hp
+
+
+def build_automodel(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> ak.AutoModel:
+    """The recipe as an ``ak.AutoModel``: one :class:`UnasBlock`, one :class:`UnasHead`."""
+    recipe, strategy = ctx.recipe, ctx.options.strategy
+    objective = recipe.objectives[0]
+    inp = ak.Input()
+    out = UnasHead()(UnasBlock(recipe.space)(inp))
+    kwargs = dict(ctx.options.strategy_args)
+    if strategy == "hyperband":
+        kwargs.setdefault("max_epochs", recipe.protocol.epochs)  # AutoKeras's default is 1000
+        # keras-tuner stops after one pass over the brackets (1 trial when max_epochs is 1): the trial budget decides.
+        kwargs.setdefault("hyperband_iterations", UNLIMITED)
+    env = TrialEnv(recipe.space, ctx.data, recipe.protocol, ctx.seed, emit, ctx.time_left)
+    model = ak.AutoModel(
+        inputs=inp, outputs=out, project_name=PROJECT, directory=str(ctx.run_dir),
+        objective=keras_tuner.Objective(objective.metric, "max" if objective.direction == "maximize" else "min"),
+        tuner=tuner_class(strategy), overwrite=True, seed=native_seed(ctx.seed),
+        max_trials=ctx.budget.trials or UNLIMITED, max_model_size=ctx.options.extra.get("max_model_size"),
+        hyperparameters=pinned_hyperparameters(ctx), tune_new_entries=True, unas=env, **kwargs)
+    # A failing architecture is a failed record, not the end of the search (default: 3 in a row abort).
+    model.tuner.oracle.max_consecutive_failed_trials = UNLIMITED
+    return model
+
+
+def run_search(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
+    """Runs the search; every finished trial goes to ``emit`` as it ends.
+
+    Raises:
+        Exception: Whatever AutoKeras raises, except its end-of-search model
+            export when no trial completed (the failed records say why).
+    """
+    data, protocol = ctx.data, ctx.recipe.protocol
+    completed: list[bool] = []
+
+    def record(t: NativeTrial) -> None:
+        completed.append(t.status == "COMPLETED")
+        emit(t)
+
+    automodel = build_automodel(ctx, record)
+    batch = ctx.recipe.space.training.batch_size
+    with frozen_heap(), warnings.catch_warnings():
+        for message in QUIET:
+            warnings.filterwarnings("ignore", message=message)
+        try:
+            automodel.fit(x=data.x_train, y=one_hot(data.y_train, data.num_classes),
+                          validation_data=(data.x_val, one_hot(data.y_val, data.num_classes)),
+                          epochs=protocol.epochs, batch_size=batch if isinstance(batch, int) else 32,
+                          callbacks=protocol_callbacks(protocol), verbose=0)
+        except Exception:
+            # After the last trial AutoKeras reloads and saves the best model; with no completed trial it crashes there.
+            if not (automodel.tuner.unas_search_done and not any(completed)):
+                raise

@@ -1,0 +1,157 @@
+"""AutoKeras tuners that follow the recipe's protocol and record what keras-tuner does not.
+
+One mixin over each AutoKeras tuner class (greedy, random, bayesian,
+hyperband) and a grid tuner built the same way. Per trial it:
+
+* seeds Keras before the model is built (same architecture, same weights);
+* compiles with the recipe's optimizer, learning rate and weight decay, and
+  fits with its batch size (AutoKeras's own ``optimizer``/``learning_rate``
+  are pinned and unused, its batch size is per search, not per trial);
+* records per-epoch history, wall and training time, and test accuracy of
+  the final weights, and hands every finished trial (failed ones with their
+  traceback) to the run at once;
+* reports the last epoch's metrics to the oracle, the value every backend's
+  records carry (keras-tuner would rank trials by their best epoch).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import keras
+import keras_tuner
+from autokeras import tuners as ak_tuners
+from autokeras.engine.tuner import AutoTuner
+
+from unified_nas.data import Dataset
+from unified_nas.flops import count_flops
+from unified_nas.keras_model import count_trainable
+from unified_nas.recipe import Protocol
+from unified_nas.space import SearchSpace
+from unified_nas.train.keras_protocol import accuracy, compile_model
+from unified_nas.train.result import TrialResult
+
+from unified_nas.backends.autokeras.normalize import NativeTrial
+from unified_nas.backends.autokeras.space import sample_from_values
+from unified_nas.backends.autokeras.workarounds import save_build_config, unchecked_model_size
+
+HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
+
+
+@dataclass
+class TrialEnv:
+    """What the tuner needs from the run."""
+
+    space: SearchSpace
+    data: Dataset
+    protocol: Protocol
+    seed: int
+    emit: Callable[[NativeTrial], None]
+    time_left: Callable[[], float | None]
+
+
+class UnasTunerMixin:
+    """Put before an AutoKeras tuner class in the bases (see :func:`tuner_class`)."""
+
+    def __init__(self, *args: Any, unas: TrialEnv, **kwargs: Any) -> None:
+        self.unas = unas
+        self.unas_search_begun = False
+        self.unas_search_done = False
+        self._model: Any = None
+        self._history: list[dict[str, float]] = []
+        self._train_s = 0.0
+        self._epoch_t0 = 0.0
+        self._started = 0.0
+        self._result: TrialResult | None = None
+        self._compiled: dict[str, Any] = {}
+        super().__init__(*args, **kwargs)
+
+    def _sample(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
+        return sample_from_values(self.unas.space.decls(), hp.values)
+
+    # -- build and fit -------------------------------------------------------------------------------
+    def _try_build(self, hp: keras_tuner.HyperParameters) -> Any:
+        if self.unas_search_begun:
+            return super()._try_build(hp)  # type: ignore[misc]
+        with unchecked_model_size(self):  # INITIAL_BUILD_SIZE_CHECK_AK300
+            return super()._try_build(hp)  # type: ignore[misc]
+
+    def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> Any:
+        keras.utils.set_random_seed(self.unas.seed)  # weights depend on the architecture and seed only
+        model = super()._build_hypermodel(hp)  # type: ignore[misc]
+        arch = self.unas.space.resolve(self._sample(hp))
+        compile_model(model, arch.training, from_logits=False)
+        self._model = model
+        self._compiled = {"optimizer": type(model.optimizer).__name__,
+                          "learning_rate": float(model.optimizer.learning_rate)}
+        return model
+
+    def _build_and_fit_model(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
+        arch = self.unas.space.resolve(self._sample(trial.hyperparameters))
+        kwargs["batch_size"] = arch.training.batch_size
+        super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
+        model, data = self._model, self.unas.data
+        save_build_config(self, trial.trial_id, model)  # HYPERBAND_BUILD_CONFIG_AK300
+        last = self._history[-1]
+        epochs = trial.hyperparameters.values.get("tuner/epochs", self.unas.protocol.epochs)
+        stopped = "early_stopping" if len(self._history) < epochs - trial.hyperparameters.values.get(
+            "tuner/initial_epoch", 0) else None
+        self._result = TrialResult(
+            metrics={k: last[k] for k in ("val_accuracy", "val_loss", "train_loss")},
+            test_accuracy=accuracy(model, data.x_test, data.y_test), history=list(self._history),
+            params=count_trainable(model), flops=count_flops(arch, data.input_shape, data.num_classes),
+            train_s=self._train_s, stopped=stopped)
+        return {k: float(v) for k, v in last.items() if k != "epoch"}
+
+    # -- hooks ---------------------------------------------------------------------------------------
+    def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        self._started = time.time()
+        self._history, self._train_s, self._result, self._compiled = [], 0.0, None, {}
+        super().on_trial_begin(trial)  # type: ignore[misc]
+
+    def on_epoch_begin(self, trial: Any, model: Any, epoch: int, logs: Any = None) -> None:
+        self._epoch_t0 = time.perf_counter()
+        super().on_epoch_begin(trial, model, epoch, logs)  # type: ignore[misc]
+
+    def on_epoch_end(self, trial: Any, model: Any, epoch: int, logs: Any = None) -> None:
+        self._train_s += time.perf_counter() - self._epoch_t0
+        logs = logs or {}
+        self._history.append({"epoch": epoch, "train_loss": float(logs["loss"]), "val_loss": float(logs["val_loss"]),
+                              "val_accuracy": float(logs["val_accuracy"])})
+        super().on_epoch_end(trial, model, epoch, logs)  # type: ignore[misc]
+
+    def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        values = trial.hyperparameters.values
+        ok = trial.status == keras_tuner.engine.trial.TrialStatus.COMPLETED
+        self.unas.emit(NativeTrial(
+            trial_id=trial.trial_id, sample=self._sample(trial.hyperparameters), status=str(trial.status),
+            result=self._result if ok else None, start=self._started, end=time.time(),
+            error=None if ok else (trial.message or "").strip(),
+            extra={"compiled": self._compiled, **{k: values[k] for k in HYPERBAND_KEYS if k in values}}))
+        left = self.unas.time_left()
+        if left is not None and left <= 0:
+            self.oracle.max_trials = len(self.oracle.trials)  # the wall-clock budget is spent: no new trial
+        super().on_trial_end(trial)  # type: ignore[misc]
+
+    def on_search_begin(self) -> None:
+        self.unas_search_begun = True
+        super().on_search_begin()  # type: ignore[misc]
+
+    def on_search_end(self) -> None:
+        self.unas_search_done = True
+        super().on_search_end()  # type: ignore[misc]
+
+
+class GridSearch(keras_tuner.GridSearch, AutoTuner):
+    """keras-tuner's grid oracle with AutoKeras's tuner (as AutoKeras builds its RandomSearch)."""
+
+
+NATIVE = {"greedy": ak_tuners.Greedy, "random": ak_tuners.RandomSearch, "bayesian": ak_tuners.BayesianOptimization,
+          "hyperband": ak_tuners.Hyperband, "grid": GridSearch}
+
+
+def tuner_class(strategy: str) -> type:
+    """The AutoKeras tuner of a unified strategy name, with the mixin in front."""
+    base = NATIVE[strategy]
+    return type(f"Unas{base.__name__}", (UnasTunerMixin, base), {})

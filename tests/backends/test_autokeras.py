@@ -1,0 +1,177 @@
+"""Real AutoKeras 3 searches on digits through the AutoKeras backend."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("autokeras")
+
+from unified_nas.errors import UnsupportedFeatures  # noqa: E402
+from unified_nas.recipe import load_recipe  # noqa: E402
+from unified_nas.registry import get_backend  # noqa: E402
+from unified_nas.runner import run_recipe  # noqa: E402
+from unified_nas.space import validate_sample  # noqa: E402
+from tests.conftest import ROOT, tiny_recipe  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _run(recipe, store, tmp_path, **kw):
+    return run_recipe(recipe, "autokeras", store=store, runs_dir=tmp_path / "runs", progress=False, **kw)
+
+
+def test_digits_cnn_four_trials_reproducible(store, tmp_path):
+    """The issue's acceptance run, twice with one seed: same samples, same scores."""
+    recipe = load_recipe(ROOT / "recipes" / "digits_cnn.yaml")
+    first = _run(recipe, store, tmp_path, trials=4, seed=1)
+    assert first.status == "complete" and len(first.trials) == 4
+    assert first.objectives == [{"metric": "val_accuracy", "direction": "maximize"}]
+    for t in first.trials:
+        validate_sample(recipe.space.decls(), t.sample)
+        assert t.status == "complete", t.error
+        assert 0 < t.train_s < t.duration_s
+        assert len(t.history) == recipe.protocol.epochs
+        assert t.objectives == [t.metrics["val_accuracy"]] == [t.history[-1]["val_accuracy"]]
+    assert len({json.dumps(t.sample, sort_keys=True) for t in first.trials}) > 1
+    second = _run(recipe, store, tmp_path, trials=4, seed=1)
+    assert [t.sample for t in second.trials] == [t.sample for t in first.trials]
+    assert [t.metrics["val_accuracy"] for t in second.trials] == [t.metrics["val_accuracy"] for t in first.trials]
+    # The project lives in the run directory, one per run, never reused.
+    for rep in (first, second):
+        assert (tmp_path / "runs" / rep.run_id / "autokeras" / "oracle.json").exists()
+
+
+def test_autokeras_tunables_are_pinned_and_names_map_to_labels(mlp_recipe, store, tmp_path):
+    """The oracle searches exactly the recipe's labels; optimizer and learning rate are Fixed."""
+    report = _run(mlp_recipe, store, tmp_path, strategy="random", trials=2, seed=0)
+    oracle = json.loads((tmp_path / "runs" / report.run_id / "autokeras" / "oracle.json").read_text())
+    space = {hp["config"]["name"]: hp["class_name"] for hp in oracle["hyperparameters"]["space"]}
+    labels = {d.label for d in mlp_recipe.space.decls()}
+    assert {n.removeprefix("unas/") for n in space if n.startswith("unas/")} == labels
+    assert space["optimizer"] == "Fixed" and space["learning_rate"] == "Fixed"
+    assert "dropout" not in {n.rsplit("/", 1)[-1] for n in space if not n.startswith("unas/")}
+    # The searched learning rate (not AutoKeras's fixed one) is the one each model was compiled with.
+    assert len({t.sample["lr"] for t in report.trials}) == 2
+    for t in report.trials:
+        assert t.extra["compiled"]["optimizer"] == "Adam"
+        assert t.extra["compiled"]["learning_rate"] == pytest.approx(t.sample["lr"], rel=1e-6)
+
+
+def test_too_large_architectures_fail_without_ending_the_search(store, tmp_path):
+    """Every model is over max_model_size: all trials recorded as failed, the run still completes."""
+    recipe = tiny_recipe({"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [16, 32]}},
+                         training={"lr": [0.001, 0.003, 0.01]}, backends={"autokeras": {"max_model_size": 10}})
+    report = _run(recipe, store, tmp_path, trials=4, seed=0)  # more than keras-tuner's 3-in-a-row abort
+    assert report.status == "complete"
+    assert [t.status for t in report.trials] == ["failed"] * 4
+    assert all("Oversized model" in t.error for t in report.trials)
+    assert report.incumbent is None
+
+
+def test_initial_build_workaround_still_needed(monkeypatch, store, tmp_path):
+    """Stock AutoKeras 3.0.0 aborts the search when its space-registering build is oversized."""
+    import contextlib
+
+    import unified_nas.backends.autokeras.tuner as tuner_mod
+
+    monkeypatch.setattr(tuner_mod, "unchecked_model_size", lambda tuner: contextlib.nullcontext())
+    recipe = tiny_recipe({"layer": {"op": "linear", "width": [16, 32]}}, backends={"autokeras": {"max_model_size": 10}})
+    with pytest.raises(Exception, match="Oversized model"):
+        _run(recipe, store, tmp_path, trials=2, seed=0)
+
+
+def test_hyperband_promoted_trials_train(store, tmp_path):
+    """With HYPERBAND_BUILD_CONFIG_AK300, trials that continue an earlier one complete."""
+    recipe = tiny_recipe({"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [8, 16, 32]}},
+                         training={"epochs": 3, "lr": [0.003, 0.01, 0.03]})
+    report = _run(recipe, store, tmp_path, strategy="hyperband", trials=8, seed=0)
+    promoted = [t for t in report.trials if "tuner/trial_id" in t.extra]
+    assert promoted, [t.extra for t in report.trials]
+    assert all(t.status == "complete" for t in report.trials), [t.error for t in report.trials]
+
+
+def test_hyperband_workaround_still_needed(monkeypatch, store, tmp_path):
+    """Stock AutoKeras 3.0.0 fails every promoted Hyperband trial; drop the workaround when this fails."""
+    import unified_nas.backends.autokeras.tuner as tuner_mod
+
+    monkeypatch.setattr(tuner_mod, "save_build_config", lambda *a: None)
+    recipe = tiny_recipe({"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [8, 16, 32]}},
+                         training={"epochs": 3, "lr": [0.003, 0.01, 0.03]})
+    report = _run(recipe, store, tmp_path, strategy="hyperband", trials=8, seed=0)
+    promoted = [t for t in report.trials if "tuner/trial_id" in t.extra]
+    assert promoted and all(t.status == "failed" and "build_config.json" in t.error for t in promoted)
+
+
+def test_recipe_gaps_are_reported_together():
+    recipe = tiny_recipe({"layer": {"op": "linear", "width": 8}}, training={"weight_decay": 0.01},
+                         objectives=[{"metric": "params", "direction": "minimize"}],
+                         backends={"autokeras": {"keras_backend": "jax", "strategy": "tpe"}})
+    backend = get_backend("autokeras")
+    with pytest.raises(UnsupportedFeatures) as e:
+        backend.check(recipe, backend.options(recipe, {}))
+    msg = str(e.value)
+    for part in ("keras_backend 'jax'", "strategy 'tpe'", "objective 'params'", "weight_decay with optimizer adam/sgd"):
+        assert part in msg, msg
+
+
+TORCH_RUN = """
+import json, sys
+from pathlib import Path
+from unified_nas.report.store import ResultsStore
+from unified_nas.runner import run_recipe
+from unified_nas.testing.conformance import conformance_recipes
+recipe = conformance_recipes()["cnn"]
+store = ResultsStore(Path(sys.argv[1]) / "unas.sqlite")
+rep = run_recipe(recipe, "autokeras", trials=3, seed=0, store=store, runs_dir=Path(sys.argv[1]) / "runs",
+                 progress=False, extra_options={"keras_backend": "torch"})
+import keras
+print(json.dumps({"status": rep.status, "complete": rep.budget_spent["complete"], "keras": keras.backend.backend(),
+                  "tensorflow_loaded": sys.modules.get("tensorflow") is not None, "samples": [t.sample for t in rep.trials]}))
+"""
+
+
+def test_keras_backend_torch_runs_without_tensorflow(store, tmp_path):
+    """keras_backend: torch runs the same search on PyTorch, TensorFlow never imported; same samples as on TF."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", TORCH_RUN, str(tmp_path)], capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["status"] == "complete" and res["complete"] == 3
+    assert res["keras"] == "torch" and res["tensorflow_loaded"] is False
+    from unified_nas.testing.conformance import conformance_recipes
+
+    on_tf = _run(conformance_recipes()["cnn"], store, tmp_path / "tf", trials=3, seed=0)
+    assert [t.sample for t in on_tf.trials] == res["samples"]
+
+
+def test_tf_import_workaround_still_needed():
+    """Stock AutoKeras/Keras import TensorFlow on Keras's torch backend; drop TF_ON_TORCH_AK300_KERAS312 when this fails."""
+    code = ("import sys, autokeras, keras; ak = 'tensorflow' in sys.modules; "
+            "keras.utils.serialize_keras_object(keras.layers.Dense(2)); print(ak and 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]
+
+
+def test_keras_backend_clash_in_one_process_is_a_clear_error(store, tmp_path):
+    import keras  # this test process uses the TensorFlow backend
+
+    assert keras.backend.backend() == "tensorflow"
+    recipe = tiny_recipe({"layer": {"op": "linear", "width": 8}})
+    with pytest.raises(Exception, match=r"backends.autokeras.keras_backend: Keras is already loaded with the "
+                                        r"tensorflow backend in this process; torch needs a fresh process"):
+        _run(recipe, store, tmp_path, extra_options={"keras_backend": "torch"})
+
+
+def test_cli_keras_backend_flag_is_for_autokeras_only(tmp_path):
+    unas = os.path.join(os.path.dirname(sys.executable), "unas")
+    out = subprocess.run([unas, "run", str(ROOT / "recipes" / "digits_mlp.yaml"),
+                          "--backend", "optuna", "--keras-backend", "torch", "--store", str(tmp_path / "s.sqlite")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2
+    assert "--keras-backend applies to --backend autokeras, not 'optuna'" in out.stderr
