@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from unified_nas.errors import StoreError
 from unified_nas.report.records import SCHEMA_VERSION, RunReport, TrialRecord
@@ -23,6 +24,12 @@ CREATE TABLE IF NOT EXISTS trials (
     run_id TEXT NOT NULL REFERENCES runs(run_id), idx INTEGER NOT NULL,
     record TEXT NOT NULL, test_accuracy REAL,
     PRIMARY KEY (run_id, idx));
+CREATE TABLE IF NOT EXISTS benches (
+    bench_id TEXT PRIMARY KEY, created_at REAL NOT NULL, recipe TEXT NOT NULL, config TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bench_runs (
+    bench_id TEXT NOT NULL REFERENCES benches(bench_id), backend TEXT NOT NULL, seed INTEGER NOT NULL,
+    run_id TEXT NOT NULL, status TEXT NOT NULL, error TEXT, extra TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (bench_id, run_id));
 """
 
 
@@ -40,7 +47,8 @@ class ResultsStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path)
+            # Benchmarks write from several processes at once: wait for the lock instead of failing.
+            self._db = sqlite3.connect(self.path, timeout=60)
             self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
@@ -96,6 +104,55 @@ class ResultsStore:
         report = RunReport.from_dict(json.loads(text), self.trials(rid))
         report.summarize()
         return report
+
+    # -- benchmarks ---------------------------------------------------------------------------------
+    def save_bench(self, bench_id: str, recipe: str, config: dict[str, Any], created_at: float) -> None:
+        self._db.execute("INSERT OR IGNORE INTO benches VALUES (?,?,?,?)",
+                         (bench_id, created_at, recipe, json.dumps(config)))
+        self._db.commit()
+
+    def set_bench_run(self, bench_id: str, backend: str, seed: int, run_id: str, status: str,
+                      error: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        """Inserts or updates one (backend, seed) run of a benchmark."""
+        self._db.execute(
+            "INSERT INTO bench_runs VALUES (?,?,?,?,?,?,?) ON CONFLICT(bench_id, run_id) DO UPDATE SET "
+            "status=excluded.status, error=excluded.error, extra=excluded.extra",
+            (bench_id, backend, seed, run_id, status, error, json.dumps(extra or {})))
+        self._db.commit()
+
+    def bench(self, bench_id: str) -> tuple[str, dict[str, Any], float]:
+        """(bench_id, config, created_at) of a benchmark (``latest`` or a unique prefix).
+
+        Raises:
+            StoreError: If nothing or more than one benchmark matches.
+        """
+        if bench_id == "latest":
+            rows = list(self._db.execute("SELECT bench_id, config, created_at FROM benches ORDER BY created_at DESC LIMIT 1"))
+        else:
+            rows = list(self._db.execute("SELECT bench_id, config, created_at FROM benches WHERE bench_id LIKE ? || '%'",
+                                         (bench_id,)))
+        if len(rows) != 1:
+            raise StoreError(f"no benchmark {bench_id!r} in {self.path}" if not rows else
+                             f"{bench_id!r} matches {len(rows)} benchmarks")
+        return rows[0][0], json.loads(rows[0][1]), rows[0][2]
+
+    def is_bench(self, bench_id: str) -> bool:
+        try:
+            self.bench(bench_id)
+            return True
+        except StoreError:
+            return False
+
+    def bench_runs(self, bench_id: str) -> list[dict[str, Any]]:
+        """Every run attempt of a benchmark, oldest first."""
+        rows = self._db.execute("SELECT b.backend, b.seed, b.run_id, b.status, b.error, b.extra FROM bench_runs b "
+                                "LEFT JOIN runs r ON r.run_id = b.run_id WHERE b.bench_id=? ORDER BY b.rowid",
+                                (bench_id,))
+        return [{"backend": b, "seed": s, "run_id": r, "status": st, "error": e, "extra": json.loads(x)}
+                for b, s, r, st, e, x in rows]
+
+    def list_benches(self) -> list[tuple[str, str, float]]:
+        return list(self._db.execute("SELECT bench_id, recipe, created_at FROM benches ORDER BY created_at DESC"))
 
     def list_runs(self) -> list[tuple[str, str, str, str, float]]:
         """(run_id, recipe, backend, status, started_at), newest first."""

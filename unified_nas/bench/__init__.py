@@ -1,0 +1,1 @@
+"""Benchmarks: one recipe across backends and seeds, and the comparison report."""

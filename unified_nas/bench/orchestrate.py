@@ -1,0 +1,174 @@
+"""``unas bench``: one recipe on several backends and seeds, each run in its own process.
+
+Every (backend, seed) gets the same data split, protocol and budget. All
+runs are stored under one benchmark id. Each run is committed as it ends, so
+an interrupted benchmark keeps its finished runs; ``--resume`` continues the
+latest unfinished benchmark with the same settings and skips what finished.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unified_nas.errors import UserError
+from unified_nas.recipe import Recipe
+from unified_nas.report.store import ResultsStore
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """What to benchmark (everything that must match for ``--resume``)."""
+
+    recipe_path: str
+    backends: tuple[str, ...]
+    seeds: tuple[int, ...]
+    trials: int | None
+    time_s: float | None
+    strategies: dict[str, str] = field(default_factory=dict)
+    retrain: int = 0
+
+    def config(self, recipe: Recipe) -> dict[str, Any]:
+        d = asdict(self)
+        d["recipe_hash"] = recipe.content_hash
+        d["backends"], d["seeds"] = list(self.backends), list(self.seeds)
+        return d
+
+
+def check_backends(recipe: Recipe, spec: BenchSpec) -> None:
+    """Every backend exists, is installed and can serve the recipe, before any run starts.
+
+    Raises:
+        UserError: The first problem, naming the backend.
+    """
+    from unified_nas.data import load_dataset
+    from unified_nas.registry import get_backend
+    from unified_nas.runner import check_data_fits
+
+    unknown = set(spec.strategies) - set(spec.backends)
+    if unknown:
+        raise UserError(f"--strategy names backend(s) not benchmarked: {', '.join(sorted(unknown))}")
+    for name in spec.backends:
+        backend = get_backend(name)
+        backend.check(recipe, backend.options(recipe, {"strategy": spec.strategies.get(name)}))
+    check_data_fits(recipe, load_dataset(recipe.data, recipe.base_dir))
+
+
+def plan(store: ResultsStore, recipe: Recipe, spec: BenchSpec, resume: bool) -> tuple[str, list[tuple[str, int]]]:
+    """The benchmark id and the (backend, seed) runs still to do.
+
+    Raises:
+        UserError: ``resume`` with no earlier benchmark of these settings.
+    """
+    config = spec.config(recipe)
+    todo = [(b, s) for s in spec.seeds for b in spec.backends]  # seed-major: machine noise hits backends alike
+    if resume:
+        for bench_id, _, _ in store.list_benches():
+            if store.bench(bench_id)[1] == config:
+                done = {(r["backend"], r["seed"]) for r in store.bench_runs(bench_id) if r["status"] == "complete"}
+                return bench_id, [t for t in todo if t not in done]
+        raise UserError("--resume: no earlier benchmark of this recipe with these backends, seeds, budget and "
+                        "strategies in the store")
+    bench_id = f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{recipe.name}-{secrets.token_hex(2)}"
+    store.save_bench(bench_id, recipe.name, config, time.time())
+    return bench_id, todo
+
+
+class LiveView:
+    """One line per change of a run: started, trials done with best-so-far, finished or failed."""
+
+    def __init__(self, store: ResultsStore, total_trials: int | None, metric: str, direction: str) -> None:
+        self.store, self.total, self.metric = store, total_trials, metric
+        self.sign = 1 if direction == "maximize" else -1
+        self.seen: dict[str, int] = {}
+
+    def line(self, tag: str, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {tag:<22} {text}", file=sys.stderr, flush=True)
+
+    def poll(self, tag: str, run_id: str) -> None:
+        trials = self.store.trials(run_id)
+        if len(trials) == self.seen.get(run_id, 0):
+            return
+        self.seen[run_id] = len(trials)
+        scores = [t.objectives[0] for t in trials if t.status == "complete" and t.objectives]
+        best = f"{max(scores, key=lambda v: self.sign * v):.4g}" if scores else "-"
+        failed = sum(t.status == "failed" for t in trials)
+        self.line(tag, f"{len(trials)}/{self.total or '?'} trials, best {self.metric}={best}"
+                  + (f", {failed} failed" if failed else ""))
+
+
+def run_bench(recipe: Recipe, spec: BenchSpec, store_path: Path, runs_dir: Path, jobs: int = 1,
+              resume: bool = False, progress: bool = True) -> str:
+    """Runs (or resumes) a benchmark and writes its report files.
+
+    Args:
+        recipe: The loaded recipe (``spec.recipe_path`` is what workers load).
+        spec: Backends, seeds, budget, strategies, retraining.
+        store_path: The results store shared by all runs.
+        runs_dir: Where run directories and the benchmark's report files go.
+        jobs: Runs at once (each run is a process; 2 cores suit 1-2).
+        resume: Continue the latest benchmark with the same settings.
+        progress: Print the live view on stderr.
+
+    Returns:
+        The benchmark id.
+
+    Raises:
+        UserError: Bad input, before any run starts.
+        KeyboardInterrupt: After stopping the running workers (finished runs are kept).
+    """
+    check_backends(recipe, spec)
+    store = ResultsStore(store_path)
+    bench_id, todo = plan(store, recipe, spec, resume)
+    view = LiveView(store, spec.trials, recipe.objectives[0].metric, recipe.objectives[0].direction)
+    view.line(bench_id, f"{len(todo)} run(s) to do of {len(spec.backends) * len(spec.seeds)}"
+              + (" (resumed)" if resume else ""))
+    running: dict[str, tuple[subprocess.Popen, str, int, float]] = {}  # run_id -> (process, backend, seed, start)
+    queue = list(todo)
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                backend, seed = queue.pop(0)
+                run_id = f"{bench_id.removeprefix('bench-')}-{backend}-s{seed}-{secrets.token_hex(2)}"
+                job = {"bench_id": bench_id, "backend": backend, "seed": seed, "run_id": run_id,
+                       "recipe": str(Path(spec.recipe_path).resolve()), "trials": spec.trials, "time_s": spec.time_s,
+                       "strategy": spec.strategies.get(backend), "store": str(store_path), "runs_dir": str(runs_dir),
+                       "retrain": spec.retrain, "parent_pid": os.getpid()}
+                store.set_bench_run(bench_id, backend, seed, run_id, "starting")
+                log = open(Path(runs_dir) / f"{run_id}.log", "w")
+                proc = subprocess.Popen([sys.executable, "-m", "unified_nas.bench.worker", json.dumps(job)],
+                                        stdout=log, stderr=subprocess.STDOUT)
+                running[run_id] = (proc, backend, seed, time.time())
+                view.line(f"{backend} seed {seed}", f"started (run {run_id}, log {log.name})")
+            time.sleep(0.5)
+            for run_id, (proc, backend, seed, t0) in list(running.items()):
+                tag = f"{backend} seed {seed}"
+                if progress:
+                    view.poll(tag, run_id)
+                if proc.poll() is None:
+                    continue
+                del running[run_id]
+                status = {r["run_id"]: r for r in store.bench_runs(bench_id)}[run_id]
+                if proc.returncode != 0 and status["status"] in ("starting", "running"):
+                    store.set_bench_run(bench_id, backend, seed, run_id, "crashed",
+                                        f"worker exited with code {proc.returncode} (see {run_id}.log)")
+                    status = {"status": "crashed", "error": f"exit code {proc.returncode}"}
+                view.line(tag, f"{status['status']} in {time.time() - t0:.1f}s"
+                          + (f": {status['error']}" if status.get("error") else ""))
+    except KeyboardInterrupt:
+        for proc, *_ in running.values():
+            proc.terminate()
+        for run_id, (proc, backend, seed, _) in running.items():
+            proc.wait(timeout=30)
+            store.set_bench_run(bench_id, backend, seed, run_id, "interrupted", "benchmark interrupted")
+        view.line(bench_id, "interrupted; finished runs are kept. Continue with the same command plus --resume")
+        raise
+    finally:
+        store.close()
+    return bench_id

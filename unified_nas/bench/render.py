@@ -1,0 +1,263 @@
+"""Benchmark report renderers: self-contained HTML (inline SVG, works offline), Markdown, JSON."""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from html import escape
+from typing import Any
+
+from unified_nas.bench.svg import PALETTE, Plot
+
+
+def _f(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def _pm(s: dict[str, Any] | None) -> str:
+    if not s or s.get("mean") is None:
+        return "-"
+    return f"{s['mean']:.4g}" + (f" ± {s['ci95']:.2g}" if s.get("ci95") is not None else "")
+
+
+def _colors(d: dict[str, Any]) -> dict[str, str]:
+    return {b: PALETTE[i % len(PALETTE)] for i, b in enumerate(d["config"]["backends"])}
+
+
+def _legend(d: dict[str, Any]) -> list[tuple[str, str]]:
+    return list(_colors(d).items())
+
+
+def _yrange(vals: list[float]) -> tuple[float, float]:
+    return (min(vals), max(vals)) if vals else (0.0, 1.0)
+
+
+def fig_best_so_far_trials(d: dict[str, Any]) -> str:
+    col, metric = _colors(d), d["metric"]
+    vals = [v for r in d["runs"] for v in r.get("best_so_far", []) if v is not None]
+    n = max((len(r.get("best_so_far", [])) for r in d["runs"]), default=1)
+    p = Plot((1, max(n, 2)), _yrange(vals), f"Best-so-far {metric} vs trial (mean, band = min..max over seeds)",
+             "trial", metric)
+    for b, c in col.items():
+        curves = [r["best_so_far"] for r in d["runs"] if r["backend"] == b and r.get("best_so_far")]
+        xs, mean, lo, hi = [], [], [], []
+        for i in range(max((len(c_) for c_ in curves), default=0)):
+            at = [cv[min(i, len(cv) - 1)] for cv in curves if cv[min(i, len(cv) - 1)] is not None]
+            if at:
+                xs.append(i + 1); mean.append(statistics.fmean(at)); lo.append(min(at)); hi.append(max(at))
+        p.band(xs, lo, hi, c)
+        p.line(list(zip(xs, mean)), c)
+    return p.svg(_legend(d))
+
+
+def fig_best_so_far_time(d: dict[str, Any]) -> str:
+    col, metric = _colors(d), d["metric"]
+    vals = [v for r in d["runs"] for v in r.get("best_so_far", []) if v is not None]
+    tmax = max((t for r in d["runs"] for t in r.get("best_so_far_time", [])), default=1.0)
+    p = Plot((0, tmax), _yrange(vals), f"Best-so-far {metric} vs wall-clock (one line per seed)", "seconds", metric)
+    for b, c in col.items():
+        for r in d["runs"]:
+            if r["backend"] == b and r.get("best_so_far"):
+                pts = [(t, v) for t, v in zip(r["best_so_far_time"], r["best_so_far"]) if v is not None]
+                p.line(pts, c, 1.6, step=True)
+    if d.get("target") is not None:
+        p.line([(0, d["target"]), (tmax, d["target"])], "#555", 1, dash="4 3")
+    return p.svg(_legend(d) + [("target", "#555")])
+
+
+def fig_score_distribution(d: dict[str, Any]) -> str:
+    col, metric = _colors(d), d["metric"]
+    names = list(col)
+    vals = [t["objectives"][0] for r in d["runs"] for t in r["trials"] if t["objectives"]]
+    p = Plot((0, len(names) - 1), _yrange(vals), f"Distribution of trial {metric} (complete trials)", "backend", metric)
+    for i, b in enumerate(names):
+        scores = [t["objectives"][0] for r in d["runs"] if r["backend"] == b for t in r["trials"] if t["objectives"]]
+        for j, v in enumerate(scores):
+            p.dot(i + ((j * 37) % 21 - 10) / 60, v, col[b], 3, f"{b}: {v:.4g}")
+        if scores:
+            m = statistics.median(scores)
+            p.line([(i - 0.25, m), (i + 0.25, m)], "#222", 2)
+    return p.svg(xticks=[(i, b) for i, b in enumerate(names)])
+
+
+def fig_test_per_seed(d: dict[str, Any]) -> str:
+    col = _colors(d)
+    names = list(col)
+    pts = [(i, r) for i, b in enumerate(names) for r in d["runs"] if r["backend"] == b and r["incumbent"]]
+    vals = [r["incumbent"]["test_accuracy"] for _, r in pts if r["incumbent"]["test_accuracy"] is not None]
+    vals += [x for _, r in pts if r.get("retrain") for x in r["retrain"]["test_accuracy"]]
+    p = Plot((0, len(names) - 1), _yrange(vals), "Final test accuracy of each run's incumbent, per seed "
+             "(hollow: retrained)", "backend", "test accuracy")
+    for i, r in pts:
+        seeds = sorted({x["seed"] for x in d["runs"]})
+        off = (seeds.index(r["seed"]) - (len(seeds) - 1) / 2) * 0.12
+        if r["incumbent"]["test_accuracy"] is not None:
+            p.dot(i + off, r["incumbent"]["test_accuracy"], col[r["backend"]], 5, f"seed {r['seed']}")
+            p.text(i + off, r["incumbent"]["test_accuracy"], f"s{r['seed']}")
+        for x in (r.get("retrain") or {}).get("test_accuracy", []):
+            p.dot(i + off + 0.05, x, col[r["backend"]], 3, f"seed {r['seed']} retrained", hollow=True)
+    return p.svg(xticks=[(i, b) for i, b in enumerate(names)])
+
+
+def fig_vs_size(d: dict[str, Any], key: str) -> str:
+    col, metric = _colors(d), d["metric"]
+    sign = 1 if d["directions"][0] == "maximize" else -1
+    pts = [(r["backend"], t[key], t["objectives"][0]) for r in d["runs"] for t in r["trials"]
+           if t["objectives"] and t[key]]
+    xs = [x for _, x, _ in pts] or [1, 10]
+    p = Plot((min(xs), max(xs)), _yrange([y for *_, y in pts]), f"{metric} vs {key} (line: each backend's Pareto "
+             f"front, fewer {key} and better {metric})", f"{key} (log)", metric, log_x=True)
+    for b, c in col.items():
+        mine = sorted((x, y) for bb, x, y in pts if bb == b)
+        for x, y in mine:
+            p.dot(x, y, c, 3, f"{b}: {key}={x}, {metric}={y:.4g}")
+        front, best = [], None
+        for x, y in mine:  # sorted by size: keep points better than every smaller one
+            if best is None or sign * y > sign * best:
+                front.append((x, y)); best = y
+        p.line(front, c, 1.5, step=True)
+    return p.svg(_legend(d))
+
+
+def fig_timeline(d: dict[str, Any]) -> str:
+    col = _colors(d)
+    runs = [r for r in d["runs"] if r["trials"]]
+    tmax = max((t["start_s"] + t["duration_s"] for r in runs for t in r["trials"]), default=1.0)
+    p = Plot((0, tmax), (0, max(len(runs) - 1, 1)), "Timeline of trials (dark: training, light: overhead, red: "
+             "failed)", "seconds since run start", "")
+    p.H = max(160, 60 + 26 * len(runs))
+    for i, r in enumerate(runs):
+        for t in r["trials"]:
+            s, e = t["start_s"], t["start_s"] + t["duration_s"]
+            if t["status"] == "failed":
+                p.rect(s, e, i - 0.3, i + 0.3, "#d62728", f"trial {t['index']} failed: {t['error']}")
+                continue
+            p.rect(s, e, i - 0.3, i + 0.3, "#cccccc", f"trial {t['index']}: {t['duration_s']:.2f}s", 1)
+            p.rect(s, s + t["train_s"], i - 0.3, i + 0.3, col[r["backend"]], f"trial {t['index']} training "
+                   f"{t['train_s']:.2f}s, overhead {t['overhead_s']:.2f}s")
+    return p.svg(yticks=[(i, f"{r['backend']} s{r['seed']}") for i, r in enumerate(runs)])
+
+
+def fig_pareto(d: dict[str, Any]) -> str:
+    col = _colors(d)
+    o1, o2 = (o["metric"] for o in d["objectives"])
+    pts = [(r["backend"], t["objectives"], t["index"] in r["pareto_front"]) for r in d["runs"] for t in r["trials"]
+           if t["objectives"]]
+    p = Plot(_yrange([o[1] for _, o, _ in pts]), _yrange([o[0] for _, o, _ in pts]),
+             f"Pareto sets: {o1} vs {o2} (filled: on the run's front)", o2, o1)
+    for b, o, on in pts:
+        p.dot(o[1], o[0], col[b], 4 if on else 2.5, f"{b}: {o1}={o[0]:.4g}, {o2}={o[1]:.4g}", hollow=not on)
+    return p.svg(_legend(d))
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{th}</tr>{body}</table>"
+
+
+def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    head = ["backend", "version", "strategy", "runs ok", f"best {d['metric']}", "mean ± 95% CI", "median",
+            "test acc mean ± CI", "retrained test", "time to target s (median)", "complete/pruned/failed",
+            "wall s (total)", "overhead s/trial (median)"]
+    rows = []
+    for b, s in d["backends"].items():
+        rows.append([b, _f(s["version"]), _f(s["strategy"]), f"{s['runs_complete']}/{s['runs']}",
+                     _f(s["objective"]["max"] if d["directions"][0] == "maximize" else s["objective"]["min"]),
+                     _pm(s["objective"]), _f(s["objective"]["median"]), _pm(s["test"]), _pm(s["retrain_test"]),
+                     f"{_f(s['time_to_target_s']['median'], 3)} ({s['reached_target']} reached)",
+                     "/".join(str(s["trials"][k]) for k in ("complete", "pruned", "failed")),
+                     f"{s['wall_s']:.1f}", _f(s["overhead_s"]["median"], 3)])
+    return head, rows
+
+
+def run_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    head = ["backend", "seed", "run", "status", "budget asked", "trials spent", "epochs", "wall s",
+            f"incumbent {d['metric']}", "test acc", "hypervolume"]
+    rows = []
+    for r in d["runs"]:
+        inc, sp = r["incumbent"] or {}, r.get("budget_spent") or {}
+        asked = r.get("budget_asked") or {}
+        rows.append([r["backend"], str(r["seed"]), r["run_id"], r["status"],
+                     f"trials={asked.get('trials')}, time={asked.get('time_s')}", _f(sp.get("trials")),
+                     _f(sp.get("epochs")), _f(sp.get("wall_s"), 3),
+                     _f(inc.get("objectives", [None])[0]), _f(inc.get("test_accuracy")), _f(r.get("hypervolume"))])
+    return head, rows
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:8px 0 18px;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}
+th{background:#f0f0f0}.warn{background:#fff4e5;border:1px solid #f0a030;padding:8px 12px;margin:10px 0}
+.charts{display:flex;flex-wrap:wrap;gap:14px}pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:12px}
+figure{margin:0}"""
+
+
+def render_html(d: dict[str, Any]) -> str:
+    """A self-contained page: inline CSS and SVG only (no scripts, no external resources)."""
+    warn = "".join(f"<div class='warn'>&#9888; {escape(w)}</div>" for w in d["warnings"])
+    figs = [fig_best_so_far_trials(d), fig_best_so_far_time(d), fig_score_distribution(d), fig_test_per_seed(d),
+            fig_vs_size(d, "params"), fig_vs_size(d, "flops"), fig_timeline(d)]
+    if len(d["objectives"]) == 2:
+        figs.insert(0, fig_pareto(d))
+    env = d["environment"]
+    cfg = d["config"]
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>unified-nas benchmark {escape(d['bench_id'])}</title><style>{CSS}</style></head><body>
+<h1>Benchmark {escape(d['bench_id'])}</h1>
+<p>Recipe <b>{escape(d['recipe']['name'])}</b> on {escape(str(d['data'].get('name')))}; backends
+{escape(', '.join(cfg['backends']))}; seeds {escape(str(cfg['seeds']))}; budget per run: trials={cfg['trials']},
+time={cfg['time_s']} s; objectives {escape(', '.join(o['metric'] + ' (' + o['direction'] + ')' for o in d['objectives']))}.
+Incumbents are chosen on validation; test accuracy is reported for them only. Target for "time to target":
+{_f(d['target'])} (the weakest final best of all runs unless set). Created
+{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(d['created_at']))}.</p>
+{warn or "<p>Budgets asked and spent are equal across runs.</p>"}
+<h2>Per backend</h2>{_table(*summary_rows(d))}
+<h2>Figures</h2><div class="charts">{''.join(f'<figure>{f}</figure>' for f in figs)}</div>
+<h2>Runs: budget asked and spent</h2>{_table(*run_rows(d))}
+<h2>Environment</h2><pre>{escape(json.dumps(env, indent=1))}</pre>
+<h2>Recipe</h2><pre>{escape(d['recipe'].get('text', ''))}</pre>
+</body></html>
+"""
+
+
+def render_md(d: dict[str, Any]) -> str:
+    def table(head: list[str], rows: list[list[str]]) -> str:
+        esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                         + ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows])
+
+    cfg = d["config"]
+    lines = [f"# Benchmark {d['bench_id']}", "",
+             f"Recipe **{d['recipe']['name']}**; backends {', '.join(cfg['backends'])}; seeds {cfg['seeds']}; "
+             f"budget per run trials={cfg['trials']}, time={cfg['time_s']} s. Incumbents chosen on validation. "
+             f"Target: {_f(d['target'])}. Figures: report.html.", ""]
+    lines += [f"> **Warning:** {w}" for w in d["warnings"]] or ["Budgets asked and spent are equal across runs."]
+    lines += ["", "## Per backend", "", table(*summary_rows(d)), "", "## Runs", "", table(*run_rows(d)), "",
+              "## Environment", "", "```json", json.dumps(d["environment"], indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+def render_json(d: dict[str, Any]) -> str:
+    return json.dumps(d, indent=1)
+
+
+BENCH_RENDERERS = {"html": render_html, "md": render_md, "json": render_json}
+
+
+def write_reports(store: "Any", bench_id: str, out_dir: "Any") -> list[str]:
+    """Writes report.html, report.md and report.json of a benchmark into ``out_dir``; returns the paths."""
+    from pathlib import Path
+
+    from unified_nas.bench.summary import bench_data
+
+    d = bench_data(store, bench_id)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt_, fn in BENCH_RENDERERS.items():
+        p = out / f"report.{fmt_}"
+        p.write_text(fn(d))
+        paths.append(str(p))
+    return paths

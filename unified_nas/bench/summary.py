@@ -1,0 +1,174 @@
+"""A benchmark's runs -> the numbers of its report (JSON-ready, framework-free).
+
+Per run: incumbent (chosen on validation) and its test accuracy, retrained
+test accuracy if asked, best-so-far curves by trial and by wall time, time
+to the target, budget asked and spent, overhead per trial, hypervolume
+(two objectives). Per backend: those over seeds with a 95% confidence band
+(Student t), counts of complete/pruned/failed trials.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any, Sequence
+
+from unified_nas.errors import StoreError
+from unified_nas.report.records import RunReport, pareto_front
+from unified_nas.report.store import ResultsStore
+
+# Two-sided 95% Student t quantiles by degrees of freedom (1..30); 1.96 beyond.
+_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def mean_ci(values: Sequence[float]) -> dict[str, Any]:
+    """Mean, median, min, max and the 95% confidence half-width of the mean (None for one value)."""
+    v = [x for x in values if x is not None]
+    if not v:
+        return {"n": 0, "mean": None, "median": None, "min": None, "max": None, "ci95": None, "std": None}
+    std = statistics.stdev(v) if len(v) > 1 else None
+    half = None if std is None else (_T95[len(v) - 2] if len(v) - 1 <= 30 else 1.96) * std / math.sqrt(len(v))
+    return {"n": len(v), "mean": statistics.fmean(v), "median": statistics.median(v), "min": min(v), "max": max(v),
+            "ci95": half, "std": std}
+
+
+def best_so_far(values: Sequence[float | None], sign: int) -> list[float | None]:
+    """Running best (None until the first value)."""
+    out, best = [], None
+    for v in values:
+        if v is not None and (best is None or sign * v > sign * best):
+            best = v
+        out.append(best)
+    return out
+
+
+def hypervolume_2d(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
+    """Area dominated by ``points`` (both objectives minimised) up to ``ref``."""
+    pts = sorted({(x, y) for x, y in points if x < ref[0] and y < ref[1]})
+    area, y_bound = 0.0, ref[1]
+    for x, y in pts:
+        if y < y_bound:
+            area += (ref[0] - x) * (y_bound - y)
+            y_bound = y
+    return area
+
+
+def _normalizer(reports: Sequence[RunReport]):
+    """Maps objective vectors into [0, 1] minimisation space over the whole benchmark (one reference for all runs)."""
+    dirs = reports[0].directions
+    done = [t.objectives for r in reports for t in r.trials if t.status == "complete" and t.objectives]
+    lo = [min(o[i] for o in done) for i in range(len(dirs))] if done else [0.0] * len(dirs)
+    hi = [max(o[i] for o in done) for i in range(len(dirs))] if done else [1.0] * len(dirs)
+
+    def norm(o: Sequence[float]) -> list[float]:
+        out = []
+        for v, d, a, b in zip(o, dirs, lo, hi):
+            span = (b - a) or 1.0
+            out.append((b - v) / span if d == "maximize" else (v - a) / span)
+        return out
+
+    return norm
+
+
+def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | None, norm) -> dict[str, Any]:
+    base = {"backend": attempt["backend"], "seed": attempt["seed"], "run_id": attempt["run_id"],
+            "status": attempt["status"], "error": attempt["error"], "retrain": attempt["extra"].get("retrain")}
+    if rep is None:
+        return {**base, "trials": [], "incumbent": None}
+    sign = 1 if rep.directions[0] == "maximize" else -1
+    trials = sorted(rep.trials, key=lambda t: t.start_time)
+    first = [t.objectives[0] if t.status == "complete" and t.objectives else None for t in trials]
+    bsf = best_so_far(first, sign)
+    ends = [t.start_time + t.duration_s - rep.started_at for t in trials]
+    reached = next((e for e, b in zip(ends, bsf) if b is not None and target is not None and sign * b >= sign * target),
+                   None)
+    hv = None
+    if len(rep.objectives) == 2:
+        front = set(pareto_front(rep.trials, rep.directions))
+        hv = hypervolume_2d([norm(t.objectives) for t in rep.trials if t.index in front], (1.1, 1.1))
+    return {**base, "strategy": rep.strategy, "version": rep.backend.get("version"), "run_status": rep.status,
+            "budget_asked": rep.budget_asked, "budget_spent": rep.budget_spent, "incumbent": rep.incumbent,
+            "search_cost": rep.search_cost, "pareto_front": rep.pareto_front, "hypervolume": hv,
+            "time_to_target_s": reached, "best_so_far": bsf, "best_so_far_time": ends,
+            "trials": [{"index": t.index, "status": t.status, "objectives": t.objectives,
+                        "val_accuracy": t.metrics.get("val_accuracy"), "params": t.params, "flops": t.flops,
+                        "start_s": t.start_time - rep.started_at, "duration_s": t.duration_s, "train_s": t.train_s,
+                        "overhead_s": t.overhead_s, "error": (t.error or "").strip().splitlines()[-1:] or None}
+                       for t in trials]}
+
+
+def budget_warnings(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """Why the comparison may not be like for like (unequal budgets, failed runs)."""
+    out = []
+    for r in runs:
+        if r["status"] != "complete":
+            out.append(f"{r['backend']} seed {r['seed']}: run {r['status']}" + (f" ({r['error']})" if r["error"] else ""))
+    done = [r for r in runs if r.get("budget_spent")]
+    asked = {str(r["budget_asked"]) for r in done}
+    if len(asked) > 1:
+        out.append("budgets asked differ between runs: " + "; ".join(sorted(asked)))
+    for key in ("trials", "epochs"):
+        spent = {(r["backend"], r["seed"]): r["budget_spent"].get(key) for r in done}
+        if len(set(spent.values())) > 1:
+            out.append(f"{key} spent differ: " + ", ".join(f"{b} s{s}={v}" for (b, s), v in sorted(spent.items())))
+    for r in done:
+        if r.get("search_cost"):
+            out.append(f"{r['backend']} seed {r['seed']}: one-shot search, supernet cost "
+                       f"{r['search_cost'].get('supernet_wall_s', 0):.1f}s outside the trial records")
+    return out
+
+
+def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) -> dict[str, Any]:
+    """Everything the benchmark report shows, as one JSON-ready dict.
+
+    Args:
+        store: The results store.
+        bench_id: Benchmark id (``latest`` or a unique prefix).
+        target: Level of the first objective for "time to target"; default:
+            the weakest final best among the runs (a level every run reached).
+    """
+    bid, config, created = store.bench(bench_id)
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    for a in store.bench_runs(bid):
+        latest[(a["backend"], a["seed"])] = a  # the last attempt of each (backend, seed) counts
+    order = {b: i for i, b in enumerate(config["backends"])}
+    attempts = sorted(latest.values(), key=lambda a: (order.get(a["backend"], 99), a["seed"]))
+    reports: dict[str, RunReport] = {}
+    for a in attempts:
+        try:
+            reports[a["run_id"]] = store.load_run(a["run_id"])
+        except StoreError:
+            pass  # the worker died before its run was stored
+    reps = list(reports.values())
+    if not reps:
+        raise StoreError(f"benchmark {bid} has no stored runs yet")
+    directions, metric = reps[0].directions, reps[0].objectives[0]["metric"]
+    sign = 1 if directions[0] == "maximize" else -1
+    finals = [r.incumbent["objectives"][0] for r in reps if r.incumbent]
+    if target is None and finals:
+        target = min(finals, key=lambda v: sign * v)
+    norm = _normalizer(reps)
+    runs = [run_summary(a, reports.get(a["run_id"]), target, norm) for a in attempts]
+    backends = {}
+    for name in config["backends"]:
+        mine = [r for r in runs if r["backend"] == name and r["incumbent"] is not None]
+        trials = [t for r in runs if r["backend"] == name for t in r["trials"]]
+        backends[name] = {
+            "version": next((r["version"] for r in mine), None), "strategy": next((r["strategy"] for r in mine), None),
+            "runs": sum(r["backend"] == name for r in runs), "runs_complete": sum(r["status"] == "complete" for r in runs if r["backend"] == name),
+            "val": mean_ci([r["incumbent"]["val_accuracy"] for r in mine]),
+            "objective": mean_ci([r["incumbent"]["objectives"][0] for r in mine]),
+            "test": mean_ci([r["incumbent"]["test_accuracy"] for r in mine]),
+            "retrain_test": mean_ci([r["retrain"]["mean"] for r in mine if r.get("retrain")]),
+            "time_to_target_s": mean_ci([r["time_to_target_s"] for r in mine]),
+            "reached_target": sum(r["time_to_target_s"] is not None for r in mine),
+            "trials": {s: sum(t["status"] == s for t in trials) for s in ("complete", "pruned", "failed")},
+            "wall_s": sum(r["budget_spent"].get("wall_s", 0) for r in mine),
+            "overhead_s": mean_ci([t["overhead_s"] for t in trials]),
+            "hypervolume": mean_ci([r["hypervolume"] for r in mine]) if len(directions) == 2 else None,
+        }
+    first = reps[0]
+    return {"bench_id": bid, "created_at": created, "config": config, "metric": metric, "directions": directions,
+            "objectives": first.objectives, "target": target, "recipe": first.recipe, "data": first.data,
+            "environment": first.environment, "backends": backends, "runs": runs,
+            "warnings": budget_warnings(runs)}

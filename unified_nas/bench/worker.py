@@ -1,0 +1,80 @@
+"""One (backend, seed) run of a benchmark, in its own process.
+
+Started by :mod:`unified_nas.bench.orchestrate` as
+``python -m unified_nas.bench.worker '<json job>'``. A process per run bounds
+memory, keeps frameworks apart (TensorFlow never meets NNI) and turns a crash
+into one failed run. The worker exits when its parent dies, so a killed
+benchmark leaves no orphan searches behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Ends this process when the benchmark that started it is gone (killed, not just interrupted)."""
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def retrain(run_report: Any, recipe: Any, times: int) -> dict[str, Any]:
+    """Retrains the run's incumbent from scratch ``times`` times under the torch protocol.
+
+    Every backend's incumbent is retrained by the same trainer with the same
+    seeds (1000, 1001, ...), so backends are compared on what they found.
+    """
+    from unified_nas.data import load_dataset
+    from unified_nas.train.evaluate import evaluate_sample
+
+    data = load_dataset(recipe.data, recipe.base_dir)
+    seeds = [1000 + i for i in range(times)]
+    accs = [evaluate_sample(recipe.space, run_report.incumbent["sample"], data, recipe.protocol, s).test_accuracy
+            for s in seeds]
+    return {"seeds": seeds, "test_accuracy": accs, "mean": statistics.fmean(accs),
+            "std": statistics.stdev(accs) if len(accs) > 1 else 0.0}
+
+
+def main(job: dict[str, Any]) -> int:
+    from unified_nas.recipe import load_recipe
+    from unified_nas.report.store import ResultsStore
+    from unified_nas.runner import run_recipe
+
+    _exit_with_parent(job["parent_pid"])
+    store = ResultsStore(job["store"])
+    bench, backend, seed, run_id = job["bench_id"], job["backend"], job["seed"], job["run_id"]
+    store.set_bench_run(bench, backend, seed, run_id, "running")
+    try:
+        recipe = load_recipe(job["recipe"])
+        report = run_recipe(recipe, backend, strategy=job.get("strategy"), trials=job.get("trials"),
+                            time_s=job.get("time_s"), seed=seed, store=store, runs_dir=Path(job["runs_dir"]),
+                            progress=False, run_id=run_id)
+        extra = {}
+        if job.get("retrain") and report.incumbent is not None:
+            extra["retrain"] = retrain(report, recipe, job["retrain"])
+        store.set_bench_run(bench, backend, seed, run_id, "complete", extra=extra)
+        return 0
+    except KeyboardInterrupt:
+        store.set_bench_run(bench, backend, seed, run_id, "interrupted", "interrupted by the user")
+        return 130
+    except BaseException as e:  # noqa: BLE001  (recorded, then reported by the parent)
+        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        store.set_bench_run(bench, backend, seed, run_id, "failed", f"{type(e).__name__}: {msg}")
+        traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(sys.argv[1])))
