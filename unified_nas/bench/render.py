@@ -107,8 +107,7 @@ def fig_vs_size(d: dict[str, Any], key: str) -> str:
     pts = [(r["backend"], t[key], t["objectives"][0]) for r in d["runs"] for t in r["trials"]
            if t["objectives"] and t[key]]
     xs = [x for _, x, _ in pts] or [1, 10]
-    p = Plot((min(xs), max(xs)), _yrange([y for *_, y in pts]), f"{metric} vs {key} (line: each backend's Pareto "
-             f"front, fewer {key} and better {metric})", f"{key} (log)", metric, log_x=True)
+    p = Plot((min(xs), max(xs)), _yrange([y for *_, y in pts]), f"{metric} vs {key}; lines: Pareto fronts", f"{key} (log)", metric, log_x=True)
     for b, c in col.items():
         mine = sorted((x, y) for bb, x, y in pts if bb == b)
         for x, y in mine:
@@ -127,7 +126,7 @@ def fig_timeline(d: dict[str, Any]) -> str:
     tmax = max((t["start_s"] + t["duration_s"] for r in runs for t in r["trials"]), default=1.0)
     p = Plot((0, tmax), (0, max(len(runs) - 1, 1)), "Timeline of trials (dark: training, light: overhead, red: "
              "failed)", "seconds since run start", "")
-    p.H = max(160, 60 + 26 * len(runs))
+    p.H, p.L = max(160, 60 + 26 * len(runs)), 92
     for i, r in enumerate(runs):
         for t in r["trials"]:
             s, e = t["start_s"], t["start_s"] + t["duration_s"]
