@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--store", default=DEFAULT_STORE)
     rep.add_argument("--output", "-o", help="write to this file instead of stdout")
 
+    ex = sub.add_parser("export", help="write a trial's architecture as a trained model file + its canonical sample")
+    ex.add_argument("run_id", help="run id, a unique prefix, or 'latest'")
+    ex.add_argument("--trial", default="best", help="'best' (the incumbent, chosen on validation) or a trial index")
+    ex.add_argument("--format", required=True, choices=("torch", "keras", "onnx"))
+    ex.add_argument("--output", "-o", help="output folder (default: <run_dir>/export-<trial>-<format>)")
+    ex.add_argument("--store", default=DEFAULT_STORE)
+
     v = sub.add_parser("validate", help="check a recipe without running it")
     v.add_argument("recipe")
 
@@ -190,6 +197,22 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(a: argparse.Namespace) -> int:
+    from unified_nas.export import export_trial
+    from unified_nas.report.store import ResultsStore
+
+    if not Path(a.store).exists():
+        raise StoreError(f"no results store at {a.store} (run `unas run` first, or pass --store)")
+    report = ResultsStore(a.store).load_run(a.run_id)
+    out = Path(a.output) if a.output else Path(report.run_dir) / f"export-{a.trial}-{a.format}"
+    print(f"retraining trial {a.trial} of {report.run_id} ({report.backend['name']}) for {a.format} ...", file=sys.stderr)
+    info = export_trial(report, a.trial, a.format, out)
+    m = info["exported_metrics"]
+    print(f"wrote {out / info['file']} and {out / 'sample.json'}: trial {info['trial']}, val_accuracy "
+          f"{m['val_accuracy']:.4g} (trial: {info['trial_metrics']['val_accuracy']:.4g}), test_accuracy {m['test_accuracy']:.4g}")
+    return EXIT_OK
+
+
 def _cmd_validate(a: argparse.Namespace) -> int:
     from unified_nas.data import load_dataset
     from unified_nas.recipe import load_recipe
@@ -240,7 +263,7 @@ def _cmd_runs(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": _cmd_run, "bench": _cmd_bench, "report": _cmd_report, "validate": _cmd_validate, "backends": _cmd_backends,
+COMMANDS = {"run": _cmd_run, "bench": _cmd_bench, "export": _cmd_export, "report": _cmd_report, "validate": _cmd_validate, "backends": _cmd_backends,
             "runs": _cmd_runs}
 
 

@@ -169,7 +169,8 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
     decls = recipe.space.decls()
     report = RunReport(
         run_id=run_id,
-        recipe={"name": recipe.name, "hash": recipe.content_hash, "text": recipe.source},
+        recipe={"name": recipe.name, "hash": recipe.content_hash, "text": recipe.source,
+                "base_dir": str(Path(recipe.base_dir).resolve())},
         backend={"name": backend.name, "version": backend.version()},
         strategy=options.strategy, options=options.to_dict(), seed=seed,
         objectives=[{"metric": o.metric, "direction": o.direction} for o in recipe.objectives],

@@ -1,0 +1,148 @@
+"""``unas export``: a stored trial's architecture as a trained model file, whichever backend found it.
+
+Trials keep canonical samples, not weights, so the export retrains the
+architecture under the recipe's protocol and the run's seed in the chosen
+framework (torch models on the torch trainer: the same metrics as the trial
+when a torch backend ran it). Written to the output folder:
+
+* ``model.pt`` (TorchScript: ``torch.jit.load``), ``model.keras``
+  (``import unified_nas.keras_model`` for its layers, then
+  ``keras.saving.load_model``) or ``model.onnx`` (any ONNX runtime);
+* ``sample.json``: the canonical sample, where it came from, the input
+  layout, and the trial's and the retrained model's metrics.
+
+Models take channels-last input like the data (``(N, H, W, C)`` or
+``(N, F)``) and output logits.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from unified_nas.data import load_dataset
+from unified_nas.errors import UserError
+from unified_nas.recipe import parse_recipe
+from unified_nas.report.records import RunReport, TrialRecord
+from unified_nas.space.spaces import ArchConfig
+
+FORMATS = ("torch", "keras", "onnx")
+
+
+def pick_trial(report: RunReport, trial: str) -> TrialRecord:
+    """``best`` (the incumbent, chosen on validation) or a trial index.
+
+    Raises:
+        UserError: No complete trial, or no such index, or the trial did not complete.
+    """
+    if trial == "best":
+        if report.incumbent is None:
+            raise UserError(f"run {report.run_id} has no complete trial to export")
+        index = report.incumbent["index"]
+    else:
+        try:
+            index = int(trial)
+        except ValueError:
+            raise UserError(f"--trial: expected 'best' or a trial index, got {trial!r}") from None
+    found = [t for t in report.trials if t.index == index]
+    if not found:
+        raise UserError(f"run {report.run_id} has no trial {index} (indices {report.trials[0].index}.."
+                        f"{report.trials[-1].index})" if report.trials else f"run {report.run_id} has no trials")
+    if found[0].status != "complete":
+        raise UserError(f"trial {index} of run {report.run_id} is {found[0].status}; export a complete trial")
+    return found[0]
+
+
+def _torch_model(arch: ArchConfig, data: Any, recipe: Any, seed: int) -> tuple[Any, dict[str, float]]:
+    from unified_nas.torch_model import build_model
+    from unified_nas.train.evaluate import seed_everything, train_model
+
+    seed_everything(seed)
+    model = build_model(arch, data.input_shape, data.num_classes)
+    result = train_model(model, arch, data, recipe.protocol, seed, reinit=False)
+    return model.eval(), {"val_accuracy": result.metrics["val_accuracy"], "test_accuracy": result.test_accuracy}
+
+
+def _keras_model(arch: ArchConfig, data: Any, recipe: Any, seed: int) -> tuple[Any, dict[str, float]]:
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    from unified_nas.keras_model import build_keras_model
+    from unified_nas.train.keras_protocol import accuracy, compile_model, one_hot, protocol_callbacks
+
+    keras.utils.set_random_seed(seed)
+    model = build_keras_model(arch, data.input_shape, data.num_classes)
+    compile_model(model, arch.training, from_logits=True)
+    hist = model.fit(data.x_train, one_hot(data.y_train, data.num_classes), batch_size=arch.training.batch_size,
+                     epochs=recipe.protocol.epochs, verbose=0, callbacks=protocol_callbacks(recipe.protocol),
+                     validation_data=(data.x_val, one_hot(data.y_val, data.num_classes)))
+    return model, {"val_accuracy": float(hist.history["val_accuracy"][-1]),
+                   "test_accuracy": accuracy(model, data.x_test, data.y_test)}
+
+
+def channels_last(model: Any) -> Any:
+    """Wraps a torch model to take the data's channels-last layout, like the Keras model (one input layout for all)."""
+    import torch
+
+    class ChannelsLast(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.model(x.permute(0, 3, 1, 2) if x.dim() == 4 else x)
+
+    return ChannelsLast().eval()
+
+
+def export_trial(report: RunReport, trial: str, fmt: str, out_dir: Path) -> dict[str, Any]:
+    """Retrains and writes one trial's architecture; returns what ``sample.json`` holds.
+
+    Args:
+        report: A stored run (with trials).
+        trial: ``best`` or a trial index.
+        fmt: ``torch``, ``keras`` or ``onnx``.
+        out_dir: Output folder (created).
+
+    Raises:
+        UserError: Unknown format, or a trial that cannot be exported.
+    """
+    if fmt not in FORMATS:
+        raise UserError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    record = pick_trial(report, trial)
+    text = report.recipe["text"]
+    recipe = parse_recipe(yaml.safe_load(text), source=text, base_dir=report.recipe.get("base_dir", "."))
+    data = load_dataset(recipe.data, recipe.base_dir)
+    arch = recipe.space.resolve(record.sample)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    example = np.zeros((1, *data.input_shape), dtype=np.float32)
+    if fmt == "keras":
+        model, metrics = _keras_model(arch, data, recipe, report.seed)
+        path = out_dir / "model.keras"
+        model.save(path)
+    else:
+        import torch
+
+        model, metrics = _torch_model(arch, data, recipe, report.seed)
+        wrapped = channels_last(model)
+        if fmt == "torch":
+            path = out_dir / "model.pt"
+            torch.jit.trace(wrapped, torch.from_numpy(example)).save(str(path))
+        else:
+            path = out_dir / "model.onnx"
+            torch.onnx.export(wrapped, (torch.from_numpy(example),), str(path), input_names=["x"],
+                              output_names=["logits"], dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+                              dynamo=False)
+    info = {"format": fmt, "file": path.name, "run_id": report.run_id, "backend": report.backend["name"],
+            "trial": record.index, "sample": record.sample, "recipe": recipe.name, "seed": report.seed,
+            "input_shape": list(data.input_shape), "input_layout": "channels last, float32", "num_classes": data.num_classes,
+            "output": "logits", "trial_metrics": {"val_accuracy": record.metrics.get("val_accuracy"),
+                                                  "test_accuracy": record.test_accuracy},
+            "exported_metrics": metrics, "params": record.params, "flops": record.flops}
+    (out_dir / "sample.json").write_text(json.dumps(info, indent=1))
+    return info
