@@ -105,7 +105,7 @@ class LiveView:
 
 def run_bench(recipe: Recipe, spec: BenchSpec, store_path: Path, runs_dir: Path, jobs: int = 1,
               resume: bool = False, progress: bool = True) -> str:
-    """Runs (or resumes) a benchmark and writes its report files.
+    """Runs (or resumes) a benchmark; the caller writes the report (``bench.render.write_reports``).
 
     Args:
         recipe: The loaded recipe (``spec.recipe_path`` is what workers load).
@@ -126,7 +126,7 @@ def run_bench(recipe: Recipe, spec: BenchSpec, store_path: Path, runs_dir: Path,
     check_backends(recipe, spec)
     store = ResultsStore(store_path)
     bench_id, todo = plan(store, recipe, spec, resume)
-    view = LiveView(store, spec.trials, recipe.objectives[0].metric, recipe.objectives[0].direction)
+    view = LiveView(store, spec.trials or recipe.budget.trials, recipe.objectives[0].metric, recipe.objectives[0].direction)
     view.line(bench_id, f"{len(todo)} run(s) to do of {len(spec.backends) * len(spec.seeds)}"
               + (" (resumed)" if resume else ""))
     running: dict[str, tuple[subprocess.Popen, str, int, float]] = {}  # run_id -> (process, backend, seed, start)
@@ -142,8 +142,9 @@ def run_bench(recipe: Recipe, spec: BenchSpec, store_path: Path, runs_dir: Path,
                        "retrain": spec.retrain, "parent_pid": os.getpid()}
                 store.set_bench_run(bench_id, backend, seed, run_id, "starting")
                 log = open(Path(runs_dir) / f"{run_id}.log", "w")
-                proc = subprocess.Popen([sys.executable, "-m", "unified_nas.bench.worker", json.dumps(job)],
-                                        stdout=log, stderr=subprocess.STDOUT)
+                with log:  # the child keeps its own handle
+                    proc = subprocess.Popen([sys.executable, "-m", "unified_nas.bench.worker", json.dumps(job)],
+                                            stdout=log, stderr=subprocess.STDOUT)
                 running[run_id] = (proc, backend, seed, time.time())
                 view.line(f"{backend} seed {seed}", f"started (run {run_id}, log {log.name})")
             time.sleep(0.5)
