@@ -15,6 +15,7 @@ hyperband) and a grid tuner built the same way. Per trial it:
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -25,6 +26,7 @@ from autokeras import tuners as ak_tuners
 from autokeras.engine.tuner import AutoTuner
 
 from unified_nas.data import Dataset
+from unified_nas.errors import TrainingDiverged
 from unified_nas.flops import count_flops
 from unified_nas.keras_model import count_trainable
 from unified_nas.recipe import Protocol
@@ -92,6 +94,9 @@ class UnasTunerMixin:
         kwargs["batch_size"] = arch.training.batch_size
         super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
         model, data = self._model, self.unas.data
+        bad = next((h for h in self._history if not math.isfinite(h["train_loss"])), None)
+        if bad is not None:  # as the torch trainer: a diverged trial is a failed trial, not a low score
+            raise TrainingDiverged(f"training loss became {bad['train_loss']} in epoch {bad['epoch'] + 1}")
         save_build_config(self, trial.trial_id, model)  # HYPERBAND_BUILD_CONFIG_AK300
         last = self._history[-1]
         epochs = trial.hyperparameters.values.get("tuner/epochs", self.unas.protocol.epochs)

@@ -72,6 +72,14 @@ def test_too_large_architectures_fail_without_ending_the_search(store, tmp_path)
     assert report.incumbent is None
 
 
+def test_diverged_training_is_a_failed_trial(store, tmp_path):
+    """Like the torch trainer: a NaN loss fails the trial (with the reason); the search goes on."""
+    recipe = tiny_recipe({"layer": {"op": "linear", "width": [16, 32]}}, training={"lr": 1e30, "optimizer": "sgd"})
+    report = _run(recipe, store, tmp_path, strategy="random", trials=2, seed=0)
+    assert report.status == "complete" and [t.status for t in report.trials] == ["failed", "failed"]
+    assert all("TrainingDiverged: training loss became nan" in t.error for t in report.trials)
+
+
 def test_initial_build_workaround_still_needed(monkeypatch, store, tmp_path):
     """Stock AutoKeras 3.0.0 aborts the search when its space-registering build is oversized."""
     import contextlib

@@ -43,12 +43,12 @@ def compile_model(model: Any, hp: TrainingConfig, from_logits: bool) -> None:
 
 
 def protocol_callbacks(protocol: Protocol) -> list[Any]:
-    """Cosine schedule (if asked) and early stopping.
+    """Stop on NaN loss, cosine schedule (if asked), early stopping.
 
     An EarlyStopping callback is always present: AutoKeras inserts its own
     (patience 10) and then refits on train+val when none is given.
     """
-    callbacks: list[Any] = []
+    callbacks: list[Any] = [keras.callbacks.TerminateOnNaN()]  # the caller reports divergence
     if protocol.schedule == "cosine":
         callbacks.append(CosineSchedule(protocol.epochs))
     patience = protocol.patience if protocol.patience is not None else protocol.epochs + 1
