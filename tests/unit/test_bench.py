@@ -94,10 +94,17 @@ def test_killed_benchmark_resumes_without_redoing_finished_runs(tmp_path):
 def test_multi_objective_bench_reports_pareto_sets_and_hypervolume(tmp_path):
     (tmp_path / "r.yaml").write_text(MULTI)
     out = subprocess.run([UNAS, "bench", str(tmp_path / "r.yaml"), "--backends", "optuna", "--seeds", "2",
-                          "--store", str(tmp_path / "s.sqlite")], capture_output=True, text=True, cwd=tmp_path)
+                          "--retrain", "2", "--store", str(tmp_path / "s.sqlite")], capture_output=True, text=True,
+                         cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads(next((tmp_path / "unas-runs").glob("bench-*/report.json")).read_text())
     assert all(r["hypervolume"] is not None and r["hypervolume"] > 0 for r in data["runs"])
+    # --retrain: each incumbent retrained twice from scratch (seeds 1000, 1001), mean/std reported.
+    for r in data["runs"]:
+        rt = r["retrain"]
+        assert rt["seeds"] == [1000, 1001] and len(rt["test_accuracy"]) == 2
+        assert rt["mean"] == pytest.approx(sum(rt["test_accuracy"]) / 2)
+    assert data["backends"]["optuna"]["retrain_test"]["n"] == 2
     assert data["backends"]["optuna"]["hypervolume"]["n"] == 2
     html = next((tmp_path / "unas-runs").glob("bench-*/report.html")).read_text()
     assert "Pareto sets" in html and len(re.findall(r"<svg", html)) == 8

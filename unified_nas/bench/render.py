@@ -52,16 +52,31 @@ def fig_best_so_far_trials(d: dict[str, Any]) -> str:
     return p.svg(_legend(d))
 
 
+def _value_at(times: list[float], values: list[float | None], t: float) -> float | None:
+    """Best-so-far of a run at wall time ``t`` (None before its first complete trial ended)."""
+    out = None
+    for ti, v in zip(times, values):
+        if ti <= t:
+            out = v
+    return out
+
+
 def fig_best_so_far_time(d: dict[str, Any]) -> str:
     col, metric = _colors(d), d["metric"]
     vals = [v for r in d["runs"] for v in r.get("best_so_far", []) if v is not None]
     tmax = max((t for r in d["runs"] for t in r.get("best_so_far_time", [])), default=1.0)
-    p = Plot((0, tmax), _yrange(vals), f"Best-so-far {metric} vs wall-clock (one line per seed)", "seconds", metric)
+    p = Plot((0, tmax), _yrange(vals), f"Best-so-far {metric} vs wall-clock (mean, band = min..max over seeds)",
+             "seconds", metric)
+    grid = [tmax * i / 80 for i in range(81)]
     for b, c in col.items():
-        for r in d["runs"]:
-            if r["backend"] == b and r.get("best_so_far"):
-                pts = [(t, v) for t, v in zip(r["best_so_far_time"], r["best_so_far"]) if v is not None]
-                p.line(pts, c, 1.6, step=True)
+        runs = [r for r in d["runs"] if r["backend"] == b and r.get("best_so_far")]
+        xs, mean, lo, hi = [], [], [], []
+        for t in grid:  # drawn from the time every seed has a result
+            at = [_value_at(r["best_so_far_time"], r["best_so_far"], t) for r in runs]
+            if runs and all(v is not None for v in at):
+                xs.append(t); mean.append(statistics.fmean(at)); lo.append(min(at)); hi.append(max(at))
+        p.band(xs, lo, hi, c)
+        p.line(list(zip(xs, mean)), c)
     if d.get("target") is not None:
         p.line([(0, d["target"]), (tmax, d["target"])], "#555", 1, dash="4 3")
     return p.svg(_legend(d) + [("target", "#555")])
@@ -71,7 +86,7 @@ def fig_score_distribution(d: dict[str, Any]) -> str:
     col, metric = _colors(d), d["metric"]
     names = list(col)
     vals = [t["objectives"][0] for r in d["runs"] for t in r["trials"] if t["objectives"]]
-    p = Plot((0, len(names) - 1), _yrange(vals), f"Distribution of trial {metric} (complete trials)", "backend", metric)
+    p = Plot((-0.5, len(names) - 0.5), _yrange(vals), f"Distribution of trial {metric} (complete trials)", "backend", metric)
     for i, b in enumerate(names):
         scores = [t["objectives"][0] for r in d["runs"] if r["backend"] == b for t in r["trials"] if t["objectives"]]
         for j, v in enumerate(scores):
@@ -88,7 +103,7 @@ def fig_test_per_seed(d: dict[str, Any]) -> str:
     pts = [(i, r) for i, b in enumerate(names) for r in d["runs"] if r["backend"] == b and r["incumbent"]]
     vals = [r["incumbent"]["test_accuracy"] for _, r in pts if r["incumbent"]["test_accuracy"] is not None]
     vals += [x for _, r in pts if r.get("retrain") for x in r["retrain"]["test_accuracy"]]
-    p = Plot((0, len(names) - 1), _yrange(vals), "Final test accuracy of each run's incumbent, per seed "
+    p = Plot((-0.5, len(names) - 0.5), _yrange(vals), "Final test accuracy of each run's incumbent, per seed "
              "(hollow: retrained)", "backend", "test accuracy")
     for i, r in pts:
         seeds = sorted({x["seed"] for x in d["runs"]})
@@ -206,8 +221,8 @@ def render_html(d: dict[str, Any]) -> str:
 <title>unified-nas benchmark {escape(d['bench_id'])}</title><style>{CSS}</style></head><body>
 <h1>Benchmark {escape(d['bench_id'])}</h1>
 <p>Recipe <b>{escape(d['recipe']['name'])}</b> on {escape(str(d['data'].get('name')))}; backends
-{escape(', '.join(cfg['backends']))}; seeds {escape(str(cfg['seeds']))}; budget per run: trials={cfg['trials']},
-time={cfg['time_s']} s; objectives {escape(', '.join(o['metric'] + ' (' + o['direction'] + ')' for o in d['objectives']))}.
+{escape(', '.join(cfg['backends']))}; seeds {escape(str(cfg['seeds']))}; budget per run: trials={cfg['trials'] or 'recipe'},
+time={cfg['time_s'] or 'no limit'} s; objectives {escape(', '.join(o['metric'] + ' (' + o['direction'] + ')' for o in d['objectives']))}.
 Incumbents are chosen on validation; test accuracy is reported for them only. Target for "time to target":
 {_f(d['target'])} (the weakest final best of all runs unless set). Created
 {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(d['created_at']))}.</p>
@@ -230,7 +245,7 @@ def render_md(d: dict[str, Any]) -> str:
     cfg = d["config"]
     lines = [f"# Benchmark {d['bench_id']}", "",
              f"Recipe **{d['recipe']['name']}**; backends {', '.join(cfg['backends'])}; seeds {cfg['seeds']}; "
-             f"budget per run trials={cfg['trials']}, time={cfg['time_s']} s. Incumbents chosen on validation. "
+             f"budget per run trials={cfg['trials'] or 'recipe'}, time={cfg['time_s'] or 'no limit'} s. Incumbents chosen on validation. "
              f"Target: {_f(d['target'])}. Figures: report.html.", ""]
     lines += [f"> **Warning:** {w}" for w in d["warnings"]] or ["Budgets asked and spent are equal across runs."]
     lines += ["", "## Per backend", "", table(*summary_rows(d)), "", "## Runs", "", table(*run_rows(d)), "",
