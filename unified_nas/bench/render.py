@@ -222,7 +222,7 @@ def render_html(d: dict[str, Any]) -> str:
 <h1>Benchmark {escape(d['bench_id'])}</h1>
 <p>Recipe <b>{escape(d['recipe']['name'])}</b> on {escape(str(d['data'].get('name')))}; backends
 {escape(', '.join(cfg['backends']))}; seeds {escape(str(cfg['seeds']))}; budget per run: trials={cfg['trials'] or 'recipe'},
-time={cfg['time_s'] or 'no limit'} s; objectives {escape(', '.join(o['metric'] + ' (' + o['direction'] + ')' for o in d['objectives']))}.
+time={str(cfg['time_s']) + ' s' if cfg['time_s'] else 'no limit'}; objectives {escape(', '.join(o['metric'] + ' (' + o['direction'] + ')' for o in d['objectives']))}.
 Incumbents are chosen on validation; test accuracy is reported for them only. Target for "time to target":
 {_f(d['target'])} (the weakest final best of all runs unless set). Created
 {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(d['created_at']))}.</p>
@@ -245,7 +245,7 @@ def render_md(d: dict[str, Any]) -> str:
     cfg = d["config"]
     lines = [f"# Benchmark {d['bench_id']}", "",
              f"Recipe **{d['recipe']['name']}**; backends {', '.join(cfg['backends'])}; seeds {cfg['seeds']}; "
-             f"budget per run trials={cfg['trials'] or 'recipe'}, time={cfg['time_s'] or 'no limit'} s. Incumbents chosen on validation. "
+             f"budget per run trials={cfg['trials'] or 'recipe'}, time={str(cfg['time_s']) + ' s' if cfg['time_s'] else 'no limit'}. Incumbents chosen on validation. "
              f"Target: {_f(d['target'])}. Figures: report.html.", ""]
     lines += [f"> **Warning:** {w}" for w in d["warnings"]] or ["Budgets asked and spent are equal across runs."]
     lines += ["", "## Per backend", "", table(*summary_rows(d)), "", "## Runs", "", table(*run_rows(d)), "",
