@@ -71,7 +71,7 @@ def plan(store: ResultsStore, recipe: Recipe, spec: BenchSpec, resume: bool) -> 
     if resume:
         for bench_id, _, _ in store.list_benches():
             if store.bench(bench_id)[1] == config:
-                done = {(r["backend"], r["seed"]) for r in store.bench_runs(bench_id) if r["status"] == "complete"}
+                done = {k for k, r in store.latest_bench_runs(bench_id).items() if r["status"] == "complete"}
                 return bench_id, [t for t in todo if t not in done]
         raise UserError("--resume: no earlier benchmark of this recipe with these backends, seeds, budget and "
                         "strategies in the store")
@@ -155,7 +155,7 @@ def run_bench(recipe: Recipe, spec: BenchSpec, store_path: Path, runs_dir: Path,
                 if proc.poll() is None:
                     continue
                 del running[run_id]
-                status = {r["run_id"]: r for r in store.bench_runs(bench_id)}[run_id]
+                status = store.latest_bench_runs(bench_id)[(backend, seed)]
                 if proc.returncode != 0 and status["status"] in ("starting", "running"):
                     store.set_bench_run(bench_id, backend, seed, run_id, "crashed",
                                         f"worker exited with code {proc.returncode} (see {run_id}.log)")

@@ -128,11 +128,8 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
             the weakest final best among the runs (a level every run reached).
     """
     bid, config, created = store.bench(bench_id)
-    latest: dict[tuple[str, int], dict[str, Any]] = {}
-    for a in store.bench_runs(bid):
-        latest[(a["backend"], a["seed"])] = a  # the last attempt of each (backend, seed) counts
     order = {b: i for i, b in enumerate(config["backends"])}
-    attempts = sorted(latest.values(), key=lambda a: (order.get(a["backend"], 99), a["seed"]))
+    attempts = sorted(store.latest_bench_runs(bid).values(), key=lambda a: (order.get(a["backend"], 99), a["seed"]))
     reports: dict[str, RunReport] = {}
     for a in attempts:
         try:

@@ -81,20 +81,24 @@ class ResultsStore:
         return [TrialRecord.from_dict(json.loads(r), t) for r, t in rows]
 
     def resolve_id(self, run_id: str) -> str:
-        """Accepts a full id, ``latest``, or a unique prefix.
+        """Accepts a full run id, ``latest``, or a unique prefix.
 
         Raises:
             StoreError: If nothing or more than one run matches.
         """
-        if run_id == "latest":
-            row = self._db.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+        return self._resolve(run_id, "runs", "run_id", "started_at", "run")
+
+    def _resolve(self, ident: str, table: str, key: str, time_col: str, what: str) -> str:
+        """A full id, ``latest`` (newest by ``time_col``) or a unique prefix -> the id in ``table``."""
+        if ident == "latest":
+            row = self._db.execute(f"SELECT {key} FROM {table} ORDER BY {time_col} DESC LIMIT 1").fetchone()
             if row is None:
-                raise StoreError(f"{self.path} holds no runs yet")
+                raise StoreError(f"{self.path} holds no {what}s yet")
             return row[0]
-        rows = [r[0] for r in self._db.execute("SELECT run_id FROM runs WHERE run_id LIKE ? || '%'", (run_id,))]
+        rows = [r[0] for r in self._db.execute(f"SELECT {key} FROM {table} WHERE {key} LIKE ? || '%'", (ident,))]
         if len(rows) != 1:
-            raise StoreError(f"no run {run_id!r} in {self.path}" if not rows else
-                             f"{run_id!r} matches {len(rows)} runs: {', '.join(rows[:5])}")
+            raise StoreError(f"no {what} {ident!r} in {self.path}" if not rows else
+                             f"{ident!r} matches {len(rows)} {what}s: {', '.join(rows[:5])}")
         return rows[0]
 
     def load_run(self, run_id: str) -> RunReport:
@@ -126,15 +130,9 @@ class ResultsStore:
         Raises:
             StoreError: If nothing or more than one benchmark matches.
         """
-        if bench_id == "latest":
-            rows = list(self._db.execute("SELECT bench_id, config, created_at FROM benches ORDER BY created_at DESC LIMIT 1"))
-        else:
-            rows = list(self._db.execute("SELECT bench_id, config, created_at FROM benches WHERE bench_id LIKE ? || '%'",
-                                         (bench_id,)))
-        if len(rows) != 1:
-            raise StoreError(f"no benchmark {bench_id!r} in {self.path}" if not rows else
-                             f"{bench_id!r} matches {len(rows)} benchmarks")
-        return rows[0][0], json.loads(rows[0][1]), rows[0][2]
+        bid = self._resolve(bench_id, "benches", "bench_id", "created_at", "benchmark")
+        config, created = self._db.execute("SELECT config, created_at FROM benches WHERE bench_id=?", (bid,)).fetchone()
+        return bid, json.loads(config), created
 
     def is_bench(self, bench_id: str) -> bool:
         try:
@@ -145,11 +143,14 @@ class ResultsStore:
 
     def bench_runs(self, bench_id: str) -> list[dict[str, Any]]:
         """Every run attempt of a benchmark, oldest first."""
-        rows = self._db.execute("SELECT b.backend, b.seed, b.run_id, b.status, b.error, b.extra FROM bench_runs b "
-                                "LEFT JOIN runs r ON r.run_id = b.run_id WHERE b.bench_id=? ORDER BY b.rowid",
-                                (bench_id,))
+        rows = self._db.execute("SELECT backend, seed, run_id, status, error, extra FROM bench_runs WHERE bench_id=? "
+                                "ORDER BY rowid", (bench_id,))
         return [{"backend": b, "seed": s, "run_id": r, "status": st, "error": e, "extra": json.loads(x)}
                 for b, s, r, st, e, x in rows]
+
+    def latest_bench_runs(self, bench_id: str) -> dict[tuple[str, int], dict[str, Any]]:
+        """The last attempt of each (backend, seed) of a benchmark: the one that counts."""
+        return {(r["backend"], r["seed"]): r for r in self.bench_runs(bench_id)}
 
     def list_benches(self) -> list[tuple[str, str, float]]:
         return list(self._db.execute("SELECT bench_id, recipe, created_at FROM benches ORDER BY created_at DESC"))
