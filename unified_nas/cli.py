@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from unified_nas.errors import StoreError, UserError
-from unified_nas.report.store import DEFAULT_STORE
+from unified_nas.report.store import DEFAULT_STORE, ResultsStore  # sqlite3 + json only: no toolkit
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
@@ -108,7 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(a: argparse.Namespace) -> int:
     from unified_nas.recipe import load_recipe
-    from unified_nas.report.store import ResultsStore
     from unified_nas.runner import run_recipe
 
     recipe = load_recipe(a.recipe)
@@ -135,13 +134,21 @@ def _cmd_run(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _existing_store(path: str) -> ResultsStore:
+    """Opens a store that must already exist (reading commands never create one).
+
+    Raises:
+        StoreError: Naming the path, if there is no store there.
+    """
+    if not Path(path).exists():
+        raise StoreError(f"no results store at {path} (run `unas run` first, or pass --store)")
+    return ResultsStore(path)
+
+
 def _cmd_report(a: argparse.Namespace) -> int:
     from unified_nas.report.render import RENDERERS
-    from unified_nas.report.store import ResultsStore
 
-    if not Path(a.store).exists():
-        raise StoreError(f"no results store at {a.store} (run `unas run` first, or pass --store)")
-    store = ResultsStore(a.store)
+    store = _existing_store(a.store)
     if a.run_id.startswith("bench-") or (a.run_id != "latest" and store.is_bench(a.run_id)):
         from unified_nas.bench.render import BENCH_RENDERERS
         from unified_nas.bench.summary import bench_data
@@ -168,7 +175,6 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     from unified_nas.bench.orchestrate import BenchSpec, run_bench
     from unified_nas.bench.render import write_reports
     from unified_nas.recipe import load_recipe
-    from unified_nas.report.store import ResultsStore
 
     recipe = load_recipe(a.recipe)
     backends = tuple(b.strip() for b in a.backends.split(",") if b.strip())
@@ -187,7 +193,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     bench_id = run_bench(recipe, spec, Path(a.store), runs_dir, a.jobs, a.resume)
     store = ResultsStore(a.store)
     paths = write_reports(store, bench_id, runs_dir / bench_id)
-    latest = {(r["backend"], r["seed"]): r for r in store.bench_runs(bench_id)}
+    latest = store.latest_bench_runs(bench_id)
     print(f"benchmark {bench_id}: reports {', '.join(paths)}")
     print(f"view again: unas report {bench_id} --format html|md|json --store {a.store}")
     bad = [f"{b} seed {s}: {r['status']}" for (b, s), r in latest.items() if r["status"] != "complete"]
@@ -199,11 +205,8 @@ def _cmd_bench(a: argparse.Namespace) -> int:
 
 def _cmd_export(a: argparse.Namespace) -> int:
     from unified_nas.export import export_trial
-    from unified_nas.report.store import ResultsStore
 
-    if not Path(a.store).exists():
-        raise StoreError(f"no results store at {a.store} (run `unas run` first, or pass --store)")
-    report = ResultsStore(a.store).load_run(a.run_id)
+    report = _existing_store(a.store).load_run(a.run_id)
     out = Path(a.output) if a.output else Path(report.run_dir) / f"export-{a.trial}-{a.format}"
     print(f"retraining trial {a.trial} of {report.run_id} ({report.backend['name']}) for {a.format} ...", file=sys.stderr)
     info = export_trial(report, a.trial, a.format, out)
@@ -254,11 +257,7 @@ def _cmd_backends(a: argparse.Namespace) -> int:
 def _cmd_runs(a: argparse.Namespace) -> int:
     import time
 
-    from unified_nas.report.store import ResultsStore
-
-    if not Path(a.store).exists():
-        raise StoreError(f"no results store at {a.store}")
-    for rid, recipe, backend, status, started in ResultsStore(a.store).list_runs():
+    for rid, recipe, backend, status, started in _existing_store(a.store).list_runs():
         print(f"{rid}  {recipe}  {backend}  {status}  {time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}")
     return EXIT_OK
 
