@@ -56,13 +56,10 @@ def pick_trial(report: RunReport, trial: str) -> TrialRecord:
     return found[0]
 
 
-def _torch_model(arch: ArchConfig, data: Any, recipe: Any, seed: int) -> tuple[Any, dict[str, float]]:
-    from unified_nas.torch_model import build_model
-    from unified_nas.train.evaluate import seed_everything, train_model
+def _torch_model(recipe: Any, sample: dict[str, Any], data: Any, seed: int) -> tuple[Any, dict[str, float]]:
+    from unified_nas.train.evaluate import train_sample
 
-    seed_everything(seed)
-    model = build_model(arch, data.input_shape, data.num_classes)
-    result = train_model(model, arch, data, recipe.protocol, seed, reinit=False)
+    model, result = train_sample(recipe.space, sample, data, recipe.protocol, seed)
     return model.eval(), {"val_accuracy": result.metrics["val_accuracy"], "test_accuracy": result.test_accuracy}
 
 
@@ -128,7 +125,7 @@ def export_trial(report: RunReport, trial: str, fmt: str, out_dir: Path) -> dict
     else:
         import torch
 
-        model, metrics = _torch_model(arch, data, recipe, report.seed)
+        model, metrics = _torch_model(recipe, record.sample, data, report.seed)
         wrapped = channels_last(model)
         if fmt == "torch":
             path = out_dir / "model.pt"

@@ -46,10 +46,20 @@ def evaluate_sample(space: SearchSpace, sample: Mapping[str, Any], data: Dataset
         TrainingDiverged: If the loss becomes NaN.
         ValueError: If the architecture does not fit the data.
     """
+    return train_sample(space, sample, data, protocol, seed, on_epoch)[1]
+
+
+def train_sample(space: SearchSpace, sample: Mapping[str, Any], data: Dataset, protocol: Protocol, seed: int,
+                 on_epoch: EpochCallback | None = None) -> tuple[torch.nn.Module, TrialResult]:
+    """:func:`evaluate_sample` that also returns the trained network (for export).
+
+    Returns:
+        (the trained model, its result).
+    """
     arch = space.resolve(sample)
     seed_everything(seed)
     model = build_model(arch, data.input_shape, data.num_classes)
-    return train_model(model, arch, data, protocol, seed, on_epoch, reinit=False)
+    return model, train_model(model, arch, data, protocol, seed, on_epoch, reinit=False)
 
 
 def train_model(model: torch.nn.Module, arch: ArchConfig, data: Dataset, protocol: Protocol, seed: int,
