@@ -34,6 +34,13 @@ def _yrange(vals: list[float]) -> tuple[float, float]:
     return (min(vals), max(vals)) if vals else (0.0, 1.0)
 
 
+def _mean_band(p: Plot, columns: list[tuple[float, list[float]]], color: str) -> None:
+    """Draws the mean of each column's values as a line over their min..max band."""
+    xs = [x for x, _ in columns]
+    p.band(xs, [min(v) for _, v in columns], [max(v) for _, v in columns], color)
+    p.line([(x, statistics.fmean(v)) for x, v in columns], color)
+
+
 def fig_best_so_far_trials(d: dict[str, Any]) -> str:
     col, metric = _colors(d), d["metric"]
     vals = [v for r in d["runs"] for v in r.get("best_so_far", []) if v is not None]
@@ -42,13 +49,12 @@ def fig_best_so_far_trials(d: dict[str, Any]) -> str:
              "trial", metric)
     for b, c in col.items():
         curves = [r["best_so_far"] for r in d["runs"] if r["backend"] == b and r.get("best_so_far")]
-        xs, mean, lo, hi = [], [], [], []
+        columns = []
         for i in range(max((len(c_) for c_ in curves), default=0)):
             at = [cv[min(i, len(cv) - 1)] for cv in curves if cv[min(i, len(cv) - 1)] is not None]
             if at:
-                xs.append(i + 1); mean.append(statistics.fmean(at)); lo.append(min(at)); hi.append(max(at))
-        p.band(xs, lo, hi, c)
-        p.line(list(zip(xs, mean)), c)
+                columns.append((i + 1, at))
+        _mean_band(p, columns, c)
     return p.svg(_legend(d))
 
 
@@ -70,13 +76,12 @@ def fig_best_so_far_time(d: dict[str, Any]) -> str:
     grid = [tmax * i / 80 for i in range(81)]
     for b, c in col.items():
         runs = [r for r in d["runs"] if r["backend"] == b and r.get("best_so_far")]
-        xs, mean, lo, hi = [], [], [], []
+        columns = []
         for t in grid:  # drawn from the time every seed has a result
             at = [_value_at(r["best_so_far_time"], r["best_so_far"], t) for r in runs]
             if runs and all(v is not None for v in at):
-                xs.append(t); mean.append(statistics.fmean(at)); lo.append(min(at)); hi.append(max(at))
-        p.band(xs, lo, hi, c)
-        p.line(list(zip(xs, mean)), c)
+                columns.append((t, at))
+        _mean_band(p, columns, c)
     if d.get("target") is not None:
         p.line([(0, d["target"]), (tmax, d["target"])], "#555", 1, dash="4 3")
     return p.svg(_legend(d) + [("target", "#555")])
@@ -105,8 +110,8 @@ def fig_test_per_seed(d: dict[str, Any]) -> str:
     vals += [x for _, r in pts if r.get("retrain") for x in r["retrain"]["test_accuracy"]]
     p = Plot((-0.5, len(names) - 0.5), _yrange(vals), "Final test accuracy of each run's incumbent, per seed "
              "(hollow: retrained)", "backend", "test accuracy")
+    seeds = sorted({x["seed"] for x in d["runs"]})
     for i, r in pts:
-        seeds = sorted({x["seed"] for x in d["runs"]})
         off = (seeds.index(r["seed"]) - (len(seeds) - 1) / 2) * 0.12
         if r["incumbent"]["test_accuracy"] is not None:
             p.dot(i + off, r["incumbent"]["test_accuracy"], col[r["backend"]], 5, f"seed {r['seed']}")
