@@ -18,6 +18,13 @@ def tiny_recipe(space: dict, data: str = "digits", training: dict | None = None,
     return parse_recipe(raw, source=repr(raw))
 
 
+def run_on(backend: str, recipe: Recipe, store, tmp_path: Path, **kw):
+    """A real run of ``recipe`` on ``backend``, run directories under ``tmp_path/runs``, no progress output."""
+    from unified_nas.runner import run_recipe
+
+    return run_recipe(recipe, backend, store=store, runs_dir=tmp_path / "runs", progress=False, **kw)
+
+
 @pytest.fixture
 def mlp_recipe() -> Recipe:
     return tiny_recipe({"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [16, 32],

@@ -1,6 +1,7 @@
 """Real AutoKeras 3 searches on digits through the AutoKeras backend."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -13,15 +14,11 @@ pytest.importorskip("autokeras")
 from unified_nas.errors import UnsupportedFeatures  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
 from unified_nas.registry import get_backend  # noqa: E402
-from unified_nas.runner import run_recipe  # noqa: E402
 from unified_nas.space import validate_sample  # noqa: E402
-from tests.conftest import ROOT, tiny_recipe  # noqa: E402
+from tests.conftest import ROOT, run_on, tiny_recipe  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def _run(recipe, store, tmp_path, **kw):
-    return run_recipe(recipe, "autokeras", store=store, runs_dir=tmp_path / "runs", progress=False, **kw)
+_run = functools.partial(run_on, "autokeras")
 
 
 def test_digits_cnn_four_trials_reproducible(store, tmp_path):

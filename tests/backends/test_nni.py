@@ -1,6 +1,7 @@
 """Real NNI 3.0 searches on digits through the NNI backend (headless engine)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,9 @@ pytest.importorskip("nni")
 from unified_nas.data import load_dataset  # noqa: E402
 from unified_nas.flops import count_flops  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
-from unified_nas.runner import run_recipe  # noqa: E402
 from unified_nas.space import active_labels, random_sample, validate_sample  # noqa: E402
 from unified_nas.torch_model import build_model, count_params, measure_flops  # noqa: E402
-from tests.conftest import RECIPES, ROOT, tiny_recipe  # noqa: E402
+from tests.conftest import RECIPES, ROOT, run_on, tiny_recipe  # noqa: E402
 
 from unified_nas.backends.nni.space import UnasModelSpace, make_spec, to_canonical  # noqa: E402
 
@@ -22,8 +22,7 @@ pytestmark = pytest.mark.slow
 TRAINING = ("lr", "optimizer", "batch_size", "weight_decay")
 
 
-def _run(recipe, store, tmp_path, **kw):
-    return run_recipe(recipe, "nni", store=store, runs_dir=tmp_path / "runs", progress=False, **kw)
+_run = functools.partial(run_on, "nni")
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
@@ -50,7 +49,7 @@ def test_digits_cnn_evolution_matches_optuna_labels(store, tmp_path):
     recipe = load_recipe(ROOT / "recipes" / "digits_cnn.yaml")
     nni_rep = _run(recipe, store, tmp_path, strategy="evolution", trials=6, seed=1)
     assert len(nni_rep.trials) == 6 and nni_rep.budget_spent["complete"] == 6
-    opt_rep = run_recipe(recipe, "optuna", trials=6, seed=1, store=store, runs_dir=tmp_path / "runs", progress=False)
+    opt_rep = run_on("optuna", recipe, store, tmp_path, trials=6, seed=1)
     decls = recipe.space.decls()
     for t in nni_rep.trials + opt_rep.trials:
         validate_sample(decls, t.sample)

@@ -1,6 +1,7 @@
 """Real Optuna searches on digits through the Optuna backend."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -9,15 +10,11 @@ optuna = pytest.importorskip("optuna")
 
 from unified_nas.errors import UnsupportedFeatures  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
-from unified_nas.runner import run_recipe  # noqa: E402
 from unified_nas.space import validate_sample  # noqa: E402
-from tests.conftest import ROOT, tiny_recipe  # noqa: E402
+from tests.conftest import ROOT, run_on, tiny_recipe  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def _run(recipe, store, tmp_path, **kw):
-    return run_recipe(recipe, "optuna", store=store, runs_dir=tmp_path / "runs", progress=False, **kw)
+_run = functools.partial(run_on, "optuna")
 
 
 def test_digits_mlp_tpe_finds_a_good_network(store, tmp_path):

@@ -6,16 +6,15 @@ import pytest
 pytest.importorskip("optuna")
 
 from unified_nas.recipe import load_recipe  # noqa: E402
-from unified_nas.runner import run_recipe  # noqa: E402
 from unified_nas.space import validate_sample  # noqa: E402
-from tests.conftest import RECIPES  # noqa: E402
+from tests.conftest import RECIPES, run_on  # noqa: E402
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_recipe_runs_on_optuna(path, store, tmp_path):
     recipe = load_recipe(path)
-    report = run_recipe(recipe, "optuna", trials=2, store=store, runs_dir=tmp_path / "runs", progress=False)
+    report = run_on("optuna", recipe, store, tmp_path, trials=2)
     assert report.status == "complete" and report.budget_spent["complete"] == 2
     for t in report.trials:
         validate_sample(recipe.space.decls(), t.sample)

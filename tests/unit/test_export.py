@@ -8,8 +8,7 @@ import pytest
 
 from unified_nas.cli import main
 from unified_nas.data import load_dataset
-from unified_nas.runner import run_recipe
-from tests.conftest import tiny_recipe
+from tests.conftest import run_on, tiny_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +17,7 @@ SPACE = {"depth": {"low": 1, "high": 2}, "layer": {"op": "conv", "kernel": [3, 5
 
 def _run(backend, store, tmp_path):
     recipe = tiny_recipe(SPACE, training={"lr": 0.01})
-    return recipe, run_recipe(recipe, backend, trials=2, seed=0, store=store, runs_dir=tmp_path / "runs", progress=False)
+    return recipe, run_on(backend, recipe, store, tmp_path, trials=2, seed=0)
 
 
 def _export(report, fmt, tmp_path) -> tuple[dict, np.ndarray]:
