@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import run_unas  # benchmarks/common.py (scripts run from this folder)
+from common import alternate, medians, run_unas  # benchmarks/common.py (scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "digits_cnn.yaml"
@@ -100,21 +99,14 @@ def main() -> None:
     a = ap.parse_args()
     sides = {"plain": lambda: run_plain(a.trials, a.seed, False), "plain+gc.freeze": lambda: run_plain(a.trials, a.seed, True),
              "unas": lambda: run_unas_side(a.trials, a.seed)}
-    res: dict[str, list[dict]] = {s: [] for s in sides}
-    for r in range(a.repeats):  # alternate so machine noise hits every side alike
-        for side, fn in sides.items():
-            res[side].append(fn())
-        print(f"repeat {r + 1}/{a.repeats} done", file=sys.stderr)
+    res = alternate(sides, a.repeats)
     same = res["plain"][0]["samples"] == res["unas"][0]["samples"]
     print(f"recipe {RECIPE.name}, {a.trials} trials, random search seed {a.seed}, {a.repeats} repeats; "
           f"identical samples plain vs unas: {same}")
     print(f"{'side':16} {'process wall s':>15} {'search wall s':>14} {'median ovh ms/trial':>20} {'best val_acc':>13}")
     med = {}
     for side, runs in res.items():
-        pw = statistics.median(r["process_wall_s"] for r in runs)
-        sw = statistics.median(r["search_wall_s"] for r in runs)
-        ov = statistics.median(o for r in runs for o in r["overheads"][1:])  # trial 0 pays first-call warm-up
-        med[side] = (pw, sw, ov)
+        pw, sw, ov = med[side] = medians(runs, skip_first_trial=True)
         print(f"{side:16} {pw:15.2f} {sw:14.2f} {ov * 1000:20.1f} {runs[0]['best']:13.4f}")
     pn, sn, on = med["plain"]
     for side in ("plain+gc.freeze", "unas"):

@@ -1,12 +1,14 @@
-"""Shared by the benchmark scripts: one `unas run` in a fresh process, read back through `unas report`."""
+"""Shared by the benchmark scripts: a `unas run` in a fresh process, alternating sides, median figures."""
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 
 def run_unas(recipe: Path, backend: str, strategy: str, trials: int, seed: int) -> dict:
@@ -23,3 +25,24 @@ def run_unas(recipe: Path, backend: str, strategy: str, trials: int, seed: int) 
     return {"process_wall_s": wall, "search_wall_s": rep["budget_spent"]["wall_s"],
             "overheads": [t["overhead_s"] for t in ts], "best": rep["incumbent"]["val_accuracy"],
             "samples": [t["sample"] for t in ts]}
+
+
+def alternate(sides: dict[str, Callable[[], dict]], repeats: int) -> dict[str, list[dict]]:
+    """Runs every side once per repeat, in turn, so machine noise hits all sides alike."""
+    res: dict[str, list[dict]] = {side: [] for side in sides}
+    for r in range(repeats):
+        for side, run in sides.items():
+            res[side].append(run())
+        print(f"repeat {r + 1}/{repeats} done", file=sys.stderr)
+    return res
+
+
+def medians(runs: list[dict], skip_first_trial: bool) -> tuple[float, float, float]:
+    """Median process wall, search wall and per-trial overhead over repeats.
+
+    Args:
+        skip_first_trial: Leave out each run's trial 0 (it pays first-call warm-up).
+    """
+    first = 1 if skip_first_trial else 0
+    return (statistics.median(r["process_wall_s"] for r in runs), statistics.median(r["search_wall_s"] for r in runs),
+            statistics.median(o for r in runs for o in r["overheads"][first:]))

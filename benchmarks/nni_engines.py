@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import alternate, medians  # benchmarks/common.py (scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,19 +48,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strategy", default="random")
     a = ap.parse_args()
-    res: dict[str, list[dict]] = {"headless": [], "web": []}
-    for r in range(a.repeats):
-        for engine in res:
-            res[engine].append(run(a.recipe, engine, a.trials, a.seed, a.strategy))
-        print(f"repeat {r + 1}/{a.repeats} done", file=sys.stderr)
+    res = alternate({e: (lambda e=e: run(a.recipe, e, a.trials, a.seed, a.strategy)) for e in ("headless", "web")},
+                    a.repeats)
     print(f"recipe {Path(a.recipe).name}, strategy {a.strategy}, {a.trials} trials, seed {a.seed}, {a.repeats} repeat(s)")
     print(f"{'engine':9} {'trials':>6} {'process wall s':>15} {'search wall s':>14} {'median ovh s/trial':>19} {'best val_acc':>13}")
     med = {}
     for engine, runs in res.items():
-        pw = statistics.median(r["process_wall_s"] for r in runs)
-        sw = statistics.median(r["search_wall_s"] for r in runs)
-        ov = statistics.median(o for r in runs for o in r["overheads"])
-        med[engine] = (pw, sw, ov)
+        pw, sw, ov = med[engine] = medians(runs, skip_first_trial=False)
         print(f"{engine:9} {runs[0]['trials']:6d} {pw:15.2f} {sw:14.2f} {ov:19.3f} {runs[0]['best']:13.4f}")
     (ph, sh, oh), (pw_, sw_, ow) = med["headless"], med["web"]
     print(f"ratio web/headless: process wall {pw_ / ph:.2f}, search wall {sw_ / sh:.2f}, "

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import run_unas  # benchmarks/common.py (scripts run from this folder)
+from common import alternate, medians, run_unas  # benchmarks/common.py (scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "digits_mlp.yaml"
@@ -91,21 +90,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    res: dict[str, list[dict]] = {"native": [], "unas": []}
-    for r in range(a.repeats):  # alternate so machine noise hits both sides alike
-        res["native"].append(run_native(a.trials, a.seed))
-        res["unas"].append(run_unas_side(a.trials, a.seed))
-        print(f"repeat {r + 1}/{a.repeats} done", file=sys.stderr)
+    res = alternate({"native": lambda: run_native(a.trials, a.seed), "unas": lambda: run_unas_side(a.trials, a.seed)},
+                    a.repeats)
     same = res["native"][0]["samples"] == res["unas"][0]["samples"]
     print(f"recipe {RECIPE.name}, {a.trials} trials, TPE seed {a.seed}, {a.repeats} repeats; "
           f"identical samples on both sides: {same}")
     print(f"{'side':8} {'process wall s':>15} {'search wall s':>14} {'median ovh ms/trial':>20} {'best val_acc':>13}")
     med = {}
     for side, runs in res.items():
-        pw = statistics.median(r["process_wall_s"] for r in runs)
-        sw = statistics.median(r["search_wall_s"] for r in runs)
-        ov = statistics.median(o for r in runs for o in r["overheads"][1:])  # trial 0 pays first-call warm-up
-        med[side] = (pw, sw, ov)
+        pw, sw, ov = med[side] = medians(runs, skip_first_trial=True)
         print(f"{side:8} {pw:15.2f} {sw:14.2f} {ov * 1000:20.1f} {runs[0]['best']:13.4f}")
     (pn, sn, on), (pu, su, ou) = med["native"], med["unas"]
     print(f"ratio unas/native: process wall {pu / pn:.3f}, search wall {su / sn:.3f}, "
