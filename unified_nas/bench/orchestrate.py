@@ -92,9 +92,10 @@ class LiveView:
         print(f"[{time.strftime('%H:%M:%S')}] {tag:<22} {text}", file=sys.stderr, flush=True)
 
     def poll(self, tag: str, run_id: str) -> None:
-        trials = self.store.trials(run_id)
-        if len(trials) == self.seen.get(run_id, 0):
+        # Polled twice a second per running run: count first, parse the records only when one was added.
+        if self.store.trial_count(run_id) == self.seen.get(run_id, 0):
             return
+        trials = self.store.trials(run_id)
         self.seen[run_id] = len(trials)
         scores = [t.objectives[0] for t in trials if t.status == "complete" and t.objectives]
         best = f"{max(scores, key=lambda v: self.sign * v):.4g}" if scores else "-"

@@ -80,6 +80,10 @@ class ResultsStore:
         rows = self._db.execute("SELECT record, test_accuracy FROM trials WHERE run_id=? ORDER BY idx", (run_id,))
         return [TrialRecord.from_dict(json.loads(r), t) for r, t in rows]
 
+    def trial_count(self, run_id: str) -> int:
+        """Trials stored so far for a run (cheap: no record is parsed)."""
+        return self._db.execute("SELECT COUNT(*) FROM trials WHERE run_id=?", (run_id,)).fetchone()[0]
+
     def resolve_id(self, run_id: str) -> str:
         """Accepts a full run id, ``latest``, or a unique prefix.
 
