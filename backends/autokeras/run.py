@@ -83,6 +83,7 @@ def run_search(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
         emit(t)
 
     automodel = build_automodel(ctx, record)
+    # Each trial fits with its own batch size (the tuner sets it); this one only feeds AutoKeras's data analysis.
     batch = ctx.recipe.space.training.batch_size
     with frozen_heap(), warnings.catch_warnings():
         for message in QUIET:
