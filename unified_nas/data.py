@@ -7,6 +7,9 @@ split's mean and std). User data: ``.npz`` with arrays ``x`` and ``y`` (images
 as ``(N, H, W[, C])``, channels last; uint8 is scaled to [0, 1]) or ``.csv``
 with a header and a ``target`` column.
 
+User files are checked before use (:mod:`unified_nas.data_files`), each
+problem a one-line RecipeError naming ``data.path`` or ``data.target``.
+
 Arrays are float32 features and int64 labels ``0..K-1``, channels last; each
 framework converts layout itself.
 """
@@ -20,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from unified_nas.data_files import check_arrays, read_user_data
 from unified_nas.errors import RecipeError
 
 BUILTIN = ("digits", "iris", "wine", "breast_cancer")
@@ -76,39 +80,14 @@ def _load_raw(spec: DataSpec, base_dir: Path) -> tuple[str, np.ndarray, np.ndarr
 
         if spec.name == "digits":
             d = datasets.load_digits()
-            return "digits", (d.images / 16.0)[..., None].astype(np.float32), d.target
-        loader = {"iris": datasets.load_iris, "wine": datasets.load_wine,
-                  "breast_cancer": datasets.load_breast_cancer}[spec.name]
-        d = loader()
-        return spec.name, d.data.astype(np.float32), d.target
-    path = Path(spec.path) if Path(spec.path).is_absolute() else base_dir / spec.path
-    if not path.exists():
-        raise RecipeError("data.path", f"{path} does not exist")
-    if path.suffix == ".npz":
-        with np.load(path) as z:
-            if "x" not in z or "y" not in z:
-                raise RecipeError("data.path", f"{path} needs arrays 'x' and 'y' (has {', '.join(z.files)})")
-            x, y = z["x"], z["y"]
-        if x.dtype == np.uint8:
-            x = x / 255.0
-        if x.ndim == 3:
-            x = x[..., None]
-        return path.stem, x.astype(np.float32), y
-    if path.suffix == ".csv":
-        import csv
-
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-        header, body = rows[0], rows[1:]
-        if spec.target not in header:
-            raise RecipeError("data.target", f"column {spec.target!r} not in {path.name} (columns: {', '.join(header)})")
-        t = header.index(spec.target)
-        try:
-            x = np.array([[float(v) for i, v in enumerate(r) if i != t] for r in body], dtype=np.float32)
-        except ValueError as e:
-            raise RecipeError("data.path", f"{path.name}: non-numeric feature ({e})") from None
-        return path.stem, x, np.array([r[t] for r in body])
-    raise RecipeError("data.path", f"{path.suffix or path.name!r} is not a supported format (.npz, .csv)")
+            x, y = (d.images / 16.0)[..., None].astype(np.float32), d.target
+        else:
+            loader = {"iris": datasets.load_iris, "wine": datasets.load_wine,
+                      "breast_cancer": datasets.load_breast_cancer}[spec.name]
+            d = loader()
+            x, y = d.data.astype(np.float32), d.target
+        return spec.name, check_arrays(x, y, spec.name, "data.name", "data.name", lambda i: f"{spec.name} row {i}"), y
+    return read_user_data(spec.path, spec.target, base_dir)
 
 
 def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
@@ -122,7 +101,11 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
         The split data set.
 
     Raises:
-        RecipeError: If the file is missing or malformed (field ``data.*``).
+        RecipeError: Naming ``data.path`` or ``data.target``, if the file is missing, not a
+            regular file, too large (:data:`MAX_CSV_BYTES`, :data:`MAX_NPZ_BYTES`), corrupt,
+            or its content is unusable: shapes or lengths that do not match, non-finite
+            features, labels that are not whole numbers or names, fewer than two classes,
+            or a class too small for the stratified split.
     """
     from sklearn.model_selection import train_test_split
 
@@ -134,11 +117,14 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
         train, val = train_test_split(rest, test_size=spec.val / (1 - spec.test),
                                       random_state=spec.split_seed, stratify=y[rest])
     except ValueError as e:
-        raise RecipeError("data", f"cannot split {name}: {e}") from None
+        raise RecipeError("data", f"cannot split {name}: {' '.join(str(e).split())}") from None
     kind = "image" if x.ndim == 4 else "tabular"
     if kind == "tabular":
         # Standardise with training statistics only, so val/test stay unseen.
-        mu, sd = x[train].mean(0), x[train].std(0)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused just below, without warning lines
+            mu, sd = x[train].mean(0), x[train].std(0)
+        if not (np.isfinite(mu).all() and np.isfinite(sd).all()):  # float32 overflows near 1.8e19 when squaring
+            raise RecipeError("data.path", f"{name}: feature values are too large to standardise in float32; rescale them")
         x = (x - mu) / np.where(sd > 0, sd, 1.0)
     digest = hashlib.sha256(json.dumps([train.tolist(), val.tolist(), test.tolist()]).encode()).hexdigest()
     info = SplitInfo(spec.split_seed, spec.val, spec.test,

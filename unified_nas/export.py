@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from unified_nas.data import load_dataset
 from unified_nas.errors import UserError
-from unified_nas.recipe import parse_recipe
+from unified_nas.recipe import load_recipe_text
 from unified_nas.report.records import RunReport, TrialRecord
 from unified_nas.space.spaces import ArchConfig
 
@@ -113,7 +112,7 @@ def export_trial(report: RunReport, trial: str, fmt: str, out_dir: Path) -> dict
         raise UserError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     record = pick_trial(report, trial)
     text = report.recipe["text"]
-    recipe = parse_recipe(yaml.safe_load(text), source=text, base_dir=report.recipe.get("base_dir", "."))
+    recipe = load_recipe_text(text, report.recipe.get("base_dir", "."), report.recipe["name"], f"run {report.run_id}")
     data = load_dataset(recipe.data, recipe.base_dir)
     arch = recipe.space.resolve(record.sample)
     out_dir.mkdir(parents=True, exist_ok=True)

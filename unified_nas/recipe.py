@@ -1,26 +1,35 @@
 """Recipe: a YAML file with data, search space, training protocol, objectives, budget.
 
-Loaded with ``yaml.safe_load`` only. Every validation error names the path of
-the offending field (``space.layers[2].kernel: 4 is not one of 3, 5, 7``).
+Loaded with a bounded safe YAML loader only (:mod:`unified_nas.recipe_text`).
+Every validation error names the path of the offending field
+(``space.layers[2].kernel: 4 is not one of 3, 5, 7``). Beyond field checks:
+the name must be safe in a path (:data:`NAME_RE`), seeds fit in 32 bits, and no
+number anywhere in the recipe is NaN or infinite.
 """
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from unified_nas.data import BUILTIN, DataSpec
 from unified_nas.errors import RecipeError
+from unified_nas.recipe_text import parse_recipe_yaml, read_recipe_text, shown
 from unified_nas.space import SearchSpace
-from unified_nas.space.parse import TRAINING_HPARAMS, _mapping, _reject_unknown, is_int, is_number, parse_space
+from unified_nas.space.parse import TRAINING_HPARAMS, _fmt, _mapping, _reject_unknown, is_int, is_number, parse_space
 
 # Metrics a recipe may optimise, with their natural direction.
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize", "params": "minimize", "flops": "minimize"}
 SCHEDULES = ("constant", "cosine")
 TOP_FIELDS = ("name", "description", "data", "space", "training", "objectives", "budget", "seed", "backends")
+# The name becomes part of a run-directory path and of store keys: no separators,
+# no "..", no control characters, bounded length.
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_RULE = "1-64 characters of letters, digits, '.', '_', '-', starting with a letter or digit"
+MAX_SEED = 2**32 - 1  # numpy's seeds must be below 2**32
 
 
 @dataclass(frozen=True)
@@ -82,23 +91,67 @@ class Recipe:
         return dict(self.backends.get(backend) or {})
 
 
+def _check_seed(path: str, seed: Any) -> None:
+    why = is_int(0)(seed)
+    if why:
+        raise RecipeError(path, why)
+    if seed > MAX_SEED:
+        raise RecipeError(path, f"{_fmt(seed)} is above {MAX_SEED} (seeds must fit in 32 bits)")
+
+
+def _check_name(raw: Mapping[str, Any], default_name: str) -> str:
+    """The recipe's name, or ``default_name`` (the file stem) if it has none; refuses unsafe names."""
+    if "name" not in raw:
+        if not NAME_RE.fullmatch(default_name):
+            raise RecipeError("name", f"missing, and the file name {shown(default_name)} is not a usable name "
+                                      f"({NAME_RULE}); add a name: field")
+        return default_name
+    name = raw["name"]
+    if not isinstance(name, str) or not name:
+        raise RecipeError("name", "must be a non-empty string")
+    if not NAME_RE.fullmatch(name):
+        raise RecipeError("name", f"{shown(name)} must be {NAME_RULE}")
+    return name
+
+
+def _reject_non_finite(raw: Any) -> None:
+    """Refuses NaN and infinities anywhere in the parsed YAML, naming their dotted path.
+
+    One walk over the whole tree covers every numeric field, including the free-form
+    ``backends.*`` options, which no other check looks at. Iterative, so a deep
+    structure handed to :func:`parse_recipe` directly cannot overflow the stack.
+    """
+    stack: list[tuple[str, Any]] = [("", raw)]
+    while stack:
+        path, v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise RecipeError(path, f"{v} is not a finite number")
+        if isinstance(v, Mapping):
+            stack.extend((f"{path}.{_fmt(k)}" if path else _fmt(k), x) for k, x in v.items())
+        elif isinstance(v, list):
+            stack.extend((f"{path}[{i}]", x) for i, x in enumerate(v))
+
+
 def _parse_data(raw: Any) -> DataSpec:
     raw = _mapping("data", raw)
     _reject_unknown("data", raw, ("name", "path", "target", "val", "test", "split_seed"))
     if ("name" in raw) == ("path" in raw):
         raise RecipeError("data", "give exactly one of name (" + ", ".join(BUILTIN) + ") or path (.npz/.csv)")
     if "name" in raw and raw["name"] not in BUILTIN:
-        raise RecipeError("data.name", f"{raw['name']!r} is not one of {', '.join(BUILTIN)}")
+        raise RecipeError("data.name", f"{shown(raw['name'])} is not one of {', '.join(BUILTIN)}")
     for k in ("val", "test"):
         why = is_number(0, 1, low_open=True, high_open=True)(raw.get(k, 0.2))
         if why:
             raise RecipeError(f"data.{k}", why)
     if raw.get("val", 0.2) + raw.get("test", 0.2) >= 1:
         raise RecipeError("data", "val + test must leave something to train on")
-    why = is_int(0)(raw.get("split_seed", 0))
-    if why:
-        raise RecipeError("data.split_seed", why)
-    return DataSpec(name=raw.get("name"), path=raw.get("path"), target=str(raw.get("target", "target")),
+    _check_seed("data.split_seed", raw.get("split_seed", 0))
+    if "path" in raw and (not isinstance(raw["path"], str) or not raw["path"] or "\0" in raw["path"]):
+        raise RecipeError("data.path", f"{shown(raw['path'])} is not a file path")
+    target = raw.get("target", "target")
+    if isinstance(target, bool) or not isinstance(target, (str, int)) or target == "":
+        raise RecipeError("data.target", f"{shown(target)} is not a column name")
+    return DataSpec(name=raw.get("name"), path=raw.get("path"), target=str(target),
                     val=float(raw.get("val", 0.2)), test=float(raw.get("test", 0.2)),
                     split_seed=raw.get("split_seed", 0))
 
@@ -111,9 +164,9 @@ def _parse_protocol(raw: Mapping[str, Any]) -> Protocol:
             if why:
                 raise RecipeError(f"training.{key}", why)
     if raw.get("schedule", "constant") not in SCHEDULES:
-        raise RecipeError("training.schedule", f"{raw['schedule']!r} is not one of {', '.join(SCHEDULES)}")
+        raise RecipeError("training.schedule", f"{shown(raw['schedule'])} is not one of {', '.join(SCHEDULES)}")
     if raw.get("loss", "cross_entropy") != "cross_entropy":
-        raise RecipeError("training.loss", f"{raw['loss']!r} is not one of cross_entropy")
+        raise RecipeError("training.loss", f"{shown(raw['loss'])} is not one of cross_entropy")
     return Protocol(epochs=raw.get("epochs", 10), schedule=raw.get("schedule", "constant"),
                     patience=raw.get("patience"))
 
@@ -131,10 +184,10 @@ def _parse_objectives(raw: Any) -> tuple[Objective, ...]:
         _reject_unknown(p, item, ("metric", "direction"))
         metric = item.get("metric")
         if metric not in METRICS:
-            raise RecipeError(f"{p}.metric", f"{metric!r} is not one of {', '.join(METRICS)}")
+            raise RecipeError(f"{p}.metric", f"{shown(metric)} is not one of {', '.join(METRICS)}")
         direction = item.get("direction", METRICS[metric])
         if direction not in ("maximize", "minimize"):
-            raise RecipeError(f"{p}.direction", f"{direction!r} is not one of maximize, minimize")
+            raise RecipeError(f"{p}.direction", f"{shown(direction)} is not one of maximize, minimize")
         out.append(Objective(metric, direction))
     if not out:
         raise RecipeError("objectives", "needs at least one objective")
@@ -173,19 +226,17 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
     """
     raw = _mapping("recipe", raw)
     _reject_unknown("", raw, TOP_FIELDS)
+    _reject_non_finite(raw)
     for key in ("data", "space"):
         if key not in raw:
             raise RecipeError(key, "missing")
+    name = _check_name(raw, default_name)
     training = _mapping("training", raw.get("training") or {})
     seed = raw.get("seed", 0)
-    if is_int(0)(seed):
-        raise RecipeError("seed", is_int(0)(seed))
+    _check_seed("seed", seed)
     backends = _mapping("backends", raw.get("backends") or {})
-    for name, opts in backends.items():
-        _mapping(f"backends.{name}", opts if opts is not None else {})
-    name = raw.get("name", default_name)
-    if not isinstance(name, str) or not name:
-        raise RecipeError("name", "must be a non-empty string")
+    for backend, opts in backends.items():
+        _mapping(f"backends.{_fmt(backend)}", opts if opts is not None else {})
     return Recipe(
         name=name, description=str(raw.get("description", "")),
         data=_parse_data(raw["data"]), space=parse_space(raw["space"], training),
@@ -196,20 +247,35 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Reads and validates a recipe file (safe YAML loading only).
+    """Reads and validates a recipe file (bounded, UTF-8, safe YAML loading only).
+
+    Args:
+        path: The recipe file. Its stem is the recipe's name unless it has a ``name``.
+
+    Returns:
+        The validated recipe.
 
     Raises:
-        RecipeError: If the file is missing, not YAML, or invalid.
+        RecipeError: If the file is missing, not a regular file, larger than
+            1 MiB, not UTF-8, not YAML, past a YAML limit (nesting, aliases), or invalid.
     """
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise RecipeError("", f"cannot read recipe {p}: {e.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RecipeError("", f"{p.name} is not valid YAML{where}: {getattr(e, 'problem', e)}") from None
-    return parse_recipe(raw, source=text, base_dir=str(p.parent.resolve()), default_name=p.stem)
+    return load_recipe_text(read_recipe_text(p), str(p.parent.resolve()), p.stem, p.name)
+
+
+def load_recipe_text(text: str, base_dir: str, default_name: str, label: str) -> Recipe:
+    """Validates recipe text: a file's, or the copy a stored run keeps (resume, export, NNI trial processes).
+
+    Args:
+        text: The YAML text.
+        base_dir: Directory that relative data paths refer to.
+        default_name: The name when the recipe has no ``name``.
+        label: What to call the text in messages (a file name, ``run <id>``).
+
+    Returns:
+        The validated recipe.
+
+    Raises:
+        RecipeError: As :func:`load_recipe`, for everything after reading.
+    """
+    return parse_recipe(parse_recipe_yaml(text, label), source=text, base_dir=base_dir, default_name=default_name)

@@ -10,9 +10,11 @@ Value syntax, for every searchable field:
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping
 
 from unified_nas.errors import RecipeError
+from unified_nas.recipe_text import shown
 from unified_nas.space.ops import (
     ACTIVATIONS, CELL_OPS, KERNELS, MACRO_FAMILIES, OPTIMIZERS, POOLS, SPATIAL_FAMILIES,
 )
@@ -24,7 +26,15 @@ TRAINING_HPARAMS = ("lr", "optimizer", "batch_size", "weight_decay", "dropout")
 
 
 def _fmt(v: Any) -> str:
-    return str(v).lower() if isinstance(v, bool) else str(v)
+    if isinstance(v, bool):
+        return str(v).lower()
+    text = str(v)
+    # Messages are one line: a value with a newline or a huge value is shown escaped and cut.
+    return text if text.isprintable() and len(text) <= 60 else shown(v)
+
+
+def _keys(keys: Any) -> str:
+    return ", ".join(sorted(map(_fmt, keys)))
 
 
 def one_of(allowed: tuple[Any, ...]) -> Check:
@@ -56,11 +66,16 @@ def _number(path: str, x: Any) -> float | int:
     # PyYAML reads 1e-4 (no dot) as a string; accept it rather than confuse users.
     if isinstance(x, str):
         try:
-            return float(x)
+            v = float(x)
         except ValueError:
             pass
+        else:
+            # float() also reads "nan", "inf" and "1e999": the YAML-level finite check never sees those.
+            if not math.isfinite(v):
+                raise RecipeError(path, f"{shown(x)} is not a finite number")
+            return v
     if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise RecipeError(path, f"{x!r} is not a number")
+        raise RecipeError(path, f"{shown(x)} is not a number")
     return x
 
 
@@ -83,7 +98,7 @@ def parse_value(path: str, raw: Any, check: Check, numeric: str | None = None) -
         if "choices" in raw:
             extra = set(raw) - {"choices"}
             if extra:
-                raise RecipeError(path, f"unexpected key(s) {', '.join(sorted(map(str, extra)))} beside choices")
+                raise RecipeError(path, f"unexpected key(s) {_keys(extra)} beside choices")
             return parse_value(path, list(raw["choices"]) if isinstance(raw["choices"], list) else raw["choices"], check, numeric)
         return _parse_range(path, raw, check, numeric)
     if isinstance(raw, list):
@@ -111,19 +126,19 @@ def _parse_range(path: str, raw: Mapping[str, Any], check: Check, numeric: str |
         raise RecipeError(path, "this field takes a value or a list of choices, not a range")
     unknown = set(raw) - {"low", "high", "step", "log", "type"}
     if unknown:
-        raise RecipeError(path, f"unknown key(s) {', '.join(sorted(map(str, unknown)))} (a range takes low, high, step, log, type)")
+        raise RecipeError(path, f"unknown key(s) {_keys(unknown)} (a range takes low, high, step, log, type)")
     for k in ("low", "high"):
         if k not in raw:
             raise RecipeError(f"{path}.{k}", "missing")
     low, high = _number(f"{path}.low", raw["low"]), _number(f"{path}.high", raw["high"])
     kind = raw.get("type") or ("int" if numeric == "int" or (isinstance(low, int) and isinstance(high, int) and "step" in raw) else numeric)
     if kind not in ("int", "float"):
-        raise RecipeError(f"{path}.type", f"{kind!r} is not one of int, float")
+        raise RecipeError(f"{path}.type", f"{shown(kind)} is not one of int, float")
     if numeric == "int" and kind == "float":
         raise RecipeError(f"{path}.type", "this field takes integers")
     log = raw.get("log", False)
     if not isinstance(log, bool):
-        raise RecipeError(f"{path}.log", f"{log!r} is not true or false")
+        raise RecipeError(f"{path}.log", f"{shown(log)} is not true or false")
     for k, v in (("low", low), ("high", high)):
         why = check(int(v) if kind == "int" and float(v).is_integer() else v)
         if why:
@@ -134,7 +149,7 @@ def _parse_range(path: str, raw: Mapping[str, Any], check: Check, numeric: str |
                 raise RecipeError(path, "an integer range needs integer low and high")
             step = raw.get("step", 1)
             if isinstance(step, bool) or not isinstance(step, int):
-                raise RecipeError(f"{path}.step", f"{step!r} is not an integer")
+                raise RecipeError(f"{path}.step", f"{shown(step)} is not an integer")
             return IntRange(int(low), int(high), step, log)
         if "step" in raw:
             raise RecipeError(f"{path}.step", "a float range has no step (use a list of values)")
@@ -152,7 +167,7 @@ def _mapping(path: str, raw: Any) -> Mapping[str, Any]:
 def _reject_unknown(path: str, raw: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
     unknown = [k for k in raw if k not in allowed]
     if unknown:
-        raise RecipeError(f"{path}.{unknown[0]}" if path else str(unknown[0]),
+        raise RecipeError(f"{path}.{_fmt(unknown[0])}" if path else _fmt(unknown[0]),
                           f"unknown field (expected one of {', '.join(allowed)})")
 
 
@@ -244,7 +259,7 @@ def _parse_cell(path: str, raw: Mapping[str, Any]) -> CellSpace:
         raise RecipeError(f"{path}.reductions", "expected a list of cell indices")
     for i, r in enumerate(red_raw):
         if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < cells:
-            raise RecipeError(f"{path}.reductions[{i}]", f"{r} is not a cell index in 0..{cells - 1}")
+            raise RecipeError(f"{path}.reductions[{i}]", f"{_fmt(r)} is not a cell index in 0..{cells - 1}")
     return CellSpace(
         ops=tuple(ops), nodes=nodes, inputs_per_node=count("inputs_per_node", 2, 1), cells=cells,
         reductions=tuple(sorted(set(red_raw))),
@@ -278,7 +293,7 @@ def parse_space(raw: Any, training: Mapping[str, Any] | None = None, path: str =
     elif kind == "cell":
         net = _parse_cell(path, raw)
     else:
-        raise RecipeError(f"{path}.type", f"{kind!r} is not one of macro, cell")
+        raise RecipeError(f"{path}.type", f"{shown(kind)} is not one of macro, cell")
     return SearchSpace(net, parse_training_space("training", training or {}))
 
 
