@@ -39,7 +39,8 @@ class Backend(BaseBackend):
         Strategy("random_one_shot", "RandomOneShot (one-shot)", one_shot=True),
     )}
     default_strategy = "evolution"
-    extra_option_keys = ("engine", "trial_concurrency", "port")
+    # manager_host (web engine): where NNI's manager listens; 127.0.0.1 (default), 0.0.0.0 or ::.
+    extra_option_keys = ("engine", "trial_concurrency", "port", "manager_host")
 
     def gaps(self, recipe: "Recipe", options: Options) -> list[Gap]:
         from unified_nas.backends.nni.oneshot_gaps import one_shot_gaps

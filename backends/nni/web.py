@@ -1,21 +1,21 @@
 """NNI's own ``NasExperiment`` with its default engine (``engine: web`` / ``--nni-engine web``).
 
 For users who want NNI's web UI or parallel trial processes. Unlike NNI's
-defaults: the manager binds a free port, every experiment file stays in
+defaults: the manager listens on 127.0.0.1 only (option ``manager_host``; NNI
+listens on every interface) on a free port, every experiment file stays in
 ``<run_dir>/nni-experiments`` (never ``~/nni-experiments``), results are
 collected before the manager stops (NNI's API cannot read them afterwards),
 and a manager in ERROR is an error (``NasExperiment.run`` returns True anyway).
+The first two are workarounds for NNI 3.0 (web_workarounds.py).
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import socket
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 from unified_nas.errors import UnasError
 
@@ -23,6 +23,8 @@ from unified_nas.backends.nni import trial as trial_mod
 from unified_nas.backends.nni.normalize import NativeTrial
 from unified_nas.backends.nni.run import make_evaluator, make_strategy
 from unified_nas.backends.nni.space import UnasModelSpace, make_spec
+from unified_nas.backends.nni.web_workarounds import (DEFAULT_MANAGER_HOST, MANAGER_HOSTS,
+                                                      experiment_file_in_run_dir_nni30, manager_loopback_nni30)
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
@@ -30,27 +32,19 @@ if TYPE_CHECKING:
 TERMINAL = {"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"}
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now (NNI's manager listens on all interfaces)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(host: str = DEFAULT_MANAGER_HOST) -> int:
+    """A TCP port nothing listens on right now at ``host``, the address the manager will bind.
+
+    Args:
+        host: An IPv4 or IPv6 address.
+
+    Returns:
+        The port number.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def home(path: Path) -> Iterator[None]:
-    # NNI 3.0 writes some files under $HOME/nni-experiments whatever the config
-    # says (TOOLKITS.md); only a changed HOME redirects them. The manager and
-    # its trial processes inherit this environment.
-    old = os.environ.get("HOME")
-    os.environ["HOME"] = str(path)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("HOME", None)
-        else:
-            os.environ["HOME"] = old
 
 
 def _stderr_tail(exp_dir: Path, job_id: str, lines: int = 15) -> str | None:
@@ -64,18 +58,29 @@ def _stderr_tail(exp_dir: Path, job_id: str, lines: int = 15) -> str | None:
 def run_web(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
     """Runs the strategy through NNI's NasExperiment and its Node.js manager.
 
+    Args:
+        ctx: The run; ``ctx.options.extra`` may hold ``trial_concurrency``,
+            ``port`` and ``manager_host`` (127.0.0.1, 0.0.0.0 or ::).
+        emit: Called with each finished trial, after the manager's run.
+
     Raises:
-        UnasError: If the NNI manager ends in ERROR.
+        UnasError: If ``manager_host`` is not one NNI can work with, or if the
+            NNI manager ends in ERROR.
     """
     from nni.nas.experiment import NasExperiment
 
     opts = ctx.options.extra
+    host = str(opts.get("manager_host") or DEFAULT_MANAGER_HOST)
+    if host not in MANAGER_HOSTS:
+        raise UnasError(f"backends.nni.manager_host {host!r}: expected one of {', '.join(MANAGER_HOSTS)} "
+                        "(NNI's own clients reach its manager at localhost)")
+    run_dir = ctx.run_dir.resolve()
     space = UnasModelSpace(make_spec(ctx.recipe.space, ctx.data.input_shape, ctx.data.num_classes))
-    evaluator = make_evaluator(ctx, trial_mod.env_json(ctx.recipe, ctx.seed, ctx.run_dir.resolve()))
-    results = (ctx.run_dir / "trial_results").resolve()
+    evaluator = make_evaluator(ctx, trial_mod.env_json(ctx.recipe, ctx.seed, run_dir))
+    results = run_dir / "trial_results"
     strategy = make_strategy(ctx.options.strategy, ctx.seed, ctx.options.strategy_args, ctx.budget.trials)
     exp = NasExperiment(space, evaluator, strategy)
-    workdir = (ctx.run_dir / "nni-experiments").resolve()
+    workdir = run_dir / "nni-experiments"
     exp.config.experiment_working_directory = str(workdir)
     exp.config.trial_concurrency = int(opts.get("trial_concurrency", 1))
     if ctx.budget.trials:
@@ -83,10 +88,13 @@ def run_web(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
     if ctx.budget.time_s:
         exp.config.max_experiment_duration = f"{int(ctx.budget.time_s)}s"
     exp.config.trial_code_directory = str(Path.cwd())
-    port = int(opts.get("port") or free_port())
+    port = int(opts.get("port") or free_port(host))
     logging.getLogger("nni").setLevel(logging.WARNING)
     started = time.time()
-    with home(ctx.run_dir.resolve()):
+    # Both workarounds change this process's environment (NNI's launcher gives
+    # the manager no env of its own), so they span the whole run: the manager
+    # is started inside exp.run, which returns only when the search is done.
+    with experiment_file_in_run_dir_nni30(run_dir), manager_loopback_nni30(host):
         try:
             exp.run(port=port, wait_completion=True)
             status = exp.get_status()

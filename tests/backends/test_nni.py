@@ -137,21 +137,6 @@ def test_one_shot_gaps_are_declared_before_any_work(strategy, kind, message, sto
     assert not (tmp_path / "runs").exists()
 
 
-def test_web_engine_runs_nni_experiment_inside_the_run_dir(store, tmp_path):
-    """NNI's NasExperiment + Node.js manager: free port, files in the run dir, results collected."""
-    home = Path.home() / "nni-experiments"
-    before = sorted(p.name for p in home.iterdir()) if home.exists() else None
-    recipe = tiny_recipe({"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [16, 32]}},
-                         training={"lr": {"low": 0.001, "high": 0.01, "log": True}})
-    report = _run(recipe, store, tmp_path, strategy="random", trials=2, extra_options={"engine": "web"})
-    assert report.budget_spent["complete"] == 2
-    for t in report.trials:
-        validate_sample(recipe.space.decls(), t.sample)
-        assert t.duration_s > t.train_s > 0
-    assert (Path(report.run_dir) / "nni-experiments").is_dir()
-    assert (sorted(p.name for p in home.iterdir()) if home.exists() else None) == before
-
-
 def test_nni_run_path_imports_no_tensorflow_or_tianshou():
     """Workaround import_strategies (nni==3.0): NNI's strategy package would import tianshou -> TensorFlow."""
     import subprocess
