@@ -27,6 +27,33 @@ UNIFIED_STRATEGIES = ("random", "grid", "tpe", "evolution", "bayesian", "hyperba
                       "nsga2", "darts", "gumbel_darts", "enas", "proxyless", "random_one_shot")
 
 
+def accepted_keywords(cls: type) -> set[str] | None:
+    """The keyword arguments a class's constructor accepts, read from every ``__init__`` it inherits.
+
+    Toolkits often take ``**kwargs`` and pass them on, or drop them (NNI 3.0's
+    ``Random`` does), so a misspelt strategy argument would fail deep inside
+    the search or be ignored without a word. The union of the named
+    parameters along the class hierarchy is what the chain can honour.
+
+    Returns:
+        The names, or None when some ``__init__`` forwards only ``*args,
+        **kwargs`` (its real signature is unknowable from here).
+    """
+    import inspect
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        params = inspect.signature(init).parameters.values()
+        named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}
+        if not named and any(p.kind == p.VAR_KEYWORD for p in params):
+            return None
+        names |= named
+    return names
+
+
 @dataclass(frozen=True)
 class Strategy:
     """A strategy a backend offers.
@@ -79,6 +106,7 @@ class Options:
     strategy_args: dict[str, Any] = field(default_factory=dict)
     pruner: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
+    resume: bool = False  # set by the runner when it continues a stored run (not a user option)
 
     def to_dict(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "strategy_args": self.strategy_args, "pruner": self.pruner, **self.extra}
@@ -167,9 +195,30 @@ class Backend(ABC):
                 multi = [s.name for s in self.strategies.values() if s.multi_objective]
                 gaps.append(Gap(f"{len(recipe.objectives)} objectives with strategy '{strat.name}'", "toolkit",
                                 f"multi-objective strategies: {', '.join(multi) or 'none'}"))
+        if options.resume and strat is not None and strat.one_shot:
+            gaps.append(Gap(f"resuming strategy '{strat.name}'", "adapter",
+                            "a one-shot search trains one supernet, not trials to keep; start a new run"))
         if options.pruner not in caps.pruners:
             gaps.append(Gap(f"pruner '{options.pruner}'", "adapter", f"offered: {', '.join(caps.pruners)}"))
         return gaps
+
+    def check_arguments(self, recipe: "Recipe", options: Options, seed: int, budget: Any) -> None:
+        """Refuses bad strategy arguments before anything is written.
+
+        Called after :meth:`prepare` (toolkits imported) and before the run is
+        stored. Backends build their strategy object here, without running it,
+        so that e.g. an unknown keyword in ``strategy_args`` is a one-line
+        error instead of a failed run.
+
+        Args:
+            recipe: The recipe.
+            options: The resolved options.
+            seed: The run seed.
+            budget: The run's :class:`~unified_nas.recipe.Budget`.
+
+        Raises:
+            RecipeError: Naming ``backends.<name>.strategy_args`` and the cause.
+        """
 
     def prepare(self, options: Options) -> None:
         """Imports heavy modules (frameworks, trainer) before the run clock starts.

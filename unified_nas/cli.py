@@ -6,14 +6,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from typing import TYPE_CHECKING
+
 from unified_nas.errors import StoreError, UserError
+from unified_nas.lifecycle import ResumeDiverged, shown_status
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore  # sqlite3 + json only: no toolkit
 
+if TYPE_CHECKING:
+    from unified_nas.report.records import RunReport
+
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+MAX_SEED = 2**32 - 1  # numpy's RandomState (and with it NNI and keras-tuner) takes seeds below 2**32
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so a terminated run ends as an interrupted one.
+
+    A KeyboardInterrupt subclass on purpose: the runner, the benchmark and
+    the toolkits already stop cleanly on KeyboardInterrupt (the run is stored
+    as ``interrupted`` with every finished trial), while Python's default
+    SIGTERM handling would kill the process with nothing saved.
+    """
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def handle_sigterm() -> None:
+    """Turns SIGTERM into :class:`Terminated` in this process (main thread only)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,8 +48,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"unas: error: {message}\n")
 
 
-def _int_at_least(low: int):
-    """An argparse type: an integer >= ``low``."""
+def _int_at_least(low: int, high: int | None = None):
+    """An argparse type: an integer >= ``low`` (and <= ``high`` if given)."""
 
     def parse(text: str) -> int:
         try:
@@ -31,6 +58,8 @@ def _int_at_least(low: int):
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if v < low:
             raise argparse.ArgumentTypeError(f"{v} is not >= {low}")
+        if high is not None and v > high:
+            raise argparse.ArgumentTypeError(f"{v} is not <= {high}")
         return v
 
     return parse
@@ -41,8 +70,8 @@ def _positive_float(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{v} is not > 0")
+    if not v > 0 or v == float("inf"):  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number > 0")
     return v
 
 
@@ -50,13 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="unas", description="One NAS recipe, many toolkits (NNI, Optuna, AutoKeras).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    r = sub.add_parser("run", help="run a recipe on one backend")
-    r.add_argument("recipe", help="recipe YAML file")
-    r.add_argument("--backend", required=True, help="backend name (see `unas backends`)")
+    r = sub.add_parser("run", help="run a recipe on one backend, or resume a stopped run")
+    r.add_argument("recipe", nargs="?", help="recipe YAML file")
+    r.add_argument("--backend", help="backend name (see `unas backends`)")
+    r.add_argument("--resume", metavar="RUN_ID", help="continue a killed, interrupted or failed run (id, unique "
+                   "prefix or 'latest') until its budget is spent; finished trials are kept, not redone")
     r.add_argument("--strategy", help="unified strategy name (default: the recipe's, else the backend's)")
     r.add_argument("--trials", type=_int_at_least(1), help="trial budget (overrides the recipe)")
     r.add_argument("--time", type=_positive_float, dest="time_s", metavar="SECONDS", help="wall-clock budget")
-    r.add_argument("--seed", type=_int_at_least(0), help="run seed (overrides the recipe)")
+    r.add_argument("--seed", type=_int_at_least(0, MAX_SEED), help="run seed (overrides the recipe)")
     r.add_argument("--pruner", choices=("none", "median", "hyperband"), help="early stopping of bad trials")
     r.add_argument("--nni-engine", choices=("headless", "web"), help="NNI only: in-process engine (default) or "
                    "NNI's NasExperiment with its web UI and trial processes")
@@ -108,10 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(a: argparse.Namespace) -> int:
     from unified_nas.recipe import load_recipe
-    from unified_nas.runner import run_recipe
+    from unified_nas.runner import resume_run, run_recipe
 
+    if a.resume is not None:
+        given = [f for f, v in (("RECIPE", a.recipe), ("--backend", a.backend), ("--strategy", a.strategy),
+                                ("--trials", a.trials), ("--time", a.time_s), ("--seed", a.seed),
+                                ("--pruner", a.pruner), ("--nni-engine", a.nni_engine),
+                                ("--keras-backend", a.keras_backend), ("--runs-dir", a.runs_dir)) if v is not None]
+        if given:
+            raise UserError(f"--resume continues a stored run as it was started; drop {', '.join(given)}")
+        return _summary(resume_run(a.resume, store=_existing_store(a.store, readonly=False), progress=not a.quiet),
+                        a.store)
+    if a.recipe is None or a.backend is None:
+        raise UserError("run needs a RECIPE and --backend (or --resume RUN_ID)")
     recipe = load_recipe(a.recipe)
-    store = ResultsStore(a.store)
     runs_dir = Path(a.runs_dir) if a.runs_dir else Path(a.store).resolve().parent / "unas-runs"
     extra = {}
     if a.nni_engine:
@@ -123,26 +164,41 @@ def _cmd_run(a: argparse.Namespace) -> int:
             raise UserError(f"--keras-backend applies to --backend autokeras, not {a.backend!r}")
         extra["keras_backend"] = a.keras_backend
     report = run_recipe(recipe, a.backend, strategy=a.strategy, trials=a.trials, time_s=a.time_s, seed=a.seed,
-                        pruner=a.pruner, store=store, runs_dir=runs_dir, progress=not a.quiet, extra_options=extra)
+                        pruner=a.pruner, store=a.store, runs_dir=runs_dir, progress=not a.quiet, extra_options=extra)
+    return _summary(report, a.store)
+
+
+def _summary(report: "RunReport", store: str) -> int:
+    """Prints a finished run's summary; exit 1 if no trial completed (a run that found nothing did not work)."""
     spent, inc = report.budget_spent, report.incumbent
     print(f"run {report.run_id}: {spent['complete']} complete, {spent['pruned']} pruned, {spent['failed']} failed"
           f" in {spent['wall_s']:.1f}s")
     if inc:
         print(f"best: trial {inc['index']} {report.objectives[0]['metric']}={inc['objectives'][0]:.4g}"
               f" (test_accuracy {inc['test_accuracy']:.4g})")
-    print(f"report: unas report {report.run_id} --store {a.store}   (files in {report.run_dir})")
+    print(f"report: unas report {report.run_id} --store {store}   (files in {report.run_dir})")
+    if not spent["complete"]:
+        first = next((t.error for t in report.trials if t.error), None)
+        why = f"; first error: {first.strip().splitlines()[-1][:300]}" if first else ""
+        print(f"unas: error: no trial completed ({spent['failed']} failed, {spent['pruned']} pruned){why}",
+              file=sys.stderr)
+        return EXIT_RUNTIME
     return EXIT_OK
 
 
-def _existing_store(path: str) -> ResultsStore:
-    """Opens a store that must already exist (reading commands never create one).
+def _existing_store(path: str, readonly: bool = True) -> ResultsStore:
+    """Opens a store that must already exist (reading commands never create or alter one).
+
+    Args:
+        path: The store file.
+        readonly: Open it read-only (every command but ``run --resume``).
 
     Raises:
-        StoreError: Naming the path, if there is no store there.
+        StoreError: Naming the path, if there is no store there or it is not ours.
     """
-    if not Path(path).exists():
+    if not Path(path).is_file():
         raise StoreError(f"no results store at {path} (run `unas run` first, or pass --store)")
-    return ResultsStore(path)
+    return ResultsStore(path, readonly=readonly)
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
@@ -161,7 +217,9 @@ def _cmd_report(a: argparse.Namespace) -> int:
         fmt = a.format or "table"
         if fmt not in RENDERERS:
             raise UserError(f"--format {fmt} is for benchmarks; a run report is table, json or csv")
-        text = RENDERERS[fmt](store.load_run(a.run_id))
+        report = store.load_run(a.run_id)
+        report.status = shown_status(report.status, report.process)
+        text = RENDERERS[fmt](report)
     text = text.rstrip("\n") + "\n"
     if a.output:
         Path(a.output).write_text(text)
@@ -177,6 +235,8 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     from unified_nas.recipe import load_recipe
 
     recipe = load_recipe(a.recipe)
+    if recipe.seed + a.seeds - 1 > MAX_SEED:
+        raise UserError(f"--seeds: seeds {recipe.seed}..{recipe.seed + a.seeds - 1} go past {MAX_SEED}")
     backends = tuple(b.strip() for b in a.backends.split(",") if b.strip())
     if not backends or len(set(backends)) != len(backends):
         raise UserError(f"--backends: expected distinct comma-separated names, got {a.backends!r}")
@@ -189,7 +249,6 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     spec = BenchSpec(str(Path(a.recipe).resolve()), backends, tuple(recipe.seed + i for i in range(a.seeds)),
                      a.trials, a.time_s, strategies, a.retrain)
     runs_dir = Path(a.runs_dir) if a.runs_dir else Path(a.store).resolve().parent / "unas-runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
     bench_id = run_bench(recipe, spec, Path(a.store), runs_dir, a.jobs, a.resume)
     store = ResultsStore(a.store)
     paths = write_reports(store, bench_id, runs_dir / bench_id)
@@ -257,8 +316,9 @@ def _cmd_backends(a: argparse.Namespace) -> int:
 def _cmd_runs(a: argparse.Namespace) -> int:
     import time
 
-    for rid, recipe, backend, status, started in _existing_store(a.store).list_runs():
-        print(f"{rid}  {recipe}  {backend}  {status}  {time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}")
+    for rid, recipe, backend, status, started, owner in _existing_store(a.store).list_runs():
+        print(f"{rid}  {recipe}  {backend}  {shown_status(status, owner)}  "
+              f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}")
     return EXIT_OK
 
 
@@ -269,14 +329,20 @@ COMMANDS = {"run": _cmd_run, "bench": _cmd_bench, "export": _cmd_export, "report
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``unas``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    handle_sigterm()
     try:
         return COMMANDS[args.command](args)
     except (UserError, StoreError) as e:
         print(f"unas: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("unas: interrupted; finished trials are in the store", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        hint = "; continue with `unas run --resume <run id>`" if args.command == "run" else ""
+        print(f"unas: {what}; finished trials are in the store{hint}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+    except ResumeDiverged as e:
+        print(f"unas: error: {e}", file=sys.stderr)
+        return EXIT_RUNTIME
     except Exception as e:  # a runtime failure: one line, the stored report keeps the rest
         print(f"unas: run failed: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_RUNTIME

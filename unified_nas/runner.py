@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping
 
 from unified_nas.data import Dataset, load_dataset
 from unified_nas.environment import environment
-from unified_nas.errors import RecipeError, UnasError
+from unified_nas.errors import RecipeError, UnasError, UserError
+from unified_nas.lifecycle import Replay, ResumeDiverged, owner_alive, shown_status, this_process
 from unified_nas.recipe import Budget, Recipe
 from unified_nas.registry import get_backend
 from unified_nas.report.records import RunReport, TrialRecord, incumbent
@@ -57,15 +58,31 @@ class RunContext:
     emit_record: Callable[[TrialRecord], None]
     started: float = field(default_factory=time.time)
     search_cost: dict[str, Any] | None = None  # one-shot strategies: the supernet's cost, reported apart
+    quiet: bool = False  # no progress output: toolkits should not log per trial either
+    replay: Replay | None = None  # set when resuming: finished trials answered from the store
 
     @property
     def directions(self) -> list[str]:
         return [o.direction for o in self.recipe.objectives]
 
+    def replayed(self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None) -> TrialResult | None:
+        """When resuming: the stored result of a trial finished in an earlier attempt (None: train it).
+
+        Every backend asks this before it trains a sample, however it trains.
+
+        Raises:
+            ReplayedTrialFailed: The trial failed in the earlier attempt.
+            ResumeDiverged: The strategy proposed another sample than before.
+        """
+        return self.replay.result(sample, on_epoch) if self.replay is not None else None
+
     def evaluate(self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None) -> TrialResult:
         """Trains one canonical sample under the recipe's protocol and the run seed."""
         from unified_nas.train.evaluate import evaluate_sample  # imports torch
 
+        replayed = self.replayed(sample, on_epoch)
+        if replayed is not None:
+            return replayed
         return evaluate_sample(self.recipe.space, sample, self.data, self.recipe.protocol, self.seed, on_epoch)
 
     def objective_values(self, result: TrialResult) -> list[float]:
@@ -128,19 +145,27 @@ def new_run_id(recipe: Recipe, backend: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{recipe.name}-{backend}-{secrets.token_hex(2)}"
 
 
+MAX_SEED = 2**32 - 1  # numpy's RandomState, and with it NNI and keras-tuner, take seeds below 2**32
+
+
 def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None, trials: int | None = None,
                time_s: float | None = None, seed: int | None = None, pruner: str | None = None,
-               store: ResultsStore, runs_dir: Path | str = "unas-runs", progress: bool = True,
+               store: ResultsStore | str | Path, runs_dir: Path | str = "unas-runs", progress: bool = True,
                extra_options: Mapping[str, Any] | None = None, run_id: str | None = None) -> RunReport:
     """Runs a recipe on a backend and stores the normalized report.
+
+    Everything that can be refused (backend, options, strategy arguments,
+    seed, data, the store itself) is checked before the store is created or
+    the run directory made, so refused input writes nothing.
 
     Args:
         recipe: A validated recipe.
         backend_name: Registered backend name.
         strategy, trials, time_s, seed, pruner: CLI overrides of the recipe (None keeps it).
-        store: Results store; every trial is committed as it ends.
+        store: Results store, or the path of one (opened only once the input is checked);
+            every trial is committed as it ends.
         runs_dir: Parent of the run directory (toolkit files such as Optuna's study live there).
-        progress: Show progress on stderr.
+        progress: Show progress on stderr (and let toolkits log); False keeps the run quiet.
         extra_options: Backend-specific option overrides.
         run_id: Use this id (a benchmark assigns ids before its runs start); default: a new one.
 
@@ -149,10 +174,14 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
 
     Raises:
         UserError: Bad input, before anything runs (nothing is written).
+        StoreError: The store cannot be opened or written (nothing is written).
         UnasError / Exception: The run failed; the report with every finished
             trial is stored with status ``failed`` first.
         KeyboardInterrupt: Re-raised after storing the report as ``interrupted``.
     """
+    seed = recipe.seed if seed is None else seed
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(f"seed: {seed} is not in 0..{MAX_SEED}")
     backend = get_backend(backend_name)
     options = backend.options(recipe, {"strategy": strategy, "pruner": pruner, **(extra_options or {})})
     backend.check(recipe, options)
@@ -161,11 +190,15 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
     backend.prepare(options)  # heavy imports now, so they are not booked as search time
     budget = Budget(trials if trials is not None else recipe.budget.trials,
                     time_s if time_s is not None else recipe.budget.time_s)
-    seed = recipe.seed if seed is None else seed
+    backend.check_arguments(recipe, options, seed, budget)
+    store = store if isinstance(store, ResultsStore) else ResultsStore(store)
 
     run_id = run_id or new_run_id(recipe, backend.name)
     run_dir = Path(runs_dir) / run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as e:
+        raise UserError(f"cannot create run directory {run_dir}: {e.strerror or e}") from None
     decls = recipe.space.decls()
     report = RunReport(
         run_id=run_id,
@@ -177,21 +210,101 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
         budget_asked={"trials": budget.trials, "time_s": budget.time_s, "epochs_per_trial": recipe.protocol.epochs},
         data=data.describe(), space={"kind": recipe.space.kind, "size": str(space_size(decls)),
                                      "params": [d.to_dict() for d in decls]},
-        environment=environment(), run_dir=str(run_dir), started_at=time.time())
+        environment=environment(), run_dir=str(run_dir), started_at=time.time(), process=this_process())
+    try:
+        store.save_run(report)
+    except Exception:
+        run_dir.rmdir()  # nothing was stored: leave no empty run directory behind
+        raise
+    ctx = RunContext(recipe, data, seed, budget, options, run_dir, run_id, lambda rec: None, quiet=not progress)
+    return _execute(backend, ctx, report, store, progress, replay=None)
+
+
+def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool = True) -> RunReport:
+    """Continues a killed, interrupted or failed run until its budget is spent.
+
+    The backend's strategy restarts with the run's seed; trials finished
+    before are answered from the store (not trained again, not stored twice)
+    and the strategy sees them as it did the first time; then the search goes
+    on (see :mod:`unified_nas.lifecycle`). The budget is the run's own: the
+    trial count, and what is left of its wall-clock budget.
+
+    Args:
+        run_id: The run (a full id, a unique prefix or ``latest``).
+        store: The results store that holds it.
+        progress: As for :func:`run_recipe`.
+
+    Returns:
+        The finished report.
+
+    Raises:
+        UserError: The run is complete, still running, from another host, its
+            data changed, or its backend cannot resume this strategy.
+        ResumeDiverged: The strategy did not propose the stored samples again
+            (nothing stored is changed).
+    """
+    from unified_nas.recipe import load_recipe_text
+
+    store = store if isinstance(store, ResultsStore) else ResultsStore(store)
+    report = store.load_run(run_id)
+    status = shown_status(report.status, report.process)
+    if status == "complete":
+        raise UserError(f"run {report.run_id} is complete; nothing to resume")
+    if status == "running":
+        alive = owner_alive(report.process)
+        where = f"process {report.process['pid']}" if alive else f"host {(report.process or {}).get('host', '?')}"
+        raise UserError(f"run {report.run_id} is still running ({where}); stop it first")
+    # The recipe as the run started, checked again as any recipe file is.
+    recipe = load_recipe_text(report.recipe["text"], report.recipe["base_dir"], report.recipe["name"],
+                              f"run {report.run_id}")
+    backend = get_backend(report.backend["name"])
+    options = backend.options(recipe, report.options)
+    options.resume = True
+    backend.check(recipe, options)
+    data = load_dataset(recipe.data, recipe.base_dir)
+    if data.split.sha256 != report.data["split"]["sha256"]:
+        raise UserError(f"data of run {report.run_id} changed since it started (split {data.split.sha256} "
+                        f"!= {report.data['split']['sha256']}); start a new run")
+    backend.prepare(options)
+    asked = report.budget_asked
+    spent = max((t.start_time + t.duration_s for t in report.trials), default=report.started_at) - report.started_at
+    time_left = None if asked.get("time_s") is None else max(0.0, asked["time_s"] - spent)
+    budget = Budget(asked.get("trials"), time_left)
+    # What the earlier attempt left, for the report: how it ended and how many trials it kept.
+    report.attempts.append({"status": status, "error": report.error, "trials": len(report.trials),
+                            "process": report.process, "resumed_at": time.time()})
+    report.status, report.error, report.ended_at, report.process = "running", None, None, this_process()
     store.save_run(report)
-    bar = Progress(budget.trials, [o.direction for o in recipe.objectives], recipe.objectives[0].metric, progress)
+    ctx = RunContext(recipe, data, report.seed, budget, options, Path(report.run_dir), report.run_id,
+                     lambda rec: None, quiet=not progress)
+    return _execute(backend, ctx, report, store, progress, replay=Replay(list(report.trials)))
+
+
+def _execute(backend: Any, ctx: "RunContext", report: RunReport, store: ResultsStore, progress: bool,
+             replay: Replay | None) -> RunReport:
+    """Runs the search of a stored run: every trial stored as it ends, the report saved however it ends."""
+    recipe = ctx.recipe
+    bar = Progress(ctx.budget.trials, ctx.directions, recipe.objectives[0].metric, progress)
+    for rec in report.trials:
+        bar.update(rec)
 
     def on_record(rec: TrialRecord) -> None:
-        store.add_trial(run_id, rec)
+        kept = replay.consume(rec) if replay is not None else None
+        if kept is not None:
+            return  # finished in an earlier attempt: stored and counted already
+        store.add_trial(ctx.run_id, rec)
         report.trials.append(rec)
         bar.update(rec)
 
-    ctx = RunContext(recipe, data, seed, budget, options, run_dir, run_id, on_record)
+    ctx.emit_record, ctx.replay = on_record, replay
     try:
         backend.run(backend.translate(ctx), ctx)
         report.status = "complete"
     except KeyboardInterrupt:
         report.status, report.error = "interrupted", "interrupted by the user"
+        raise
+    except ResumeDiverged as e:
+        report.status, report.error = "failed", str(e)
         raise
     except Exception as e:
         report.status = "failed"

@@ -72,13 +72,19 @@ class Backend(BaseBackend):
         return gaps
 
     def prepare(self, options: Options) -> None:
-        from unified_nas.backends.autokeras.workarounds import hide_tensorflow
+        from unified_nas.backends.autokeras.workarounds import hide_tensorflow, quiet_native_stderr
 
         keras_backend = options.extra.get("keras_backend", "tensorflow")
         select_keras_backend(keras_backend)
         if keras_backend == "torch":
             hide_tensorflow()
-        import unified_nas.backends.autokeras.run  # noqa: F401  (Keras, AutoKeras, keras-tuner)
+        with quiet_native_stderr():  # TF_IMPORT_LOG_TF221
+            import unified_nas.backends.autokeras.run  # noqa: F401  (Keras, AutoKeras, keras-tuner)
+
+    def check_arguments(self, recipe: "Recipe", options: Options, seed: int, budget: Any) -> None:
+        from unified_nas.backends.autokeras.run import tuner_arguments
+
+        tuner_arguments(options.strategy, options.strategy_args)
 
     def translate(self, ctx: "RunContext") -> Any:
         # The AutoModel is built in run: its project directory is created with it.

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import autokeras as ak
 import keras_tuner
 
+from unified_nas.backends.base import accepted_keywords
+from unified_nas.errors import RecipeError
 from unified_nas.train.keras_protocol import one_hot, protocol_callbacks
 
 from unified_nas.backends.autokeras.normalize import NativeTrial
@@ -24,6 +26,37 @@ QUIET = (
 )
 PROJECT = "autokeras"  # the project directory inside the run directory
 UNLIMITED = 10**9
+
+
+# Set by build_automodel from the recipe and the run: a strategy argument may not override them.
+RESERVED = ("inputs", "outputs", "project_name", "directory", "objective", "tuner", "overwrite", "seed", "max_trials",
+            "max_model_size", "hyperparameters", "tune_new_entries", "hypermodel", "oracle", "unas", "optimizer",
+            "loss", "metrics", "logger", "tuner_id", "distribution_strategy")
+
+
+def tuner_arguments(strategy: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Checks ``strategy_args`` against what the strategy's tuner and oracle take.
+
+    keras-tuner passes unknown keywords down a chain of ``**kwargs`` and fails
+    deep inside (a ``TypeError`` after the run began); this reads the named
+    parameters of every ``__init__`` in the tuner's class hierarchy instead.
+
+    Returns:
+        ``args`` unchanged.
+
+    Raises:
+        RecipeError: Naming ``backends.autokeras.strategy_args.<key>``.
+    """
+    names = accepted_keywords(tuner_class(strategy)) or set()
+    allowed = sorted(names - set(RESERVED))
+    for key in args:
+        field = f"backends.autokeras.strategy_args.{key}"
+        if key in RESERVED:
+            raise RecipeError(field, "is set by unified-nas from the recipe and the run (the project lives in the "
+                                     "run directory); remove it")
+        if key not in names:
+            raise RecipeError(field, f"unknown argument of the {strategy} tuner (takes {', '.join(allowed)})")
+    return args
 
 
 def native_seed(seed: int) -> int:
@@ -56,7 +89,7 @@ def build_automodel(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> a
         kwargs.setdefault("max_epochs", recipe.protocol.epochs)  # AutoKeras's default is 1000
         # keras-tuner stops after one pass over the brackets (1 trial when max_epochs is 1): the trial budget decides.
         kwargs.setdefault("hyperband_iterations", UNLIMITED)
-    env = TrialEnv(recipe.space, ctx.data, recipe.protocol, ctx.seed, emit, ctx.time_left)
+    env = TrialEnv(recipe.space, ctx.data, recipe.protocol, ctx.seed, emit, ctx.time_left, ctx.replayed)
     model = ak.AutoModel(
         inputs=inp, outputs=out, project_name=PROJECT, directory=str(ctx.run_dir),
         objective=keras_tuner.Objective(objective.metric, "max" if objective.direction == "maximize" else "min"),
@@ -94,6 +127,8 @@ def run_search(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
                           epochs=protocol.epochs, batch_size=batch if isinstance(batch, int) else 32,
                           callbacks=protocol_callbacks(protocol), verbose=0)
         except Exception:
-            # After the last trial AutoKeras reloads and saves the best model; with no completed trial it crashes there.
-            if not (automodel.tuner.unas_search_done and not any(completed)):
+            # After the last trial AutoKeras reloads and saves the best model (unified-nas does not use it). It
+            # crashes there with no completed trial, and on a resumed run whose best trial finished in an earlier
+            # attempt (its weights went with the earlier project). Every record is stored by then.
+            if not (automodel.tuner.unas_search_done and (not any(completed) or ctx.replay is not None)):
                 raise

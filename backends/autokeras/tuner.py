@@ -51,6 +51,8 @@ class TrialEnv:
     seed: int
     emit: Callable[[NativeTrial], None]
     time_left: Callable[[], float | None]
+    # When resuming: the stored result of a trial finished before (see RunContext.replayed).
+    replayed: Callable[[dict[str, Any]], TrialResult | None] = lambda sample: None
 
 
 class UnasTunerMixin:
@@ -90,7 +92,15 @@ class UnasTunerMixin:
         return model
 
     def _build_and_fit_model(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
-        arch = self.unas.space.resolve(self._sample(trial.hyperparameters))
+        sample = self._sample(trial.hyperparameters)
+        replayed = self.unas.replayed(sample)
+        if replayed is not None:  # finished in an earlier attempt of this run: built, not trained again
+            # The build still runs: it fills the trial's hyperparameters as the first attempt's did, and the
+            # greedy and Bayesian oracles derive later trials from them.
+            super()._try_build(trial.hyperparameters)  # type: ignore[misc]
+            self._history, self._result = list(replayed.history), replayed
+            return {k: float(v) for k, v in replayed.history[-1].items() if k != "epoch"}
+        arch = self.unas.space.resolve(sample)
         kwargs["batch_size"] = arch.training.batch_size
         super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
         model, data = self._model, self.unas.data

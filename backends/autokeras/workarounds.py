@@ -10,6 +10,7 @@ import gc
 import json
 import os
 import sys
+import tempfile
 from typing import Any, Iterator
 
 # On Keras's torch backend TensorFlow is still imported when installed:
@@ -79,3 +80,33 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+# TensorFlow 2.21 prints three lines through absl while it is imported (a
+# oneDNN notice and two "All log messages before absl::InitializeLog()"
+# warnings), before it reads TF_CPP_MIN_LOG_LEVEL: no setting silences them,
+# and TF_ENABLE_ONEDNN_OPTS=0 would change the numerics. They turned every
+# one-line error of an AutoKeras run into four lines.
+TF_IMPORT_LOG_TF221 = "tensorflow-cpu==2.21.0"
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Captures what native code writes to file descriptor 2 inside the block (TF_IMPORT_LOG_TF221).
+
+    Shown after all if the block raises, so a failing import still explains itself.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

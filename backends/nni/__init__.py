@@ -56,6 +56,9 @@ class Backend(BaseBackend):
         elif engine == "web" and one_shot:
             gaps.append(Gap(f"engine 'web' with strategy '{options.strategy}'", "toolkit",
                             "NNI runs one-shot strategies in-process only"))
+        elif engine == "web" and options.resume:
+            gaps.append(Gap("resuming with engine 'web'", "adapter", "resume replays finished trials in order, "
+                            "which the headless engine guarantees and NNI's parallel trial processes do not"))
         return gaps + (one_shot_gaps(recipe, options.strategy) if one_shot else [])
 
     def is_one_shot(self, strategy: str) -> bool:
@@ -64,6 +67,16 @@ class Backend(BaseBackend):
 
     def prepare(self, options: Options) -> None:
         import unified_nas.backends.nni.run  # noqa: F401  (torch, NNI strategies, the shared trainer)
+
+    def check_arguments(self, recipe: "Recipe", options: Options, seed: int, budget: Any) -> None:
+        if self.is_one_shot(options.strategy):
+            from unified_nas.backends.nni.oneshot import make_oneshot, oneshot_arguments
+
+            make_oneshot(options.strategy, oneshot_arguments(options.strategy, options.strategy_args, 1)[1])
+        else:
+            from unified_nas.backends.nni.run import make_strategy
+
+            make_strategy(options.strategy, seed, options.strategy_args, budget.trials)
 
     def translate(self, ctx: "RunContext") -> Any:
         # The ModelSpace is built inside run (it must be created where the engine runs).

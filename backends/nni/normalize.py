@@ -1,6 +1,7 @@
 """NNI model events -> TrialRecord."""
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,19 @@ from unified_nas.backends.nni.space import to_canonical
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
+
+
+def format_failure(e: BaseException, frames: int = 4) -> str:
+    """A failed trial's error text: the innermost frames and ``Type: message`` as last line.
+
+    Args:
+        e: The exception the trial raised.
+        frames: How many of the innermost stack frames to keep (where it was raised, not NNI's own calls).
+
+    Returns:
+        Python's traceback text, cut to ``frames`` frames.
+    """
+    return "".join(traceback.format_exception(e, limit=-frames)).rstrip()
 
 
 @dataclass
@@ -37,6 +51,16 @@ class NativeTrial:
 
 
 def normalize_trial(t: NativeTrial, ctx: "RunContext") -> TrialRecord:
+    """Converts a finished NNI model into the canonical record.
+
+    Args:
+        t: The model as the engine callbacks saw it.
+        ctx: The run's context (recipe for the canonical sample, record builder).
+
+    Returns:
+        A ``complete`` record if NNI trained it and it reported our payload, else ``failed``
+        with the trial's traceback (or, lacking one, NNI's status).
+    """
     payload = t.metric.get("unas") if isinstance(t.metric, dict) else None
     result = TrialResult.from_dict(payload["result"]) if payload else None
     sample = payload["sample"] if payload else to_canonical(ctx.recipe.space, t.sample)

@@ -41,6 +41,21 @@ def make_oneshot(name: str, args: dict[str, Any]) -> Any:
         raise RecipeError("backends.nni.strategy_args", f"{name}: {e}") from None
 
 
+def oneshot_arguments(name: str, args: dict[str, Any], default_epochs: int) -> tuple[int, dict[str, Any]]:
+    """Splits ``strategy_args`` into supernet epochs and the strategy's own keywords.
+
+    Raises:
+        RecipeError: If ``epochs`` is not a positive integer.
+    """
+    args = dict(args)
+    epochs = args.pop("epochs", default_epochs)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise RecipeError("backends.nni.strategy_args.epochs", f"{epochs!r} is not an integer >= 1")
+    if name == "enas":
+        args.setdefault("reward_metric_name", "val_acc")  # NNI's Classification logs val_loss and val_acc
+    return epochs, args
+
+
 def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> Any:
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(TensorDataset(to_tensor(x), torch.from_numpy(y)), batch_size=batch_size, shuffle=shuffle,
@@ -55,10 +70,7 @@ def run_oneshot(ctx: "RunContext") -> dict[str, Any]:
     """
     recipe, data, seed = ctx.recipe, ctx.data, ctx.seed
     hp = recipe.space.training  # fixed (one-shot strategies search the architecture only; checked in gaps)
-    args = dict(ctx.options.strategy_args)
-    epochs = int(args.pop("epochs", recipe.protocol.epochs))
-    if ctx.options.strategy == "enas":
-        args.setdefault("reward_metric_name", "val_acc")  # NNI's Classification logs val_loss and val_acc
+    epochs, args = oneshot_arguments(ctx.options.strategy, ctx.options.strategy_args, recipe.protocol.epochs)
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)

@@ -3,10 +3,11 @@
 No NasExperiment, no Node.js manager, no port, nothing written outside the run
 directory; about 4 ms of engine overhead per trial instead of 6-8 s
 (TOOLKITS.md). ``continue_on_failure=True`` so one failing trial is recorded
-and the search goes on.
+and the search goes on; its traceback goes into the record, not onto stderr.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -16,10 +17,11 @@ from nni.nas.execution import SequentialExecutionEngine
 from nni.nas.execution.event import ModelEventType
 from nni.nas.space import SimplifiedModelSpace
 
+from unified_nas.backends.base import accepted_keywords
 from unified_nas.errors import RecipeError
 
 from unified_nas.backends.nni import trial as trial_mod
-from unified_nas.backends.nni.normalize import NativeTrial
+from unified_nas.backends.nni.normalize import NativeTrial, format_failure
 from unified_nas.backends.nni.space import TRAINING_LABELS, UnasModelSpace, make_spec, mutable
 from unified_nas.backends.nni.workarounds import TPE_NNI30, import_strategies, policy_based_rl
 
@@ -37,6 +39,12 @@ def make_strategy(name: str, seed: int, args: dict[str, Any], trials: int | None
         RecipeError: If ``args`` holds a keyword the strategy does not take.
     """
     args = dict(args)
+    cls = {"random": S.Random, "grid": S.GridSearch, "evolution": S.RegularizedEvolution, "tpe": TPE_NNI30}.get(name)
+    known = accepted_keywords(cls) if cls is not None else None
+    unknown = sorted(set(args) - known) if known is not None else []
+    if unknown:  # NNI's Random would drop them without a word
+        raise RecipeError(f"backends.nni.strategy_args.{unknown[0]}",
+                          f"unknown argument of {cls.__name__} (takes {', '.join(sorted(known - {'seed'}))})")
     try:
         if name == "random":
             return S.Random(seed=seed, **args)
@@ -69,24 +77,80 @@ def make_evaluator(ctx: "RunContext", env: str) -> FunctionalEvaluator:
     return FunctionalEvaluator(trial_mod.evaluate_model, env=env, **hp)
 
 
+class RecordingEngine(SequentialExecutionEngine):
+    """NNI's sequential engine that keeps the exception of the model it is running.
+
+    NNI catches a failing model itself (``continue_on_failure``), logs the
+    traceback and dispatches ``TrainingEnd`` with status ``Failed`` only; the
+    exception never reaches our callbacks. It may also be raised before our
+    evaluator function runs (NNI freezes the sample and builds the network
+    first), so ``evaluate_model`` cannot be the one to keep it. Wrapping each
+    model's ``execute`` catches it wherever it comes from.
+
+    Attributes:
+        failure: Traceback of the model being run (or the last one), None if it did not fail.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failure: str | None = None
+
+    def submit_models(self, *models: Any) -> None:
+        """Runs ``models`` one by one as NNI does, remembering why one failed.
+
+        Args:
+            *models: Frozen ``ExecutableModelSpace`` instances from the strategy.
+        """
+        for model in models:
+            self.failure = None
+            # An instance attribute shadowing the method, for this one run.
+            model.execute = functools.partial(self._recorded, model.execute)
+            try:
+                super().submit_models(model)
+            finally:
+                del model.execute
+
+    def _recorded(self, execute: Callable[[], Any]) -> Any:
+        """Calls a model's own ``execute``, keeping the traceback if it raises.
+
+        Raises:
+            Exception: Whatever ``execute`` raised, unchanged (NNI marks the model ``Failed``).
+        """
+        try:
+            return execute()
+        except Exception as e:  # KeyboardInterrupt is no failure: it passes untouched
+            self.failure = format_failure(e)
+            raise
+
+
 def run_headless(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
-    """Runs the strategy on the sequential engine; ``emit`` gets each finished trial."""
+    """Runs the strategy on the sequential engine; ``emit`` gets each finished trial.
+
+    A trial cut off by Ctrl-C is not emitted: it did not fail, and a resumed
+    run does it again. The KeyboardInterrupt goes on to the runner.
+
+    Args:
+        ctx: The run's context (recipe, data, budget, options).
+        emit: Called with each trial NNI finished (trained or failed).
+    """
     spec = make_spec(ctx.recipe.space, ctx.data.input_shape, ctx.data.num_classes)
     key = f"inproc:{ctx.run_id}"
-    env = trial_mod.TrialEnv(ctx.recipe, ctx.data, ctx.seed)
+    env = trial_mod.TrialEnv(ctx.recipe, ctx.data, ctx.seed, replayed=ctx.replayed)
     trial_mod.register(key, env)
     model_space = SimplifiedModelSpace.from_model(UnasModelSpace(spec), make_evaluator(ctx, key))
-    engine = SequentialExecutionEngine(max_model_count=ctx.budget.trials, max_duration=ctx.budget.time_s,
-                                       continue_on_failure=True)
+    engine = RecordingEngine(max_model_count=ctx.budget.trials, max_duration=ctx.budget.time_s,
+                             continue_on_failure=True)
     state: dict[str, Any] = {"last": time.time(), "metric": None, "count": 0}
 
     def on_final(event: Any) -> None:
         state["metric"] = event.metric
 
     def on_end(event: Any) -> None:
-        now = time.time()
         status = event.status.name if hasattr(event.status, "name") else str(event.status)
-        error = env.errors.pop() if env.errors else None
+        if status == "Interrupted":
+            return
+        now = time.time()
+        error = engine.failure if status == "Failed" else None
         emit(NativeTrial(state["count"], dict(event.model.sample or {}), status, state["metric"], state["last"], now,
                          error))
         state.update(last=now, metric=None, count=state["count"] + 1)
@@ -95,10 +159,15 @@ def run_headless(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None
     engine.register_model_event_callback(ModelEventType.TrainingEnd, on_end)
     strategy = make_strategy(ctx.options.strategy, ctx.seed, ctx.options.strategy_args, ctx.budget.trials)
     nni_logger = logging.getLogger("nni")
-    level = nni_logger.level
+    # The engine logs each failure as an ERROR with the full traceback (and Ctrl-C as an ERROR too); the
+    # record keeps the traceback and the progress line says "failed", so nothing of it is shown.
+    engine_logger = logging.getLogger(SequentialExecutionEngine.__module__)
+    levels = nni_logger.level, engine_logger.level
     nni_logger.setLevel(logging.WARNING)  # NNI logs every sample at INFO; our progress output replaces it
+    engine_logger.setLevel(logging.CRITICAL)
     try:
         strategy(model_space, engine)
     finally:
-        nni_logger.setLevel(level)
+        nni_logger.setLevel(levels[0])
+        engine_logger.setLevel(levels[1])
         trial_mod.unregister(key)

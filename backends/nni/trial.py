@@ -10,35 +10,40 @@ from __future__ import annotations
 
 import json
 import os
-import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import nni
 
 from unified_nas.data import Dataset, load_dataset
-from unified_nas.recipe import Recipe, parse_recipe
+from unified_nas.recipe import Recipe, load_recipe_text
+from unified_nas.recipe_text import read_recipe_text
 from unified_nas.train.evaluate import train_model
+from unified_nas.train.result import TrialResult
 
+from unified_nas.backends.nni.normalize import format_failure
 from unified_nas.backends.nni.space import to_canonical
 
 
 @dataclass
 class TrialEnv:
-    """What a trial needs: the recipe, its data, the run seed; and what it leaves behind.
+    """What a trial needs: the recipe, its data, the run seed; and where it leaves its result.
 
     ``result_dir`` is set for trials in other processes: they report only the
     score to NNI and write their full result (or traceback) there, because NNI
     3.0's manager-to-dispatcher channel truncates larger metric messages and
-    the strategy then waits forever.
+    the strategy then waits forever. In-process, the headless engine keeps a
+    failed trial's traceback itself (``run.RecordingEngine``): the trial may
+    fail before this module's code runs, while NNI builds the network.
     """
 
     recipe: Recipe
     data: Dataset
     seed: int
-    errors: list[str] = field(default_factory=list)
     result_dir: str | None = None
+    # When resuming (headless engine): the stored result of a trial finished before (RunContext.replayed).
+    replayed: Callable[..., TrialResult | None] | None = None
 
     def score(self, values: list[float]) -> float:
         """NNI strategies maximise one number: the first objective, sign-adjusted."""
@@ -74,11 +79,9 @@ def env_json(recipe: Recipe, seed: int, run_dir: Path) -> str:
 def _resolve_env(env: str) -> TrialEnv:
     if env in _ENVS:
         return _ENVS[env]
-    import yaml
-
     d = json.loads(env)
-    source = Path(d["recipe"]).read_text()
-    recipe = parse_recipe(yaml.safe_load(source), source=source, base_dir=d["base_dir"])
+    source = read_recipe_text(Path(d["recipe"]))
+    recipe = load_recipe_text(source, d["base_dir"], "recipe", "recipe.yaml")
     _ENVS[env] = TrialEnv(recipe, load_dataset(recipe.data, recipe.base_dir), d["seed"], result_dir=d["result_dir"])
     return _ENVS[env]
 
@@ -99,6 +102,9 @@ def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
         model: The network NNI built for this sample (a ``UnasModelSpace`` instance).
         env: Registry key or JSON text (see module docstring).
         **hparams: Training hyperparameters, frozen by NNI (searched ones are evaluator choices).
+
+    Raises:
+        Exception: Whatever training raised (a trial process first writes its traceback to ``result_dir``).
     """
     e = _resolve_env(env)
     try:
@@ -111,10 +117,11 @@ def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
                 nni.report_intermediate_result(row[primary])
             return False
 
-        result = train_model(model, arch, e.data, e.recipe.protocol, e.seed, on_epoch)
-    except Exception:
-        e.errors.append(traceback.format_exc(limit=4))
-        _write(e, {"error": e.errors[-1]})
+        result = e.replayed(sample, on_epoch) if e.replayed is not None else None
+        if result is None:
+            result = train_model(model, arch, e.data, e.recipe.protocol, e.seed, on_epoch)
+    except Exception as exc:
+        _write(e, {"error": format_failure(exc)})
         raise
     values = [result.value(o.metric) for o in e.recipe.objectives]
     payload = {"sample": sample, "result": result.to_dict()}

@@ -8,7 +8,7 @@ import optuna
 from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
 from unified_nas.backends.optuna.normalize import normalize_trial
-from unified_nas.backends.optuna.run import run_study
+from unified_nas.backends.optuna.run import make_sampler, run_study
 from unified_nas.backends.optuna.translate import make_suggest
 from unified_nas.errors import Gap
 
@@ -45,6 +45,9 @@ class Backend(BaseBackend):
 
     def prepare(self, options: Options) -> None:
         import unified_nas.train.evaluate  # noqa: F401  (torch + the shared trainer)
+
+    def check_arguments(self, recipe: "Recipe", options: Options, seed: int, budget: Any) -> None:
+        make_sampler(options.strategy, seed, options.strategy_args)  # raises RecipeError on a bad keyword
 
     def translate(self, ctx: "RunContext") -> Any:
         return make_suggest(ctx.recipe.space.decls())

@@ -21,13 +21,27 @@ STATUS = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.
 
 
 def normalize_trial(trial: optuna.trial.FrozenTrial, ctx: "RunContext") -> TrialRecord:
-    """Converts a finished Optuna trial into the canonical record."""
+    """Converts a finished Optuna trial into the canonical record.
+
+    Args:
+        trial: A trial Optuna finished (COMPLETE, PRUNED or FAIL).
+        ctx: The run's context (record builder).
+
+    Returns:
+        The record; a failed one carries the objective's traceback, or, if the
+        trial failed without one (Optuna rejected what the objective returned),
+        Optuna's state.
+    """
     attrs = trial.user_attrs
     start = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
     end = trial.datetime_complete.timestamp() if trial.datetime_complete else start
     result = TrialResult.from_dict(attrs["result"]) if "result" in attrs else None
-    status = STATUS.get(trial.state, "failed")
+    status = STATUS.get(trial.state, "failed") if result is not None else "failed"
+    error = attrs.get("error")
+    if status == "failed" and error is None:
+        # Optuna's warning about it is filtered out of the log (run.optuna_logging): say so in the record.
+        error = f"Optuna marked the trial {trial.state.name} without an exception"
     return ctx.record_from_result(
         index=trial.number, native_id=str(trial.number), sample=attrs.get("sample", trial.params),
-        result=result, status=status if result is not None else "failed", start_time=start,
-        duration_s=end - start, error=attrs.get("error"), extra={"optuna_state": trial.state.name})
+        result=result, status=status, start_time=start, duration_s=end - start, error=error,
+        extra={"optuna_state": trial.state.name})

@@ -1,9 +1,12 @@
 """Runs an Optuna study: sampler and pruner from unified names, SQLite storage in the run directory."""
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import traceback
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import optuna
 
@@ -42,10 +45,22 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
 
 
 def make_objective(suggest: "Suggest", ctx: "RunContext", prune: bool) -> Callable[[optuna.Trial], Any]:
-    """The objective: suggest a canonical sample, train it with the shared protocol, return the objectives."""
+    """The objective: suggest a canonical sample, train it with the shared protocol, return the objectives.
+
+    A failing trial keeps its traceback in the user attribute ``error`` (the
+    record's error); Optuna then marks it FAIL and goes on (``catch=Exception``).
+
+    Args:
+        suggest: The search space as a suggestion function.
+        ctx: The run's context (training, objectives).
+        prune: Report each epoch's primary metric and stop when Optuna's pruner says so.
+
+    Returns:
+        The function ``study.optimize`` calls per trial.
+    """
     primary = ctx.recipe.objectives[0].metric
 
-    def objective(trial: optuna.Trial) -> Any:
+    def evaluate(trial: optuna.Trial) -> Any:
         sample = suggest(trial)
         trial.set_user_attr("sample", sample)
 
@@ -55,19 +70,69 @@ def make_objective(suggest: "Suggest", ctx: "RunContext", prune: bool) -> Callab
             trial.report(row[primary], epoch)
             return trial.should_prune()
 
-        try:
-            result = ctx.evaluate(sample, on_epoch)
-        except Exception:
-            # Kept for the record; Optuna marks the trial FAIL and goes on (catch=Exception).
-            trial.set_user_attr("error", traceback.format_exc(limit=4))
-            raise
+        result = ctx.evaluate(sample, on_epoch)
         trial.set_user_attr("result", result.to_dict())
         if result.stopped == "pruned":
             raise optuna.TrialPruned()
         values = ctx.objective_values(result)
+        bad = [o.metric for o, v in zip(ctx.recipe.objectives, values) if math.isnan(v)]
+        if bad:
+            # Optuna would fail the trial too, but with a log warning only: raised, the cause reaches the record.
+            raise ValueError(f"objective {', '.join(bad)} is NaN")
         return values[0] if len(values) == 1 else values
 
+    def objective(trial: optuna.Trial) -> Any:
+        try:
+            return evaluate(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as e:
+            # The innermost frames say where it went wrong; the outer ones would only be this objective's callers.
+            trial.set_user_attr("error", "".join(traceback.format_exception(e, limit=-4)).rstrip())
+            raise
+
     return objective
+
+
+class _DropFailedTrialWarnings(logging.Filter):
+    """Drops the two warnings Optuna logs per failed trial, the first with the full traceback.
+
+    Optuna's ``study._optimize`` logger logs nothing else at WARNING or above
+    (Optuna 5.0), so its level is the test; its INFO lines (pruned trials) are
+    below the verbosity we set anyway.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING
+
+
+@contextlib.contextmanager
+def optuna_logging(quiet: bool) -> Iterator[None]:
+    """Optuna's logging during a study: no failed-trial tracebacks; nothing at all when ``quiet``.
+
+    A failed trial's traceback is in its record and our progress line says
+    "failed", so Optuna's warnings about it are repeated noise. Both the
+    verbosity and the filter are restored on exit, also when the study raises.
+
+    Args:
+        quiet: Progress output is off (``unas run --quiet``): silence Optuna completely.
+
+    Yields:
+        Nothing; Optuna logs as configured inside the block.
+    """
+    verbosity = optuna.logging.get_verbosity()
+    optimize_logger = logging.getLogger("optuna.study._optimize")
+    drop = _DropFailedTrialWarnings()
+    optimize_logger.addFilter(drop)
+    if quiet:
+        # CRITICAL, not disable_default_handler(): without a handler Python's last-resort handler would
+        # print Optuna's warnings on stderr all the same.
+        optuna.logging.set_verbosity(optuna.logging.CRITICAL)
+    try:
+        yield
+    finally:
+        optimize_logger.removeFilter(drop)
+        optuna.logging.set_verbosity(verbosity)
 
 
 def study_path(ctx: "RunContext") -> str:
@@ -83,6 +148,20 @@ def run_study(suggest: "Suggest", ctx: "RunContext", normalize: Callable) -> opt
     costs ~130 ms of SQL per trial on these machines (measured with
     benchmarks/optuna_overhead.py), while every finished trial is already
     committed to the unas store by the callback, so nothing is lost.
+
+    Optuna's own logging is tamed for the run (:func:`optuna_logging`): no
+    traceback per failed trial, and nothing at all when ``ctx.quiet``.
+
+    Args:
+        suggest: The search space as a suggestion function.
+        ctx: The run's context (budget, options, ``emit`` for each finished trial).
+        normalize: FrozenTrial -> TrialRecord.
+
+    Returns:
+        The finished study.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C; the trial it cut off is not emitted (Optuna calls no callback for it).
     """
     opts = ctx.options
     pruner = "hyperband" if opts.strategy == "hyperband" else opts.pruner
@@ -91,12 +170,17 @@ def run_study(suggest: "Suggest", ctx: "RunContext", normalize: Callable) -> opt
         study_name=ctx.run_id, storage=memory, sampler=make_sampler(opts.strategy, ctx.seed, opts.strategy_args),
         pruner=make_pruner(pruner), directions=ctx.directions)
     try:
-        study.optimize(
-            make_objective(suggest, ctx, prune=pruner != "none"),
-            n_trials=ctx.budget.trials, timeout=ctx.budget.time_s, catch=(Exception,),
-            callbacks=[lambda _study, trial: ctx.emit(normalize(trial, ctx))], gc_after_trial=False,
-            show_progress_bar=False)
+        with optuna_logging(ctx.quiet):
+            study.optimize(
+                make_objective(suggest, ctx, prune=pruner != "none"),
+                n_trials=ctx.budget.trials, timeout=ctx.budget.time_s, catch=(Exception,),
+                callbacks=[lambda _study, trial: ctx.emit(normalize(trial, ctx))], gc_after_trial=False,
+                show_progress_bar=False)
     finally:
         if study.trials:
-            optuna.copy_study(from_study_name=ctx.run_id, from_storage=memory, to_storage=study_path(ctx))
+            target = study_path(ctx)
+            if ctx.replay is not None and ctx.run_id in optuna.get_all_study_names(target):
+                # A resumed run: the replayed study holds every trial of the earlier copy and more.
+                optuna.delete_study(study_name=ctx.run_id, storage=target)
+            optuna.copy_study(from_study_name=ctx.run_id, from_storage=memory, to_storage=target)
     return study

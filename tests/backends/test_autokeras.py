@@ -180,3 +180,21 @@ def test_cli_keras_backend_flag_is_for_autokeras_only(tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2
     assert "--keras-backend applies to --backend autokeras, not 'optuna'" in out.stderr
+
+
+def test_tf_import_log_workaround_still_needed():
+    """TensorFlow prints through absl on import whatever TF_CPP_MIN_LOG_LEVEL says; drop TF_IMPORT_LOG_TF221 when this fails."""
+    out = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    assert out.returncode == 0 and "absl::InitializeLog" in out.stderr
+
+
+def test_quiet_native_stderr_hides_native_output_and_shows_it_on_failure():
+    code = ("import os, sys\n"
+            "from unified_nas.backends.autokeras.workarounds import quiet_native_stderr\n"
+            "with quiet_native_stderr():\n    os.write(2, b'hidden\\n')\n"
+            "os.write(2, b'shown\\n')\n"
+            "try:\n    with quiet_native_stderr():\n        os.write(2, b'kept on failure\\n'); raise ValueError\n"
+            "except ValueError:\n    pass\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stderr == "shown\nkept on failure\n"

@@ -125,7 +125,8 @@ def run_bench(recipe: Recipe, spec: BenchSpec, store_path: Path, runs_dir: Path,
         KeyboardInterrupt: After stopping the running workers (finished runs are kept).
     """
     check_backends(recipe, spec)
-    store = ResultsStore(store_path)
+    store = ResultsStore(store_path)  # after the checks: refused input creates nothing
+    runs_dir.mkdir(parents=True, exist_ok=True)
     bench_id, todo = plan(store, recipe, spec, resume)
     view = LiveView(store, spec.trials or recipe.budget.trials, recipe.objectives[0].metric, recipe.objectives[0].direction)
     view.line(bench_id, f"{len(todo)} run(s) to do of {len(spec.backends) * len(spec.seeds)}"

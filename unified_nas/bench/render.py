@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from html import escape
@@ -226,8 +227,8 @@ def render_html(d: dict[str, Any]) -> str:
 <title>unified-nas benchmark {escape(d['bench_id'])}</title><style>{CSS}</style></head><body>
 <h1>Benchmark {escape(d['bench_id'])}</h1>
 <p>Recipe <b>{escape(d['recipe']['name'])}</b> on {escape(str(d['data'].get('name')))}; backends
-{escape(', '.join(cfg['backends']))}; seeds {escape(str(cfg['seeds']))}; budget per run: trials={cfg['trials'] or 'recipe'},
-time={str(cfg['time_s']) + ' s' if cfg['time_s'] else 'no limit'}; objectives {escape(', '.join(o['metric'] + ' (' + o['direction'] + ')' for o in d['objectives']))}.
+{escape(', '.join(cfg['backends']))}; seeds {escape(str(cfg['seeds']))}; budget per run: trials={escape(str(cfg['trials'] or 'recipe'))},
+time={escape(str(cfg['time_s']) + ' s' if cfg['time_s'] else 'no limit')}; objectives {escape(', '.join(o['metric'] + ' (' + o['direction'] + ')' for o in d['objectives']))}.
 Incumbents are chosen on validation; test accuracy is reported for them only. Target for "time to target":
 {_f(d['target'])} (the weakest final best of all runs unless set). Created
 {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(d['created_at']))}.</p>
@@ -241,18 +242,55 @@ Incumbents are chosen on validation; test accuracy is reported for them only. Ta
 """
 
 
+# Markdown syntax a name or an error text could carry: code spans, emphasis, links/images, table cells.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|])")
+
+
+def md_text(v: Any) -> str:
+    """Any stored or toolkit text as inert inline Markdown.
+
+    Markdown renderers pass raw HTML through, so ``<``, ``>`` and ``&`` are
+    HTML-escaped; Markdown's own inline syntax (code, emphasis, links, the
+    ``|`` of table cells) is backslash-escaped; line breaks become spaces, as
+    a newline would end a table row or a blockquote and let the rest of the
+    text start headings or lists of its own.
+
+    Args:
+        v: A value to show (``str()`` is taken).
+
+    Returns:
+        One line that renders as the characters of ``str(v)`` (line breaks shown as spaces).
+    """
+    text = " ".join(str(v).splitlines())
+    return _MD_SPECIAL.sub(r"\\\1", escape(text, quote=False))
+
+
 def render_md(d: dict[str, Any]) -> str:
+    """The benchmark report as GitHub-flavoured Markdown: summary tables, no figures.
+
+    Every text that comes from the recipe, the store or a toolkit (names,
+    strategies, versions, errors in warnings) goes through :func:`md_text`.
+
+    Args:
+        d: Output of ``bench_data``.
+
+    Returns:
+        The Markdown document.
+    """
     def table(head: list[str], rows: list[list[str]]) -> str:
-        esc = lambda s: s.replace("|", "\\|")  # noqa: E731
-        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                         + ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows])
+        return "\n".join(["| " + " | ".join(md_text(h) for h in head) + " |", "|" + "---|" * len(head)]
+                         + ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows])
 
     cfg = d["config"]
-    lines = [f"# Benchmark {d['bench_id']}", "",
-             f"Recipe **{d['recipe']['name']}**; backends {', '.join(cfg['backends'])}; seeds {cfg['seeds']}; "
-             f"budget per run trials={cfg['trials'] or 'recipe'}, time={str(cfg['time_s']) + ' s' if cfg['time_s'] else 'no limit'}. Incumbents chosen on validation. "
-             f"Target: {_f(d['target'])}. Figures: report.html.", ""]
-    lines += [f"> **Warning:** {w}" for w in d["warnings"]] or ["Budgets asked and spent are equal across runs."]
+    time_s = f"{cfg['time_s']} s" if cfg["time_s"] else "no limit"
+    lines = [f"# Benchmark {md_text(d['bench_id'])}", "",
+             f"Recipe **{md_text(d['recipe']['name'])}**; backends {md_text(', '.join(cfg['backends']))}; "
+             f"seeds {md_text(cfg['seeds'])}; budget per run trials={md_text(cfg['trials'] or 'recipe')}, "
+             f"time={md_text(time_s)}. Incumbents chosen on validation. "
+             f"Target: {md_text(_f(d['target']))}. Figures: report.html.", ""]
+    lines += [f"> **Warning:** {md_text(w)}" for w in d["warnings"]] or ["Budgets asked and spent are equal across runs."]
+    # The environment stays verbatim: inside a fenced block nothing is rendered, and json.dumps puts a quote,
+    # digit, bracket or literal first on every line, so no line of it can close the fence.
     lines += ["", "## Per backend", "", table(*summary_rows(d)), "", "## Runs", "", table(*run_rows(d)), "",
               "## Environment", "", "```json", json.dumps(d["environment"], indent=1), "```", ""]
     return "\n".join(lines)

@@ -121,12 +121,14 @@ class RunReport:
     run_dir: str
     started_at: float
     ended_at: float | None = None
-    status: str = "running"  # running, complete, failed, interrupted
+    status: str = "running"  # running, complete, failed, interrupted (shown as died if its process is gone)
     error: str | None = None
     budget_spent: dict[str, Any] = field(default_factory=dict)
     incumbent: dict[str, Any] | None = None
     pareto_front: list[int] = field(default_factory=list)
     search_cost: dict[str, Any] | None = None  # one-shot: supernet wall time and epochs, apart from the trials
+    process: dict[str, Any] | None = None  # host, pid, start ticks of the process running it (lifecycle.py)
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # earlier attempts of a resumed run
     trials: list[TrialRecord] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 

@@ -31,33 +31,73 @@ CREATE TABLE IF NOT EXISTS bench_runs (
     run_id TEXT NOT NULL, status TEXT NOT NULL, error TEXT, extra TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (bench_id, run_id));
 """
+_OUR_TABLES = {"meta", "runs", "trials", "benches", "bench_runs"}
 
 
 class ResultsStore:
     """Runs and trials in one SQLite file.
 
     Args:
-        path: The database file (created with its folder if missing).
+        path: The database file. Created (with its folder) on first write
+            unless ``readonly``.
+        readonly: Open for reading only: the file must exist, nothing is
+            created or altered (``unas report``, ``runs`` and ``export`` must
+            not write our schema into whatever file they were pointed at).
 
     Raises:
-        StoreError: If the file is not a unified-nas store or has a newer schema.
+        StoreError: If the file is missing (``readonly``), cannot be written,
+            is a SQLite database that is not a unified-nas store (an Optuna
+            study, say), or has a schema this version does not read.
     """
 
-    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
+    def __init__(self, path: str | Path = DEFAULT_STORE, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
+        if readonly and not self.path.is_file():
+            raise StoreError(f"no results store at {self.path} (run `unas run` first, or pass --store)")
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(f"{self.path} is not a file")
         try:
-            # Benchmarks write from several processes at once: wait for the lock instead of failing.
-            self._db = sqlite3.connect(self.path, timeout=60)
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                self._db.commit()
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has store schema {row[0]}; this unified-nas reads {SCHEMA_VERSION}")
+            if readonly:
+                # mode=ro: SQLite itself refuses any write, so a reading command cannot alter the file.
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Benchmarks write from several processes at once: wait for the lock instead of failing.
+                self._db = sqlite3.connect(self.path, timeout=60)
+            self._check_or_create()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path} is not a unified-nas results store ({e})") from None
+        except OSError as e:
+            raise StoreError(f"cannot open results store {self.path}: {e.strerror or e}") from None
+
+    def _check_or_create(self) -> None:
+        """Accepts our own store, creates the schema in an empty file, refuses anything else."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables and not self.readonly:
+            try:
+                self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self._db.commit()
+            except sqlite3.OperationalError as e:  # read-only file or folder, disk full, ...
+                raise StoreError(f"cannot write results store {self.path}: {e}") from None
+            return
+        if not _OUR_TABLES <= tables:
+            raise StoreError(f"{self.path} is not a unified-nas results store (it has tables "
+                             f"{', '.join(sorted(tables)[:5]) or 'none'})")
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} is not a unified-nas results store (no schema_version)")
+        if int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has store schema {row[0]}; this unified-nas reads {SCHEMA_VERSION}")
+        if not self.readonly:
+            try:  # fail now, before a run directory exists, rather than at the first trial
+                # A write rolled back: on a read-only file system BEGIN IMMEDIATE alone succeeds.
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
+                self._db.rollback()
+            except sqlite3.OperationalError as e:
+                raise StoreError(f"cannot write results store {self.path}: {e}") from None
 
     def close(self) -> None:
         self._db.close()
@@ -99,7 +139,9 @@ class ResultsStore:
             if row is None:
                 raise StoreError(f"{self.path} holds no {what}s yet")
             return row[0]
-        rows = [r[0] for r in self._db.execute(f"SELECT {key} FROM {table} WHERE {key} LIKE ? || '%'", (ident,))]
+        # A literal prefix: LIKE would read '%' and '_' in a user's id as wildcards.
+        rows = [r[0] for r in self._db.execute(
+            f"SELECT {key} FROM {table} WHERE substr({key}, 1, length(?1)) = ?1", (ident,))]
         if len(rows) != 1:
             raise StoreError(f"no {what} {ident!r} in {self.path}" if not rows else
                              f"{ident!r} matches {len(rows)} {what}s: {', '.join(rows[:5])}")
@@ -159,6 +201,8 @@ class ResultsStore:
     def list_benches(self) -> list[tuple[str, str, float]]:
         return list(self._db.execute("SELECT bench_id, recipe, created_at FROM benches ORDER BY created_at DESC"))
 
-    def list_runs(self) -> list[tuple[str, str, str, str, float]]:
-        """(run_id, recipe, backend, status, started_at), newest first."""
-        return list(self._db.execute("SELECT run_id, recipe, backend, status, started_at FROM runs ORDER BY started_at DESC"))
+    def list_runs(self) -> list[tuple[str, str, str, str, float, dict[str, Any] | None]]:
+        """(run_id, recipe, backend, status, started_at, owning process), newest first."""
+        rows = self._db.execute("SELECT run_id, recipe, backend, status, started_at, "
+                                "json_extract(report, '$.process') FROM runs ORDER BY started_at DESC")
+        return [(*row[:5], json.loads(row[5]) if row[5] else None) for row in rows]

@@ -1,0 +1,166 @@
+"""Fault test: `unas run` killed (SIGKILL) or terminated (SIGTERM) mid-search, then `unas run --resume`.
+
+On every backend: the killed run is shown as ``died``, the terminated one is
+stored as ``interrupted`` (exit 143), and the resumed run completes its trial
+budget with every finished trial kept once and unchanged. The resumed run also
+equals an uninterrupted run with the same seed, trial by trial: the backend's
+strategy saw the stored trials (including failed ones) as it did the first time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from unified_nas.registry import entries
+
+# lr 1e30 with SGD overflows (a failed trial): the replay must fail it again, as the first attempt did.
+RECIPE = """
+name: faults
+data: {name: digits}
+space:
+  type: macro
+  depth: {low: 1, high: 2}
+  layer: {op: linear, width: [16, 32, 64], activation: [relu, tanh]}
+training: {epochs: 3, batch_size: 64, optimizer: sgd, lr: [0.01, 0.1, 1.0e30]}
+budget: {trials: 6}
+seed: 1
+"""
+TRIALS = 6
+BACKENDS = [n for n in sorted(entries()) if n != "reference"]
+# One thread per framework: a busy CI machine must not turn a 0.2 s trial into 20 s (torch's OpenMP spinning).
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+
+def unas(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "unified_nas.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, env=ENV, timeout=600, **kw)
+
+
+def stored(store: Path) -> tuple[list[dict], dict]:
+    """(trial records by index, run row) of the one run in ``store``, read without writing."""
+    db = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        trials = [json.loads(r) for (r,) in db.execute("SELECT record FROM trials ORDER BY idx")]
+        rows = list(db.execute("SELECT run_id, status FROM runs"))
+    finally:
+        db.close()
+    assert len(rows) <= 1
+    return trials, ({"run_id": rows[0][0], "status": rows[0][1]} if rows else {})
+
+
+def _need(name: str) -> None:
+    if not entries()[name].installed():
+        pytest.skip(f"{name} toolkit not installed")
+
+
+def _key(t: dict) -> tuple:
+    return json.dumps(t["sample"], sort_keys=True), t["status"], t["objectives"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("faults")
+    (d / "faults.yaml").write_text(RECIPE)
+    return d
+
+
+@pytest.fixture(scope="module")
+def reference(workdir):
+    """Uninterrupted runs with the same seed, per backend (made once)."""
+    cache: dict[str, list[dict]] = {}
+
+    def get(name: str) -> list[dict]:
+        if name not in cache:
+            d = workdir / f"ref-{name}"
+            d.mkdir()
+            r = unas("run", str(workdir / "faults.yaml"), "--backend", name, "--quiet", "--store", "s.sqlite", cwd=d)
+            assert r.returncode == 0, r.stderr
+            cache[name] = stored(d / "s.sqlite")[0]
+            assert len(cache[name]) == TRIALS
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("name", BACKENDS)
+def test_killed_run_resumes_to_its_budget(name, sig, workdir, reference, tmp_path):
+    _need(name)
+    store = tmp_path / "s.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "unified_nas.cli", "run", str(workdir / "faults.yaml"),
+                             "--backend", name, "--quiet", "--store", str(store)],
+                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    before: list[dict] = []
+    while time.time() < deadline and proc.poll() is None:
+        if store.exists():
+            try:
+                before = stored(store)[0]
+            except sqlite3.OperationalError:  # the writer holds a lock for a moment
+                pass
+        if len(before) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"the run ended before it could be killed: {proc.communicate()[1][-2000:]}"
+    assert 2 <= len(before) < TRIALS
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    before = stored(store)[0]  # SIGTERM: a trial may have ended while stopping
+    run_id = stored(store)[1]["run_id"]
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+        assert stored(store)[1]["status"] == "running"  # nobody could rewrite it ...
+        listing = unas("runs", "--store", str(store), cwd=tmp_path)
+        assert f"{run_id}  faults  {name}  died" in listing.stdout  # ... but it is shown as died
+    else:
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        assert "unas: terminated" in err and "--resume" in err
+        assert stored(store)[1]["status"] == "interrupted"
+    assert len(before) < TRIALS
+
+    r = unas("run", "--resume", run_id[:12], "--quiet", "--store", str(store), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    after, row = stored(store)
+    assert row["status"] == "complete"
+    assert [t["index"] for t in after] == list(range(TRIALS))  # every trial once, none lost or doubled
+    assert after[:len(before)] == before  # finished trials kept unchanged, not redone
+    assert [_key(t) for t in after] == [_key(t) for t in reference(name)]  # as if never killed
+    report = json.loads(unas("report", run_id, "--format", "json", "--store", str(store), cwd=tmp_path).stdout)
+    assert report["attempts"][0]["status"] == ("died" if sig == signal.SIGKILL else "interrupted")
+    assert report["attempts"][0]["trials"] == len(before)
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_complete_run_and_writes_nothing(workdir, tmp_path):
+    _need("optuna")
+    store, recipe = tmp_path / "s.sqlite", tmp_path / "ok.yaml"
+    recipe.write_text(RECIPE.replace("lr: [0.01, 0.1, 1.0e30]", "lr: 0.1"))
+    assert unas("run", str(recipe), "--backend", "optuna", "--trials", "1", "--quiet", "--store", str(store),
+                cwd=tmp_path).returncode == 0
+    snapshot = store.read_bytes()
+    r = unas("run", "--resume", "latest", "--store", str(store), cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().endswith("is complete; nothing to resume")
+    assert store.read_bytes() == snapshot
+    r = unas("run", "--resume", "latest", "--backend", "nni", "--store", str(store), cwd=tmp_path)
+    assert r.returncode == 2 and "drop --backend" in r.stderr
+
+
+@pytest.mark.slow
+def test_run_with_no_complete_trial_exits_1(workdir, tmp_path):
+    _need("optuna")
+    recipe = tmp_path / "diverge.yaml"
+    # relu: with tanh a 1e30 step can leave the loss finite (saturated logits), and the trial "completes".
+    recipe.write_text(RECIPE.replace("lr: [0.01, 0.1, 1.0e30]", "lr: 1.0e30").replace("[relu, tanh]", "relu"))
+    r = unas("run", str(recipe), "--backend", "optuna", "--trials", "2", "--quiet", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1].startswith("unas: error: no trial completed (2 failed, 0 pruned)")
+    assert "TrainingDiverged" in r.stderr
