@@ -58,6 +58,13 @@ def test_bad_seed_flag_is_refused(seed, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_bench_with_an_unsafe_recipe_name_writes_no_bench_row(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(RECIPE.read_text().replace("name: digits_mlp", "name: a/../../escaped"))
+    refused(unas("bench", path, "--backends", "optuna", cwd=tmp_path), "name: 'a/../../escaped' must be 1-64")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.yaml"]
+
+
 def test_bench_seeds_past_32_bits_are_refused(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text(RECIPE.read_text().replace("seed: 0", "seed: 4294967295"))

@@ -46,6 +46,10 @@ def test_prefix_and_unknown_ids(store):
         store.resolve_id("ab")
     with pytest.raises(StoreError, match="no run 'zz'"):
         store.resolve_id("zz")
+    # A prefix is literal: SQL LIKE would read '%' and '_' as wildcards and open some other run.
+    for pattern in ("%", "a%", "ab_-1", "_bc"):
+        with pytest.raises(StoreError, match=f"no run '{pattern}'"):
+            store.resolve_id(pattern)
 
 
 def test_unknown_schema_is_refused(store):
