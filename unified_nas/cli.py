@@ -14,33 +14,14 @@ from typing import Sequence
 from typing import TYPE_CHECKING
 
 from unified_nas.errors import StoreError, UserError
-from unified_nas.lifecycle import ResumeDiverged, shown_status
+from unified_nas.limits import MAX_SEED
+from unified_nas.lifecycle import ResumeDiverged, Terminated, handle_sigterm, shown_status
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore  # sqlite3 + json only: no toolkit
 
 if TYPE_CHECKING:
     from unified_nas.report.records import RunReport
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
-MAX_SEED = 2**32 - 1  # numpy's RandomState (and with it NNI and keras-tuner) takes seeds below 2**32
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would be, so a terminated run ends as an interrupted one.
-
-    A KeyboardInterrupt subclass on purpose: the runner, the benchmark and
-    the toolkits already stop cleanly on KeyboardInterrupt (the run is stored
-    as ``interrupted`` with every finished trial), while Python's default
-    SIGTERM handling would kill the process with nothing saved.
-    """
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
-def handle_sigterm() -> None:
-    """Turns SIGTERM into :class:`Terminated` in this process (main thread only)."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -196,7 +177,7 @@ def _existing_store(path: str, readonly: bool = True) -> ResultsStore:
     Raises:
         StoreError: Naming the path, if there is no store there or it is not ours.
     """
-    if not Path(path).is_file():
+    if not readonly and not Path(path).is_file():  # a read-only store says so itself
         raise StoreError(f"no results store at {path} (run `unas run` first, or pass --store)")
     return ResultsStore(path, readonly=readonly)
 
@@ -222,7 +203,10 @@ def _cmd_report(a: argparse.Namespace) -> int:
         text = RENDERERS[fmt](report)
     text = text.rstrip("\n") + "\n"
     if a.output:
-        Path(a.output).write_text(text)
+        try:
+            Path(a.output).write_text(text)
+        except OSError as e:
+            raise UserError(f"--output: cannot write {a.output}: {e.strerror or e}") from None
         print(f"wrote {a.output}")
     else:
         sys.stdout.write(text)
@@ -326,6 +310,12 @@ COMMANDS = {"run": _cmd_run, "bench": _cmd_bench, "export": _cmd_export, "report
             "runs": _cmd_runs}
 
 
+def one_line(e: BaseException, limit: int = 500) -> str:
+    """An exception's message folded to one line (toolkits raise multi-line ones), cut at ``limit``."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``unas``; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -333,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (UserError, StoreError) as e:
-        print(f"unas: error: {e}", file=sys.stderr)
+        print(f"unas: error: {one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as e:
         what = "terminated" if isinstance(e, Terminated) else "interrupted"
@@ -341,10 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unas: {what}; finished trials are in the store{hint}", file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
     except ResumeDiverged as e:
-        print(f"unas: error: {e}", file=sys.stderr)
+        print(f"unas: error: {one_line(e)}", file=sys.stderr)
         return EXIT_RUNTIME
     except Exception as e:  # a runtime failure: one line, the stored report keeps the rest
-        print(f"unas: run failed: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"unas: {args.command} failed: {type(e).__name__}: {one_line(e)}", file=sys.stderr)
         return EXIT_RUNTIME
 
 

@@ -67,11 +67,12 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     split: SplitInfo
+    content_sha256: str = ""  # of the features and labels as loaded, before the split
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary for reports."""
         return {"name": self.name, "kind": self.kind, "input_shape": list(self.input_shape),
-                "num_classes": self.num_classes, "split": asdict(self.split)}
+                "num_classes": self.num_classes, "split": asdict(self.split), "content_sha256": self.content_sha256}
 
 
 def _load_raw(spec: DataSpec, base_dir: Path) -> tuple[str, np.ndarray, np.ndarray]:
@@ -110,6 +111,9 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
     from sklearn.model_selection import train_test_split
 
     name, x, y_raw = _load_raw(spec, Path(base_dir))
+    # The split digest covers which rows go where; this one the values themselves (a resume checks both).
+    content = hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+    content.update(np.asarray(y_raw).astype(str).tobytes())
     classes, y = np.unique(y_raw, return_inverse=True)
     idx = np.arange(len(y))
     try:
@@ -132,4 +136,4 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
     x = x.astype(np.float32)
     y = y.astype(np.int64)
     return Dataset(name, kind, tuple(x.shape[1:]), len(classes),
-                   x[train], y[train], x[val], y[val], x[test], y[test], info)
+                   x[train], y[train], x[val], y[val], x[test], y[test], info, content.hexdigest()[:16])

@@ -6,6 +6,7 @@ everything else to exit status 1.
 """
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 
 
@@ -77,3 +78,17 @@ class TrainingDiverged(UnasError):
 
 class StoreError(UnasError):
     """The results store cannot be read or written, or holds an unknown schema."""
+
+
+def format_failure(e: BaseException, frames: int = 4) -> str:
+    """A failed trial's error text, the same for every backend: innermost frames, ``Type: message`` last.
+
+    Args:
+        e: The exception the trial raised.
+        frames: How many of the innermost stack frames to keep (where it was
+            raised, not the toolkit's own calls around it).
+
+    Returns:
+        Python's traceback text, cut to ``frames`` frames.
+    """
+    return "".join(traceback.format_exception(e, limit=-frames)).rstrip()

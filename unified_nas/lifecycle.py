@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from unified_nas.report.records import TrialRecord
@@ -38,10 +39,31 @@ def _start_ticks(pid: int) -> int | None:
         return None
 
 
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _machine() -> dict[str, Any]:
+    """Where pids mean something: the host name, this boot, and this pid namespace.
+
+    Two containers may share a host name (and a store volume) but not a pid
+    namespace; after a reboot the same pid is another process.
+    """
+    try:
+        pidns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        pidns = None
+    return {"host": socket.gethostname(), "boot_id": _read("/proc/sys/kernel/random/boot_id"), "pidns": pidns}
+
+
 def this_process() -> dict[str, Any]:
     """The owner record of a run started by this process."""
     pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "start_ticks": _start_ticks(pid)}
+    return {**_machine(), "pid": pid, "start_ticks": _start_ticks(pid)}
 
 
 def owner_alive(owner: Mapping[str, Any] | None) -> bool | None:
@@ -52,9 +74,9 @@ def owner_alive(owner: Mapping[str, Any] | None) -> bool | None:
 
     Returns:
         True or False when this machine can tell; None when the run belongs to
-        another host (or an old report without an owner).
+        another host, boot or pid namespace (or an old report without an owner).
     """
-    if not owner or owner.get("host") != socket.gethostname():
+    if not owner or any(owner.get(k) != v for k, v in _machine().items()):
         return None
     pid = int(owner["pid"])
     try:
@@ -72,6 +94,25 @@ def shown_status(status: str, owner: Mapping[str, Any] | None) -> str:
     if status == "running" and owner_alive(owner) is False:
         return "died"
     return status
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so a terminated run ends as an interrupted one.
+
+    A KeyboardInterrupt subclass on purpose: the runner, the benchmark and
+    the toolkits already stop cleanly on KeyboardInterrupt (the run is stored
+    as ``interrupted`` with every finished trial), while Python's default
+    SIGTERM handling would kill the process with nothing saved.
+    """
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def handle_sigterm() -> None:
+    """Turns SIGTERM into :class:`Terminated` in this process (call from the main thread)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 # -- resuming ----------------------------------------------------------------------------------------
@@ -111,11 +152,9 @@ class Replay:
 
     records: list[TrialRecord]
     emitted: int = 0
-    _by_index: dict[int, TrialRecord] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.records = sorted(self.records, key=lambda r: r.index)
-        self._by_index = {r.index: r for r in self.records}
 
     @property
     def active(self) -> bool:
@@ -138,7 +177,8 @@ class Replay:
 
         Raises:
             ReplayedTrialFailed: The trial failed in the first attempt.
-            ResumeDiverged: ``sample`` is not the stored trial's sample.
+            ResumeDiverged: ``sample`` is not the stored trial's sample, or the
+                pruner decides otherwise than it did.
         """
         if not self.active:
             return None
@@ -146,9 +186,11 @@ class Replay:
         if rec.status == "failed":
             raise ReplayedTrialFailed(f"failed in the first attempt: {(rec.error or '').strip()[-500:]}")
         if on_epoch is not None:
-            for row in rec.history:
-                if on_epoch(int(row.get("epoch", 0)), dict(row)):
-                    break
+            pruned = any(on_epoch(int(row.get("epoch", 0)), dict(row)) for row in rec.history)
+            if pruned != (rec.status == "pruned"):  # any() stops at the first "prune", as training would
+                raise ResumeDiverged(f"resume diverged at trial {rec.index}: the pruner now "
+                                     f"{'prunes' if pruned else 'keeps'} a trial that was {rec.status}; "
+                                     f"the {len(self.records)} stored trials are kept unchanged")
         return TrialResult(metrics=dict(rec.metrics), test_accuracy=rec.test_accuracy, history=list(rec.history),
                            params=rec.params or 0, flops=rec.flops or 0, train_s=rec.train_s,
                            stopped="pruned" if rec.status == "pruned" else None)

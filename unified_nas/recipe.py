@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from unified_nas.data import BUILTIN, DataSpec
 from unified_nas.errors import RecipeError
+from unified_nas.limits import MAX_EPOCHS, MAX_SEED
 from unified_nas.recipe_text import parse_recipe_yaml, read_recipe_text, shown
 from unified_nas.space import SearchSpace
 from unified_nas.space.parse import TRAINING_HPARAMS, _fmt, _mapping, _reject_unknown, is_int, is_number, parse_space
@@ -29,7 +30,6 @@ TOP_FIELDS = ("name", "description", "data", "space", "training", "objectives", 
 # no "..", no control characters, bounded length.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_RULE = "1-64 characters of letters, digits, '.', '_', '-', starting with a letter or digit"
-MAX_SEED = 2**32 - 1  # numpy's seeds must be below 2**32
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def _parse_protocol(raw: Mapping[str, Any]) -> Protocol:
     _reject_unknown("training", raw, ("epochs", "schedule", "patience", "loss") + TRAINING_HPARAMS)
     for key, low in (("epochs", 1), ("patience", 1)):
         if key in raw and raw[key] is not None:
-            why = is_int(low)(raw[key])
+            why = is_int(low, MAX_EPOCHS)(raw[key])
             if why:
                 raise RecipeError(f"training.{key}", why)
     if raw.get("schedule", "constant") not in SCHEDULES:

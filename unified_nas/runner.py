@@ -6,6 +6,7 @@ budget and the final summary. Backends only translate, search and normalize.
 """
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 import time
@@ -17,6 +18,7 @@ from typing import Any, Callable, Mapping
 from unified_nas.data import Dataset, load_dataset
 from unified_nas.environment import environment
 from unified_nas.errors import RecipeError, UnasError, UserError
+from unified_nas.limits import MAX_SEED
 from unified_nas.lifecycle import Replay, ResumeDiverged, owner_alive, shown_status, this_process
 from unified_nas.recipe import Budget, Recipe
 from unified_nas.registry import get_backend
@@ -145,9 +147,6 @@ def new_run_id(recipe: Recipe, backend: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{recipe.name}-{backend}-{secrets.token_hex(2)}"
 
 
-MAX_SEED = 2**32 - 1  # numpy's RandomState, and with it NNI and keras-tuner, take seeds below 2**32
-
-
 def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None, trials: int | None = None,
                time_s: float | None = None, seed: int | None = None, pruner: str | None = None,
                store: ResultsStore | str | Path, runs_dir: Path | str = "unas-runs", progress: bool = True,
@@ -191,10 +190,11 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
     budget = Budget(trials if trials is not None else recipe.budget.trials,
                     time_s if time_s is not None else recipe.budget.time_s)
     backend.check_arguments(recipe, options, seed, budget)
-    store = store if isinstance(store, ResultsStore) else ResultsStore(store)
-
     run_id = run_id or new_run_id(recipe, backend.name)
-    run_dir = Path(runs_dir) / run_id
+    # Absolute: resume and export may run from another working directory.
+    run_dir = (Path(runs_dir) / run_id).resolve()
+    check_creatable(run_dir)
+    store = store if isinstance(store, ResultsStore) else ResultsStore(store)
     try:
         run_dir.mkdir(parents=True, exist_ok=False)
     except OSError as e:
@@ -218,6 +218,19 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
         raise
     ctx = RunContext(recipe, data, seed, budget, options, run_dir, run_id, lambda rec: None, quiet=not progress)
     return _execute(backend, ctx, report, store, progress, replay=None)
+
+
+def check_creatable(path: Path) -> None:
+    """Refuses a directory that cannot be made, before the store is created.
+
+    Raises:
+        UserError: If the nearest existing ancestor is not a writable folder.
+    """
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot create run directory {path}: {parent} is not a writable folder")
 
 
 def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool = True) -> RunReport:
@@ -247,7 +260,7 @@ def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool 
 
     store = store if isinstance(store, ResultsStore) else ResultsStore(store)
     report = store.load_run(run_id)
-    status = shown_status(report.status, report.process)
+    stored_status, status = report.status, shown_status(report.status, report.process)
     if status == "complete":
         raise UserError(f"run {report.run_id} is complete; nothing to resume")
     if status == "running":
@@ -261,20 +274,26 @@ def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool 
     options = backend.options(recipe, report.options)
     options.resume = True
     backend.check(recipe, options)
+    if backend.version() != report.backend["version"]:  # replay relies on the strategy behaving exactly as before
+        raise UserError(f"run {report.run_id} ran on {backend.name} {report.backend['version']}, this is "
+                        f"{backend.version()}; resume it with that version, or start a new run")
     data = load_dataset(recipe.data, recipe.base_dir)
-    if data.split.sha256 != report.data["split"]["sha256"]:
-        raise UserError(f"data of run {report.run_id} changed since it started (split {data.split.sha256} "
-                        f"!= {report.data['split']['sha256']}); start a new run")
+    was = report.data
+    # (Reports from before content digests existed are checked on the split alone.)
+    if (data.split.sha256, data.content_sha256) != (was["split"]["sha256"],
+                                                    was.get("content_sha256") or data.content_sha256):
+        raise UserError(f"data of run {report.run_id} changed since it started; start a new run")
     backend.prepare(options)
-    asked = report.budget_asked
-    spent = max((t.start_time + t.duration_s for t in report.trials), default=report.started_at) - report.started_at
-    time_left = None if asked.get("time_s") is None else max(0.0, asked["time_s"] - spent)
-    budget = Budget(asked.get("trials"), time_left)
-    # What the earlier attempt left, for the report: how it ended and how many trials it kept.
+    # What the earlier attempt left, for the report: how it ended, how long it searched, what it kept.
     report.attempts.append({"status": status, "error": report.error, "trials": len(report.trials),
-                            "process": report.process, "resumed_at": time.time()})
+                            "active_s": report.current_attempt_s(), "process": report.process,
+                            "resumed_at": time.time()})
     report.status, report.error, report.ended_at, report.process = "running", None, None, this_process()
-    store.save_run(report)
+    asked = report.budget_asked
+    time_left = None if asked.get("time_s") is None else max(0.0, asked["time_s"] - report.active_s())
+    budget = Budget(asked.get("trials"), time_left)
+    if not store.claim_run(report, stored_status):
+        raise UserError(f"run {report.run_id} was claimed by another process meanwhile")
     ctx = RunContext(recipe, data, report.seed, budget, options, Path(report.run_dir), report.run_id,
                      lambda rec: None, quiet=not progress)
     return _execute(backend, ctx, report, store, progress, replay=Replay(list(report.trials)))

@@ -66,6 +66,9 @@ class Backend(BaseBackend):
         decay = l2_decay_gap(recipe)
         if decay is not None:
             gaps.append(decay)
+        if options.resume and options.strategy == "hyperband":
+            gaps.append(Gap("resuming strategy 'hyperband'", "adapter", "promoted trials load their parent's "
+                            "weights from the keras-tuner project, which a resume does not keep"))
         size = options.extra.get("max_model_size")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
             gaps.append(Gap(f"max_model_size {size!r}", "adapter", "expected a positive integer (parameters)"))

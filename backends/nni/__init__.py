@@ -22,6 +22,22 @@ if TYPE_CHECKING:
     from unified_nas.runner import RunContext
 
 
+def web_option_gaps(extra: dict[str, Any]) -> list[Gap]:
+    """The web engine's own options, checked before any work (NNI would fail with a raw ValueError)."""
+    from unified_nas.backends.nni.web_workarounds import MANAGER_HOSTS
+
+    gaps = []
+    host = extra.get("manager_host")
+    if host is not None and host not in MANAGER_HOSTS:
+        gaps.append(Gap(f"manager_host {host!r}", "toolkit",
+                        f"expected one of {', '.join(MANAGER_HOSTS)} (NNI's own clients reach its manager at localhost)"))
+    for key, low, high in (("trial_concurrency", 1, 64), ("port", 1, 65535)):
+        v = extra.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high):
+            gaps.append(Gap(f"{key} {v!r}", "adapter", f"expected an integer in {low}..{high}"))
+    return gaps
+
+
 class Backend(BaseBackend):
     name = "nni"
     toolkit = "nni"
@@ -56,7 +72,9 @@ class Backend(BaseBackend):
         elif engine == "web" and one_shot:
             gaps.append(Gap(f"engine 'web' with strategy '{options.strategy}'", "toolkit",
                             "NNI runs one-shot strategies in-process only"))
-        elif engine == "web" and options.resume:
+        elif engine == "web":
+            gaps += web_option_gaps(options.extra)
+        if engine == "web" and options.resume:
             gaps.append(Gap("resuming with engine 'web'", "adapter", "resume replays finished trials in order, "
                             "which the headless engine guarantees and NNI's parallel trial processes do not"))
         return gaps + (one_shot_gaps(recipe, options.strategy) if one_shot else [])

@@ -1,7 +1,6 @@
 """NNI model events -> TrialRecord."""
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,19 +11,6 @@ from unified_nas.backends.nni.space import to_canonical
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
-
-
-def format_failure(e: BaseException, frames: int = 4) -> str:
-    """A failed trial's error text: the innermost frames and ``Type: message`` as last line.
-
-    Args:
-        e: The exception the trial raised.
-        frames: How many of the innermost stack frames to keep (where it was raised, not NNI's own calls).
-
-    Returns:
-        Python's traceback text, cut to ``frames`` frames.
-    """
-    return "".join(traceback.format_exception(e, limit=-frames)).rstrip()
 
 
 @dataclass

@@ -18,10 +18,10 @@ from nni.nas.execution.event import ModelEventType
 from nni.nas.space import SimplifiedModelSpace
 
 from unified_nas.backends.base import accepted_keywords
-from unified_nas.errors import RecipeError
+from unified_nas.errors import RecipeError, format_failure
 
 from unified_nas.backends.nni import trial as trial_mod
-from unified_nas.backends.nni.normalize import NativeTrial, format_failure
+from unified_nas.backends.nni.normalize import NativeTrial
 from unified_nas.backends.nni.space import TRAINING_LABELS, UnasModelSpace, make_spec, mutable
 from unified_nas.backends.nni.workarounds import TPE_NNI30, import_strategies, policy_based_rl
 

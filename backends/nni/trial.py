@@ -17,12 +17,12 @@ from typing import Any, Callable
 import nni
 
 from unified_nas.data import Dataset, load_dataset
+from unified_nas.errors import format_failure
 from unified_nas.recipe import Recipe, load_recipe_text
 from unified_nas.recipe_text import read_recipe_text
 from unified_nas.train.evaluate import train_model
 from unified_nas.train.result import TrialResult
 
-from unified_nas.backends.nni.normalize import format_failure
 from unified_nas.backends.nni.space import to_canonical
 
 

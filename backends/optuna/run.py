@@ -4,13 +4,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import traceback
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import optuna
 
-from unified_nas.errors import RecipeError
+from unified_nas.errors import RecipeError, format_failure
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
@@ -88,7 +87,7 @@ def make_objective(suggest: "Suggest", ctx: "RunContext", prune: bool) -> Callab
             raise
         except Exception as e:
             # The innermost frames say where it went wrong; the outer ones would only be this objective's callers.
-            trial.set_user_attr("error", "".join(traceback.format_exception(e, limit=-4)).rstrip())
+            trial.set_user_attr("error", format_failure(e))
             raise
 
     return objective
@@ -180,7 +179,11 @@ def run_study(suggest: "Suggest", ctx: "RunContext", normalize: Callable) -> opt
         if study.trials:
             target = study_path(ctx)
             if ctx.replay is not None and ctx.run_id in optuna.get_all_study_names(target):
-                # A resumed run: the replayed study holds every trial of the earlier copy and more.
-                optuna.delete_study(study_name=ctx.run_id, storage=target)
-            optuna.copy_study(from_study_name=ctx.run_id, from_storage=memory, to_storage=target)
+                # A resumed run: once replay is over the study holds every trial of the earlier copy and
+                # more; stopped during replay it holds fewer, and the earlier copy stays.
+                if not ctx.replay.active:
+                    optuna.delete_study(study_name=ctx.run_id, storage=target)
+                    optuna.copy_study(from_study_name=ctx.run_id, from_storage=memory, to_storage=target)
+            else:
+                optuna.copy_study(from_study_name=ctx.run_id, from_storage=memory, to_storage=target)
     return study

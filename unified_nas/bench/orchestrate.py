@@ -125,6 +125,8 @@ def run_bench(recipe: Recipe, spec: BenchSpec, store_path: Path, runs_dir: Path,
         KeyboardInterrupt: After stopping the running workers (finished runs are kept).
     """
     check_backends(recipe, spec)
+    if resume and not Path(store_path).is_file():
+        raise UserError(f"--resume: no results store at {store_path}")
     store = ResultsStore(store_path)  # after the checks: refused input creates nothing
     runs_dir.mkdir(parents=True, exist_ok=True)
     bench_id, todo = plan(store, recipe, spec, resume)

@@ -52,7 +52,7 @@ def main(job: dict[str, Any]) -> int:
     from unified_nas.report.store import ResultsStore
     from unified_nas.runner import run_recipe
 
-    from unified_nas.cli import handle_sigterm
+    from unified_nas.lifecycle import handle_sigterm
 
     handle_sigterm()  # the benchmark stops its workers with SIGTERM: store the run as interrupted, not lost
     _exit_with_parent(job["parent_pid"])

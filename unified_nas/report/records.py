@@ -139,8 +139,7 @@ class RunReport:
     def summarize(self) -> None:
         """Recomputes ``budget_spent``, ``incumbent`` and ``pareto_front`` from ``trials``."""
         counts = {s: sum(t.status == s for t in self.trials) for s in STATUSES}
-        wall = (self.ended_at or max((t.start_time + t.duration_s for t in self.trials), default=self.started_at)) - self.started_at
-        self.budget_spent = {"trials": len(self.trials), **counts, "wall_s": round(wall, 3),
+        self.budget_spent = {"trials": len(self.trials), **counts, "wall_s": round(self.active_s(), 3),
                              "train_s": round(sum(t.train_s for t in self.trials), 3),
                              "epochs": sum(len(t.history) for t in self.trials)}
         best = incumbent(self.trials, self.directions)
@@ -149,6 +148,17 @@ class RunReport:
             "val_accuracy": best.metrics.get("val_accuracy"), "test_accuracy": best.test_accuracy,
             "params": best.params, "flops": best.flops}
         self.pareto_front = pareto_front(self.trials, self.directions) if len(self.objectives) > 1 else []
+
+    def current_attempt_s(self) -> float:
+        """Seconds the current (or last) attempt ran: to its end, or to its last trial's end if it died."""
+        start = self.attempts[-1]["resumed_at"] if self.attempts else self.started_at
+        end = self.ended_at or max((t.start_time + t.duration_s for t in self.trials if t.start_time >= start),
+                                   default=start)
+        return max(0.0, end - start)
+
+    def active_s(self) -> float:
+        """Seconds the run searched over all its attempts (time while no process ran it does not count)."""
+        return sum(a.get("active_s", 0.0) for a in self.attempts) + self.current_attempt_s()
 
     def to_dict(self, with_trials: bool = True) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "trials"}

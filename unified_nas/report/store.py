@@ -67,6 +67,9 @@ class ResultsStore:
                 self._db = sqlite3.connect(self.path, timeout=60)
             self._check_or_create()
         except sqlite3.DatabaseError as e:
+            if readonly and any(Path(f"{self.path}{x}").exists() for x in ("-journal", "-wal")):
+                raise StoreError(f"{self.path} has an unfinished write of a killed process; any writing "
+                                 "command (e.g. unas run --resume) completes or undoes it") from None
             raise StoreError(f"{self.path} is not a unified-nas results store ({e})") from None
         except OSError as e:
             raise StoreError(f"cannot open results store {self.path}: {e.strerror or e}") from None
@@ -109,6 +112,20 @@ class ResultsStore:
             (report.run_id, report.started_at, report.recipe["name"], report.backend["name"], report.status,
              json.dumps(report.to_dict(with_trials=False))))
         self._db.commit()
+
+    def claim_run(self, report: RunReport, expected_status: str) -> bool:
+        """Saves ``report`` only if the stored run still has ``expected_status`` (one transaction).
+
+        Two ``unas run --resume`` of one run started at once: one claims it, the other is refused.
+
+        Returns:
+            True if this call claimed the run.
+        """
+        with self._db:  # commits, or rolls back on error
+            cur = self._db.execute("UPDATE runs SET status=?, report=? WHERE run_id=? AND status=?",
+                                   (report.status, json.dumps(report.to_dict(with_trials=False)), report.run_id,
+                                    expected_status))
+        return cur.rowcount == 1
 
     def add_trial(self, run_id: str, record: TrialRecord) -> None:
         """Commits one finished trial right away."""

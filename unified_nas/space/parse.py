@@ -14,6 +14,7 @@ import math
 from typing import Any, Callable, Mapping
 
 from unified_nas.errors import RecipeError
+from unified_nas.limits import MAX_BATCH_SIZE, MAX_CELLS, MAX_DEPTH, MAX_NODES, MAX_WIDTH
 from unified_nas.recipe_text import shown
 from unified_nas.space.ops import (
     ACTIVATIONS, CELL_OPS, KERNELS, MACRO_FAMILIES, OPTIMIZERS, POOLS, SPATIAL_FAMILIES,
@@ -43,9 +44,15 @@ def one_of(allowed: tuple[Any, ...]) -> Check:
         f"{_fmt(v)} is not one of {', '.join(map(_fmt, allowed))}"
 
 
-def is_int(low: int = 1) -> Check:
-    return lambda v: None if isinstance(v, int) and not isinstance(v, bool) and v >= low else \
-        f"{_fmt(v)} is not an integer >= {low}"
+def is_int(low: int = 1, high: int | None = None) -> Check:
+    """A check for an integer >= ``low`` (and <= ``high``, a limit of unified-nas, see ``limits.py``)."""
+    def check(v: Any) -> str | None:
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            return f"{_fmt(v)} is not an integer >= {low}"
+        if high is not None and v > high:
+            return f"{_fmt(v)} is above {high}, the most unified-nas allows here"
+        return None
+    return check
 
 
 def is_number(low: float, high: float | None = None, low_open: bool = False, high_open: bool = False) -> Check:
@@ -196,7 +203,7 @@ def _parse_layer(path: str, raw: Any) -> LayerSpace:
     if any(f in ("conv", "sep_conv", "dil_conv", "linear") for f in fams):
         if "width" not in raw:
             raise RecipeError(f"{path}.width", "missing (units or channels of the layer)")
-        width = parse_value(f"{path}.width", raw["width"], is_int(1), "int")
+        width = parse_value(f"{path}.width", raw["width"], is_int(1, MAX_WIDTH), "int")
     elif "width" in raw:
         raise RecipeError(f"{path}.width", "no op of this layer takes a width")
     spatial = [f in SPATIAL_FAMILIES for f in fams]
@@ -216,7 +223,7 @@ def _parse_layer(path: str, raw: Any) -> LayerSpace:
 
 def _parse_macro(path: str, raw: Mapping[str, Any]) -> MacroSpace:
     _reject_unknown(path, raw, ("type", "depth", "layer", "layers"))
-    depth = parse_value(f"{path}.depth", raw.get("depth", 1), is_int(1), "int")
+    depth = parse_value(f"{path}.depth", raw.get("depth", 1), is_int(1, MAX_DEPTH), "int")
     max_depth = max(_values(depth))
     if ("layer" in raw) == ("layers" in raw):
         raise RecipeError(path, "give either 'layer' (one template for every layer) or 'layers' (a list)")
@@ -246,14 +253,14 @@ def _parse_cell(path: str, raw: Mapping[str, Any]) -> CellSpace:
     if len(set(ops)) != len(ops):
         raise RecipeError(f"{path}.ops", "ops must be distinct")
 
-    def count(key: str, default: int, low: int) -> int:
+    def count(key: str, default: int, low: int, high: int) -> int:
         v = raw.get(key, default)
-        why = is_int(low)(v)
+        why = is_int(low, high)(v)
         if why:
             raise RecipeError(f"{path}.{key}", why)
         return v
 
-    nodes, cells = count("nodes", 2, 1), count("cells", 3, 1)
+    nodes, cells = count("nodes", 2, 1, MAX_NODES), count("cells", 3, 1, MAX_CELLS)
     red_raw = raw.get("reductions", [c for c in sorted({cells // 3, 2 * cells // 3}) if 0 < c < cells])
     if not isinstance(red_raw, list):
         raise RecipeError(f"{path}.reductions", "expected a list of cell indices")
@@ -261,9 +268,9 @@ def _parse_cell(path: str, raw: Mapping[str, Any]) -> CellSpace:
         if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < cells:
             raise RecipeError(f"{path}.reductions[{i}]", f"{_fmt(r)} is not a cell index in 0..{cells - 1}")
     return CellSpace(
-        ops=tuple(ops), nodes=nodes, inputs_per_node=count("inputs_per_node", 2, 1), cells=cells,
+        ops=tuple(ops), nodes=nodes, inputs_per_node=count("inputs_per_node", 2, 1, MAX_NODES), cells=cells,
         reductions=tuple(sorted(set(red_raw))),
-        channels=parse_value(f"{path}.channels", raw.get("channels", 8), is_int(1), "int"),
+        channels=parse_value(f"{path}.channels", raw.get("channels", 8), is_int(1, MAX_WIDTH), "int"),
     )
 
 
@@ -272,7 +279,7 @@ def parse_training_space(path: str, raw: Mapping[str, Any]) -> TrainingSpace:
     checks = {
         "lr": (is_number(0, None, low_open=True), "float"),
         "optimizer": (one_of(OPTIMIZERS), None),
-        "batch_size": (is_int(1), "int"),
+        "batch_size": (is_int(1, MAX_BATCH_SIZE), "int"),
         "weight_decay": (is_number(0), "float"),
         "dropout": (is_number(0, 1, high_open=True), "float"),
     }

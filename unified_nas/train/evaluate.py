@@ -1,7 +1,9 @@
 """Sample -> trained metrics: the one trial evaluation the torch-based backends share."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+import contextlib
+import random
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -20,6 +22,25 @@ def seed_everything(seed: int) -> None:
     """Seeds every RNG a torch trial touches (weights, dropout, batch order)."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
+
+
+@contextlib.contextmanager
+def isolated_rng() -> Iterator[None]:
+    """Restores the global torch, numpy and random states after a trial.
+
+    A trial seeds and draws from the global RNGs; some strategies sample from
+    them too (NNI's PolicyBasedRL from torch's). Without this, the strategy's
+    next proposal would depend on how much randomness training consumed, and
+    a resumed run, which answers finished trials from the store without
+    training, would propose other samples than the first attempt did.
+    """
+    states = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
 
 
 def evaluate_sample(space: SearchSpace, sample: Mapping[str, Any], data: Dataset, protocol: Protocol,
@@ -57,9 +78,10 @@ def train_sample(space: SearchSpace, sample: Mapping[str, Any], data: Dataset, p
         (the trained model, its result).
     """
     arch = space.resolve(sample)
-    seed_everything(seed)
-    model = build_model(arch, data.input_shape, data.num_classes)
-    return model, train_model(model, arch, data, protocol, seed, on_epoch, reinit=False)
+    with isolated_rng():
+        seed_everything(seed)
+        model = build_model(arch, data.input_shape, data.num_classes)
+        return model, train_model(model, arch, data, protocol, seed, on_epoch, reinit=False)
 
 
 def train_model(model: torch.nn.Module, arch: ArchConfig, data: Dataset, protocol: Protocol, seed: int,
@@ -77,13 +99,14 @@ def train_model(model: torch.nn.Module, arch: ArchConfig, data: Dataset, protoco
     Returns:
         The trial's metrics, history, size and timing.
     """
-    if reinit:
-        seed_everything(seed)
-        init_weights(model)
-    params = count_params(model)
-    flops = count_flops(arch, data.input_shape, data.num_classes)
-    history, train_s, stopped = train(model, data, arch.training, protocol, seed, on_epoch)
-    last = history[-1]
-    _, test_acc = evaluate(model, to_tensor(data.x_test), torch.from_numpy(data.y_test))
+    with isolated_rng():
+        if reinit:
+            seed_everything(seed)
+            init_weights(model)
+        params = count_params(model)
+        flops = count_flops(arch, data.input_shape, data.num_classes)
+        history, train_s, stopped = train(model, data, arch.training, protocol, seed, on_epoch)
+        last = history[-1]
+        _, test_acc = evaluate(model, to_tensor(data.x_test), torch.from_numpy(data.y_test))
     metrics = {k: last[k] for k in ("val_accuracy", "val_loss", "train_loss")}
     return TrialResult(metrics, test_acc, history, params, flops, train_s, stopped)
