@@ -1,44 +1,37 @@
-"""Canonical sample -> ``torch.nn.Module``.
+"""Network plan -> ``torch.nn.Module``: the PyTorch builder of :mod:`unified_nas.network`.
 
-One implementation per op of ``space.ops``; networks are built from an
-:class:`~unified_nas.space.ArchConfig` only, so every backend that produces
-the same canonical sample trains the same network.
+The network rules live in the plan (``network.compile``); this module only
+maps each node kind to a module (``TORCH_BUILDERS``, one entry per kind) and
+runs graphs. Networks are built from an :class:`~unified_nas.space.ArchConfig`
+only, so every backend that produces the same canonical sample trains the
+same network.
 
-Pinned definitions (the Keras materializer must use the same):
+Pinned definitions (the Keras builder uses the same):
     * BatchNorm: eps 1e-3, momentum 0.1 (Keras momentum 0.9), affine.
     * Init: Glorot-uniform weights for conv and linear, zero biases.
     * Image input is NCHW here; data arrive channels-last and are transposed
       by :func:`to_tensor`.
-
-Network rules:
-    * Macro layer: op -> [BatchNorm] -> activation (ops with a width), plus the
-      skip branch (identity, or a bias-free 1x1 conv / linear projection when
-      the shape changes), then 2x2 pooling of stride 2 if asked and the
-      feature map is at least 2x2, then dropout. Head: global average pooling
-      (spatial) and a linear classifier.
-    * Cell network: 3x3 conv stem + BN with ``channels``; DARTS-style cells
-      (ReLU-conv1x1-BN input preprocessing; a stride-2 ReLU-conv1x1-BN after a
-      reduction), node = sum of its edges, cell output = concat of nodes;
-      global average pooling, dropout, linear classifier.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from unified_nas.network import compile_plan
+from unified_nas.network.compile import macro_layer
+from unified_nas.network.graph import Graph, Plan, lookup
+from unified_nas.network.nodes import (BN_EPS, BN_MOMENTUM, Activation, Add, BatchNorm, Concat, Conv2d, Dense,
+                                       Dropout, Flatten, GlobalAvgPool, Keep, NodeOp, Pool, Shape, Zero as ZeroNode)
+from unified_nas.network.op_rules import op_graph
 from unified_nas.space.ops import OpSpec
-from unified_nas.space.spaces import ArchConfig, CellConfig, LayerConfig, MacroConfig, cell_stages
+from unified_nas.space.spaces import ArchConfig, LayerConfig
 
-BN_EPS = 1e-3
-BN_MOMENTUM = 0.1  # torch convention; Keras momentum=0.9. 0.01 (Keras default 0.99) leaves running stats unconverged after the ~100 steps of a small-data trial
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
-
-
-def batchnorm(c: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
+__all__ = ["BN_EPS", "BN_MOMENTUM", "GraphModule", "MacroLayer", "Network", "build_model", "core_op", "count_params",
+           "init_weights", "measure_flops", "node_module", "to_tensor"]
 
 
 class Zero(nn.Module):
@@ -52,7 +45,126 @@ class Zero(nn.Module):
         return x[:, :, :: self.stride, :: self.stride] * 0.0
 
 
-def core_op(spec: OpSpec, c_in: int, c_out: int, stride: int = 1, bias: bool = True) -> nn.Module:
+class Sum(nn.Module):
+    """Elementwise sum in input order."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        y = xs[0]
+        for x in xs[1:]:
+            y = y + x
+        return y
+
+
+class Cat(nn.Module):
+    """Concatenation along channels (NCHW)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+
+class First(nn.Module):
+    """The first input; the others were computed for the network's sake (``nodes.Keep``)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return xs[0]
+
+
+class SpatialMean(nn.Module):
+    """Global average pooling of NCHW maps."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
+def _conv(op: Conv2d, ins: Sequence[Shape]) -> nn.Module:
+    return nn.Conv2d(op.c_in, op.c_out, op.kernel, op.stride, op.padding, op.dilation, op.groups, op.bias)
+
+
+def _batchnorm(op: BatchNorm, ins: Sequence[Shape]) -> nn.Module:
+    cls = nn.BatchNorm2d if ins[0].is_map else nn.BatchNorm1d
+    return cls(op.channels, eps=op.eps, momentum=op.momentum)
+
+
+def _pool(op: Pool, ins: Sequence[Shape]) -> nn.Module:
+    if op.mode == "max":
+        return nn.MaxPool2d(op.kernel, op.stride, op.padding)
+    return nn.AvgPool2d(op.kernel, op.stride, op.padding, count_include_pad=False)  # the plan's average excludes padding
+
+
+# One entry per node kind: (node op, input shapes) -> module.
+TORCH_BUILDERS: dict[type, Callable[[Any, Sequence[Shape]], nn.Module]] = {
+    Conv2d: _conv,
+    Dense: lambda op, ins: nn.Linear(op.c_in, op.c_out, op.bias),
+    BatchNorm: _batchnorm,
+    Activation: lambda op, ins: ACTIVATIONS[op.name](),
+    Pool: _pool,
+    ZeroNode: lambda op, ins: Zero(op.stride),
+    Add: lambda op, ins: Sum(),
+    Concat: lambda op, ins: Cat(),
+    Keep: lambda op, ins: First(),
+    Flatten: lambda op, ins: nn.Flatten(1),
+    GlobalAvgPool: lambda op, ins: SpatialMean(),
+    Dropout: lambda op, ins: nn.Dropout(op.rate),
+    Graph: lambda op, ins: GraphModule(op),
+}
+
+
+def node_module(op: NodeOp, ins: Sequence[Shape]) -> nn.Module:
+    """The module of one plan node.
+
+    Raises:
+        UnknownOp: If the node kind has no torch builder.
+    """
+    return lookup(TORCH_BUILDERS, op, "the torch builder")(op, ins)
+
+
+class GraphModule(nn.Module):
+    """Runs a plan graph: one submodule per node (named like the node), every node executed in order.
+
+    Args:
+        graph: The plan graph; its inputs are the forward arguments.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        super().__init__()
+        self.plan_graph = graph
+        self._output = graph.output
+        self._wiring: list[tuple[str, tuple[int, ...]]] = []
+        for node, ins in graph.wired():
+            self.add_module(node.name, node_module(node.op, ins))
+            self._wiring.append((node.name, node.inputs))
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        values = list(inputs)
+        for name, reads in self._wiring:
+            values.append(getattr(self, name)(*(values[i] for i in reads)))
+        return values[self._output]
+
+
+class MacroLayer(GraphModule):
+    """One resolved macro layer on input ``shape`` (rule: ``network.compile.macro_layer``).
+
+    NNI's parametrized blocks build layers through this class.
+    """
+
+    def __init__(self, cfg: LayerConfig, shape: Shape, dropout: float) -> None:
+        super().__init__(macro_layer(cfg, shape, dropout))
+
+
+class Network(nn.Module):
+    """A whole plan: ``body`` (input -> features) then ``classifier`` (logits)."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.body = GraphModule(plan.body)
+        self.classifier = node_module(plan.classifier, [plan.feature_shape])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.body(x))
+
+
+def core_op(spec: OpSpec, c_in: int, c_out: int, stride: int = 1, bias: bool = True,
+            size: tuple[int, int] = (8, 8)) -> nn.Module:
     """The bare op (no activation or normalisation around it).
 
     Args:
@@ -61,169 +173,13 @@ def core_op(spec: OpSpec, c_in: int, c_out: int, stride: int = 1, bias: bool = T
         c_out: Output channels (pools, identity and zero keep ``c_in`` at stride 1).
         stride: 1, or 2 on reduction edges.
         bias: Whether the last conv has a bias (False when a BatchNorm follows).
+        size: Input height and width. The module is the same for every size
+            (only the plan's shapes depend on it).
 
     Raises:
         ValueError: For ``linear`` (not a spatial op) or a channel change an op cannot make.
     """
-    f, k = spec.family, spec.kernel
-    if f == "conv":
-        return nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=bias)
-    if f in ("sep_conv", "dil_conv"):
-        d = spec.dilation
-        return nn.Sequential(
-            nn.Conv2d(c_in, c_in, k, stride, d * (k // 2), dilation=d, groups=c_in, bias=False),
-            nn.Conv2d(c_in, c_out, 1, bias=bias),
-        )
-    if c_in != c_out and not (f == "identity" and stride == 2):
-        raise ValueError(f"{spec.name} cannot change channels ({c_in} -> {c_out})")
-    if f == "max_pool":
-        return nn.MaxPool2d(3, stride, 1)
-    if f == "avg_pool":
-        return nn.AvgPool2d(3, stride, 1, count_include_pad=False)
-    if f == "identity":
-        if stride == 1:
-            return nn.Identity()
-        return nn.Sequential(nn.ReLU(), nn.Conv2d(c_in, c_out, 1, 2, bias=False), batchnorm(c_out))
-    if f == "zero":
-        return Zero(stride)
-    raise ValueError(f"{spec.name} is not a spatial op")
-
-
-class MacroLayer(nn.Module):
-    """One resolved macro layer (see module docstring for the rule)."""
-
-    def __init__(self, cfg: LayerConfig, c_in: int, hw: int, dropout: float) -> None:
-        super().__init__()
-        spatial = cfg.op.spatial
-        self.c_out = cfg.width if cfg.width is not None else c_in
-        if spatial:
-            body: list[nn.Module] = [core_op(cfg.op, c_in, self.c_out, 1, bias=not cfg.batchnorm)]
-            if cfg.batchnorm:
-                body.append(batchnorm(self.c_out))
-        else:
-            body = [nn.Linear(c_in, self.c_out, bias=not cfg.batchnorm)]
-            if cfg.batchnorm:
-                body.append(nn.BatchNorm1d(self.c_out, eps=BN_EPS, momentum=BN_MOMENTUM))
-        if cfg.activation:
-            body.append(ACTIVATIONS[cfg.activation]())
-        self.body = nn.Sequential(*body)
-        self.proj: nn.Module | None = None
-        if cfg.skip:
-            if self.c_out == c_in:
-                self.proj = nn.Identity()
-            else:
-                self.proj = nn.Conv2d(c_in, self.c_out, 1, bias=False) if spatial else nn.Linear(c_in, self.c_out, bias=False)
-        pool = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}.get(cfg.pool)
-        self.pool = pool(2, 2) if pool is not None and hw >= 2 else None
-        self.hw_out = hw // 2 if self.pool is not None else hw
-        self.drop = nn.Dropout(dropout) if dropout > 0 else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.body(x)
-        if self.proj is not None:
-            y = y + self.proj(x)
-        if self.pool is not None:
-            y = self.pool(y)
-        return self.drop(y) if self.drop is not None else y
-
-
-class MacroNet(nn.Module):
-    def __init__(self, net: MacroConfig, input_shape: Sequence[int], num_classes: int, dropout: float) -> None:
-        super().__init__()
-        self.spatial = all(l.op.spatial for l in net.layers) and len(input_shape) == 3
-        if any(l.op.spatial for l in net.layers) and len(input_shape) != 3:
-            raise ValueError("spatial ops need image data (N, H, W, C)")
-        c = input_shape[-1] if self.spatial else int(np.prod(input_shape))
-        hw = min(input_shape[:2]) if self.spatial else 0
-        layers = []
-        for cfg in net.layers:
-            layer = MacroLayer(cfg, c, hw, dropout)
-            c, hw = layer.c_out, layer.hw_out
-            layers.append(layer)
-        self.layers = nn.Sequential(*layers)
-        self.head = ClassifierHead(c, num_classes, self.spatial)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.spatial:
-            x = x.flatten(1)
-        return self.head(self.layers(x))
-
-
-def cell_stem(c_in: int, c: int) -> nn.Sequential:
-    """3x3 conv + BN stem of cell networks."""
-    return nn.Sequential(nn.Conv2d(c_in, c, 3, 1, 1, bias=False), batchnorm(c))
-
-
-def relu_conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.ReLU(), nn.Conv2d(c_in, c_out, 1, stride, bias=False), batchnorm(c_out))
-
-
-def cell_edge(spec: OpSpec, c: int, stride: int) -> nn.Module:
-    """One cell edge: convs as ReLU-op-BN (DARTS style), other ops bare."""
-    if spec.family in ("conv", "sep_conv", "dil_conv"):
-        return nn.Sequential(nn.ReLU(), core_op(spec, c, c, stride, bias=False), batchnorm(c))
-    return core_op(spec, c, c, stride)
-
-
-class CellPreprocess(nn.Module):
-    """Maps the two previous cells' outputs to ``c`` channels at this cell's input size."""
-
-    def __init__(self, c_pp: int, c_p: int, c: int, reduction_prev: bool) -> None:
-        super().__init__()
-        self.pre0 = relu_conv_bn(c_pp, c, 2 if reduction_prev else 1)
-        self.pre1 = relu_conv_bn(c_p, c)
-
-    def forward(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [self.pre0(inputs[0]), self.pre1(inputs[1])]
-
-
-class ClassifierHead(nn.Module):
-    """[global average pooling] -> [dropout] -> linear classifier."""
-
-    def __init__(self, c: int, num_classes: int, spatial: bool, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.spatial = spatial
-        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(c, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.spatial:
-            x = x.mean(dim=(2, 3))
-        return self.fc(self.drop(x))
-
-
-class Cell(nn.Module):
-    def __init__(self, genotype, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> None:
-        super().__init__()
-        self.pre = CellPreprocess(c_pp, c_p, c, reduction_prev)
-        self.inputs = [[inp for inp, _ in node] for node in genotype]
-        self.edges = nn.ModuleList(
-            nn.ModuleList(cell_edge(op, c, 2 if reduction and inp < 2 else 1) for inp, op in node)
-            for node in genotype)
-
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
-        states = self.pre([s0, s1])
-        for inputs, edges in zip(self.inputs, self.edges):
-            states.append(sum(edge(states[i]) for i, edge in zip(inputs, edges)))
-        return torch.cat(states[2:], dim=1)
-
-
-class CellNet(nn.Module):
-    def __init__(self, net: CellConfig, input_shape: Sequence[int], num_classes: int, dropout: float) -> None:
-        super().__init__()
-        if len(input_shape) != 3:
-            raise ValueError("cell spaces need image data (N, H, W, C)")
-        self.stem = cell_stem(input_shape[-1], net.channels)
-        stages = cell_stages(net.channels, net.cells, net.reductions, len(net.normal))
-        self.cells = nn.ModuleList(Cell(net.reduce if st.reduction else net.normal, st.c_pp, st.c_p, st.c,
-                                        st.reduction, st.reduction_prev) for st in stages)
-        self.head = ClassifierHead(stages[-1].c_out, num_classes, True, dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1)
-        return self.head(s1)
+    return GraphModule(op_graph(spec, Shape.map(*size, c_in), c_out, stride, bias))
 
 
 def init_weights(model: nn.Module) -> None:
@@ -250,8 +206,7 @@ def build_model(arch: ArchConfig, input_shape: Sequence[int], num_classes: int) 
     Raises:
         ValueError: If the architecture does not fit the data (e.g. convs on tabular data).
     """
-    cls = CellNet if isinstance(arch.network, CellConfig) else MacroNet
-    model = cls(arch.network, tuple(input_shape), num_classes, arch.training.dropout)
+    model = Network(compile_plan(arch, input_shape, num_classes))
     init_weights(model)
     return model
 
@@ -270,9 +225,9 @@ def count_params(model: nn.Module) -> int:
 def measure_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     """FLOPs of one example's forward pass, measured by ``torch.utils.flop_counter``.
 
-    The reference for ``unified_nas.flops.count_flops`` (same convention: 2 per
-    multiply-add of convolutions and matrix multiplications). It traces a real
-    forward pass (~0.1-0.2 s), so trials use the analytic count instead.
+    The reference for ``Plan.flops`` / ``unified_nas.flops.count_flops`` (same
+    convention: 2 per multiply-add of convolutions and matrix multiplications).
+    It traces a real forward pass (~0.1-0.2 s), so trials use the analytic count instead.
     """
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -9,34 +9,43 @@ deterministic (TOOLKITS.md). Labels are the IR's canonical labels:
 * macro spaces: ``Repeat`` over parametrized blocks (label ``depth``); each
   block is a ``ParametrizedModule`` whose mutable init args (op, kernel, width,
   activation, batchnorm, pool, skip) NNI freezes, and which then builds the
-  core ``MacroLayer``. Channel and spatial sizes flow between blocks as NNI
-  symbolic expressions (``switch_case`` on the op and pool choices);
+  core ``MacroLayer``. Input shapes flow between blocks as NNI symbolic
+  expressions that evaluate the plan's own shape rule
+  (``network.compile.macro_layer``) once the choices are frozen;
 * cell spaces: NNI's own ``Cell`` (a ``LayerChoice`` per edge op, an
-  ``InputChoice`` per edge input; labels ``normal/op_2_0``...), whose edges
-  and preprocessing are the core ``cell_edge`` / ``CellPreprocess``; this is
-  the form NNI's one-shot strategies turn into supernets.
+  ``InputChoice`` per edge input; labels ``normal/op_2_0``...), whose
+  candidate ops and preprocessing are the plan's ``cell_edge`` /
+  ``cell_preprocessors`` built by the torch builder; this is the form NNI's
+  one-shot strategies turn into supernets.
+
+No layer rule is written here: every module comes from a plan block
+(``unified_nas.network``) built by ``torch_model``.
 
 Sample values NNI produces that are not canonical (an ``InputChoice`` gives
 ``[i]``) are mapped back by :func:`to_canonical`.
 """
 from __future__ import annotations
 
+import copy
 from contextlib import ExitStack
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import nni
 import torch
 from nni.mutable import label_scope
-from nni.mutable.symbol import SymbolicExpression
+from nni.mutable.symbol import SymbolicExpression, first_symbolic_object
 from nni.nas.nn.pytorch import Cell, ModelSpace, ParametrizedModule, Repeat
 from nni.nas.space import current_model
 from torch import nn
 
+from unified_nas.network import Shape
+from unified_nas.network.compile import (CellSite, cell_edge, cell_preprocessors, cell_sites, classifier, macro_entry,
+                                         macro_layer, macro_readout, readout, stem)
 from unified_nas.space import Categorical, FloatRange, IntRange, ParamDecl, SearchSpace, canonicalize
-from unified_nas.space.ops import WIDTH_FAMILIES, op_spec
+from unified_nas.space.ops import SPATIAL_FAMILIES, OpSpec, op_spec
 from unified_nas.space.parse import space_from_dict, space_to_dict
-from unified_nas.space.spaces import LAYER_FIELDS, CellSpace, cell_stages, resolve_layer
-from unified_nas.torch_model import CellPreprocess, ClassifierHead, MacroLayer, cell_edge, cell_stem
+from unified_nas.space.spaces import LAYER_FIELDS, CellSpace, MacroSpace, resolve_layer
+from unified_nas.torch_model import GraphModule, MacroLayer, node_module
 
 TRAINING_LABELS = ("lr", "optimizer", "batch_size", "weight_decay")  # evaluator arguments; dropout is in the model
 
@@ -74,35 +83,70 @@ def _switch(branch: Any, cases: dict[Any, Any]) -> Any:
     return SymbolicExpression.switch_case(branch, cases)
 
 
-def _half_if_pooled(hw: Any, pooled: bool) -> Any:
-    if not pooled:
-        return hw
-    if isinstance(hw, SymbolicExpression):
-        return SymbolicExpression.condition(hw >= 2, hw // 2, hw)
-    return hw // 2 if hw >= 2 else hw
+def _lazy(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, or an NNI expression computing it once the symbolic args are frozen."""
+    first = first_symbolic_object(*args)
+    if first is None:
+        return fn(*args)
+    return first.expr_cls(fn, f"{fn.__name__}(" + ", ".join(["{}"] * len(args)) + ")", list(args))
+
+
+def _layer_output(op: str, kernel: Any, width: Any, activation: Any, batchnorm: Any, pool: str, skip: Any,
+                  in_dims: tuple[int, ...]) -> tuple[int, ...]:
+    # The plan's own shape rule (dropout does not change shapes). One tuple-valued expression
+    # per layer keeps evaluation linear in depth (per-dimension expressions would fan out).
+    cfg = resolve_layer(op, kernel, width, activation, batchnorm, pool, skip)
+    return macro_layer(cfg, Shape.of(in_dims), 0.0).output_shape.dims
 
 
 class MacroBlock(ParametrizedModule):
-    """One macro layer; NNI freezes the mutable args, then the core ``MacroLayer`` is built."""
+    """One macro layer; NNI freezes the mutable args, then the core ``MacroLayer`` is built.
+
+    ``in_dims`` is the input shape (channels last; NNI freezes it too, as it
+    depends on earlier layers' choices).
+    """
 
     def __init__(self, op: str, kernel: Any, width: Any, activation: Any, batchnorm: Any, pool: str, skip: Any,
-                 c_in: int, hw: int, dropout: float) -> None:
+                 in_dims: tuple[int, ...], dropout: float) -> None:
         super().__init__()
-        self.layer = MacroLayer(resolve_layer(op, kernel, width, activation, batchnorm, pool, skip), c_in, hw, dropout)
+        self.layer = MacroLayer(resolve_layer(op, kernel, width, activation, batchnorm, pool, skip),
+                                Shape.of(in_dims), dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layer(x)
 
 
 class Head(ParametrizedModule):
-    """The classifier head, parametrized by the (mutable) input width and dropout."""
+    """The plan's readout and classifier, parametrized by the (mutable) feature shape and dropout.
 
-    def __init__(self, c_in: int, num_classes: int, spatial: bool, dropout: float) -> None:
+    Args:
+        in_dims: Shape of the last block's output, channels last.
+        num_classes: Classifier outputs.
+        dropout: Readout dropout of cell networks.
+        kind: ``macro`` (no readout dropout: every layer has its own) or ``cell``.
+    """
+
+    def __init__(self, in_dims: tuple[int, ...], num_classes: int, dropout: float, kind: str) -> None:
         super().__init__()
-        self.head = ClassifierHead(c_in, num_classes, spatial, dropout)
+        shape = Shape.of(in_dims)
+        graph = readout(shape, dropout) if kind == "cell" else macro_readout(shape)
+        self.readout = GraphModule(graph)
+        self.classifier = node_module(classifier(graph.output_shape, num_classes), [graph.output_shape])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
+        return self.classifier(self.readout(x))
+
+
+class CellPreprocess(nn.Module):
+    """The plan's preprocessing of a cell's two inputs, as NNI's ``Cell`` calls it (a list in, a list out)."""
+
+    def __init__(self, site: CellSite) -> None:
+        super().__init__()
+        pre0, pre1 = cell_preprocessors(site)
+        self.pre0, self.pre1 = GraphModule(pre0), GraphModule(pre1)
+
+    def forward(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [self.pre0(inputs[0]), self.pre1(inputs[1])]
 
 
 class UnasModelSpace(ModelSpace):
@@ -117,45 +161,59 @@ class UnasModelSpace(ModelSpace):
         # Inside NNI's model_context (a trial rebuilding its model), this is the sample.
         self.unas_sample = current_model()
         space = space_from_dict(spec)
-        shape, k = tuple(spec["input_shape"]), spec["num_classes"]
+        shape, k = Shape.of(spec["input_shape"]), spec["num_classes"]
         self._unas_mutables = {d.label: mutable(d) for d in space.decls() if d.label not in TRAINING_LABELS}
         dropout = value_of(space.training.dropout, "dropout", self._unas_mutables)
         if isinstance(space.network, CellSpace):
             self._build_cells(space.network, shape, k, dropout)
         else:
-            self._build_macro(space, shape, k, dropout)
+            self._build_macro(space.network, shape, k, dropout)
 
-    def _build_macro(self, space: SearchSpace, shape: tuple[int, ...], k: int, dropout: Any) -> None:
-        net, m = space.network, self._unas_mutables
-        self.spatial = len(shape) == 3 and net.layers[0].op != "linear" and not (
-            isinstance(net.layers[0].op, Categorical) and "linear" in net.layers[0].op.choices)
-        c: Any = shape[-1] if self.spatial else int(torch.tensor(shape).prod())
-        hw: Any = min(shape[:2]) if self.spatial else 0
-        blocks, widths = [], []
+    def _build_macro(self, net: MacroSpace, shape: Shape, k: int, dropout: Any) -> None:
+        m = self._unas_mutables
+        first = net.layers[0].op
+        families = first.choices if isinstance(first, Categorical) else (first,)
+        entry = macro_entry([f in SPATIAL_FAMILIES for f in families], shape)  # the parser forbids mixing
+        self.entry = GraphModule(entry)
+        dims: Any = entry.output_shape.dims
+        blocks, outputs = [], []
         for i, ls in enumerate(net.layers):
             args = {f: value_of(getattr(ls, f), f"layer{i}/{f}", m) for f in LAYER_FIELDS}
-            blocks.append(MacroBlock(**args, c_in=c, hw=hw, dropout=dropout))
-            fams = ls.op.choices if isinstance(ls.op, Categorical) else (ls.op,)
-            c = _switch(args["op"], {f: (args["width"] if f in WIDTH_FAMILIES else c) for f in fams})
-            pools = ls.pool.choices if isinstance(ls.pool, Categorical) else (ls.pool,)
-            hw = _switch(args["pool"], {p: _half_if_pooled(hw, p != "none") for p in pools})
-            widths.append(c)
+            blocks.append(MacroBlock(**args, in_dims=dims, dropout=dropout))
+            dims = _lazy(_layer_output, *args.values(), dims)
+            outputs.append(dims)
         depth = value_of(net.depth, "depth", m)
         self.layers = Repeat(blocks, depth=depth)
-        depths = net.depth.values() if isinstance(depth, SymbolicExpression) else [depth]
-        self.head = Head(_switch(depth, {d: widths[d - 1] for d in depths}), k, self.spatial, dropout)
+        depths = net.depth.values() if isinstance(net.depth, (Categorical, IntRange)) else [net.depth]
+        self.head = Head(_switch(depth, {d: outputs[d - 1] for d in depths}), k, dropout, "macro")
 
-    def _build_cells(self, net: CellSpace, shape: tuple[int, ...], k: int, dropout: Any) -> None:
-        self.spatial = True
-        self.stem = cell_stem(shape[-1], net.channels)
-        stages = cell_stages(net.channels, net.cells, net.reductions, net.nodes)
+    def _build_cells(self, net: CellSpace, shape: Shape, k: int, dropout: Any) -> None:
+        stem_graph = stem(shape, net.channels)
+        self.stem = GraphModule(stem_graph)
+        sites = cell_sites(stem_graph.output_shape, net.cells, net.reductions, net.nodes)
         self.cells = nn.ModuleList(
-            Cell({name: _edge_factory(name, st.c, st.reduction) for name in net.ops}, num_nodes=net.nodes,
+            Cell({name: _edge_factory(op_spec(name), site) for name in net.ops}, num_nodes=net.nodes,
                  num_ops_per_node=net.inputs_per_node, num_predecessors=2, merge_op="all",
-                 preprocessor=CellPreprocess(st.c_pp, st.c_p, st.c, st.reduction_prev),
-                 label="reduce" if st.reduction else "normal")
-            for st in stages)
-        self.head = Head(stages[-1].c_out, k, True, dropout)
+                 preprocessor=CellPreprocess(site), label="reduce" if site.stage.reduction else "normal")
+            for site in sites)
+        self.head = Head(sites[-1].output.dims, k, dropout, "cell")
+
+    def freeze(self, sample: dict[str, Any]) -> nn.Module:
+        """NNI's freeze, with a preprocessing of its own for every frozen cell.
+
+        NNI's ``Cell.freeze`` hands the re-created cell this space's own
+        preprocessor instance, so every model frozen from one space would share
+        (and keep training) one set of preprocessing weights and BatchNorm
+        statistics, which ``init_weights`` does not fully reset: trials run in
+        one process would leak into each other. A deep copy of the untouched
+        original restores independent, identically built trials.
+        """
+        frozen = super().freeze(sample)
+        shared = {id(cell.preprocessor) for cell in getattr(self, "cells", ())}
+        for cell in getattr(frozen, "cells", ()):
+            if id(cell.preprocessor) in shared:
+                cell.preprocessor = copy.deepcopy(cell.preprocessor)
+        return frozen
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if hasattr(self, "cells"):
@@ -163,17 +221,14 @@ class UnasModelSpace(ModelSpace):
             for cell in self.cells:
                 s0, s1 = s1, cell([s0, s1])
             return self.head(s1)
-        if not self.spatial:
-            x = x.flatten(1)
-        return self.head(self.layers(x))
+        return self.head(self.layers(self.entry(x)))
 
 
-def _edge_factory(name: str, c: int, reduction: bool):
-    spec = op_spec(name)
-
+def _edge_factory(spec: OpSpec, site: CellSite) -> Callable[..., nn.Module]:
     def make(node_index: int, op_index: int, input_index: int | None = None) -> nn.Module:
-        # Inputs 0 and 1 are the previous cells: stride 2 into a reduction cell.
-        return cell_edge(spec, c, 2 if reduction and input_index is not None and input_index < 2 else 1)
+        # Inputs 0 and 1 are the previous cells: stride 2 into a reduction cell. Without an
+        # input yet (a supernet), stride 1: the module does not depend on the input's size.
+        return GraphModule(cell_edge(spec, site.edge_input(input_index), site.stride(input_index)))
 
     return make
 
