@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python benchmarks/optuna_overhead.py
 	$(BIN)/python benchmarks/nni_engines.py
 	$(BIN)/python benchmarks/autokeras_overhead.py
+	$(BIN)/python benchmarks/resume_replay.py
 
 clean:
 	rm -rf $(VENV) unas.sqlite unas-runs
