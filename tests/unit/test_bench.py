@@ -114,11 +114,18 @@ def test_bench_refuses_bad_input_before_any_run(tmp_path):
     (tmp_path / "r.yaml").write_text(RECIPE)
     cases = {("--backends", "optuna,nosuch"): "unknown backend 'nosuch'",
              ("--backends", "optuna", "--strategy", "nni=random"): "--strategy names backend(s) not benchmarked: nni",
-             ("--backends", "optuna", "--resume"): "--resume: no earlier benchmark"}
+             ("--backends", "optuna", "--resume"): "--resume: no results store at"}
     for args, msg in cases.items():
         out = subprocess.run([UNAS, "bench", str(tmp_path / "r.yaml"), *args, "--store", str(tmp_path / "s.sqlite")],
                              capture_output=True, text=True, cwd=tmp_path)
         assert out.returncode == 2 and msg in out.stderr, (args, out.stderr)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["r.yaml"], args  # refused: nothing written
+    from unified_nas.report.store import ResultsStore
+
+    ResultsStore(tmp_path / "s.sqlite").close()
+    out = subprocess.run([UNAS, "bench", str(tmp_path / "r.yaml"), "--backends", "optuna", "--resume", "--store",
+                          str(tmp_path / "s.sqlite")], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2 and "--resume: no earlier benchmark" in out.stderr, out.stderr
 
 
 def test_report_renders_in_a_headless_browser_offline(tmp_path):
