@@ -310,10 +310,14 @@ COMMANDS = {"run": _cmd_run, "bench": _cmd_bench, "export": _cmd_export, "report
             "runs": _cmd_runs}
 
 
-def one_line(e: BaseException, limit: int = 500) -> str:
-    """An exception's message folded to one line (toolkits raise multi-line ones), cut at ``limit``."""
+def one_line(e: BaseException, limit: int | None = None) -> str:
+    """An exception's message folded to one line (toolkits raise multi-line ones), cut at ``limit`` if given.
+
+    Our own errors are shown whole (a backend's gap list can be long); a
+    toolkit's exception is cut, since it may carry a whole tensor dump.
+    """
     text = " ".join(str(e).split())
-    return text if len(text) <= limit else text[:limit] + " ..."
+    return text if limit is None or len(text) <= limit else text[:limit] + " ..."
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -334,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unas: error: {one_line(e)}", file=sys.stderr)
         return EXIT_RUNTIME
     except Exception as e:  # a runtime failure: one line, the stored report keeps the rest
-        print(f"unas: {args.command} failed: {type(e).__name__}: {one_line(e)}", file=sys.stderr)
+        print(f"unas: {args.command} failed: {type(e).__name__}: {one_line(e, 500)}", file=sys.stderr)
         return EXIT_RUNTIME
 
 

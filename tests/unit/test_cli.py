@@ -72,3 +72,11 @@ def test_run_then_report_all_formats(tmp_path):
     csv = unas("report", "latest", "--format", "csv", cwd=tmp_path).stdout.splitlines()
     assert len(csv) == 3
     assert "incumbent: trial" in unas("report", cwd=tmp_path).stdout
+
+
+def test_one_line_folds_and_cuts_only_when_asked():
+    from unified_nas.cli import one_line
+
+    long = ValueError("gap; " * 200 + "\nsecond line")
+    assert "\n" not in one_line(long) and one_line(long).endswith("second line")  # ours: shown whole
+    assert one_line(long, 500).endswith(" ...") and len(one_line(long, 500)) == 504  # a toolkit's: cut
