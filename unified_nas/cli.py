@@ -177,9 +177,7 @@ def _existing_store(path: str, readonly: bool = True) -> ResultsStore:
     Raises:
         StoreError: Naming the path, if there is no store there or it is not ours.
     """
-    if not readonly and not Path(path).is_file():  # a read-only store says so itself
-        raise StoreError(f"no results store at {path} (run `unas run` first, or pass --store)")
-    return ResultsStore(path, readonly=readonly)
+    return ResultsStore(path, readonly=readonly, create=False)
 
 
 def _cmd_report(a: argparse.Namespace) -> int:

@@ -43,17 +43,19 @@ class ResultsStore:
         readonly: Open for reading only: the file must exist, nothing is
             created or altered (``unas report``, ``runs`` and ``export`` must
             not write our schema into whatever file they were pointed at).
+        create: Create the store if it does not exist (never when ``readonly``);
+            False for commands that continue stored work (``run --resume``).
 
     Raises:
-        StoreError: If the file is missing (``readonly``), cannot be written,
+        StoreError: If the file is missing (``readonly``, or not ``create``), cannot be written,
             is a SQLite database that is not a unified-nas store (an Optuna
             study, say), or has a schema this version does not read.
     """
 
-    def __init__(self, path: str | Path = DEFAULT_STORE, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path = DEFAULT_STORE, readonly: bool = False, create: bool = True) -> None:
         self.path = Path(path)
         self.readonly = readonly
-        if readonly and not self.path.is_file():
+        if (readonly or not create) and not self.path.is_file():
             raise StoreError(f"no results store at {self.path} (run `unas run` first, or pass --store)")
         if self.path.exists() and not self.path.is_file():
             raise StoreError(f"{self.path} is not a file")
