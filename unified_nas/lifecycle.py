@@ -106,13 +106,36 @@ class Terminated(KeyboardInterrupt):
     """
 
 
+_terminate_requested = False
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
+    global _terminate_requested
+    _terminate_requested = True
     raise Terminated()
 
 
 def handle_sigterm() -> None:
     """Turns SIGTERM into :class:`Terminated` in this process (call from the main thread)."""
     signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def raise_if_terminated() -> None:
+    """Raises :class:`Terminated` again if SIGTERM arrived earlier in this process.
+
+    Python runs a signal handler wherever the main thread happens to be. When
+    that is a finalizer or a weakref callback (TensorFlow and keras-tuner run
+    many of these during garbage collection), the interpreter prints
+    "Exception ignored" and the raised :class:`Terminated` is lost: the run
+    went on to finish and exit 0 (seen in CI). The runner calls this at safe
+    points (before each trial, after each stored trial), so a swallowed
+    SIGTERM still stops the run at the next one.
+
+    Raises:
+        Terminated: SIGTERM was received.
+    """
+    if _terminate_requested:
+        raise Terminated()
 
 
 # -- resuming ----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from unified_nas.data import Dataset, load_dataset
 from unified_nas.environment import environment
 from unified_nas.errors import RecipeError, UnasError, UserError
 from unified_nas.limits import MAX_SEED
-from unified_nas.lifecycle import Replay, ResumeDiverged, owner_alive, shown_status, this_process
+from unified_nas.lifecycle import Replay, ResumeDiverged, owner_alive, raise_if_terminated, shown_status, this_process
 from unified_nas.recipe import Budget, Recipe
 from unified_nas.registry import get_backend
 from unified_nas.report.records import RunReport, TrialRecord, incumbent
@@ -76,6 +76,7 @@ class RunContext:
             ReplayedTrialFailed: The trial failed in the earlier attempt.
             ResumeDiverged: The strategy proposed another sample than before.
         """
+        raise_if_terminated()  # a safe point: see lifecycle.raise_if_terminated
         return self.replay.result(sample, on_epoch) if self.replay is not None else None
 
     def evaluate(self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None) -> TrialResult:
@@ -318,6 +319,7 @@ def _execute(backend: Any, ctx: "RunContext", report: RunReport, store: ResultsS
     ctx.emit_record, ctx.replay = on_record, replay
     try:
         backend.run(backend.translate(ctx), ctx)
+        raise_if_terminated()  # a SIGTERM the toolkit's code swallowed still ends the run as interrupted
         report.status = "complete"
     except KeyboardInterrupt:
         report.status, report.error = "interrupted", "interrupted by the user"
