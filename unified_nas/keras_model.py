@@ -32,8 +32,8 @@ from keras import layers
 
 from unified_nas.network import compile_body, compile_plan
 from unified_nas.network.graph import Graph, lookup
-from unified_nas.network.nodes import (BN_EPS, Activation, Add, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten,
-                                       GlobalAvgPool, Keep, Pool, Shape, UnknownOp, Zero as ZeroNode)
+from unified_nas.network.nodes import (BN_EPS, Activation, Add, BatchNorm, Concat, Conv2d, Crop, Dense, Dropout,
+                                       Flatten, GlobalAvgPool, Keep, Pool, Shape, UnknownOp, Zero as ZeroNode)
 from unified_nas.network.nodes import BN_MOMENTUM as TORCH_BN_MOMENTUM
 from unified_nas.network.op_rules import op_graph
 from unified_nas.space.ops import OpSpec
@@ -151,6 +151,7 @@ KERAS_BUILDERS: dict[type, Callable[[Any, Sequence[Any], Sequence[Shape]], Any]]
     ZeroNode: lambda op, xs, ins: Zero(op.stride)(_only(xs)),
     Add: lambda op, xs, ins: layers.Add()(list(xs)),
     Concat: lambda op, xs, ins: layers.Concatenate()(list(xs)),
+    Crop: lambda op, xs, ins: layers.Cropping2D(((op.top, 0), (op.left, 0)))(_only(xs)),
     Keep: lambda op, xs, ins: KeepAlive()(list(xs)),
     Flatten: lambda op, xs, ins: layers.Flatten()(_only(xs)),
     GlobalAvgPool: lambda op, xs, ins: layers.GlobalAveragePooling2D()(_only(xs)),

@@ -26,7 +26,7 @@ from unified_nas.report.records import RunReport, TrialRecord, incumbent
 from unified_nas.report.store import ResultsStore
 from unified_nas.space import space_size
 from unified_nas.space.ops import SPATIAL_FAMILIES
-from unified_nas.space.spaces import CellSpace
+from unified_nas.space.spaces import CellSpace, DenseCellSpace
 from unified_nas.train.result import EpochCallback, TrialResult
 
 
@@ -38,7 +38,7 @@ def check_data_fits(recipe: Recipe, data: Dataset) -> None:
     """
     if data.kind == "image":
         return
-    if isinstance(recipe.space.network, CellSpace):
+    if isinstance(recipe.space.network, (CellSpace, DenseCellSpace)):
         raise RecipeError("space.type", f"a cell space needs image data; {data.name} is tabular")
     for i, layer in enumerate(recipe.space.network.layers):
         ops = layer.op.choices if hasattr(layer.op, "choices") else (layer.op,)

@@ -23,7 +23,7 @@ from torch import nn
 from unified_nas.network import compile_plan
 from unified_nas.network.compile import macro_layer
 from unified_nas.network.graph import Graph, Plan, lookup
-from unified_nas.network.nodes import (BN_EPS, BN_MOMENTUM, Activation, Add, BatchNorm, Concat, Conv2d, Dense,
+from unified_nas.network.nodes import (BN_EPS, BN_MOMENTUM, Activation, Add, BatchNorm, Concat, Conv2d, Crop, Dense,
                                        Dropout, Flatten, GlobalAvgPool, Keep, NodeOp, Pool, Shape, Zero as ZeroNode)
 from unified_nas.network.op_rules import op_graph
 from unified_nas.space.ops import OpSpec
@@ -60,6 +60,17 @@ class Cat(nn.Module):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return torch.cat(xs, dim=1)
+
+
+class CropModule(nn.Module):
+    """Drops the first ``top`` rows and ``left`` columns of NCHW maps (``nodes.Crop``)."""
+
+    def __init__(self, top: int, left: int) -> None:
+        super().__init__()
+        self.top, self.left = top, left
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, self.top:, self.left:]
 
 
 class First(nn.Module):
@@ -101,6 +112,7 @@ TORCH_BUILDERS: dict[type, Callable[[Any, Sequence[Shape]], nn.Module]] = {
     ZeroNode: lambda op, ins: Zero(op.stride),
     Add: lambda op, ins: Sum(),
     Concat: lambda op, ins: Cat(),
+    Crop: lambda op, ins: CropModule(op.top, op.left),
     Keep: lambda op, ins: First(),
     Flatten: lambda op, ins: nn.Flatten(1),
     GlobalAvgPool: lambda op, ins: SpatialMean(),

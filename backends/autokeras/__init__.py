@@ -43,7 +43,7 @@ def l2_decay_gap(recipe: "Recipe") -> Gap | None:
 class Backend(BaseBackend):
     name = "autokeras"
     toolkit = "autokeras"
-    capabilities = Capabilities()
+    capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}))
     strategies = {s.name: s for s in (
         Strategy("greedy", "Greedy"),
         Strategy("random", "RandomSearch"),

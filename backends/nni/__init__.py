@@ -41,7 +41,7 @@ def web_option_gaps(extra: dict[str, Any]) -> list[Gap]:
 class Backend(BaseBackend):
     name = "nni"
     toolkit = "nni"
-    capabilities = Capabilities()
+    capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}))
     strategies = {s.name: s for s in (
         Strategy("random", "Random"),
         Strategy("grid", "GridSearch"),
@@ -63,8 +63,10 @@ class Backend(BaseBackend):
 
         gaps = super().gaps(recipe, options)
         net = recipe.space.network
-        if recipe.space.kind == "cell" and not isinstance(net.channels, int):
-            gaps.append(Gap("searched cell channels", "adapter", "NNI's Cell needs fixed op widths; fix channels"))
+        if recipe.space.kind in ("cell", "dense_cell") and not isinstance(net.channels, int):
+            why = ("NNI's Cell needs fixed op widths" if recipe.space.kind == "cell"
+                   else "NNI's LayerChoice candidates need fixed op widths")
+            gaps.append(Gap("searched cell channels", "adapter", f"{why}; fix channels"))
         one_shot = self.is_one_shot(options.strategy)
         engine = options.extra.get("engine", "headless")
         if engine not in ("headless", "web"):

@@ -1,4 +1,11 @@
-"""What NNI's one-shot strategies cannot serve (import-light: checked before any run)."""
+"""What NNI's one-shot strategies cannot serve (import-light: checked before any run).
+
+They serve cell spaces (NNI's ``Cell``) and dense-cell spaces (one
+``LayerChoice`` per edge, the label shared by every cell: DARTS keeps one set
+of architecture weights per edge for the whole network, as NAS-Bench-201's
+one-shot baselines do). A dense cell has no input choices and its reduction
+blocks are fixed, so Proxyless's limit on reduction cells does not apply.
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -11,9 +18,9 @@ if TYPE_CHECKING:
 def one_shot_gaps(recipe: "Recipe", strategy: str) -> list[Gap]:
     """Gaps of the one-shot ``strategy`` on a recipe."""
     gaps = []
-    if recipe.space.kind != "cell":
+    if recipe.space.kind not in ("cell", "dense_cell"):
         gaps.append(Gap(f"strategy '{strategy}' on a macro space", "adapter",
-                        "one-shot strategies run on cell spaces here (macro layers are parametrized "
+                        "one-shot strategies run on cell and dense-cell spaces here (macro layers are parametrized "
                         "modules, which NNI's supernets do not take); use a multi-trial strategy"))
     net = recipe.space.network
     if strategy == "proxyless" and getattr(net, "reductions", ()):

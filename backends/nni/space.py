@@ -16,7 +16,12 @@ deterministic (TOOLKITS.md). Labels are the IR's canonical labels:
   ``InputChoice`` per edge input; labels ``normal/op_2_0``...), whose
   candidate ops and preprocessing are the plan's ``cell_edge`` /
   ``cell_preprocessors`` built by the torch builder; this is the form NNI's
-  one-shot strategies turn into supernets.
+  one-shot strategies turn into supernets;
+* dense-cell spaces (NAS-Bench-201): the plan's stem, residual reduction
+  blocks and ``lastact`` as fixed modules, and per cell one ``LayerChoice`` per
+  edge (label ``cell/op_{i}_{j}``), whose candidates are the plan's
+  ``cell_edge`` blocks. Every cell of the network uses the same labels, so
+  one choice per edge holds for the whole network, as in NAS-Bench-201.
 
 No layer rule is written here: every module comes from a plan block
 (``unified_nas.network``) built by ``torch_model``.
@@ -34,17 +39,19 @@ import nni
 import torch
 from nni.mutable import label_scope
 from nni.mutable.symbol import SymbolicExpression, first_symbolic_object
-from nni.nas.nn.pytorch import Cell, ModelSpace, ParametrizedModule, Repeat
-from nni.nas.space import current_model
+from nni.nas.nn.pytorch import Cell, LayerChoice, ModelSpace, ParametrizedModule, Repeat
+from nni.nas.space import current_model, model_context
 from torch import nn
 
 from unified_nas.network import Shape
-from unified_nas.network.compile import (CellSite, cell_edge, cell_preprocessors, cell_sites, classifier, macro_entry,
-                                         macro_layer, macro_readout, readout, stem)
+from unified_nas.network.compile import (CellSite, cell_edge, cell_preprocessors, cell_sites, classifier, dense_layout,
+                                         last_activation, macro_entry, macro_layer, macro_readout, readout,
+                                         residual_reduction, stem, stem_channels)
 from unified_nas.space import Categorical, FloatRange, IntRange, ParamDecl, SearchSpace, canonicalize
 from unified_nas.space.ops import SPATIAL_FAMILIES, OpSpec, op_spec
 from unified_nas.space.parse import space_from_dict, space_to_dict
-from unified_nas.space.spaces import LAYER_FIELDS, CellSpace, MacroSpace, resolve_layer
+from unified_nas.space.spaces import (LAYER_FIELDS, CellSpace, DenseCellSpace, MacroSpace, dense_cell_edges,
+                                      dense_cell_label, resolve_layer)
 from unified_nas.torch_model import GraphModule, MacroLayer, node_module
 
 TRAINING_LABELS = ("lr", "optimizer", "batch_size", "weight_decay")  # evaluator arguments; dropout is in the model
@@ -55,20 +62,32 @@ def make_spec(space: SearchSpace, input_shape: tuple[int, ...], num_classes: int
     return {**space_to_dict(space), "input_shape": list(input_shape), "num_classes": num_classes}
 
 
-def mutable(decl: ParamDecl) -> Any:
-    """An NNI mutable with the declaration's canonical label and distribution."""
-    d = decl.dist
-    # NNI refuses '/' in a label; hierarchical labels are built with nested label scopes.
-    *scopes, name = decl.label.split("/")
+def scoped(label: str, make: Callable[[str], Any]) -> Any:
+    """``make(name)`` inside nested label scopes, so that NNI's full label is the canonical ``label``.
+
+    NNI refuses '/' in a label; hierarchical labels are built with nested
+    label scopes (``cell/op_1_0`` is ``op_1_0`` in scope ``cell``).
+    """
+    *scopes, name = label.split("/")
     with ExitStack() as stack:
         for scope in scopes:
             stack.enter_context(label_scope(scope))
-        if isinstance(d, Categorical):
-            return nni.choice(name, list(d.choices))
-        if isinstance(d, IntRange):  # NNI has no integer range: the grid of values as a choice
-            return nni.choice(name, d.values())
-        if isinstance(d, FloatRange):
-            return (nni.loguniform if d.log else nni.uniform)(name, d.low, d.high)
+        return make(name)
+
+
+def mutable(decl: ParamDecl) -> Any:
+    """An NNI mutable with the declaration's canonical label and distribution."""
+    return scoped(decl.label, lambda name: _mutable(name, decl))
+
+
+def _mutable(name: str, decl: ParamDecl) -> Any:
+    d = decl.dist
+    if isinstance(d, Categorical):
+        return nni.choice(name, list(d.choices))
+    if isinstance(d, IntRange):  # NNI has no integer range: the grid of values as a choice
+        return nni.choice(name, d.values())
+    if isinstance(d, FloatRange):
+        return (nni.loguniform if d.log else nni.uniform)(name, d.low, d.high)
     raise TypeError(type(d).__name__)
 
 
@@ -164,7 +183,9 @@ class UnasModelSpace(ModelSpace):
         shape, k = Shape.of(spec["input_shape"]), spec["num_classes"]
         self._unas_mutables = {d.label: mutable(d) for d in space.decls() if d.label not in TRAINING_LABELS}
         dropout = value_of(space.training.dropout, "dropout", self._unas_mutables)
-        if isinstance(space.network, CellSpace):
+        if isinstance(space.network, DenseCellSpace):
+            self._build_dense(space.network, shape, k, dropout)
+        elif isinstance(space.network, CellSpace):
             self._build_cells(space.network, shape, k, dropout)
         else:
             self._build_macro(space.network, shape, k, dropout)
@@ -188,9 +209,9 @@ class UnasModelSpace(ModelSpace):
         self.head = Head(_switch(depth, {d: outputs[d - 1] for d in depths}), k, dropout, "macro")
 
     def _build_cells(self, net: CellSpace, shape: Shape, k: int, dropout: Any) -> None:
-        stem_graph = stem(shape, net.channels)
+        stem_graph = stem(shape, stem_channels(net.channels, net.skeleton))
         self.stem = GraphModule(stem_graph)
-        sites = cell_sites(stem_graph.output_shape, net.cells, net.reductions, net.nodes)
+        sites = cell_sites(stem_graph.output_shape, net.cells, net.reductions, net.nodes, net.channels, net.skeleton)
         self.cells = nn.ModuleList(
             Cell({name: _edge_factory(op_spec(name), site) for name in net.ops}, num_nodes=net.nodes,
                  num_ops_per_node=net.inputs_per_node, num_predecessors=2, merge_op="all",
@@ -198,8 +219,26 @@ class UnasModelSpace(ModelSpace):
             for site in sites)
         self.head = Head(sites[-1].output.dims, k, dropout, "cell")
 
+    def _build_dense(self, net: DenseCellSpace, shape: Shape, k: int, dropout: Any) -> None:
+        # The plan's blocks in the plan's order (network.compile._dense_body); only the cells' edges are choices.
+        stem_graph = stem(shape, net.channels)
+        self.stem = GraphModule(stem_graph)
+        s = stem_graph.output_shape
+        blocks: list[nn.Module] = []
+        for c, reduction in dense_layout(net.skeleton, net.channels, net.cells_per_stage):
+            if reduction:
+                graph = residual_reduction(s, c)
+                blocks.append(GraphModule(graph))
+                s = graph.output_shape
+            else:
+                blocks.append(DenseCell(net.ops, net.nodes, s))
+        self.blocks = nn.ModuleList(blocks)
+        last = last_activation(s)
+        self.lastact = GraphModule(last)
+        self.head = Head(last.output_shape.dims, k, dropout, "cell")
+
     def freeze(self, sample: dict[str, Any]) -> nn.Module:
-        """NNI's freeze, with a preprocessing of its own for every frozen cell.
+        """NNI's freeze, with modules of its own for every frozen model.
 
         NNI's ``Cell.freeze`` hands the re-created cell this space's own
         preprocessor instance, so every model frozen from one space would share
@@ -208,6 +247,13 @@ class UnasModelSpace(ModelSpace):
         one process would leak into each other. A deep copy of the untouched
         original restores independent, identically built trials.
         """
+        if hasattr(self, "blocks"):
+            # Dense cells: NNI's LayerChoice.freeze hands over this space's own candidate (shared by
+            # every model frozen from it), after deep-copying every candidate of every cell. Re-creating
+            # the space in the sample's context, as NNI's SimplifiedModelSpace does for trials, builds
+            # fresh modules of the chosen ops only.
+            with model_context(sample):
+                return self.trace_copy().get(traceable=False)
         frozen = super().freeze(sample)
         shared = {id(cell.preprocessor) for cell in getattr(self, "cells", ())}
         for cell in getattr(frozen, "cells", ()):
@@ -216,6 +262,11 @@ class UnasModelSpace(ModelSpace):
         return frozen
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if hasattr(self, "blocks"):  # dense cells
+            x = self.stem(x)
+            for block in self.blocks:
+                x = block(x)
+            return self.head(self.lastact(x))
         if hasattr(self, "cells"):
             s0 = s1 = self.stem(x)
             for cell in self.cells:
@@ -224,11 +275,44 @@ class UnasModelSpace(ModelSpace):
         return self.head(self.layers(self.entry(x)))
 
 
+class DenseCell(nn.Module):
+    """One dense cell with a ``LayerChoice`` per edge, labelled ``cell/op_{i}_{j}`` in every cell of the network.
+
+    Candidates are the plan's edge blocks (``network.compile.cell_edge`` at
+    stride 1), ``none`` included (zeros): node ``i`` sums all its edges in
+    the order of ``j``, so adding a zero where the plan leaves the edge out
+    gives the same numbers, parameters and FLOPs. Once frozen, each choice is
+    its chosen candidate.
+
+    Args:
+        ops: Candidate op names (the sample's values).
+        nodes: Nodes of the cell, its input included.
+        shape: The cell's input (and output) shape.
+    """
+
+    def __init__(self, ops: tuple[str, ...], nodes: int, shape: Shape) -> None:
+        super().__init__()
+        self.nodes = nodes
+        self.edges = nn.ModuleDict({
+            f"op_{i}_{j}": scoped(dense_cell_label(i, j), lambda name: LayerChoice(
+                {op: GraphModule(cell_edge(op_spec(op), shape, 1)) for op in ops}, label=name))
+            for i, j in dense_cell_edges(nodes)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = [x]
+        for i in range(1, self.nodes):
+            y = self.edges[f"op_{i}_0"](values[0])
+            for j in range(1, i):
+                y = y + self.edges[f"op_{i}_{j}"](values[j])
+            values.append(y)
+        return values[-1]
+
+
 def _edge_factory(spec: OpSpec, site: CellSite) -> Callable[..., nn.Module]:
     def make(node_index: int, op_index: int, input_index: int | None = None) -> nn.Module:
         # Inputs 0 and 1 are the previous cells: stride 2 into a reduction cell. Without an
         # input yet (a supernet), stride 1: the module does not depend on the input's size.
-        return GraphModule(cell_edge(spec, site.edge_input(input_index), site.stride(input_index)))
+        return GraphModule(cell_edge(spec, site.edge_input(input_index), site.stride(input_index), site.skeleton))
 
     return make
 
@@ -239,4 +323,4 @@ def to_canonical(space: SearchSpace, nni_sample: Mapping[str, Any]) -> dict[str,
     return canonicalize(space.decls(), flat)
 
 
-__all__ = ["UnasModelSpace", "make_spec", "mutable", "to_canonical"]
+__all__ = ["DenseCell", "UnasModelSpace", "make_spec", "mutable", "scoped", "to_canonical"]

@@ -24,7 +24,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 class Backend(BaseBackend):
     name = "optuna"
     toolkit = "optuna"
-    capabilities = Capabilities(pruning=True, pruners=("none", "median", "hyperband"))
+    capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}), pruning=True,
+                                pruners=("none", "median", "hyperband"))
     strategies = {s.name: s for s in (
         Strategy("random", "RandomSampler", multi_objective=True),
         Strategy("tpe", "TPESampler", multi_objective=True),

@@ -189,7 +189,7 @@ def test_the_plan_imports_no_framework():
     assert out.splitlines()[-1] == ""
 
 
-@pytest.mark.parametrize("name", ["digits_cell.yaml", "digits_cnn.yaml", "digits_mlp.yaml"])
+@pytest.mark.parametrize("name", ["digits_cell.yaml", "digits_cnn.yaml", "digits_mlp.yaml", "digits_nb201.yaml"])
 def test_nni_models_are_the_plan_built_by_torch(name):
     """NNI's blocks and candidate ops are the plan's: same weights in, same outputs out (training and inference).
 

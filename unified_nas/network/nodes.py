@@ -280,6 +280,26 @@ class Concat(_Free, NodeOp):
 
 
 @dataclass(frozen=True)
+class Crop(_Free, NodeOp):
+    """A feature map without its first ``top`` rows and ``left`` columns (a slice, nothing computed).
+
+    DARTS's ``FactorizedReduce`` reads ``x[:, :, 1:, 1:]`` on its second path,
+    so the two strided 1x1 convolutions see interleaved positions.
+    """
+
+    top: int = 1
+    left: int = 1
+
+    def out_shape(self, inputs: Sequence[Shape]) -> Shape:
+        s = _one(inputs, "crop")
+        s.require_map("crop")
+        h, w = s.size
+        if min(self.top, self.left) < 0 or h <= self.top or w <= self.left:
+            raise ValueError(f"cannot crop {self.top} rows and {self.left} columns off {s}")
+        return Shape.map(h - self.top, w - self.left, s.channels)
+
+
+@dataclass(frozen=True)
 class Keep(_Free, NodeOp):
     """The value of the first input; the others are computed but unused.
 

@@ -6,7 +6,9 @@ rule here: the torch and Keras builders, the FLOPs and the parameter count
 follow from the nodes. Shape rules of the vocabulary (``C`` channels, ``S``
 stride):
 
-* ``conv_kxk``: k x k convolution, padding k//2, stride S.
+* ``conv_kxk``: k x k convolution, padding k//2, stride S (``conv_1x1``:
+  padding 0; on a cell edge, dense or DARTS-style, ReLU-conv-BN as
+  NAS-Bench-201's ``nor_conv_1x1``).
 * ``sep_conv_kxk`` / ``dil_conv_kxk``: depthwise k x k (dilation 1 / 2,
   padding ``dilation * (k // 2)``, stride S), then pointwise 1x1.
 * ``max_pool_3x3`` / ``avg_pool_3x3``: 3x3 window, padding 1, stride S (average excludes padding).

@@ -5,13 +5,13 @@ from unified_nas.space.sampling import (
     active_labels, canonicalize, enumerate_samples, random_sample, space_size, validate_sample,
 )
 from unified_nas.space.spaces import (
-    ArchConfig, CellConfig, CellSpace, LayerConfig, LayerSpace, MacroConfig, MacroSpace,
-    SearchSpace, TrainingConfig, TrainingSpace,
+    ArchConfig, CellConfig, CellSpace, DenseCellConfig, DenseCellSpace, LayerConfig, LayerSpace, MacroConfig,
+    MacroSpace, SearchSpace, TrainingConfig, TrainingSpace,
 )
 
 __all__ = [
-    "ArchConfig", "Categorical", "CellConfig", "CellSpace", "Condition", "FloatRange", "IntRange",
-    "LayerConfig", "LayerSpace", "MacroConfig", "MacroSpace", "ParamDecl", "SearchSpace",
+    "ArchConfig", "Categorical", "CellConfig", "CellSpace", "Condition", "DenseCellConfig", "DenseCellSpace",
+    "FloatRange", "IntRange", "LayerConfig", "LayerSpace", "MacroConfig", "MacroSpace", "ParamDecl", "SearchSpace",
     "TrainingConfig", "TrainingSpace", "active_labels", "canonicalize", "enumerate_samples",
     "random_sample", "space_size", "validate_sample",
 ]

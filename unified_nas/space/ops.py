@@ -3,16 +3,19 @@
 Every framework implements exactly these ops (``torch_model.py`` now, a Keras
 materializer later) and nothing else, so one canonical sample means one network.
 
-Shape rules (``C`` = channels, ``S`` = stride, 1 in normal cells and macro
-layers, 2 on the input edges of a reduction cell):
+Shape rules (``C`` = channels, ``S`` = stride, 1 in normal cells, dense
+cells and macro layers, 2 on the input edges of a reduction cell):
 
-* ``conv_kxk``: k x k convolution, padding k//2, stride S.
+* ``conv_kxk``: k x k convolution, padding k//2, stride S. ``conv_1x1``
+  (padding 0, NAS-Bench-201's ``nor_conv_1x1`` on a cell edge) is a cell op
+  only: a macro layer's conv kernel stays one of ``KERNELS["conv"]``.
 * ``sep_conv_kxk``: depthwise k x k (stride S) then pointwise 1x1.
 * ``dil_conv_kxk``: depthwise k x k with dilation 2 (padding k-1, stride S) then pointwise 1x1.
 * ``max_pool_3x3`` / ``avg_pool_3x3``: 3x3 window, padding 1, stride S
   (average excludes padding); channels unchanged.
 * ``identity`` (alias ``skip_connect``): unchanged; with S=2 a 1x1 conv of
-  stride 2 + batchnorm (a simplified factorized reduce).
+  stride 2 + batchnorm (a simplified factorized reduce; a cell space with
+  ``skeleton: darts`` uses DARTS's own ``FactorizedReduce`` instead).
 * ``zero`` (alias ``none``): zeros of the output shape (no parameters).
 * ``linear``: fully connected layer (vector data).
 * Modifiers: ``dropout``, ``batchnorm``; activations ``relu``, ``gelu``
@@ -26,8 +29,11 @@ ACTIVATIONS = ("relu", "gelu", "silu", "tanh")
 OPTIMIZERS = ("adam", "sgd", "adamw")
 POOLS = ("none", "max", "avg")
 
-# Kernel sizes the vocabulary defines per family (from the NAS literature).
+# Kernel sizes the vocabulary defines per family (from the NAS literature); also the kernels a macro layer takes.
 KERNELS = {"conv": (3, 5, 7), "sep_conv": (3, 5), "dil_conv": (3, 5)}
+# Kernels of cell-only ops: NAS-Bench-201's 1x1 convolution. Kept out of KERNELS so that a macro
+# layer's kernel choices (and their error messages) stay what they were.
+CELL_ONLY_KERNELS = {"conv": (1,)}
 KERNELLED = tuple(KERNELS)
 ALIASES = {"skip_connect": "identity", "none": "zero"}
 # Families usable as a macro layer; which of them take a width and an activation.
@@ -61,7 +67,7 @@ class OpSpec:
 def _build() -> dict[str, OpSpec]:
     ops = {}
     for fam, ks in KERNELS.items():
-        for k in ks:
+        for k in sorted(CELL_ONLY_KERNELS.get(fam, ()) + ks):
             ops[f"{fam}_{k}x{k}"] = OpSpec(f"{fam}_{k}x{k}", fam, k, 2 if fam == "dil_conv" else 1)
     ops["max_pool_3x3"] = OpSpec("max_pool_3x3", "max_pool", 3)
     ops["avg_pool_3x3"] = OpSpec("avg_pool_3x3", "avg_pool", 3)

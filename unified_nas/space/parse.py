@@ -17,10 +17,13 @@ from unified_nas.errors import RecipeError
 from unified_nas.limits import MAX_BATCH_SIZE, MAX_CELLS, MAX_DEPTH, MAX_NODES, MAX_WIDTH
 from unified_nas.recipe_text import shown
 from unified_nas.space.ops import (
-    ACTIVATIONS, CELL_OPS, KERNELS, MACRO_FAMILIES, OPTIMIZERS, POOLS, SPATIAL_FAMILIES,
+    ACTIVATIONS, CELL_OPS, KERNELS, MACRO_FAMILIES, OPTIMIZERS, POOLS, SPATIAL_FAMILIES, op_spec,
 )
 from unified_nas.space.params import Categorical, Distribution, FloatRange, IntRange
-from unified_nas.space.spaces import CellSpace, LayerSpace, MacroSpace, SearchSpace, TrainingSpace, Value
+from unified_nas.space.spaces import (
+    CELL_SKELETONS, DENSE_SKELETONS, NB201_OPS, CellSpace, DenseCellSpace, LayerSpace, MacroSpace, SearchSpace,
+    TrainingSpace, Value,
+)
 
 Check = Callable[[Any], "str | None"]
 TRAINING_HPARAMS = ("lr", "optimizer", "batch_size", "weight_decay", "dropout")
@@ -241,26 +244,41 @@ def _parse_macro(path: str, raw: Mapping[str, Any]) -> MacroSpace:
     return MacroSpace(depth, layers)
 
 
-def _parse_cell(path: str, raw: Mapping[str, Any]) -> CellSpace:
-    _reject_unknown(path, raw, ("type", "ops", "nodes", "inputs_per_node", "cells", "reductions", "channels"))
-    ops = raw.get("ops")
+def _parse_ops(path: str, ops: Any) -> tuple[str, ...]:
+    """A cell's candidate ops: a non-empty list of distinct vocabulary cell ops.
+
+    Raises:
+        RecipeError: Naming ``path`` (or the offending ``path[i]``).
+    """
     if not isinstance(ops, list) or not ops:
-        raise RecipeError(f"{path}.ops", "missing: a list of cell ops, e.g. " + ", ".join(CELL_OPS[:4]))
+        raise RecipeError(path, "missing: a list of cell ops, e.g. " + ", ".join(CELL_OPS[:4]))
     for i, o in enumerate(ops):
         why = one_of(CELL_OPS)(o)
         if why:
-            raise RecipeError(f"{path}.ops[{i}]", why)
+            raise RecipeError(f"{path}[{i}]", why)
     if len(set(ops)) != len(ops):
-        raise RecipeError(f"{path}.ops", "ops must be distinct")
+        raise RecipeError(path, "ops must be distinct")
+    return tuple(ops)
 
-    def count(key: str, default: int, low: int, high: int) -> int:
-        v = raw.get(key, default)
-        why = is_int(low, high)(v)
-        if why:
-            raise RecipeError(f"{path}.{key}", why)
-        return v
 
-    nodes, cells = count("nodes", 2, 1, MAX_NODES), count("cells", 3, 1, MAX_CELLS)
+def _count(path: str, raw: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    """A fixed integer field ``key`` of ``raw`` in ``low..high`` (``default`` when absent).
+
+    Raises:
+        RecipeError: Naming ``path.key``.
+    """
+    v = raw.get(key, default)
+    why = is_int(low, high)(v)
+    if why:
+        raise RecipeError(f"{path}.{key}", why)
+    return v
+
+
+def _parse_cell(path: str, raw: Mapping[str, Any]) -> CellSpace:
+    _reject_unknown(path, raw, ("type", "ops", "nodes", "inputs_per_node", "cells", "reductions", "channels",
+                                "skeleton"))
+    ops = _parse_ops(f"{path}.ops", raw.get("ops"))
+    nodes, cells = _count(path, raw, "nodes", 2, 1, MAX_NODES), _count(path, raw, "cells", 3, 1, MAX_CELLS)
     red_raw = raw.get("reductions", [c for c in sorted({cells // 3, 2 * cells // 3}) if 0 < c < cells])
     if not isinstance(red_raw, list):
         raise RecipeError(f"{path}.reductions", "expected a list of cell indices")
@@ -268,9 +286,54 @@ def _parse_cell(path: str, raw: Mapping[str, Any]) -> CellSpace:
         if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < cells:
             raise RecipeError(f"{path}.reductions[{i}]", f"{_fmt(r)} is not a cell index in 0..{cells - 1}")
     return CellSpace(
-        ops=tuple(ops), nodes=nodes, inputs_per_node=count("inputs_per_node", 2, 1, MAX_NODES), cells=cells,
+        ops=ops, nodes=nodes, inputs_per_node=_count(path, raw, "inputs_per_node", 2, 1, MAX_NODES), cells=cells,
         reductions=tuple(sorted(set(red_raw))),
         channels=parse_value(f"{path}.channels", raw.get("channels", 8), is_int(1, MAX_WIDTH), "int"),
+        skeleton=_skeleton(path, raw, CELL_SKELETONS),
+    )
+
+
+def _skeleton(path: str, raw: Mapping[str, Any], allowed: tuple[str, ...]) -> str:
+    """The fixed ``skeleton`` field: one of ``allowed``, the first when absent.
+
+    Raises:
+        RecipeError: Naming ``path.skeleton``.
+    """
+    skeleton = raw.get("skeleton", allowed[0])
+    why = one_of(allowed)(skeleton)
+    if why:
+        raise RecipeError(f"{path}.skeleton", why)
+    return skeleton
+
+
+DENSE_CELL_FIELDS = ("type", "ops", "nodes", "cells_per_stage", "channels", "skeleton")
+# The skeleton stacks 3 stages of cells plus 2 reduction blocks (the cap of stacked cells holds),
+# and its last stage has 4x the channels (the cap of widths holds).
+MAX_CELLS_PER_STAGE = (MAX_CELLS - 2) // 3
+MAX_DENSE_CHANNELS = MAX_WIDTH // 4
+
+
+def _parse_dense_cell(path: str, raw: Mapping[str, Any]) -> DenseCellSpace:
+    """A NAS-Bench-201-style dense cell space (every field has NAS-Bench-201's value as default).
+
+    Raises:
+        RecipeError: Naming the offending field path.
+    """
+    _reject_unknown(path, raw, DENSE_CELL_FIELDS)
+    ops = _parse_ops(f"{path}.ops", raw.get("ops", list(NB201_OPS)))
+    # Aliases name the same op (none = zero, skip_connect = identity): two names would be one candidate twice.
+    by_op: dict[str, str] = {}
+    for i, o in enumerate(ops):
+        same = by_op.setdefault(op_spec(o).name, o)
+        if same != o:
+            raise RecipeError(f"{path}.ops[{i}]", f"{o} is the same op as {same}")
+    skeleton = _skeleton(path, raw, DENSE_SKELETONS)
+    return DenseCellSpace(
+        ops=ops,
+        nodes=_count(path, raw, "nodes", 4, 2, MAX_NODES),  # node 0 is the input: at least one node to compute
+        cells_per_stage=_count(path, raw, "cells_per_stage", 5, 1, MAX_CELLS_PER_STAGE),
+        channels=parse_value(f"{path}.channels", raw.get("channels", 16), is_int(1, MAX_DENSE_CHANNELS), "int"),
+        skeleton=skeleton,
     )
 
 
@@ -295,12 +358,15 @@ def parse_space(raw: Any, training: Mapping[str, Any] | None = None, path: str =
     """
     raw = _mapping(path, raw)
     kind = raw.get("type", "macro")
+    net: MacroSpace | CellSpace | DenseCellSpace
     if kind == "macro":
         net = _parse_macro(path, raw)
     elif kind == "cell":
         net = _parse_cell(path, raw)
+    elif kind == "dense_cell":
+        net = _parse_dense_cell(path, raw)
     else:
-        raise RecipeError(f"{path}.type", f"{shown(kind)} is not one of macro, cell")
+        raise RecipeError(f"{path}.type", f"{shown(kind)} is not one of macro, cell, dense_cell")
     return SearchSpace(net, parse_training_space("training", training or {}))
 
 
@@ -317,10 +383,15 @@ def _value_to_raw(v: Value | None) -> Any:
 def space_to_dict(space: SearchSpace) -> dict[str, Any]:
     """Inverse of :func:`parse_space`: ``{"space": ..., "training": ...}``, YAML-ready."""
     net = space.network
-    if isinstance(net, CellSpace):
-        s: dict[str, Any] = {"type": "cell", "ops": list(net.ops), "nodes": net.nodes,
-                             "inputs_per_node": net.inputs_per_node, "cells": net.cells,
-                             "reductions": list(net.reductions), "channels": _value_to_raw(net.channels)}
+    if isinstance(net, DenseCellSpace):
+        s: dict[str, Any] = {"type": "dense_cell", "ops": list(net.ops), "nodes": net.nodes,
+                             "cells_per_stage": net.cells_per_stage, "channels": _value_to_raw(net.channels),
+                             "skeleton": net.skeleton}
+    elif isinstance(net, CellSpace):
+        s = {"type": "cell", "ops": list(net.ops), "nodes": net.nodes, "inputs_per_node": net.inputs_per_node,
+             "cells": net.cells, "reductions": list(net.reductions), "channels": _value_to_raw(net.channels)}
+        if net.skeleton != CELL_SKELETONS[0]:  # only when set: dicts of existing cell spaces stay as they were
+            s["skeleton"] = net.skeleton
     else:
         s = {"type": "macro", "depth": _value_to_raw(net.depth), "layers": [
             {f: _value_to_raw(getattr(l, f)) for f in LAYER_FIELDS if getattr(l, f) is not None}

@@ -1,4 +1,4 @@
-"""Structured search spaces: macro layer sequences, cell DAGs, training hyperparameters.
+"""Structured search spaces: macro layer sequences, cell DAGs, dense cells, training hyperparameters.
 
 Each field is either a fixed JSON scalar or a distribution. ``decls()`` flattens
 a space into canonical labels (see ``decl.py``); ``resolve(sample)`` turns a
@@ -10,6 +10,9 @@ Canonical labels:
     cell    ``channels``, ``{normal,reduce}/input_{i}_{k}`` and ``{normal,reduce}/op_{i}_{k}``
             for node ``i`` (2, 3, ...: 0 and 1 are the two previous cells) and
             edge ``k``; NNI's ``Cell`` uses exactly these labels
+    dense_cell ``channels``, ``cell/op_{i}_{j}``: the op of the edge from node ``j`` to node ``i``
+            (``0 <= j < i < nodes``, node 0 is the cell input), ordered by ``i`` then ``j``;
+            for 4 nodes exactly NAS-Bench-201's edges (``tables.nasbench201.CANONICAL_CELL``)
     training ``lr``, ``optimizer``, ``batch_size``, ``weight_decay``, ``dropout``
 """
 from __future__ import annotations
@@ -133,6 +136,12 @@ class CellSpace:
     choices; reduction cells sit at ``reductions`` (indices into ``cells``)
     and halve the spatial size while doubling channels. The cell output
     concatenates all intermediate nodes.
+
+    ``skeleton`` is the network around the cells (``network.compile``):
+    ``compact`` (the default: a stem of ``channels``, one separable block per
+    separable op, a strided 1x1 conv where a reduction needs a skip) or
+    ``darts`` (the DARTS paper's evaluation network: a stem of 3 x
+    ``channels``, separable ops stacked twice, ``FactorizedReduce``).
     """
 
     ops: tuple[str, ...]
@@ -141,6 +150,7 @@ class CellSpace:
     cells: int = 3
     reductions: tuple[int, ...] = (1, 2)
     channels: Value = 8
+    skeleton: str = "compact"
 
     def decls(self) -> list[ParamDecl]:
         out: list[ParamDecl] = []
@@ -164,7 +174,90 @@ class CellSpace:
                 for j in range(self.nodes))
 
         return CellConfig(_get(self.channels, "channels", s), self.cells, tuple(self.reductions),
-                          genotype("normal"), genotype("reduce"))
+                          genotype("normal"), genotype("reduce"), self.skeleton)
+
+
+#: Networks DARTS-style cells can be stacked into (``network.compile``); the first is the default.
+CELL_SKELETONS = ("compact", "darts")
+#: NAS-Bench-201's five ops (its ``nor_conv_kxk`` are our ``conv_kxk``: ReLU-conv-BN on a cell edge).
+NB201_OPS = ("none", "skip_connect", "conv_1x1", "conv_3x3", "avg_pool_3x3")
+#: Networks a dense cell can be stacked into (``network.compile.dense_layout``).
+DENSE_SKELETONS = ("nasbench201",)
+
+
+def dense_cell_label(node: int, source: int) -> str:
+    """Canonical label of the op on the dense-cell edge from node ``source`` to node ``node``.
+
+    Nodes are numbered as in NAS-Bench-201: 0 is the cell input, so
+    ``0 <= source < node``. One definition, so that tables and backends
+    (NNI's ``LayerChoice`` labels) cannot drift apart.
+
+    Args:
+        node: The node the edge feeds (1, 2, ...).
+        source: The node it reads.
+
+    Returns:
+        ``cell/op_{node}_{source}``.
+
+    Raises:
+        ValueError: If ``source`` is not an earlier node.
+    """
+    if not 0 <= source < node:
+        raise ValueError(f"a dense-cell edge goes from an earlier node to a later one, not {source} -> {node}")
+    return f"cell/op_{node}_{source}"
+
+
+def dense_cell_edges(nodes: int) -> tuple[tuple[int, int], ...]:
+    """Every edge ``(node, source)`` of a dense cell of ``nodes`` nodes (input included), by node then source."""
+    return tuple((i, j) for i in range(1, nodes) for j in range(i))
+
+
+@dataclass(frozen=True)
+class DenseCellSpace:
+    """A NAS-Bench-201-style cell: every node reads every earlier node, one op per edge.
+
+    Node 0 is the cell input; each later node ``i`` sums one op per edge from
+    EVERY earlier node ``j`` (no input choice; the op ``none`` removes the
+    edge); the cell outputs its last node. One genotype (labels:
+    :func:`dense_cell_label`) is shared by every cell of the network, which
+    ``skeleton`` lays out (NAS-Bench-201's: three stages of
+    ``cells_per_stage`` cells, with residual reduction blocks between them
+    that double the channels).
+
+    Attributes:
+        ops: Candidate op of every edge (vocabulary names, see ``ops.CELL_OPS``).
+        nodes: Nodes of a cell counting its input (NAS-Bench-201: 4, so 6 edges).
+        cells_per_stage: Cells per stage (NAS-Bench-201's N).
+        channels: Channels of the first stage (NAS-Bench-201's C); searchable.
+        skeleton: The network around the cells (one of :data:`DENSE_SKELETONS`).
+    """
+
+    ops: tuple[str, ...] = NB201_OPS
+    nodes: int = 4
+    cells_per_stage: int = 5
+    channels: Value = 16
+    skeleton: str = "nasbench201"
+
+    def decls(self) -> list[ParamDecl]:
+        """``channels`` if searched, then one op choice per edge (no conditions: every edge always exists).
+
+        Returns:
+            The declarations in canonical order (see :func:`dense_cell_edges`).
+        """
+        out: list[ParamDecl] = []
+        _decl(out, "channels", self.channels, ())
+        for i, j in dense_cell_edges(self.nodes):
+            out.append(ParamDecl(dense_cell_label(i, j), Categorical(tuple(self.ops))))
+        return out
+
+    def resolve(self, s: Mapping[str, Any]) -> "DenseCellConfig":
+        """The network of a validated canonical sample ``s``.
+
+        Raises:
+            KeyError: If ``s`` lacks an edge's label or names an unknown op (validate first).
+        """
+        genotype = tuple(tuple(op_spec(s[dense_cell_label(i, j)]) for j in range(i)) for i in range(1, self.nodes))
+        return DenseCellConfig(_get(self.channels, "channels", s), self.cells_per_stage, self.skeleton, genotype)
 
 
 @dataclass(frozen=True)
@@ -186,9 +279,20 @@ class CellStage:
     c_out: int
 
 
-def cell_stages(channels: int, cells: int, reductions: tuple[int, ...], nodes: int) -> list[CellStage]:
-    """The stem has ``channels``; each reduction cell doubles them; a cell outputs ``nodes * c``."""
-    stages, c, c_pp, c_p, red_prev = [], channels, channels, channels, False
+def cell_stages(channels: int, cells: int, reductions: tuple[int, ...], nodes: int,
+                stem_channels: int | None = None) -> list[CellStage]:
+    """The first cell has ``channels`` per node; each reduction cell doubles them; a cell outputs ``nodes * c``.
+
+    Args:
+        channels: Channels of the first cell's nodes.
+        cells: Stacked cells.
+        reductions: Indices of the reduction cells.
+        nodes: Intermediate nodes per cell.
+        stem_channels: The stem's output, both inputs of the first cell (default ``channels``;
+            DARTS's stem has 3 x ``channels``).
+    """
+    stem = channels if stem_channels is None else stem_channels
+    stages, c, c_pp, c_p, red_prev = [], channels, stem, stem, False
     for i in range(cells):
         red = i in reductions
         if red:
@@ -241,6 +345,24 @@ class CellConfig:
     reductions: tuple[int, ...]
     normal: tuple[tuple[tuple[int, OpSpec], ...], ...]
     reduce: tuple[tuple[tuple[int, OpSpec], ...], ...]
+    skeleton: str = "compact"
+
+
+@dataclass(frozen=True)
+class DenseCellConfig:
+    """A resolved dense-cell network.
+
+    Attributes:
+        channels: Channels of the first stage.
+        cells_per_stage: Cells per stage.
+        skeleton: The network around the cells.
+        genotype: ``genotype[i - 1][j]`` is the op of the edge from node ``j`` to node ``i``.
+    """
+
+    channels: int
+    cells_per_stage: int
+    skeleton: str
+    genotype: tuple[tuple[OpSpec, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -256,7 +378,7 @@ class TrainingConfig:
 class ArchConfig:
     """A fully resolved sample: what a materializer builds and a trainer trains."""
 
-    network: Union[MacroConfig, CellConfig]
+    network: Union[MacroConfig, CellConfig, DenseCellConfig]
     training: TrainingConfig
 
 
@@ -264,11 +386,14 @@ class ArchConfig:
 class SearchSpace:
     """The whole IR of one recipe: a network space plus training hyperparameters."""
 
-    network: Union[MacroSpace, CellSpace]
+    network: Union[MacroSpace, CellSpace, DenseCellSpace]
     training: TrainingSpace = field(default_factory=TrainingSpace)
 
     @property
     def kind(self) -> str:
+        """``macro``, ``cell`` or ``dense_cell`` (what backends declare in ``Capabilities.space_kinds``)."""
+        if isinstance(self.network, DenseCellSpace):
+            return "dense_cell"
         return "cell" if isinstance(self.network, CellSpace) else "macro"
 
     def decls(self) -> tuple[ParamDecl, ...]:
