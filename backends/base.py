@@ -1,9 +1,14 @@
 """The backend contract.
 
 A backend is a name, a capabilities record (data), the strategies it offers
-under unified names, and three steps: ``translate`` (IR -> native search
-space), ``run`` (native search under a budget and seed, emitting each finished
-trial through the context) and ``normalize`` (native trial -> TrialRecord).
+under unified names, and three steps the runner calls: ``translate`` (IR ->
+native search space), ``run`` (native search under a budget and seed, handing
+each finished native trial to the runner's ``report`` callback) and
+``normalize`` (native trial -> TrialRecord, called by the runner on each
+reported trial). How a sample is scored is not the backend's: it asks
+``ctx.evaluate(sample, on_epoch, native)`` (see ``unified_nas.evaluation``),
+passing its toolkit's own training if it has one, and cannot tell whether the
+sample was trained, looked up in a table or replayed from an earlier attempt.
 Before any work starts, :meth:`Backend.check` lists every recipe feature the
 backend cannot serve, all at once.
 """
@@ -12,7 +17,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 from unified_nas.errors import Gap, RecipeError, UnsupportedFeatures
 from unified_nas.space import Categorical, FloatRange, space_size
@@ -67,6 +72,8 @@ class Strategy:
         categorical_only: Whether it cannot handle continuous (float) parameters.
         one_shot: Whether it trains a supernet and exports one architecture
             (one record) instead of running trials.
+        multi_fidelity: Whether it decides from partial trainings (Hyperband's
+            rungs of epochs), which a table of final results cannot answer.
         requires: Optional modules it imports (checked before the run).
         extra: The pip extra that installs them.
     """
@@ -78,6 +85,7 @@ class Strategy:
     numeric_only: bool = False
     categorical_only: bool = False
     one_shot: bool = False
+    multi_fidelity: bool = False
     requires: tuple[str, ...] = ()
     extra: str = ""
 
@@ -200,6 +208,23 @@ class Backend(ABC):
                             "a one-shot search trains one supernet, not trials to keep; start a new run"))
         if options.pruner not in caps.pruners:
             gaps.append(Gap(f"pruner '{options.pruner}'", "adapter", f"offered: {', '.join(caps.pruners)}"))
+        if not recipe.evaluation.trains:
+            gaps += self._table_gaps(recipe, options, strat)
+        return gaps
+
+    def _table_gaps(self, recipe: "Recipe", options: Options, strat: Strategy | None) -> list[Gap]:
+        """What a table of final results cannot serve: anything that needs training or partial training."""
+        gaps: list[Gap] = []
+        table = recipe.evaluation.table
+        if strat is not None and strat.one_shot:
+            gaps.append(Gap(f"strategy '{strat.name}' on table {table}", "table",
+                            "a one-shot strategy trains a supernet on data; a table holds final results only"))
+        if strat is not None and strat.multi_fidelity:
+            gaps.append(Gap(f"strategy '{strat.name}' on table {table}", "table",
+                            "a multi-fidelity strategy needs results after fewer epochs; the table holds final ones"))
+        if options.pruner != "none":
+            gaps.append(Gap(f"pruner '{options.pruner}' on table {table}", "table",
+                            "pruning needs per-epoch results; the table holds final ones"))
         return gaps
 
     def check_arguments(self, recipe: "Recipe", options: Options, seed: int, budget: Any) -> None:
@@ -233,8 +258,15 @@ class Backend(ABC):
         """IR (``ctx.recipe.space``) -> the toolkit's native search space / objective."""
 
     @abstractmethod
-    def run(self, native: Any, ctx: "RunContext") -> Any:
-        """Runs the native search within ``ctx.budget``; calls ``ctx.emit(native_trial)`` per finished trial."""
+    def run(self, native: Any, ctx: "RunContext", report: Callable[[Any], None]) -> Any:
+        """Runs the native search within ``ctx.budget``.
+
+        Args:
+            native: What :meth:`translate` returned.
+            ctx: The run's context; every sample is scored with ``ctx.evaluate``.
+            report: Called with each finished native trial, as it finishes (the
+                runner normalizes and stores it at once).
+        """
 
     @abstractmethod
     def normalize(self, native_trial: Any, ctx: "RunContext") -> "TrialRecord":

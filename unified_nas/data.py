@@ -19,12 +19,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from unified_nas.data_files import check_arrays, read_user_data
 from unified_nas.errors import RecipeError
+
+if TYPE_CHECKING:
+    from unified_nas.recipe import Recipe
 
 BUILTIN = ("digits", "iris", "wine", "breast_cancer")
 
@@ -137,3 +140,16 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
     y = y.astype(np.int64)
     return Dataset(name, kind, tuple(x.shape[1:]), len(classes),
                    x[train], y[train], x[val], y[val], x[test], y[test], info, content.hexdigest()[:16])
+
+
+def load_recipe_data(recipe: "Recipe") -> Dataset:
+    """A recipe's data: its data set split, or, for a table recipe, the table's shapes without examples.
+
+    Raises:
+        RecipeError: As :func:`load_dataset`.
+    """
+    if recipe.data is None:
+        from unified_nas.tables.recipes import table_dataset
+
+        return table_dataset(recipe.evaluation)
+    return load_dataset(recipe.data, recipe.base_dir)

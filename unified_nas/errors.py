@@ -51,7 +51,8 @@ class Gap:
     Attributes:
         feature: What the recipe asks for, e.g. ``strategy 'cmaes'``.
         blocker: ``"toolkit"`` when the toolkit itself lacks it, ``"adapter"``
-            when our adapter does not implement it (yet).
+            when our adapter does not implement it (yet), ``"table"`` when a
+            recipe's table of final results cannot answer it.
         detail: Why, and what is offered instead.
     """
 

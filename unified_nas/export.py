@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from unified_nas.data import load_dataset
+from unified_nas.data import load_recipe_data
 from unified_nas.errors import UserError
 from unified_nas.recipe import load_recipe_text
 from unified_nas.report.records import RunReport, TrialRecord
@@ -113,7 +113,10 @@ def export_trial(report: RunReport, trial: str, fmt: str, out_dir: Path) -> dict
     record = pick_trial(report, trial)
     text = report.recipe["text"]
     recipe = load_recipe_text(text, report.recipe.get("base_dir", "."), report.recipe["name"], f"run {report.run_id}")
-    data = load_dataset(recipe.data, recipe.base_dir)
+    if not recipe.evaluation.trains:
+        raise UserError(f"run {report.run_id} was evaluated by table {recipe.evaluation.table}: there is no data to "
+                        f"train the architecture on; its canonical sample is in the run's records")
+    data = load_recipe_data(recipe)
     arch = recipe.space.resolve(record.sample)
     out_dir.mkdir(parents=True, exist_ok=True)
     example = np.zeros((1, *data.input_shape), dtype=np.float32)

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from unified_nas.data import BUILTIN, DataSpec
 from unified_nas.errors import RecipeError
+from unified_nas.evaluation import EvaluationSpec
 from unified_nas.limits import MAX_EPOCHS, MAX_SEED
 from unified_nas.recipe_text import parse_recipe_yaml, read_recipe_text, shown
 from unified_nas.space import SearchSpace
@@ -24,8 +25,11 @@ from unified_nas.space.parse import TRAINING_HPARAMS, _fmt, _mapping, _reject_un
 
 # Metrics a recipe may optimise, with their natural direction.
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize", "params": "minimize", "flops": "minimize"}
+# What a table recipe can optimise: the table's accuracy, and what unified-nas counts itself.
+TABLE_METRICS = ("val_accuracy", "params", "flops")
 SCHEDULES = ("constant", "cosine")
-TOP_FIELDS = ("name", "description", "data", "space", "training", "objectives", "budget", "seed", "backends")
+TOP_FIELDS = ("name", "description", "data", "space", "training", "objectives", "budget", "seed", "backends",
+              "evaluation")
 # The name becomes part of a run-directory path and of store keys: no separators,
 # no "..", no control characters, bounded length.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -42,10 +46,16 @@ class Objective:
 
 @dataclass(frozen=True)
 class Budget:
-    """Search budget: trials and/or wall-clock seconds (whichever ends first)."""
+    """Search budget: trials, wall-clock seconds and/or simulated seconds (whichever ends first).
+
+    ``simulated_s`` counts the training time a table recorded for the trials
+    it answered (table recipes only): a search then stops once the trials it
+    ran would have cost that much training on the table's hardware.
+    """
 
     trials: int | None = 10
     time_s: float | None = None
+    simulated_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,7 @@ class Recipe:
     """A validated recipe."""
 
     name: str
-    data: DataSpec
+    data: DataSpec | None  # None for a table recipe: the table's data set is the data
     space: SearchSpace
     protocol: Protocol
     objectives: tuple[Objective, ...]
@@ -78,6 +88,7 @@ class Recipe:
     seed: int
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     description: str = ""
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     source: str = ""  # the YAML text, kept verbatim in every report
     base_dir: str = "."
 
@@ -196,17 +207,38 @@ def _parse_objectives(raw: Any) -> tuple[Objective, ...]:
     return tuple(out)
 
 
-def _parse_budget(raw: Any) -> Budget:
+def _parse_budget(raw: Any, evaluation: EvaluationSpec) -> Budget:
     raw = _mapping("budget", raw if raw is not None else {})
-    _reject_unknown("budget", raw, ("trials", "time_s"))
-    trials, time_s = raw.get("trials", 10), raw.get("time_s")
+    _reject_unknown("budget", raw, ("trials", "time_s", "simulated_s"))
+    trials, time_s, sim_s = raw.get("trials", 10), raw.get("time_s"), raw.get("simulated_s")
     if trials is not None and is_int(1)(trials):
         raise RecipeError("budget.trials", is_int(1)(trials))
-    if time_s is not None and is_number(0, None, low_open=True)(time_s):
-        raise RecipeError("budget.time_s", is_number(0, None, low_open=True)(time_s))
-    if trials is None and time_s is None:
-        raise RecipeError("budget", "needs trials or time_s (or both)")
-    return Budget(trials, float(time_s) if time_s is not None else None)
+    for key, v in (("time_s", time_s), ("simulated_s", sim_s)):
+        if v is not None and is_number(0, None, low_open=True)(v):
+            raise RecipeError(f"budget.{key}", is_number(0, None, low_open=True)(v))
+    if sim_s is not None and evaluation.trains:
+        raise RecipeError("budget.simulated_s", "only a table recipe (evaluation: {table: ...}) has simulated time")
+    if trials is None and time_s is None and sim_s is None:
+        raise RecipeError("budget", "needs trials, time_s or simulated_s")
+    return Budget(trials, float(time_s) if time_s is not None else None, float(sim_s) if sim_s is not None else None)
+
+
+def _parse_evaluation(raw: Any) -> EvaluationSpec:
+    """``train`` (the default) or ``{table: NAME, dataset: NAME}``; the table itself is checked later."""
+    if raw is None or raw == "train":
+        return EvaluationSpec()
+    if isinstance(raw, str):
+        raise RecipeError("evaluation", f"{shown(raw)} is not train or a mapping {{table: ..., dataset: ...}}")
+    raw = _mapping("evaluation", raw)
+    _reject_unknown("evaluation", raw, ("table", "dataset"))
+    for key in ("table", "dataset"):
+        if not isinstance(raw.get(key), str):
+            raise RecipeError(f"evaluation.{key}", "missing" if key not in raw else f"{shown(raw[key])} is not a name")
+    from unified_nas.tables.recipes import table_info
+
+    spec = EvaluationSpec(raw["table"], raw["dataset"])
+    table_info(spec)  # unknown table or data set: named now
+    return spec
 
 
 def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: str = "recipe") -> Recipe:
@@ -227,9 +259,14 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
     raw = _mapping("recipe", raw)
     _reject_unknown("", raw, TOP_FIELDS)
     _reject_non_finite(raw)
-    for key in ("data", "space"):
-        if key not in raw:
-            raise RecipeError(key, "missing")
+    evaluation = _parse_evaluation(raw.get("evaluation"))
+    if "space" not in raw:
+        raise RecipeError("space", "missing")
+    if evaluation.trains and "data" not in raw:
+        raise RecipeError("data", "missing")
+    if not evaluation.trains and "data" in raw:
+        raise RecipeError("data", f"a table recipe has no data of its own: table {evaluation.table} "
+                                  f"was recorded on {evaluation.dataset}")
     name = _check_name(raw, default_name)
     training = _mapping("training", raw.get("training") or {})
     seed = raw.get("seed", 0)
@@ -237,12 +274,22 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
     backends = _mapping("backends", raw.get("backends") or {})
     for backend, opts in backends.items():
         _mapping(f"backends.{_fmt(backend)}", opts if opts is not None else {})
+    space = parse_space(raw["space"], training)
+    objectives = _parse_objectives(raw.get("objectives"))
+    if not evaluation.trains:
+        from unified_nas.tables.recipes import check_table_space
+
+        check_table_space(evaluation, space)
+        for i, o in enumerate(objectives):
+            if o.metric not in TABLE_METRICS:
+                raise RecipeError(f"objectives[{i}].metric", f"table {evaluation.table} records no {o.metric} "
+                                                             f"(table objectives: {', '.join(TABLE_METRICS)})")
     return Recipe(
         name=name, description=str(raw.get("description", "")),
-        data=_parse_data(raw["data"]), space=parse_space(raw["space"], training),
-        protocol=_parse_protocol(training), objectives=_parse_objectives(raw.get("objectives")),
-        budget=_parse_budget(raw.get("budget")), seed=seed, backends=backends,
-        source=source, base_dir=base_dir,
+        data=_parse_data(raw["data"]) if evaluation.trains else None, space=space,
+        protocol=_parse_protocol(training), objectives=objectives,
+        budget=_parse_budget(raw.get("budget"), evaluation), seed=seed, backends=backends,
+        evaluation=evaluation, source=source, base_dir=base_dir,
     )
 
 

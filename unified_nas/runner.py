@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from unified_nas.data import Dataset, load_dataset
+from unified_nas.data import Dataset, load_recipe_data
 from unified_nas.environment import environment
+from unified_nas.evaluation import Evaluator, NativeTraining, make_evaluator
 from unified_nas.errors import RecipeError, UnasError, UserError
 from unified_nas.limits import MAX_SEED
 from unified_nas.lifecycle import Replay, ResumeDiverged, owner_alive, raise_if_terminated, shown_status, this_process
@@ -28,6 +29,15 @@ from unified_nas.space import space_size
 from unified_nas.space.ops import SPATIAL_FAMILIES
 from unified_nas.space.spaces import CellSpace, DenseCellSpace
 from unified_nas.train.result import EpochCallback, TrialResult
+
+
+class SimulatedBudgetSpent(BaseException):
+    """Ends a search whose trials used up the simulated-time budget (raised after the trial is stored).
+
+    A BaseException, like KeyboardInterrupt, so that no toolkit takes it for a
+    failed trial; the runner catches it and stores the run as complete. No
+    toolkit can stop on simulated time by itself: it is ours.
+    """
 
 
 def check_data_fits(recipe: Recipe, data: Dataset) -> None:
@@ -62,31 +72,45 @@ class RunContext:
     search_cost: dict[str, Any] | None = None  # one-shot strategies: the supernet's cost, reported apart
     quiet: bool = False  # no progress output: toolkits should not log per trial either
     replay: Replay | None = None  # set when resuming: finished trials answered from the store
+    # How a sample becomes metrics (make_evaluator, made before anything is stored: it may refuse the recipe).
+    evaluator: Evaluator | None = None
+    evaluations: int = 0  # samples evaluated so far (replayed ones included)
 
     @property
     def directions(self) -> list[str]:
         return [o.direction for o in self.recipe.objectives]
 
-    def replayed(self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None) -> TrialResult | None:
-        """When resuming: the stored result of a trial finished in an earlier attempt (None: train it).
+    def evaluate(self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None,
+                 native: NativeTraining | None = None) -> TrialResult:
+        """The result of one canonical sample: the one way every backend scores a trial.
 
-        Every backend asks this before it trains a sample, however it trains.
+        A backend passes its toolkit's own training as ``native`` if it has
+        one (AutoKeras fits Keras, NNI trains the model it froze); whether it
+        is called is the run's business, not the backend's: when resuming, a
+        trial finished in an earlier attempt is answered from the store; a
+        table recipe answers from the table; otherwise the sample is trained
+        (``native``, or the shared torch trainer).
+
+        Args:
+            sample: A canonical sample of the recipe's space.
+            on_epoch: Per-epoch callback for pruning (return True to stop).
+            native: The backend's own training of this sample.
+
+        Returns:
+            The sample's result.
 
         Raises:
-            ReplayedTrialFailed: The trial failed in the earlier attempt.
-            ResumeDiverged: The strategy proposed another sample than before.
+            ReplayedTrialFailed: Resuming, and the trial failed in the earlier attempt.
+            ResumeDiverged: Resuming, and the strategy proposed another sample than before.
+            Terminated: SIGTERM arrived earlier and was swallowed by a toolkit.
         """
         raise_if_terminated()  # a safe point: see lifecycle.raise_if_terminated
-        return self.replay.result(sample, on_epoch) if self.replay is not None else None
-
-    def evaluate(self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None) -> TrialResult:
-        """Trains one canonical sample under the recipe's protocol and the run seed."""
-        from unified_nas.train.evaluate import evaluate_sample  # imports torch
-
-        replayed = self.replayed(sample, on_epoch)
+        trial, self.evaluations = self.evaluations, self.evaluations + 1
+        replayed = self.replay.result(sample, on_epoch) if self.replay is not None else None
         if replayed is not None:
             return replayed
-        return evaluate_sample(self.recipe.space, sample, self.data, self.recipe.protocol, self.seed, on_epoch)
+        assert self.evaluator is not None, "RunContext needs its evaluator"
+        return self.evaluator(sample, trial, on_epoch, native)
 
     def objective_values(self, result: TrialResult) -> list[float]:
         return [result.value(o.metric) for o in self.recipe.objectives]
@@ -102,7 +126,8 @@ class RunContext:
                            objectives=self.objective_values(result) if status == "complete" else None,
                            params=result.params, flops=result.flops, history=list(result.history),
                            start_time=start_time, duration_s=duration_s, train_s=result.train_s, error=error,
-                           extra=extra or {}, test_accuracy=result.test_accuracy)
+                           extra=extra or {}, test_accuracy=result.test_accuracy, simulated_s=result.simulated_s,
+                           true_accuracy=result.true_accuracy)
 
     def emit(self, record: TrialRecord) -> None:
         """Stores one finished trial at once (nothing computed is lost on a crash)."""
@@ -185,11 +210,12 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
     backend = get_backend(backend_name)
     options = backend.options(recipe, {"strategy": strategy, "pruner": pruner, **(extra_options or {})})
     backend.check(recipe, options)
-    data = load_dataset(recipe.data, recipe.base_dir)
+    data = load_recipe_data(recipe)
     check_data_fits(recipe, data)
+    evaluator = make_evaluator(recipe, data, seed)  # a table's package is missing: refused here
     backend.prepare(options)  # heavy imports now, so they are not booked as search time
     budget = Budget(trials if trials is not None else recipe.budget.trials,
-                    time_s if time_s is not None else recipe.budget.time_s)
+                    time_s if time_s is not None else recipe.budget.time_s, recipe.budget.simulated_s)
     backend.check_arguments(recipe, options, seed, budget)
     run_id = run_id or new_run_id(recipe, backend.name)
     # Absolute: resume and export may run from another working directory.
@@ -208,7 +234,9 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
         backend={"name": backend.name, "version": backend.version()},
         strategy=options.strategy, options=options.to_dict(), seed=seed,
         objectives=[{"metric": o.metric, "direction": o.direction} for o in recipe.objectives],
-        budget_asked={"trials": budget.trials, "time_s": budget.time_s, "epochs_per_trial": recipe.protocol.epochs},
+        budget_asked={"trials": budget.trials, "time_s": budget.time_s, "simulated_s": budget.simulated_s,
+                      "epochs_per_trial": recipe.protocol.epochs if recipe.evaluation.trains else None},
+        evaluation=recipe.evaluation.describe(),
         data=data.describe(), space={"kind": recipe.space.kind, "size": str(space_size(decls)),
                                      "params": [d.to_dict() for d in decls]},
         environment=environment(), run_dir=str(run_dir), started_at=time.time(), process=this_process())
@@ -217,7 +245,8 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
     except Exception:
         run_dir.rmdir()  # nothing was stored: leave no empty run directory behind
         raise
-    ctx = RunContext(recipe, data, seed, budget, options, run_dir, run_id, lambda rec: None, quiet=not progress)
+    ctx = RunContext(recipe, data, seed, budget, options, run_dir, run_id, lambda rec: None, quiet=not progress,
+                     evaluator=evaluator)
     return _execute(backend, ctx, report, store, progress, replay=None)
 
 
@@ -278,12 +307,13 @@ def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool 
     if backend.version() != report.backend["version"]:  # replay relies on the strategy behaving exactly as before
         raise UserError(f"run {report.run_id} ran on {backend.name} {report.backend['version']}, this is "
                         f"{backend.version()}; resume it with that version, or start a new run")
-    data = load_dataset(recipe.data, recipe.base_dir)
+    data = load_recipe_data(recipe)
     was = report.data
     # (Reports from before content digests existed are checked on the split alone.)
     if (data.split.sha256, data.content_sha256) != (was["split"]["sha256"],
                                                     was.get("content_sha256") or data.content_sha256):
         raise UserError(f"data of run {report.run_id} changed since it started; start a new run")
+    evaluator = make_evaluator(recipe, data, report.seed)
     backend.prepare(options)
     # What the earlier attempt left, for the report: how it ended, how long it searched, what it kept.
     report.attempts.append({"status": status, "error": report.error, "trials": len(report.trials),
@@ -292,11 +322,12 @@ def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool 
     report.status, report.error, report.ended_at, report.process = "running", None, None, this_process()
     asked = report.budget_asked
     time_left = None if asked.get("time_s") is None else max(0.0, asked["time_s"] - report.active_s())
-    budget = Budget(asked.get("trials"), time_left)
+    # Simulated time is counted again from the replayed trials, so the whole budget is handed on.
+    budget = Budget(asked.get("trials"), time_left, asked.get("simulated_s"))
     if not store.claim_run(report, stored_status):
         raise UserError(f"run {report.run_id} was claimed by another process meanwhile")
     ctx = RunContext(recipe, data, report.seed, budget, options, Path(report.run_dir), report.run_id,
-                     lambda rec: None, quiet=not progress)
+                     lambda rec: None, quiet=not progress, evaluator=evaluator)
     return _execute(backend, ctx, report, store, progress, replay=Replay(list(report.trials)))
 
 
@@ -308,17 +339,27 @@ def _execute(backend: Any, ctx: "RunContext", report: RunReport, store: ResultsS
     for rec in report.trials:
         bar.update(rec)
 
+    simulated = [0.0]
+
     def on_record(rec: TrialRecord) -> None:
         kept = replay.consume(rec) if replay is not None else None
-        if kept is not None:
-            return  # finished in an earlier attempt: stored and counted already
-        store.add_trial(ctx.run_id, rec)
-        report.trials.append(rec)
-        bar.update(rec)
+        if kept is None:  # else finished in an earlier attempt: stored and counted already
+            store.add_trial(ctx.run_id, rec)
+            report.trials.append(rec)
+            bar.update(rec)
+        simulated[0] += (kept or rec).simulated_s or 0.0
+        if ctx.budget.simulated_s is not None and simulated[0] >= ctx.budget.simulated_s:
+            raise SimulatedBudgetSpent()
+
+    def on_native(native_trial: Any) -> None:
+        ctx.emit(backend.normalize(native_trial, ctx))
 
     ctx.emit_record, ctx.replay = on_record, replay
     try:
-        backend.run(backend.translate(ctx), ctx)
+        try:
+            backend.run(backend.translate(ctx), ctx, on_native)
+        except SimulatedBudgetSpent:
+            pass  # the trials ran would have cost the budget's training time: the search is over
         raise_if_terminated()  # a SIGTERM the toolkit's code swallowed still ends the run as interrupted
         report.status = "complete"
     except KeyboardInterrupt:

@@ -5,7 +5,7 @@ Nothing here imports Keras at module import: Keras fixes its compute backend
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
@@ -48,7 +48,7 @@ class Backend(BaseBackend):
         Strategy("greedy", "Greedy"),
         Strategy("random", "RandomSearch"),
         Strategy("bayesian", "BayesianOptimization"),
-        Strategy("hyperband", "Hyperband (patched: promoted trials)"),
+        Strategy("hyperband", "Hyperband (patched: promoted trials)", multi_fidelity=True),
         Strategy("grid", "keras-tuner GridSearch", finite_only=True),
     )}
     default_strategy = "greedy"
@@ -90,13 +90,15 @@ class Backend(BaseBackend):
         tuner_arguments(options.strategy, options.strategy_args)
 
     def translate(self, ctx: "RunContext") -> Any:
-        # The AutoModel is built in run: its project directory is created with it.
-        return ctx.recipe.space
+        """The AutoKeras graph (input -> UnasBlock -> UnasHead); the AutoModel and its project are made in run."""
+        from unified_nas.backends.autokeras.run import search_graph
 
-    def run(self, native: Any, ctx: "RunContext") -> None:
+        return search_graph(ctx.recipe.space)
+
+    def run(self, native: Any, ctx: "RunContext", report: Callable[[Any], None]) -> None:
         from unified_nas.backends.autokeras.run import run_search
 
-        run_search(ctx, lambda t: ctx.emit(self.normalize(t, ctx)))
+        run_search(native, ctx, report)
 
     def normalize(self, native_trial: Any, ctx: "RunContext") -> "TrialRecord":
         from unified_nas.backends.autokeras.normalize import normalize_trial

@@ -18,6 +18,7 @@ from unified_nas.backends.autokeras.workarounds import frozen_heap
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
+    from unified_nas.space import SearchSpace
 
 # Harmless warnings AutoKeras triggers on every run (not ours to act on).
 QUIET = (
@@ -78,18 +79,23 @@ def pinned_hyperparameters(ctx: "RunContext") -> keras_tuner.HyperParameters:
     return hp
 
 
-def build_automodel(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> ak.AutoModel:
-    """The recipe as an ``ak.AutoModel``: one :class:`UnasBlock`, one :class:`UnasHead`."""
+def search_graph(space: SearchSpace) -> tuple[Any, Any]:
+    """The search space as an AutoKeras graph: ``(input node, output node)``, one :class:`UnasBlock`, one :class:`UnasHead`."""
+    inp = ak.Input()
+    return inp, UnasHead()(UnasBlock(space)(inp))
+
+
+def build_automodel(graph: tuple[Any, Any], ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> ak.AutoModel:
+    """The recipe as an ``ak.AutoModel`` over ``graph`` (see :func:`search_graph`)."""
     recipe, strategy = ctx.recipe, ctx.options.strategy
     objective = recipe.objectives[0]
-    inp = ak.Input()
-    out = UnasHead()(UnasBlock(recipe.space)(inp))
+    inp, out = graph
     kwargs = dict(ctx.options.strategy_args)
     if strategy == "hyperband":
         kwargs.setdefault("max_epochs", recipe.protocol.epochs)  # AutoKeras's default is 1000
         # keras-tuner stops after one pass over the brackets (1 trial when max_epochs is 1): the trial budget decides.
         kwargs.setdefault("hyperband_iterations", UNLIMITED)
-    env = TrialEnv(recipe.space, ctx.data, recipe.protocol, ctx.seed, emit, ctx.time_left, ctx.replayed)
+    env = TrialEnv(recipe.space, ctx.data, recipe.protocol, ctx.seed, emit, ctx.time_left, ctx.evaluate)
     model = ak.AutoModel(
         inputs=inp, outputs=out, project_name=PROJECT, directory=str(ctx.run_dir),
         objective=keras_tuner.Objective(objective.metric, "max" if objective.direction == "maximize" else "min"),
@@ -101,7 +107,7 @@ def build_automodel(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> a
     return model
 
 
-def run_search(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
+def run_search(graph: tuple[Any, Any], ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
     """Runs the search; every finished trial goes to ``emit`` as it ends.
 
     Raises:
@@ -115,7 +121,7 @@ def run_search(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
         completed.append(t.status == "COMPLETED")
         emit(t)
 
-    automodel = build_automodel(ctx, record)
+    automodel = build_automodel(graph, ctx, record)
     # Each trial fits with its own batch size (the tuner sets it); this one only feeds AutoKeras's data analysis.
     batch = ctx.recipe.space.training.batch_size
     with frozen_heap(), warnings.catch_warnings():
@@ -130,5 +136,5 @@ def run_search(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
             # After the last trial AutoKeras reloads and saves the best model (unified-nas does not use it). It
             # crashes there with no completed trial, and on a resumed run whose best trial finished in an earlier
             # attempt (its weights went with the earlier project). Every record is stored by then.
-            if not (automodel.tuner.unas_search_done and (not any(completed) or ctx.replay is not None)):
+            if not (automodel.tuner.unas_search_done and (not any(completed) or automodel.tuner.unas_unfitted)):
                 raise

@@ -79,6 +79,24 @@ def sample_from_values(decls: Sequence[ParamDecl], values: Mapping[str, Any]) ->
     return canonicalize(decls, ours)
 
 
+def declare_hyperparameters(graph: Any, hp: keras_tuner.HyperParameters) -> None:
+    """Declares the hyperparameters of every :class:`UnasBlock` in ``graph`` as its build would, building nothing.
+
+    A trial answered without training (a table, a replayed trial) needs no
+    Keras model, but keras-tuner's oracles learn the trial's hyperparameters
+    from the build; this is the declaring half of :meth:`UnasBlock.build`,
+    under the block's name scope as AutoKeras's build wrapper sets it.
+
+    Args:
+        graph: The tuner's hypermodel (AutoKeras's ``Graph``).
+        hp: The trial's hyperparameters.
+    """
+    for block in graph.blocks:
+        if isinstance(block, UnasBlock):
+            with hp.name_scope(block.name):
+                declare_all(hp, block.space.decls())
+
+
 @keras.saving.register_keras_serializable(package="unified_nas")
 class UnasBlock(ak.Block):
     """The whole recipe search space as one AutoKeras block.

@@ -35,7 +35,7 @@ from unified_nas.train.keras_protocol import accuracy, compile_model
 from unified_nas.train.result import TrialResult
 
 from unified_nas.backends.autokeras.normalize import NativeTrial
-from unified_nas.backends.autokeras.space import sample_from_values
+from unified_nas.backends.autokeras.space import declare_hyperparameters, sample_from_values
 from unified_nas.backends.autokeras.workarounds import save_build_config, unchecked_model_size
 
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
@@ -51,8 +51,8 @@ class TrialEnv:
     seed: int
     emit: Callable[[NativeTrial], None]
     time_left: Callable[[], float | None]
-    # When resuming: the stored result of a trial finished before (see RunContext.replayed).
-    replayed: Callable[[dict[str, Any]], TrialResult | None] = lambda sample: None
+    # RunContext.evaluate: (sample, on_epoch, native training) -> result; it decides whether to train.
+    evaluate: Callable[..., TrialResult]
 
 
 class UnasTunerMixin:
@@ -69,6 +69,7 @@ class UnasTunerMixin:
         self._started = 0.0
         self._result: TrialResult | None = None
         self._compiled: dict[str, Any] = {}
+        self.unas_unfitted = 0  # trials answered without a Keras fit (replayed or looked up): no checkpoint
         super().__init__(*args, **kwargs)
 
     def _sample(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
@@ -81,8 +82,14 @@ class UnasTunerMixin:
         with unchecked_model_size(self):  # INITIAL_BUILD_SIZE_CHECK_AK300
             return super()._try_build(hp)  # type: ignore[misc]
 
+    def _seed(self) -> None:
+        # Before every build: weights depend on the architecture and seed only. It also reseeds Python's and
+        # numpy's global RNGs, which AutoKeras's greedy oracle draws from, so a trial answered without a build
+        # must do it too, or later proposals would differ from a trained run's (and from its resume).
+        keras.utils.set_random_seed(self.unas.seed)
+
     def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> Any:
-        keras.utils.set_random_seed(self.unas.seed)  # weights depend on the architecture and seed only
+        self._seed()
         model = super()._build_hypermodel(hp)  # type: ignore[misc]
         arch = self.unas.space.resolve(self._sample(hp))
         compile_model(model, arch.training, from_logits=False)
@@ -92,14 +99,38 @@ class UnasTunerMixin:
         return model
 
     def _build_and_fit_model(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """The trial's metrics for the oracle, from the run's evaluator (which may call :meth:`_fit`)."""
         sample = self._sample(trial.hyperparameters)
-        replayed = self.unas.replayed(sample)
-        if replayed is not None:  # finished in an earlier attempt of this run: built, not trained again
-            # The build still runs: it fills the trial's hyperparameters as the first attempt's did, and the
-            # greedy and Bayesian oracles derive later trials from them.
-            super()._try_build(trial.hyperparameters)  # type: ignore[misc]
-            self._history, self._result = list(replayed.history), replayed
-            return {k: float(v) for k, v in replayed.history[-1].items() if k != "epoch"}
+        fitted: list[bool] = []
+
+        def native() -> TrialResult:
+            fitted.append(True)
+            return self._fit(trial, sample, *args, **kwargs)
+
+        result = self.unas.evaluate(sample, None, native)
+        if not fitted:  # answered without training: no Keras model was built or fitted
+            self.unas_unfitted += 1
+            self._declare(trial.hyperparameters)
+        self._history, self._result = list(result.history), result
+        return {k: float(v) for k, v in result.metrics.items()}
+
+    def _declare(self, hp: keras_tuner.HyperParameters) -> None:
+        """What a build does for the oracle, without building any layer (a trial answered without training).
+
+        keras-tuner's build declares the trial's hyperparameters, and the
+        greedy and Bayesian oracles derive later trials from them; our build
+        also reseeds the global RNGs (:meth:`_seed`). Both, and nothing else.
+        """
+        self._seed()
+        declare_hyperparameters(self.hypermodel, hp)
+
+    def _fit(self, trial: keras_tuner.engine.trial.Trial, sample: dict[str, Any], *args: Any,
+             **kwargs: Any) -> TrialResult:
+        """AutoKeras's own build and fit of one trial, under the recipe's protocol.
+
+        Raises:
+            TrainingDiverged: The training loss became NaN or infinite.
+        """
         arch = self.unas.space.resolve(sample)
         kwargs["batch_size"] = arch.training.batch_size
         super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
@@ -112,12 +143,11 @@ class UnasTunerMixin:
         epochs = trial.hyperparameters.values.get("tuner/epochs", self.unas.protocol.epochs)
         stopped = "early_stopping" if len(self._history) < epochs - trial.hyperparameters.values.get(
             "tuner/initial_epoch", 0) else None
-        self._result = TrialResult(
+        return TrialResult(
             metrics={k: last[k] for k in ("val_accuracy", "val_loss", "train_loss")},
             test_accuracy=accuracy(model, data.x_test, data.y_test), history=list(self._history),
             params=count_trainable(model), flops=count_flops(arch, data.input_shape, data.num_classes),
             train_s=self._train_s, stopped=stopped)
-        return {k: float(v) for k, v in last.items() if k != "epoch"}
 
     # -- hooks ---------------------------------------------------------------------------------------
     def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 with warnings.catch_warnings():
     # NNI 3.0 warns at import about torch.nn classes newer than itself (Buffer, ...): noise, not a problem.
@@ -99,24 +99,25 @@ class Backend(BaseBackend):
             make_strategy(options.strategy, seed, options.strategy_args, budget.trials)
 
     def translate(self, ctx: "RunContext") -> Any:
-        # The ModelSpace is built inside run (it must be created where the engine runs).
-        return ctx.recipe.space
+        """The JSON spec of the ``UnasModelSpace``; the ModelSpace itself is built in run, where the engine runs."""
+        from unified_nas.backends.nni.space import make_spec
 
-    def run(self, native: Any, ctx: "RunContext") -> None:
+        return make_spec(ctx.recipe.space, ctx.data.input_shape, ctx.data.num_classes)
+
+    def run(self, native: Any, ctx: "RunContext", report: Callable[[NativeTrial], None]) -> None:
         if self.is_one_shot(ctx.options.strategy):
             from unified_nas.backends.nni.oneshot import run_oneshot
 
-            ctx.search_cost = run_oneshot(ctx)
+            run_oneshot(native, ctx, report)
             return
-        emit = lambda t: ctx.emit(self.normalize(t, ctx))  # noqa: E731
         if ctx.options.extra.get("engine", "headless") == "web":
             from unified_nas.backends.nni.web import run_web
 
-            run_web(ctx, emit)
+            run_web(native, ctx, report)
             return
         from unified_nas.backends.nni.run import run_headless
 
-        run_headless(ctx, emit)
+        run_headless(native, ctx, report)
 
     def normalize(self, native_trial: NativeTrial, ctx: "RunContext") -> "TrialRecord":
         return normalize_trial(native_trial, ctx)

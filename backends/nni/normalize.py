@@ -1,7 +1,7 @@
 """NNI model events -> TrialRecord."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from unified_nas.report.records import TrialRecord
@@ -25,6 +25,8 @@ class NativeTrial:
         start, end: Unix times; ``start`` is when the previous trial ended (or
             the search started), so strategy and engine time count as overhead.
         error: Traceback of a failed trial.
+        native_id: NNI's name for it if not its index (one-shot: ``exported``).
+        extra: Kept in the record's ``extra`` (one-shot: the supernet's cost).
     """
 
     index: int
@@ -34,6 +36,8 @@ class NativeTrial:
     start: float
     end: float
     error: str | None = None
+    native_id: str | None = None  # default: the index
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def normalize_trial(t: NativeTrial, ctx: "RunContext") -> TrialRecord:
@@ -54,6 +58,6 @@ def normalize_trial(t: NativeTrial, ctx: "RunContext") -> TrialRecord:
     error = t.error if status == "failed" else None
     if status == "failed" and error is None:
         error = f"NNI reported {t.status} without a result"
-    return ctx.record_from_result(index=t.index, native_id=str(t.index), sample=sample, result=result, status=status,
-                                  start_time=t.start, duration_s=t.end - t.start, error=error,
-                                  extra={"nni_status": t.status})
+    return ctx.record_from_result(index=t.index, native_id=t.native_id or str(t.index), sample=sample, result=result,
+                                  status=status, start_time=t.start, duration_s=t.end - t.start, error=error,
+                                  extra={"nni_status": t.status, **t.extra})

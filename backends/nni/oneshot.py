@@ -1,7 +1,7 @@
-"""NNI one-shot strategies (DARTS, GumbelDARTS, ENAS, Proxyless, RandomOneShot) on cell spaces.
+"""NNI one-shot strategies (DARTS, GumbelDARTS, ENAS, Proxyless, RandomOneShot) on cell and dense-cell spaces.
 
-The supernet is NNI's own (its one-shot code turns the ``Cell`` of
-:class:`UnasModelSpace` into a supernet) and trains on the recipe's split with
+The supernet is NNI's own (its one-shot code turns the ``Cell`` or the
+per-edge ``LayerChoice`` of :class:`UnasModelSpace` into a supernet) and trains on the recipe's split with
 NNI's Lightning ``Classification`` evaluator. The exported top-1 architecture
 is then trained from scratch under the standard protocol, so its TrialRecord is
 comparable with multi-trial ones; the supernet's wall time is reported
@@ -13,7 +13,7 @@ import logging
 import random
 import time
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -22,10 +22,11 @@ from nni.nas.execution import SequentialExecutionEngine
 from nni.nas.space import RawFormatModelSpace
 from torch.utils.data import TensorDataset
 
-from unified_nas.errors import RecipeError
+from unified_nas.errors import RecipeError, format_failure
 from unified_nas.torch_model import to_tensor
 
-from unified_nas.backends.nni.space import UnasModelSpace, make_spec, to_canonical
+from unified_nas.backends.nni.normalize import NativeTrial
+from unified_nas.backends.nni.space import UnasModelSpace, to_canonical
 from unified_nas.backends.nni.workarounds import enas, import_strategies
 
 if TYPE_CHECKING:
@@ -62,11 +63,17 @@ def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: 
                       generator=gen)
 
 
-def run_oneshot(ctx: "RunContext") -> dict[str, Any]:
-    """Trains the supernet, exports the top-1 architecture, trains it under the standard protocol.
+def run_oneshot(spec: dict[str, Any], ctx: "RunContext", report: Callable[[NativeTrial], None]) -> None:
+    """Trains the supernet, exports the top-1 architecture, has it evaluated as any trial is.
 
-    Returns:
-        The search cost: ``supernet_wall_s``, ``supernet_epochs``, the exported sample.
+    The supernet's cost goes to ``ctx.search_cost`` (``supernet_wall_s``,
+    ``supernet_epochs``, the strategy), apart from the one trial reported:
+    the exported architecture.
+
+    Args:
+        spec: The model space's spec (``space.make_spec``).
+        ctx: The run's context.
+        report: Called with the exported architecture's trial.
     """
     recipe, data, seed = ctx.recipe, ctx.data, ctx.seed
     hp = recipe.space.training  # fixed (one-shot strategies search the architecture only; checked in gaps)
@@ -81,7 +88,7 @@ def run_oneshot(ctx: "RunContext") -> dict[str, Any]:
         learning_rate=hp.lr, weight_decay=hp.weight_decay, optimizer=optimizer, num_classes=data.num_classes,
         max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
         enable_model_summary=False, enable_checkpointing=False)
-    space = UnasModelSpace(make_spec(recipe.space, data.input_shape, data.num_classes))
+    space = UnasModelSpace(spec)
     strategy = make_oneshot(ctx.options.strategy, args)
     quiet = [logging.getLogger(n) for n in ("nni", "pytorch_lightning", "lightning", "lightning.pytorch")]
     levels = [lg.level for lg in quiet]
@@ -99,9 +106,13 @@ def run_oneshot(ctx: "RunContext") -> dict[str, Any]:
     wall = time.time() - t0
     sample = to_canonical(recipe.space, exported)
     cost = {"supernet_wall_s": round(wall, 3), "supernet_epochs": epochs, "strategy": ctx.options.strategy}
-    # The exported architecture, trained and scored exactly like a multi-trial record.
+    ctx.search_cost = cost
+    # The exported architecture, evaluated and normalized exactly like a multi-trial one.
     start = time.time()
-    result = ctx.evaluate(sample)
-    ctx.emit(ctx.record_from_result(0, "exported", sample, result, "complete", start, time.time() - start,
-                                    extra={"one_shot": cost}))
-    return cost
+    try:
+        payload: Any = {"unas": {"sample": sample, "result": ctx.evaluate(sample).to_dict()}}
+        status, error = "Trained", None
+    except Exception as e:
+        payload, status, error = None, "Failed", format_failure(e)
+    report(NativeTrial(0, exported, status, payload, start, time.time(), error, native_id="exported",
+                       extra={"one_shot": cost}))

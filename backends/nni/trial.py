@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+from types import SimpleNamespace
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import nni
 
-from unified_nas.data import Dataset, load_dataset
+from unified_nas.data import Dataset, load_recipe_data
 from unified_nas.errors import format_failure
+from unified_nas.evaluation import make_evaluator
 from unified_nas.recipe import Recipe, load_recipe_text
 from unified_nas.recipe_text import read_recipe_text
 from unified_nas.train.evaluate import train_model
@@ -41,9 +43,10 @@ class TrialEnv:
     recipe: Recipe
     data: Dataset
     seed: int
+    # (sample, on_epoch, native training) -> result: RunContext.evaluate in-process; in a trial process the
+    # run's evaluator itself (see _resolve_env). It decides whether the model NNI built is trained.
+    evaluate: Callable[..., TrialResult]
     result_dir: str | None = None
-    # When resuming (headless engine): the stored result of a trial finished before (RunContext.replayed).
-    replayed: Callable[..., TrialResult | None] | None = None
 
     def score(self, values: list[float]) -> float:
         """NNI strategies maximise one number: the first objective, sign-adjusted."""
@@ -82,7 +85,14 @@ def _resolve_env(env: str) -> TrialEnv:
     d = json.loads(env)
     source = read_recipe_text(Path(d["recipe"]))
     recipe = load_recipe_text(source, d["base_dir"], "recipe", "recipe.yaml")
-    _ENVS[env] = TrialEnv(recipe, load_dataset(recipe.data, recipe.base_dir), d["seed"], result_dir=d["result_dir"])
+    data = load_recipe_data(recipe)
+    evaluator = make_evaluator(recipe, data, d["seed"])
+
+    def evaluate(sample: Any, on_epoch: Any = None, native: Any = None) -> TrialResult:
+        # One process per trial: NNI's sequence number is the trial's position in the run.
+        return evaluator(sample, nni.get_sequence_id(), on_epoch, native)
+
+    _ENVS[env] = TrialEnv(recipe, data, d["seed"], evaluate, result_dir=d["result_dir"])
     return _ENVS[env]
 
 
@@ -93,22 +103,28 @@ def _write(e: TrialEnv, payload: dict[str, Any]) -> None:
 
 
 def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
-    """Trains NNI's frozen ``model`` and reports its score to NNI.
+    """Has NNI's frozen sample evaluated by the run (NNI's network trained, if it is trained) and reports to NNI.
 
     In-process the report is ``{"default": score, "unas": {sample, result}}``;
     in a trial process it is the score alone, the rest going to ``result_dir``.
 
     Args:
-        model: The network NNI built for this sample (a ``UnasModelSpace`` instance).
+        model: NNI's frozen model space (``ExecutableModelSpace``; see
+            ``run.ModelOnRequest``): ``model.sample`` is NNI's sample,
+            ``model.executable_model()`` builds the network NNI built for it.
         env: Registry key or JSON text (see module docstring).
         **hparams: Training hyperparameters, frozen by NNI (searched ones are evaluator choices).
 
     Raises:
-        Exception: Whatever training raised (a trial process first writes its traceback to ``result_dir``).
+        Exception: Whatever building or training raised (a trial process
+            first writes its traceback to ``result_dir``).
     """
     e = _resolve_env(env)
     try:
-        sample = to_canonical(e.recipe.space, {**(model.unas_sample or {}), **hparams})
+        if not hasattr(model, "executable_model"):  # built by NNI already (an evaluator NNI wrapped itself)
+            network = model
+            model = SimpleNamespace(sample=network.unas_sample, executable_model=lambda: network)
+        sample = to_canonical(e.recipe.space, {**(model.sample or {}), **hparams})
         arch = e.recipe.space.resolve(sample)
         primary = e.recipe.objectives[0].metric
 
@@ -117,9 +133,8 @@ def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
                 nni.report_intermediate_result(row[primary])
             return False
 
-        result = e.replayed(sample, on_epoch) if e.replayed is not None else None
-        if result is None:
-            result = train_model(model, arch, e.data, e.recipe.protocol, e.seed, on_epoch)
+        result = e.evaluate(sample, on_epoch, lambda: train_model(model.executable_model(), arch, e.data,
+                                                                   e.recipe.protocol, e.seed, on_epoch))
     except Exception as exc:
         _write(e, {"error": format_failure(exc)})
         raise

@@ -22,7 +22,7 @@ from unified_nas.errors import UnasError
 from unified_nas.backends.nni import trial as trial_mod
 from unified_nas.backends.nni.normalize import NativeTrial
 from unified_nas.backends.nni.run import make_evaluator, make_strategy
-from unified_nas.backends.nni.space import UnasModelSpace, make_spec
+from unified_nas.backends.nni.space import UnasModelSpace
 from unified_nas.backends.nni.web_workarounds import (DEFAULT_MANAGER_HOST, MANAGER_HOSTS,
                                                       experiment_file_in_run_dir_nni30, manager_loopback_nni30)
 
@@ -55,7 +55,7 @@ def _stderr_tail(exp_dir: Path, job_id: str, lines: int = 15) -> str | None:
     return None
 
 
-def run_web(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
+def run_web(spec: dict[str, Any], ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
     """Runs the strategy through NNI's NasExperiment and its Node.js manager.
 
     Args:
@@ -75,7 +75,7 @@ def run_web(ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
         raise UnasError(f"backends.nni.manager_host {host!r}: expected one of {', '.join(MANAGER_HOSTS)} "
                         "(NNI's own clients reach its manager at localhost)")
     run_dir = ctx.run_dir.resolve()
-    space = UnasModelSpace(make_spec(ctx.recipe.space, ctx.data.input_shape, ctx.data.num_classes))
+    space = UnasModelSpace(spec)
     evaluator = make_evaluator(ctx, trial_mod.env_json(ctx.recipe, ctx.seed, run_dir))
     results = run_dir / "trial_results"
     strategy = make_strategy(ctx.options.strategy, ctx.seed, ctx.options.strategy_args, ctx.budget.trials)

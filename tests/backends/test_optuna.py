@@ -37,8 +37,11 @@ def test_same_seed_same_samples_and_metrics(mlp_recipe, store, tmp_path):
 
 def test_study_is_stored_in_the_run_dir_and_opens_in_optuna(mlp_recipe, store, tmp_path):
     report = _run(mlp_recipe, store, tmp_path, trials=3)
-    db = Path(report.run_dir) / "optuna.sqlite3"
-    study = optuna.load_study(study_name=report.run_id, storage=f"sqlite:///{db}")
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = Path(report.run_dir) / "optuna.journal"
+    study = optuna.load_study(study_name=report.run_id,
+                              storage=optuna.storages.JournalStorage(JournalFileBackend(str(journal))))
     assert len(study.trials) == 3
     assert study.trials[0].params == report.trials[0].sample
 

@@ -7,11 +7,11 @@ pytest.importorskip("optuna")
 
 from unified_nas.recipe import load_recipe  # noqa: E402
 from unified_nas.space import validate_sample  # noqa: E402
-from tests.conftest import RECIPES, run_on  # noqa: E402
+from tests.conftest import ALL_RECIPES, run_on  # noqa: E402
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ALL_RECIPES, ids=lambda p: p.stem)
 def test_recipe_runs_on_optuna(path, store, tmp_path):
     recipe = load_recipe(path)
     report = run_on("optuna", recipe, store, tmp_path, trials=2)

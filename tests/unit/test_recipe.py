@@ -7,7 +7,7 @@ import pytest
 
 from unified_nas.errors import RecipeError
 from unified_nas.recipe import load_recipe
-from tests.conftest import RECIPES
+from tests.conftest import ALL_RECIPES
 
 BROKEN = sorted((Path(__file__).parent.parent / "data" / "broken_recipes").glob("*.yaml"))
 
@@ -30,7 +30,7 @@ def test_corpus_is_not_empty():
     assert len(BROKEN) >= 20
 
 
-@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ALL_RECIPES, ids=lambda p: p.stem)
 def test_shipped_recipes_validate(path):
     r = load_recipe(path)
     assert r.name == path.stem

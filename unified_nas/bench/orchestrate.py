@@ -47,17 +47,20 @@ def check_backends(recipe: Recipe, spec: BenchSpec) -> None:
     Raises:
         UserError: The first problem, naming the backend.
     """
-    from unified_nas.data import load_dataset
+    from unified_nas.data import load_recipe_data
     from unified_nas.registry import get_backend
     from unified_nas.runner import check_data_fits
 
+    if spec.retrain and not recipe.evaluation.trains:
+        raise UserError(f"--retrain: recipe {recipe.name} is evaluated by table {recipe.evaluation.table}; "
+                        "there is no data to retrain its incumbents on")
     unknown = set(spec.strategies) - set(spec.backends)
     if unknown:
         raise UserError(f"--strategy names backend(s) not benchmarked: {', '.join(sorted(unknown))}")
     for name in spec.backends:
         backend = get_backend(name)
         backend.check(recipe, backend.options(recipe, {"strategy": spec.strategies.get(name)}))
-    check_data_fits(recipe, load_dataset(recipe.data, recipe.base_dir))
+    check_data_fits(recipe, load_recipe_data(recipe))
 
 
 def plan(store: ResultsStore, recipe: Recipe, spec: BenchSpec, resume: bool) -> tuple[str, list[tuple[str, int]]]:

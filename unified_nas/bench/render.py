@@ -42,12 +42,27 @@ def _mean_band(p: Plot, columns: list[tuple[float, list[float]]], color: str) ->
     p.line([(x, statistics.fmean(v)) for x, v in columns], color)
 
 
+REFERENCE_COLOR = "#777"
+
+
 def fig_best_so_far_trials(d: dict[str, Any]) -> str:
     col, metric = _colors(d), d["metric"]
     vals = [v for r in d["runs"] for v in r.get("best_so_far", []) if v is not None]
     n = max((len(r.get("best_so_far", [])) for r in d["runs"]), default=1)
-    p = Plot((1, max(n, 2)), _yrange(vals), f"Best-so-far {metric} vs trial (mean, band = min..max over seeds)",
-             "trial", metric)
+    ref = d.get("reference")
+    title = f"Best-so-far {metric} vs trial (mean, band = min..max over seeds)"
+    legend = _legend(d)
+    if ref:
+        vals += [ref["optimum"], *ref["random_lower"], *ref["random_upper"]]
+        title = (f"Best-so-far {metric} vs trial; grey: random search, 95% band of the mean of "
+                 f"{ref['seeds']} runs; dashed: table optimum")
+        legend = legend + [("random search", REFERENCE_COLOR)]
+    p = Plot((1, max(n, 2)), _yrange(vals), title, "trial", metric)
+    if ref:
+        xs = list(range(1, len(ref["random_mean"]) + 1))
+        p.band(xs, ref["random_lower"], ref["random_upper"], REFERENCE_COLOR)
+        p.line(list(zip(xs, ref["random_mean"])), REFERENCE_COLOR, 1)
+        p.line([(1, ref["optimum"]), (max(n, 2), ref["optimum"])], REFERENCE_COLOR, 1, dash="4 3")
     for b, c in col.items():
         curves = [r["best_so_far"] for r in d["runs"] if r["backend"] == b and r.get("best_so_far")]
         columns = []
@@ -56,7 +71,7 @@ def fig_best_so_far_trials(d: dict[str, Any]) -> str:
             if at:
                 columns.append((i + 1, at))
         _mean_band(p, columns, c)
-    return p.svg(_legend(d))
+    return p.svg(legend)
 
 
 def _value_at(times: list[float], values: list[float | None], t: float) -> float | None:
@@ -68,18 +83,20 @@ def _value_at(times: list[float], values: list[float | None], t: float) -> float
     return out
 
 
-def fig_best_so_far_time(d: dict[str, Any]) -> str:
+def fig_best_so_far_time(d: dict[str, Any], clock: str = "best_so_far_time") -> str:
+    """Best-so-far against wall-clock time, or (``clock="best_so_far_simulated_time"``) simulated training time."""
     col, metric = _colors(d), d["metric"]
     vals = [v for r in d["runs"] for v in r.get("best_so_far", []) if v is not None]
-    tmax = max((t for r in d["runs"] for t in r.get("best_so_far_time", [])), default=1.0)
-    p = Plot((0, tmax), _yrange(vals), f"Best-so-far {metric} vs wall-clock (mean, band = min..max over seeds)",
+    tmax = max((t for r in d["runs"] for t in r.get(clock) or []), default=1.0)
+    what = "simulated training time (the table's)" if clock != "best_so_far_time" else "wall-clock"
+    p = Plot((0, tmax), _yrange(vals), f"Best-so-far {metric} vs {what} (mean, band = min..max over seeds)",
              "seconds", metric)
     grid = [tmax * i / 80 for i in range(81)]
     for b, c in col.items():
-        runs = [r for r in d["runs"] if r["backend"] == b and r.get("best_so_far")]
+        runs = [r for r in d["runs"] if r["backend"] == b and r.get("best_so_far") and r.get(clock)]
         columns = []
         for t in grid:  # drawn from the time every seed has a result
-            at = [_value_at(r["best_so_far_time"], r["best_so_far"], t) for r in runs]
+            at = [_value_at(r[clock], r["best_so_far"], t) for r in runs]
             if runs and all(v is not None for v in at):
                 columns.append((t, at))
         _mean_band(p, columns, c)
@@ -179,32 +196,55 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    table = _is_table(d)
     head = ["backend", "version", "strategy", "runs ok", f"best {d['metric']}", "mean ± 95% CI", "median",
-            "test acc mean ± CI", "retrained test", "time to target s (median)", "complete/pruned/failed",
-            "wall s (total)", "overhead s/trial (median)"]
+            "true acc mean ± CI" if table else "test acc mean ± CI", "retrained test", "time to target s (median)",
+            "complete/pruned/failed", "wall s (total)", "overhead s/trial (median)"]
     rows = []
     for b, s in d["backends"].items():
         rows.append([b, _f(s["version"]), _f(s["strategy"]), f"{s['runs_complete']}/{s['runs']}",
                      _f(s["objective"]["max"] if d["directions"][0] == "maximize" else s["objective"]["min"]),
-                     _pm(s["objective"]), _f(s["objective"]["median"]), _pm(s["test"]), _pm(s["retrain_test"]),
+                     _pm(s["objective"]), _f(s["objective"]["median"]), _pm(s["true" if table else "test"]),
+                     _pm(s["retrain_test"]),
                      f"{_f(s['time_to_target_s']['median'], 3)} ({s['reached_target']} reached)",
                      "/".join(str(s["trials"][k]) for k in ("complete", "pruned", "failed")),
                      f"{s['wall_s']:.1f}", _f(s["overhead_s"]["median"], 3)])
     return head, rows
 
 
+def _is_table(d: dict[str, Any]) -> bool:
+    return (d.get("evaluation") or {}).get("mode") == "table"
+
+
 def run_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    head = ["backend", "seed", "run", "status", "budget asked", "trials spent", "epochs", "wall s",
-            f"incumbent {d['metric']}", "test acc", "hypervolume"]
+    table = _is_table(d)
+    head = ["backend", "seed", "run", "status", "budget asked", "trials spent",
+            "simulated s" if table else "epochs", "wall s", f"incumbent {d['metric']}",
+            "true acc" if table else "test acc", "hypervolume"]
     rows = []
     for r in d["runs"]:
         inc, sp = r["incumbent"] or {}, r.get("budget_spent") or {}
         asked = r.get("budget_asked") or {}
-        rows.append([r["backend"], str(r["seed"]), r["run_id"], r["status"],
-                     f"trials={asked.get('trials')}, time={asked.get('time_s')}", _f(sp.get("trials")),
-                     _f(sp.get("epochs")), _f(sp.get("wall_s"), 3),
-                     _f(inc.get("objectives", [None])[0]), _f(inc.get("test_accuracy")), _f(r.get("hypervolume"))])
+        limits = f"trials={asked.get('trials')}, time={asked.get('time_s')}"
+        if asked.get("simulated_s") is not None:
+            limits += f", simulated={asked['simulated_s']}"
+        rows.append([r["backend"], str(r["seed"]), r["run_id"], r["status"], limits, _f(sp.get("trials")),
+                     _f(sp.get("simulated_s" if table else "epochs")), _f(sp.get("wall_s"), 3),
+                     _f(inc.get("objectives", [None])[0]),
+                     _f(inc.get("true_accuracy" if table else "test_accuracy")), _f(r.get("hypervolume"))])
     return head, rows
+
+
+def reference_text(d: dict[str, Any]) -> str:
+    """One sentence on the table's reference lines ("" unless the recipe is evaluated by a table)."""
+    ref = d.get("reference")
+    if not ref:
+        return ""
+    n = ref["trials"]
+    return (f"Table {ref['table']} ({ref['dataset']}): optimum {ref['optimum']:.4f} (best mean accuracy of the "
+            f"table); uniform random search after {n} trials: mean of {ref['seeds']} runs expected in "
+            f"[{ref['random_lower'][-1]:.4f}, {ref['random_upper'][-1]:.4f}] (95%), mean {ref['random_mean'][-1]:.4f}. "
+            "True accuracy: the table's mean over its recorded training seeds of each incumbent.")
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
@@ -219,6 +259,8 @@ def render_html(d: dict[str, Any]) -> str:
     warn = "".join(f"<div class='warn'>&#9888; {escape(w)}</div>" for w in d["warnings"])
     figs = [fig_best_so_far_trials(d), fig_best_so_far_time(d), fig_score_distribution(d), fig_test_per_seed(d),
             fig_vs_size(d, "params"), fig_vs_size(d, "flops"), fig_timeline(d)]
+    if _is_table(d):  # no test accuracy to plot; simulated training time instead
+        figs[3] = fig_best_so_far_time(d, "best_so_far_simulated_time")
     if len(d["objectives"]) == 2:
         figs.insert(0, fig_pareto(d))
     env = d["environment"]
@@ -233,6 +275,7 @@ Incumbents are chosen on validation; test accuracy is reported for them only. Ta
 {_f(d['target'])} (the weakest final best of all runs unless set). Created
 {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(d['created_at']))}.</p>
 {warn or "<p>Budgets asked and spent are equal across runs.</p>"}
+{f"<p>{escape(reference_text(d))}</p>" if d.get("reference") else ""}
 <h2>Per backend</h2>{_table(*summary_rows(d))}
 <h2>Figures</h2><div class="charts">{''.join(f'<figure>{f}</figure>' for f in figs)}</div>
 <h2>Runs: budget asked and spent</h2>{_table(*run_rows(d))}
@@ -289,6 +332,8 @@ def render_md(d: dict[str, Any]) -> str:
              f"time={md_text(time_s)}. Incumbents chosen on validation. "
              f"Target: {md_text(_f(d['target']))}. Figures: report.html.", ""]
     lines += [f"> **Warning:** {md_text(w)}" for w in d["warnings"]] or ["Budgets asked and spent are equal across runs."]
+    if d.get("reference"):
+        lines += ["", md_text(reference_text(d))]
     # The environment stays verbatim: inside a fenced block nothing is rendered, and json.dumps puts a quote,
     # digit, bracket or literal first on every line, so no line of it can close the fence.
     lines += ["", "## Per backend", "", table(*summary_rows(d)), "", "## Runs", "", table(*run_rows(d)), "",

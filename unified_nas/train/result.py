@@ -22,6 +22,10 @@ class TrialResult:
         flops: FLOPs of one example's forward pass (see ``count_flops``).
         train_s: Seconds inside the training loop (epochs incl. validation).
         stopped: ``None``, ``"pruned"`` or ``"early_stopping"``.
+        simulated_s: A table's recorded training time (table recipes; None when trained).
+        true_accuracy: A table's mean validation accuracy over its recorded
+            training seeds: the architecture's quality without the noise of one
+            training run (table recipes; None when trained).
     """
 
     metrics: dict[str, float]
@@ -31,6 +35,8 @@ class TrialResult:
     flops: int = 0
     train_s: float = 0.0
     stopped: str | None = None
+    simulated_s: float | None = None
+    true_accuracy: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,149 @@
+"""Recipes evaluated by a table: which tables exist, what they were recorded on, what a recipe must say.
+
+A table answers for exactly the network it recorded. A recipe with
+``evaluation: {table: nasbench201, dataset: cifar10}`` therefore has no
+``data`` of its own (the table's data set is the data), searches the table's
+cell with the table's ops, fixes the skeleton the table trained (C=16, N=5
+for NAS-Bench-201: parameters and FLOPs are counted from it) and searches no
+training hyperparameters (the table used one training protocol). Everything
+is checked before any work, each problem a one-line error naming the field.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from unified_nas.errors import RecipeError
+from unified_nas.space.params import Categorical, FloatRange, IntRange
+
+if TYPE_CHECKING:
+    from unified_nas.data import Dataset
+    from unified_nas.evaluation import EvaluationSpec
+    from unified_nas.space import SearchSpace
+    from unified_nas.tables.nasbench201 import NasBench201Table
+
+_DISTS = (Categorical, IntRange, FloatRange)
+
+
+@dataclass(frozen=True)
+class TableData:
+    """What a table's results were recorded on (the recipe's data, for shapes and reports).
+
+    Attributes:
+        name: The data set as the table names it.
+        input_shape: One example, channels last.
+        num_classes: Classes.
+    """
+
+    name: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One tabular benchmark: its data sets and the network it recorded.
+
+    Attributes:
+        datasets: Data set name -> :class:`TableData`.
+        space_kind: The IR space kind of its cell.
+        ops: The ops its cells choose from (canonical names).
+        nodes: Nodes per cell, the input included.
+        network: Fixed fields of the space (``channels``, ``cells_per_stage``, ``skeleton``).
+        epochs: Epochs each recorded training ran.
+    """
+
+    datasets: dict[str, TableData]
+    space_kind: str
+    ops: tuple[str, ...]
+    nodes: int
+    network: dict[str, Any]
+    epochs: int
+
+
+# NAS-Bench-201 / NATS-Bench tss: CIFAR-10 (cifar10-valid), CIFAR-100 and ImageNet16-120 (16x16 images,
+# 120 classes); the network has C=16 channels in its first stage and N=5 cells per stage.
+TABLES: dict[str, TableInfo] = {
+    "nasbench201": TableInfo(
+        datasets={"cifar10": TableData("cifar10-valid", (32, 32, 3), 10),
+                  "cifar100": TableData("cifar100", (32, 32, 3), 100),
+                  "imagenet": TableData("ImageNet16-120", (16, 16, 3), 120)},
+        space_kind="dense_cell", ops=("none", "skip_connect", "conv_1x1", "conv_3x3", "avg_pool_3x3"), nodes=4,
+        network={"channels": 16, "cells_per_stage": 5, "skeleton": "nasbench201"}, epochs=200),
+}
+
+
+def table_info(spec: "EvaluationSpec") -> TableInfo:
+    """The registry entry of a recipe's table.
+
+    Raises:
+        RecipeError: Naming ``evaluation.table`` or ``evaluation.dataset``.
+    """
+    info = TABLES.get(spec.table or "")
+    if info is None:
+        raise RecipeError("evaluation.table", f"{spec.table!r} is not one of {', '.join(TABLES)}")
+    if spec.dataset not in info.datasets:
+        raise RecipeError("evaluation.dataset", f"{spec.dataset!r} is not one of {', '.join(info.datasets)}")
+    return info
+
+
+def check_table_space(spec: "EvaluationSpec", space: "SearchSpace") -> None:
+    """Refuses a space the table did not record.
+
+    Raises:
+        RecipeError: Naming the space field that differs from the table's network.
+    """
+    info = table_info(spec)
+    if space.kind != info.space_kind:
+        raise RecipeError("space.type", f"table {spec.table} records a {info.space_kind} space, not {space.kind}")
+    net = space.network
+    if sorted(net.ops) != sorted(info.ops):
+        raise RecipeError("space.ops", f"table {spec.table} records exactly the ops {', '.join(info.ops)}")
+    if net.nodes != info.nodes:
+        raise RecipeError("space.nodes", f"table {spec.table} records cells of {info.nodes} nodes")
+    for field, value in info.network.items():
+        if getattr(net, field) != value:
+            raise RecipeError(f"space.{field}", f"table {spec.table} recorded the network with {field} {value}; "
+                                                f"params and FLOPs are counted from it")
+    searched = [d.label for d in space.training.decls()]
+    if searched:
+        raise RecipeError(f"training.{searched[0]}", f"table {spec.table} was recorded with one training "
+                                                     f"protocol; training hyperparameters cannot be searched")
+
+
+def open_table(spec: "EvaluationSpec") -> "NasBench201Table":
+    """The table of a recipe (imports the optional package).
+
+    Raises:
+        RecipeError: Unknown table or data set.
+        UserError: The table's package is not installed (with the pip command).
+    """
+    table_info(spec)
+    from unified_nas.tables.nasbench201 import NasBench201Table
+
+    return NasBench201Table(str(spec.dataset))
+
+
+def table_dataset(spec: "EvaluationSpec") -> "Dataset":
+    """The recipe's data for a table: the table's shapes, and no examples to train on.
+
+    Backends read shapes from the data (NNI builds its model space from them,
+    AutoKeras analyses a batch before its search), so each split holds one
+    all-zero example per class. Nothing trains on them: the evaluator answers
+    from the table. The report's data section names the table's data set.
+
+    Raises:
+        RecipeError: Unknown table or data set.
+    """
+    from unified_nas.data import Dataset, SplitInfo
+
+    info = table_info(spec)
+    d = info.datasets[str(spec.dataset)]
+    y = np.arange(d.num_classes, dtype=np.int64)
+    x = np.zeros((d.num_classes, *d.input_shape), dtype=np.float32)
+    digest = hashlib.sha256(f"{spec.table}:{spec.dataset}".encode()).hexdigest()[:16]
+    split = SplitInfo(0, 0.0, 0.0, {"train": 0, "val": 0, "test": 0}, digest)
+    return Dataset(f"{spec.table}/{d.name}", "image", d.input_shape, d.num_classes, x, y, x, y, x, y, split, digest)
