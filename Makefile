@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python benchmarks/nni_engines.py
 	$(BIN)/python benchmarks/autokeras_overhead.py
 	$(BIN)/python benchmarks/resume_replay.py
+	$(BIN)/python benchmarks/nb201_bench.py --jobs 2
 
 clean:
 	rm -rf $(VENV) unas.sqlite unas-runs
