@@ -13,7 +13,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 EXTRAS ?= all
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 # NNI's `rl` strategy needs tianshou 0.4.11, whose metadata pins protobuf~=3.19
 # while tensorflow-cpu 2.21 (AutoKeras) needs protobuf>=6.31: no resolver can
@@ -42,6 +42,13 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Lint, format check and types (configured in pyproject.toml); .ci/run runs it before the tests.
+LINTED := unified_nas backends tests benchmarks setup.py
+lint: install
+	$(BIN)/python -m ruff check $(LINTED)
+	$(BIN)/python -m ruff format --check $(LINTED)
+	$(BIN)/python -m mypy
 
 bench: install
 	$(BIN)/python benchmarks/optuna_overhead.py

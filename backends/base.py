@@ -12,24 +12,26 @@ sample was trained, looked up in a table or replayed from an earlier attempt.
 Before any work starts, :meth:`Backend.check` lists every recipe feature the
 backend cannot serve, all at once.
 """
+
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from unified_nas.errors import Gap, RecipeError, UnsupportedFeatures
+from unified_nas.options import COMMON_OPTIONS, OptionSpec
 from unified_nas.space import Categorical, FloatRange, space_size
+from unified_nas.vocabulary import UNIFIED_STRATEGIES
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
     from unified_nas.report.records import TrialRecord
     from unified_nas.runner import RunContext
 
-# Every strategy name any backend may offer (the unified vocabulary).
-UNIFIED_STRATEGIES = ("random", "grid", "tpe", "evolution", "bayesian", "hyperband", "greedy", "rl", "cmaes",
-                      "nsga2", "darts", "gumbel_darts", "enas", "proxyless", "random_one_shot")
+COMMON_NAMES = {o.name for o in COMMON_OPTIONS}  # options with CLI flags of their own (--strategy, --pruner)
 
 
 def accepted_keywords(cls: type) -> set[str] | None:
@@ -128,7 +130,15 @@ class Backend(ABC):
     capabilities: ClassVar[Capabilities]
     strategies: ClassVar[Mapping[str, Strategy]]
     default_strategy: ClassVar[str]
-    extra_option_keys: ClassVar[tuple[str, ...]] = ()
+    # The backend's own options beyond COMMON_OPTIONS (strategy, strategy_args, pruner), as data.
+    option_specs: ClassVar[tuple[OptionSpec, ...]] = ()
+    # Modules that must be importable for the backend to run, and the pip extra that installs them.
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str] = ""
+    # Distributions whose versions every run report of this backend records (its toolkit stack).
+    packages: ClassVar[tuple[str, ...]] = ()
+    # Whether `unas bench` without --backends compares it (a contract-checking reference backend does not).
+    in_default_bench: ClassVar[bool] = True
 
     @classmethod
     def version(cls) -> str:
@@ -139,25 +149,62 @@ class Backend(ABC):
         except PackageNotFoundError:
             return "not installed"
 
-    def options(self, recipe: "Recipe", overrides: Mapping[str, Any]) -> Options:
-        """Recipe options for this backend overlaid with non-None CLI ``overrides``.
+    @classmethod
+    def option_table(cls) -> dict[str, OptionSpec]:
+        """Every option this backend accepts: the common ones, then its own."""
+        return {o.name: o for o in COMMON_OPTIONS + cls.option_specs}
+
+    def options(self, recipe: Recipe, overrides: Mapping[str, Any], texts: Mapping[str, str] | None = None) -> Options:
+        """The run's options: the recipe's ``backends.<name>``, overlaid with CLI values.
+
+        Every key and value is checked against :meth:`option_table`; a
+        backend's own options absent everywhere take their declared default.
+
+        Args:
+            recipe: The recipe.
+            overrides: Typed CLI values (``--strategy``, ``--pruner``); None means not given.
+            texts: ``--option KEY=VALUE`` texts, converted to each option's type.
+
+        Returns:
+            The resolved options.
 
         Raises:
-            RecipeError: On an unknown option key (naming ``backends.<name>.<key>``).
+            RecipeError: An unknown option or a value its declaration does not allow, naming
+                ``backends.<name>.<key>`` (recipe) or ``--option <key>`` (CLI) and what is allowed.
         """
-        raw = {**recipe.backend_options(self.name), **{k: v for k, v in overrides.items() if v is not None}}
-        allowed = ("strategy", "strategy_args", "pruner") + self.extra_option_keys
-        for key in raw:
-            if key not in allowed:
-                raise RecipeError(f"backends.{self.name}.{key}", f"unknown option (expected one of {', '.join(allowed)})")
-        args = raw.get("strategy_args") or {}
-        if not isinstance(args, Mapping):
-            raise RecipeError(f"backends.{self.name}.strategy_args", "expected a mapping")
-        return Options(strategy=str(raw.get("strategy", self.default_strategy)), strategy_args=dict(args),
-                       pruner=str(raw.get("pruner", "none")),
-                       extra={k: raw[k] for k in self.extra_option_keys if k in raw})
+        table = self.option_table()
+        known = ", ".join(table)
+        values: dict[str, Any] = {}
+        for key, v in recipe.backend_options(self.name).items():
+            path = f"backends.{self.name}.{key}"
+            if key not in table:
+                raise RecipeError(path, f"unknown option of {self.name} (options: {known})")
+            values[key] = table[key].check(v, path)
+        for key, v in overrides.items():
+            if v is None:
+                continue
+            path = f"--{key}" if key in COMMON_NAMES else f"--option {key}"
+            if key not in table:
+                raise RecipeError(path, f"unknown option of {self.name} (options: {known})")
+            values[key] = table[key].check(v, path)
+        for key, text in (texts or {}).items():
+            path = f"--option {key}"
+            if key not in table:
+                raise RecipeError(path, f"unknown option of {self.name} (options: {known})")
+            values[key] = table[key].from_text(text, path)
+        extra = {
+            o.name: values.get(o.name, o.default)
+            for o in self.option_specs
+            if o.name in values or o.default is not None
+        }
+        return Options(
+            strategy=str(values.get("strategy", self.default_strategy)),
+            strategy_args=dict(values.get("strategy_args") or {}),
+            pruner=str(values.get("pruner", "none")),
+            extra=extra,
+        )
 
-    def check(self, recipe: "Recipe", options: Options) -> None:
+    def check(self, recipe: Recipe, options: Options) -> None:
         """Raises one error listing every feature of the recipe this backend cannot serve.
 
         Raises:
@@ -167,12 +214,14 @@ class Backend(ABC):
         if gaps:
             raise UnsupportedFeatures(self.name, gaps)
 
-    def gaps(self, recipe: "Recipe", options: Options) -> list[Gap]:
+    def gaps(self, recipe: Recipe, options: Options) -> list[Gap]:
         """Generic checks driven by the capability data; subclasses may add more."""
         gaps: list[Gap] = []
         caps = self.capabilities
         if recipe.space.kind not in caps.space_kinds:
-            gaps.append(Gap(f"{recipe.space.kind} space", "adapter", f"supported: {', '.join(sorted(caps.space_kinds))}"))
+            gaps.append(
+                Gap(f"{recipe.space.kind} space", "adapter", f"supported: {', '.join(sorted(caps.space_kinds))}")
+            )
         offered = ", ".join(self.strategies)
         strat = self.strategies.get(options.strategy)
         if strat is None:
@@ -181,53 +230,98 @@ class Backend(ABC):
         else:
             missing = strat.missing()
             if missing:
-                gaps.append(Gap(f"strategy '{strat.name}'", "toolkit",
-                                f"needs {', '.join(missing)}: pip install 'unified-nas[{strat.extra}]'"))
+                gaps.append(
+                    Gap(
+                        f"strategy '{strat.name}'",
+                        "toolkit",
+                        f"needs {', '.join(missing)}: pip install 'unified-nas[{strat.extra}]'",
+                    )
+                )
             decls = recipe.space.decls()
             if strat.finite_only and math.isinf(space_size(decls)):
                 cont = [d.label for d in decls if math.isinf(d.dist.size())]
-                gaps.append(Gap(f"strategy '{strat.name}'", "toolkit",
-                                f"needs a finite space; continuous: {', '.join(cont)} (use a list of values)"))
+                gaps.append(
+                    Gap(
+                        f"strategy '{strat.name}'",
+                        "toolkit",
+                        f"needs a finite space; continuous: {', '.join(cont)} (use a list of values)",
+                    )
+                )
             if strat.numeric_only:
                 cats = [d.label for d in decls if isinstance(d.dist, Categorical)]
                 if cats:
-                    gaps.append(Gap(f"strategy '{strat.name}'", "toolkit",
-                                    f"handles numeric parameters only; categorical: {', '.join(cats[:6])}"
-                                    + (" ..." if len(cats) > 6 else "")))
+                    gaps.append(
+                        Gap(
+                            f"strategy '{strat.name}'",
+                            "toolkit",
+                            f"handles numeric parameters only; categorical: {', '.join(cats[:6])}"
+                            + (" ..." if len(cats) > 6 else ""),
+                        )
+                    )
             if strat.categorical_only:
                 cont = [d.label for d in decls if isinstance(d.dist, FloatRange)]
                 if cont:
-                    gaps.append(Gap(f"strategy '{strat.name}'", "toolkit",
-                                    f"handles choices only; continuous: {', '.join(cont)} (use a list of values)"))
+                    gaps.append(
+                        Gap(
+                            f"strategy '{strat.name}'",
+                            "toolkit",
+                            f"handles choices only; continuous: {', '.join(cont)} (use a list of values)",
+                        )
+                    )
             if len(recipe.objectives) > 1 and not strat.multi_objective:
                 multi = [s.name for s in self.strategies.values() if s.multi_objective]
-                gaps.append(Gap(f"{len(recipe.objectives)} objectives with strategy '{strat.name}'", "toolkit",
-                                f"multi-objective strategies: {', '.join(multi) or 'none'}"))
+                gaps.append(
+                    Gap(
+                        f"{len(recipe.objectives)} objectives with strategy '{strat.name}'",
+                        "toolkit",
+                        f"multi-objective strategies: {', '.join(multi) or 'none'}",
+                    )
+                )
         if options.resume and strat is not None and strat.one_shot:
-            gaps.append(Gap(f"resuming strategy '{strat.name}'", "adapter",
-                            "a one-shot search trains one supernet, not trials to keep; start a new run"))
+            gaps.append(
+                Gap(
+                    f"resuming strategy '{strat.name}'",
+                    "adapter",
+                    "a one-shot search trains one supernet, not trials to keep; start a new run",
+                )
+            )
         if options.pruner not in caps.pruners:
             gaps.append(Gap(f"pruner '{options.pruner}'", "adapter", f"offered: {', '.join(caps.pruners)}"))
         if not recipe.evaluation.trains:
             gaps += self._table_gaps(recipe, options, strat)
         return gaps
 
-    def _table_gaps(self, recipe: "Recipe", options: Options, strat: Strategy | None) -> list[Gap]:
+    def _table_gaps(self, recipe: Recipe, options: Options, strat: Strategy | None) -> list[Gap]:
         """What a table of final results cannot serve: anything that needs training or partial training."""
         gaps: list[Gap] = []
         table = recipe.evaluation.table
         if strat is not None and strat.one_shot:
-            gaps.append(Gap(f"strategy '{strat.name}' on table {table}", "table",
-                            "a one-shot strategy trains a supernet on data; a table holds final results only"))
+            gaps.append(
+                Gap(
+                    f"strategy '{strat.name}' on table {table}",
+                    "table",
+                    "a one-shot strategy trains a supernet on data; a table holds final results only",
+                )
+            )
         if strat is not None and strat.multi_fidelity:
-            gaps.append(Gap(f"strategy '{strat.name}' on table {table}", "table",
-                            "a multi-fidelity strategy needs results after fewer epochs; the table holds final ones"))
+            gaps.append(
+                Gap(
+                    f"strategy '{strat.name}' on table {table}",
+                    "table",
+                    "a multi-fidelity strategy needs results after fewer epochs; the table holds final ones",
+                )
+            )
         if options.pruner != "none":
-            gaps.append(Gap(f"pruner '{options.pruner}' on table {table}", "table",
-                            "pruning needs per-epoch results; the table holds final ones"))
+            gaps.append(
+                Gap(
+                    f"pruner '{options.pruner}' on table {table}",
+                    "table",
+                    "pruning needs per-epoch results; the table holds final ones",
+                )
+            )
         return gaps
 
-    def check_arguments(self, recipe: "Recipe", options: Options, seed: int, budget: Any) -> None:
+    def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Any) -> None:  # noqa: B027 (optional hook)
         """Refuses bad strategy arguments before anything is written.
 
         Called after :meth:`prepare` (toolkits imported) and before the run is
@@ -245,7 +339,7 @@ class Backend(ABC):
             RecipeError: Naming ``backends.<name>.strategy_args`` and the cause.
         """
 
-    def prepare(self, options: Options) -> None:
+    def prepare(self, options: Options) -> None:  # noqa: B027 (optional hook)
         """Imports heavy modules (frameworks, trainer) before the run clock starts.
 
         Args:
@@ -254,11 +348,11 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def translate(self, ctx: "RunContext") -> Any:
+    def translate(self, ctx: RunContext) -> Any:
         """IR (``ctx.recipe.space``) -> the toolkit's native search space / objective."""
 
     @abstractmethod
-    def run(self, native: Any, ctx: "RunContext", report: Callable[[Any], None]) -> Any:
+    def run(self, native: Any, ctx: RunContext, report: Callable[[Any], None]) -> Any:
         """Runs the native search within ``ctx.budget``.
 
         Args:
@@ -269,16 +363,22 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def normalize(self, native_trial: Any, ctx: "RunContext") -> "TrialRecord":
+    def normalize(self, native_trial: Any, ctx: RunContext) -> TrialRecord:
         """A native trial -> a canonical TrialRecord (labels, metrics, status, times)."""
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
         """Capabilities and strategies as JSON-ready data (for ``unas backends``)."""
         caps = cls.capabilities
-        return {"name": cls.name, "version": cls.version(), "default_strategy": cls.default_strategy,
-                "strategies": {n: s.native for n, s in cls.strategies.items()},
-                "multi_objective": [n for n, s in cls.strategies.items() if s.multi_objective],
-                "one_shot": [n for n, s in cls.strategies.items() if s.one_shot],
-                "space_kinds": sorted(caps.space_kinds), "pruners": list(caps.pruners),
-                "time_budget": caps.time_budget}
+        return {
+            "name": cls.name,
+            "version": cls.version(),
+            "default_strategy": cls.default_strategy,
+            "strategies": {n: s.native for n, s in cls.strategies.items()},
+            "multi_objective": [n for n, s in cls.strategies.items() if s.multi_objective],
+            "one_shot": [n for n, s in cls.strategies.items() if s.one_shot],
+            "space_kinds": sorted(caps.space_kinds),
+            "pruners": list(caps.pruners),
+            "time_budget": caps.time_budget,
+            "options": [o.describe() for o in cls.option_specs],
+        }

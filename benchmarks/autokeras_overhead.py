@@ -13,6 +13,7 @@ epochs), and the ratios to the plain script.
 Usage:
     python benchmarks/autokeras_overhead.py [--trials 6] [--repeats 2] [--seed 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ from common import alternate, medians, run_unas  # benchmarks/common.py (scripts
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "digits_cnn.yaml"
 
-PLAIN = r'''
+PLAIN = r"""
 import gc, json, os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import autokeras as ak, keras, keras_tuner, numpy as np
@@ -72,14 +73,18 @@ ts = model.tuner.oracle.trials
 print(json.dumps({"search_wall_s": wall, "overheads": [times[i]["end"] - times[i]["start"] - times[i]["train"] for i in ids],
                   "best": max(ts[i].score for i in ids),
                   "samples": [sample_from_values(recipe.space.decls(), ts[i].hyperparameters.values) for i in ids]}))
-'''
+"""
 
 
 def run_plain(trials: int, seed: int, freeze: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", PLAIN, str(trials), str(seed), str(RECIPE), "1" if freeze else "0",
-                              tmp], capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, "-c", PLAIN, str(trials), str(seed), str(RECIPE), "1" if freeze else "0", tmp],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         if out.returncode:
             sys.exit(out.stderr[-3000:])
     d = json.loads(out.stdout.strip().splitlines()[-1])
@@ -97,12 +102,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
-    sides = {"plain": lambda: run_plain(a.trials, a.seed, False), "plain+gc.freeze": lambda: run_plain(a.trials, a.seed, True),
-             "unas": lambda: run_unas_side(a.trials, a.seed)}
+    sides = {
+        "plain": lambda: run_plain(a.trials, a.seed, False),
+        "plain+gc.freeze": lambda: run_plain(a.trials, a.seed, True),
+        "unas": lambda: run_unas_side(a.trials, a.seed),
+    }
     res = alternate(sides, a.repeats)
     same = res["plain"][0]["samples"] == res["unas"][0]["samples"]
-    print(f"recipe {RECIPE.name}, {a.trials} trials, random search seed {a.seed}, {a.repeats} repeats; "
-          f"identical samples plain vs unas: {same}")
+    print(
+        f"recipe {RECIPE.name}, {a.trials} trials, random search seed {a.seed}, {a.repeats} repeats; "
+        f"identical samples plain vs unas: {same}"
+    )
     print(f"{'side':16} {'process wall s':>15} {'search wall s':>14} {'median ovh ms/trial':>20} {'best val_acc':>13}")
     med = {}
     for side, runs in res.items():
@@ -111,8 +121,10 @@ def main() -> None:
     pn, sn, on = med["plain"]
     for side in ("plain+gc.freeze", "unas"):
         pu, su, ou = med[side]
-        print(f"ratio {side}/plain: process wall {pu / pn:.3f}, search wall {su / sn:.3f}, "
-              f"per-trial overhead {ou / on:.2f}x ({(ou - on) * 1000:+.1f} ms/trial)")
+        print(
+            f"ratio {side}/plain: process wall {pu / pn:.3f}, search wall {su / sn:.3f}, "
+            f"per-trial overhead {ou / on:.2f}x ({(ou - on) * 1000:+.1f} ms/trial)"
+        )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ report:
 Usage:
     python benchmarks/nb201_bench.py [--seeds 10] [--trials 100] [--jobs 1] [--backends nni,optuna,autokeras]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,23 @@ RECIPE = ROOT / "recipes" / "nb201_cifar10.yaml"
 def bench(backends: list[str], seeds: int, trials: int, jobs: int, random: bool, where: Path) -> tuple[float, dict]:
     """Runs one ``unas bench``; returns its wall time and its report.json."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
-    cmd = [sys.executable, "-m", "unified_nas.cli", "bench", str(RECIPE), "--backends", ",".join(backends),
-           "--seeds", str(seeds), "--trials", str(trials), "--jobs", str(jobs), "--store", str(where / "s.sqlite")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "unified_nas.cli",
+        "bench",
+        str(RECIPE),
+        "--backends",
+        ",".join(backends),
+        "--seeds",
+        str(seeds),
+        "--trials",
+        str(trials),
+        "--jobs",
+        str(jobs),
+        "--store",
+        str(where / "s.sqlite"),
+    ]
     if random:
         cmd += [f"--strategy={b}=random" for b in backends]
     t0 = time.perf_counter()
@@ -58,19 +74,25 @@ def show(title: str, wall: float, d: dict) -> None:
     ref = d.get("reference") or {}
     print(f"\n{title}: whole benchmark {wall:.1f} s wall ({len(d['runs'])} runs)")
     if ref:
-        print(f"  random-search band at trial {ref['trials']} (mean of {ref['seeds']} seeds, 95%): "
-              f"[{ref['random_lower'][-1]:.4f}, {ref['random_upper'][-1]:.4f}]; table optimum {ref['optimum']:.4f}")
-    print(f"  {'backend':<10} {'strategy':<10} {'trial ms (median)':>18} {'run wall/trial ms':>18} "
-          f"{'run wall s (sum)':>17} {'mean best':>10} {'in band':>8}")
+        print(
+            f"  random-search band at trial {ref['trials']} (mean of {ref['seeds']} seeds, 95%): "
+            f"[{ref['random_lower'][-1]:.4f}, {ref['random_upper'][-1]:.4f}]; table optimum {ref['optimum']:.4f}"
+        )
+    print(
+        f"  {'backend':<10} {'strategy':<10} {'trial ms (median)':>18} {'run wall/trial ms':>18} "
+        f"{'run wall s (sum)':>17} {'mean best':>10} {'in band':>8}"
+    )
     for b, s in d["backends"].items():
         runs = [r for r in d["runs"] if r["backend"] == b and r.get("trials")]
         durations = [t["duration_s"] for r in runs for t in r["trials"]]
         per_trial = [r["budget_spent"]["wall_s"] / max(1, len(r["trials"])) for r in runs]
         best = statistics.fmean(r["best_so_far"][-1] for r in runs) if runs else float("nan")
         inside = ref and ref["random_lower"][-1] <= best <= ref["random_upper"][-1]
-        print(f"  {b:<10} {s['strategy'] or '-':<10} {1000 * statistics.median(durations):>18.1f} "
-              f"{1000 * statistics.median(per_trial):>18.1f} {sum(r['budget_spent']['wall_s'] for r in runs):>17.1f} "
-              f"{best:>10.4f} {'yes' if inside else 'no':>8}")
+        print(
+            f"  {b:<10} {s['strategy'] or '-':<10} {1000 * statistics.median(durations):>18.1f} "
+            f"{1000 * statistics.median(per_trial):>18.1f} {sum(r['budget_spent']['wall_s'] for r in runs):>17.1f} "
+            f"{best:>10.4f} {'yes' if inside else 'no':>8}"
+        )
 
 
 def main() -> None:
@@ -81,8 +103,10 @@ def main() -> None:
     ap.add_argument("--backends", default="nni,optuna,autokeras")
     a = ap.parse_args()
     backends = a.backends.split(",")
-    print(f"recipe {RECIPE.name}: {len(backends)} backends x {a.seeds} seeds x {a.trials} trials, --jobs {a.jobs}, "
-          f"1 framework thread per process, {os.cpu_count()} cores")
+    print(
+        f"recipe {RECIPE.name}: {len(backends)} backends x {a.seeds} seeds x {a.trials} trials, --jobs {a.jobs}, "
+        f"1 framework thread per process, {os.cpu_count()} cores"
+    )
     for random in (True, False):
         with tempfile.TemporaryDirectory() as tmp:
             wall, d = bench(backends, a.seeds, a.trials, a.jobs, random, Path(tmp))

@@ -11,6 +11,7 @@ loop), and the unas/native ratios.
 Usage:
     python benchmarks/optuna_overhead.py [--trials 20] [--repeats 2] [--seed 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ from common import alternate, medians, run_unas  # benchmarks/common.py (scripts
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "digits_mlp.yaml"
 
-NATIVE = r'''
+NATIVE = r"""
 import json, sys, time
 import optuna
 from unified_nas.data import load_dataset
@@ -68,13 +69,14 @@ wall = time.perf_counter() - t0
 ovh = [(t.datetime_complete - t.datetime_start).total_seconds() - train_s[t.number] for t in study.trials]
 print(json.dumps({"search_wall_s": wall, "overheads": ovh, "best": study.best_value,
                   "samples": [t.params for t in study.trials]}))
-'''
+"""
 
 
 def run_native(trials: int, seed: int) -> dict:
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", NATIVE, str(trials), str(seed), str(RECIPE)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", NATIVE, str(trials), str(seed), str(RECIPE)], capture_output=True, text=True, check=True
+    )
     d = json.loads(out.stdout.strip().splitlines()[-1])
     d["process_wall_s"] = time.perf_counter() - t0
     return d
@@ -90,19 +92,24 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    res = alternate({"native": lambda: run_native(a.trials, a.seed), "unas": lambda: run_unas_side(a.trials, a.seed)},
-                    a.repeats)
+    res = alternate(
+        {"native": lambda: run_native(a.trials, a.seed), "unas": lambda: run_unas_side(a.trials, a.seed)}, a.repeats
+    )
     same = res["native"][0]["samples"] == res["unas"][0]["samples"]
-    print(f"recipe {RECIPE.name}, {a.trials} trials, TPE seed {a.seed}, {a.repeats} repeats; "
-          f"identical samples on both sides: {same}")
+    print(
+        f"recipe {RECIPE.name}, {a.trials} trials, TPE seed {a.seed}, {a.repeats} repeats; "
+        f"identical samples on both sides: {same}"
+    )
     print(f"{'side':8} {'process wall s':>15} {'search wall s':>14} {'median ovh ms/trial':>20} {'best val_acc':>13}")
     med = {}
     for side, runs in res.items():
         pw, sw, ov = med[side] = medians(runs, skip_first_trial=True)
         print(f"{side:8} {pw:15.2f} {sw:14.2f} {ov * 1000:20.1f} {runs[0]['best']:13.4f}")
     (pn, sn, on), (pu, su, ou) = med["native"], med["unas"]
-    print(f"ratio unas/native: process wall {pu / pn:.3f}, search wall {su / sn:.3f}, "
-          f"per-trial overhead {ou / on:.2f}x (+{(ou - on) * 1000:.1f} ms/trial)")
+    print(
+        f"ratio unas/native: process wall {pu / pn:.3f}, search wall {su / sn:.3f}, "
+        f"per-trial overhead {ou / on:.2f}x (+{(ou - on) * 1000:.1f} ms/trial)"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ exactly the stored samples (it must, or resume would refuse).
 Usage:
     python benchmarks/resume_replay.py [--trials 10] [--backends nni,optuna,autokeras]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "digits_mlp.yaml"
 
-CHILD = r'''
+CHILD = r"""
 import json, sys, time
 from pathlib import Path
 import torch
@@ -47,7 +48,7 @@ res = resume_run(ref.run_id, store=store, progress=False)
 replay_s = (time.perf_counter() - t0) / trials
 same = [t.sample for t in res.trials] == [t.sample for t in ref.trials] and len(res.trials) == trials
 print(json.dumps({"trained_s": trained_s, "replay_s": replay_s, "same": same}))
-'''
+"""
 
 
 def main() -> None:
@@ -60,14 +61,21 @@ def main() -> None:
     print(f"{'backend':<10} {'trained s/trial':>16} {'replayed s/trial':>17} {'ratio':>8}  same samples")
     for backend in a.backends.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            out = subprocess.run([sys.executable, "-c", CHILD, str(RECIPE), backend, str(a.trials), tmp],
-                                 capture_output=True, text=True, env=env, cwd=tmp)
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, str(RECIPE), backend, str(a.trials), tmp],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp,
+            )
         if out.returncode != 0:
             print(f"{backend:<10} failed: {out.stderr.strip().splitlines()[-1:]}")
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{backend:<10} {r['trained_s']:>16.3f} {r['replay_s']:>17.4f} {r['replay_s'] / r['trained_s']:>8.3f}"
-              f"  {r['same']}")
+        print(
+            f"{backend:<10} {r['trained_s']:>16.3f} {r['replay_s']:>17.4f} {r['replay_s'] / r['trained_s']:>8.3f}"
+            f"  {r['same']}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Shared fixtures: small real recipes on scikit-learn's bundled data."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,13 @@ RECIPES = [p for p in ALL_RECIPES if p not in TABLE_RECIPES]  # recipes that tra
 
 def tiny_recipe(space: dict, data: str = "digits", training: dict | None = None, **top) -> Recipe:
     """A recipe with one epoch per trial, for fast real searches."""
-    raw = {"name": "tiny", "data": {"name": data}, "space": space,
-           "training": {"epochs": 1, "batch_size": 64, **(training or {})}, **top}
+    raw = {
+        "name": "tiny",
+        "data": {"name": data},
+        "space": space,
+        "training": {"epochs": 1, "batch_size": 64, **(training or {})},
+        **top,
+    }
     return parse_recipe(raw, source=repr(raw))
 
 
@@ -30,9 +36,10 @@ def run_on(backend: str, recipe: Recipe, store, tmp_path: Path, **kw):
 
 @pytest.fixture
 def mlp_recipe() -> Recipe:
-    return tiny_recipe({"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [16, 32],
-                                                                   "activation": ["relu", "tanh"]}},
-                       training={"lr": {"low": 1e-3, "high": 1e-2, "log": True}})
+    return tiny_recipe(
+        {"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [16, 32], "activation": ["relu", "tanh"]}},
+        training={"lr": {"low": 1e-3, "high": 1e-2, "log": True}},
+    )
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 Importing this package imports no toolkit (no torch, tensorflow, nni, optuna
 or autokeras); backends are imported by name on first use.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

@@ -2,20 +2,21 @@
 
 Exit status: 0 success, 2 bad input (recipe, flag, backend, run id), 1 runtime failure.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from unified_nas.errors import StoreError, UserError
-from unified_nas.limits import MAX_SEED
 from unified_nas.lifecycle import ResumeDiverged, Terminated, handle_sigterm, shown_status
+from unified_nas.limits import MAX_SEED
+from unified_nas.options import parse_assignments
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore  # sqlite3 + json only: no toolkit
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
         self.exit(EXIT_USAGE, f"unas: error: {message}\n")
 
 
@@ -63,40 +64,66 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a recipe on one backend, or resume a stopped run")
     r.add_argument("recipe", nargs="?", help="recipe YAML file")
     r.add_argument("--backend", help="backend name (see `unas backends`)")
-    r.add_argument("--resume", metavar="RUN_ID", help="continue a killed, interrupted or failed run (id, unique "
-                   "prefix or 'latest') until its budget is spent; finished trials are kept, not redone")
+    r.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="continue a killed, interrupted or failed run (id, unique "
+        "prefix or 'latest') until its budget is spent; finished trials are kept, not redone",
+    )
     r.add_argument("--strategy", help="unified strategy name (default: the recipe's, else the backend's)")
     r.add_argument("--trials", type=_int_at_least(1), help="trial budget (overrides the recipe)")
     r.add_argument("--time", type=_positive_float, dest="time_s", metavar="SECONDS", help="wall-clock budget")
     r.add_argument("--seed", type=_int_at_least(0, MAX_SEED), help="run seed (overrides the recipe)")
-    r.add_argument("--pruner", choices=("none", "median", "hyperband"), help="early stopping of bad trials")
-    r.add_argument("--nni-engine", choices=("headless", "web"), help="NNI only: in-process engine (default) or "
-                   "NNI's NasExperiment with its web UI and trial processes")
-    r.add_argument("--keras-backend", choices=("tensorflow", "torch"), help="AutoKeras only: Keras's compute "
-                   "backend (default tensorflow; torch runs without importing TensorFlow)")
+    r.add_argument("--pruner", help="early stopping of bad trials (the backend's pruners: see `unas backends`)")
+    r.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a backend option (repeatable), e.g. --option engine=web; each backend's options: `unas backends`",
+    )
     r.add_argument("--store", default=DEFAULT_STORE, help=f"results store (default ./{DEFAULT_STORE})")
     r.add_argument("--runs-dir", default=None, help="where run directories go (default: unas-runs/ beside the store)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
 
     be = sub.add_parser("bench", help="benchmark a recipe across backends and seeds, and write the comparison report")
     be.add_argument("recipe", help="recipe YAML file")
-    be.add_argument("--backends", default="nni,optuna,autokeras", help="comma-separated (default nni,optuna,autokeras)")
+    be.add_argument(
+        "--backends",
+        help="comma-separated (default: every installed backend that is a NAS toolkit, see `unas backends`)",
+    )
     be.add_argument("--seeds", type=_int_at_least(1), default=2, help="seeds per backend (default 2: recipe seed, +1)")
     be.add_argument("--trials", type=_int_at_least(1), help="trial budget per run (overrides the recipe)")
     be.add_argument("--time", type=_positive_float, dest="time_s", metavar="SECONDS", help="wall-clock budget per run")
-    be.add_argument("--strategy", action="append", default=[], metavar="BACKEND=NAME",
-                    help="strategy for one backend (repeatable), e.g. --strategy nni=random")
-    be.add_argument("--jobs", type=_int_at_least(1), default=1, help="runs at once, each in its own process (default 1)")
-    be.add_argument("--retrain", type=_int_at_least(0), default=0, metavar="R",
-                    help="retrain each incumbent R times from scratch (torch protocol) for its test accuracy")
+    be.add_argument(
+        "--strategy",
+        action="append",
+        default=[],
+        metavar="BACKEND=NAME",
+        help="strategy for one backend (repeatable), e.g. --strategy nni=random",
+    )
+    be.add_argument(
+        "--jobs", type=_int_at_least(1), default=1, help="runs at once, each in its own process (default 1)"
+    )
+    be.add_argument(
+        "--retrain",
+        type=_int_at_least(0),
+        default=0,
+        metavar="R",
+        help="retrain each incumbent R times from scratch (torch protocol) for its test accuracy",
+    )
     be.add_argument("--resume", action="store_true", help="continue the latest benchmark with the same settings")
     be.add_argument("--store", default=DEFAULT_STORE)
     be.add_argument("--runs-dir", default=None, help="where run directories and reports go (default: unas-runs/)")
 
     rep = sub.add_parser("report", help="show a stored run, or write a benchmark's report")
     rep.add_argument("run_id", nargs="?", default="latest", help="run or benchmark id, a unique prefix, or 'latest'")
-    rep.add_argument("--format", choices=("table", "json", "csv", "html", "md"), default=None,
-                     help="runs: table (default), json, csv; benchmarks: html (default), md, json")
+    rep.add_argument(
+        "--format",
+        choices=("table", "json", "csv", "html", "md"),
+        default=None,
+        help="runs: table (default), json, csv; benchmarks: html (default), md, json",
+    )
     rep.add_argument("--store", default=DEFAULT_STORE)
     rep.add_argument("--output", "-o", help="write to this file instead of stdout")
 
@@ -123,37 +150,53 @@ def _cmd_run(a: argparse.Namespace) -> int:
     from unified_nas.runner import resume_run, run_recipe
 
     if a.resume is not None:
-        given = [f for f, v in (("RECIPE", a.recipe), ("--backend", a.backend), ("--strategy", a.strategy),
-                                ("--trials", a.trials), ("--time", a.time_s), ("--seed", a.seed),
-                                ("--pruner", a.pruner), ("--nni-engine", a.nni_engine),
-                                ("--keras-backend", a.keras_backend), ("--runs-dir", a.runs_dir)) if v is not None]
+        given = [
+            f
+            for f, v in (
+                ("RECIPE", a.recipe),
+                ("--backend", a.backend),
+                ("--strategy", a.strategy),
+                ("--trials", a.trials),
+                ("--time", a.time_s),
+                ("--seed", a.seed),
+                ("--pruner", a.pruner),
+                ("--option", a.option or None),
+                ("--runs-dir", a.runs_dir),
+            )
+            if v is not None
+        ]
         if given:
             raise UserError(f"--resume continues a stored run as it was started; drop {', '.join(given)}")
-        return _summary(resume_run(a.resume, store=_existing_store(a.store, readonly=False), progress=not a.quiet),
-                        a.store)
+        return _summary(
+            resume_run(a.resume, store=_existing_store(a.store, readonly=False), progress=not a.quiet), a.store
+        )
     if a.recipe is None or a.backend is None:
         raise UserError("run needs a RECIPE and --backend (or --resume RUN_ID)")
     recipe = load_recipe(a.recipe)
     runs_dir = Path(a.runs_dir) if a.runs_dir else Path(a.store).resolve().parent / "unas-runs"
-    extra = {}
-    if a.nni_engine:
-        if a.backend != "nni":
-            raise UserError(f"--nni-engine applies to --backend nni, not {a.backend!r}")
-        extra["engine"] = a.nni_engine
-    if a.keras_backend:
-        if a.backend != "autokeras":
-            raise UserError(f"--keras-backend applies to --backend autokeras, not {a.backend!r}")
-        extra["keras_backend"] = a.keras_backend
-    report = run_recipe(recipe, a.backend, strategy=a.strategy, trials=a.trials, time_s=a.time_s, seed=a.seed,
-                        pruner=a.pruner, store=a.store, runs_dir=runs_dir, progress=not a.quiet, extra_options=extra)
+    report = run_recipe(
+        recipe,
+        a.backend,
+        strategy=a.strategy,
+        trials=a.trials,
+        time_s=a.time_s,
+        seed=a.seed,
+        pruner=a.pruner,
+        store=a.store,
+        runs_dir=runs_dir,
+        progress=not a.quiet,
+        option_texts=parse_assignments(a.option),
+    )
     return _summary(report, a.store)
 
 
-def _summary(report: "RunReport", store: str) -> int:
+def _summary(report: RunReport, store: str) -> int:
     """Prints a finished run's summary; exit 1 if no trial completed (a run that found nothing did not work)."""
     spent, inc = report.budget_spent, report.incumbent
-    print(f"run {report.run_id}: {spent['complete']} complete, {spent['pruned']} pruned, {spent['failed']} failed"
-          f" in {spent['wall_s']:.1f}s")
+    print(
+        f"run {report.run_id}: {spent['complete']} complete, {spent['pruned']} pruned, {spent['failed']} failed"
+        f" in {spent['wall_s']:.1f}s"
+    )
     if inc:
         # A table recipe's incumbent has the table's true accuracy where a trained one has its test accuracy.
         key = "true_accuracy" if "true_accuracy" in inc else "test_accuracy"
@@ -163,8 +206,10 @@ def _summary(report: "RunReport", store: str) -> int:
     if not spent["complete"]:
         first = next((t.error for t in report.trials if t.error), None)
         why = f"; first error: {first.strip().splitlines()[-1][:300]}" if first else ""
-        print(f"unas: error: no trial completed ({spent['failed']} failed, {spent['pruned']} pruned){why}",
-              file=sys.stderr)
+        print(
+            f"unas: error: no trial completed ({spent['failed']} failed, {spent['pruned']} pruned){why}",
+            file=sys.stderr,
+        )
         return EXIT_RUNTIME
     return EXIT_OK
 
@@ -221,6 +266,10 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     recipe = load_recipe(a.recipe)
     if recipe.seed + a.seeds - 1 > MAX_SEED:
         raise UserError(f"--seeds: seeds {recipe.seed}..{recipe.seed + a.seeds - 1} go past {MAX_SEED}")
+    if a.backends is None:
+        from unified_nas.registry import default_bench_backends
+
+        a.backends = ",".join(default_bench_backends())
     backends = tuple(b.strip() for b in a.backends.split(",") if b.strip())
     if not backends or len(set(backends)) != len(backends):
         raise UserError(f"--backends: expected distinct comma-separated names, got {a.backends!r}")
@@ -230,8 +279,15 @@ def _cmd_bench(a: argparse.Namespace) -> int:
         if not sep or not name or not strat:
             raise UserError(f"--strategy: expected BACKEND=NAME, got {item!r}")
         strategies[name] = strat
-    spec = BenchSpec(str(Path(a.recipe).resolve()), backends, tuple(recipe.seed + i for i in range(a.seeds)),
-                     a.trials, a.time_s, strategies, a.retrain)
+    spec = BenchSpec(
+        str(Path(a.recipe).resolve()),
+        backends,
+        tuple(recipe.seed + i for i in range(a.seeds)),
+        a.trials,
+        a.time_s,
+        strategies,
+        a.retrain,
+    )
     runs_dir = Path(a.runs_dir) if a.runs_dir else Path(a.store).resolve().parent / "unas-runs"
     bench_id = run_bench(recipe, spec, Path(a.store), runs_dir, a.jobs, a.resume)
     store = ResultsStore(a.store)
@@ -251,11 +307,15 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
     report = _existing_store(a.store).load_run(a.run_id)
     out = Path(a.output) if a.output else Path(report.run_dir) / f"export-{a.trial}-{a.format}"
-    print(f"retraining trial {a.trial} of {report.run_id} ({report.backend['name']}) for {a.format} ...", file=sys.stderr)
+    print(
+        f"retraining trial {a.trial} of {report.run_id} ({report.backend['name']}) for {a.format} ...", file=sys.stderr
+    )
     info = export_trial(report, a.trial, a.format, out)
     m = info["exported_metrics"]
-    print(f"wrote {out / info['file']} and {out / 'sample.json'}: trial {info['trial']}, val_accuracy "
-          f"{m['val_accuracy']:.4g} (trial: {info['trial_metrics']['val_accuracy']:.4g}), test_accuracy {m['test_accuracy']:.4g}")
+    print(
+        f"wrote {out / info['file']} and {out / 'sample.json'}: trial {info['trial']}, val_accuracy "
+        f"{m['val_accuracy']:.4g} (trial: {info['trial_metrics']['val_accuracy']:.4g}), test_accuracy {m['test_accuracy']:.4g}"
+    )
     return EXIT_OK
 
 
@@ -268,32 +328,51 @@ def _cmd_validate(a: argparse.Namespace) -> int:
     recipe = load_recipe(a.recipe)
     data = load_recipe_data(recipe)
     check_data_fits(recipe, data)
+    if not recipe.evaluation.trains:
+        from unified_nas.tables import open_table
+
+        open_table(recipe.evaluation)  # a table recipe is only valid where its table can be read
     decls = recipe.space.decls()
-    print(f"{a.recipe}: ok ({recipe.space.kind} space, {len(decls)} parameters, size {space_size(decls)},"
-          f" data {data.name} {data.split.sizes})")
+    print(
+        f"{a.recipe}: ok ({recipe.space.kind} space, {len(decls)} parameters, size {space_size(decls)},"
+        f" data {data.name} {data.split.sizes})"
+    )
     return EXIT_OK
 
 
 def _cmd_backends(a: argparse.Namespace) -> int:
-    from unified_nas.registry import entries, get_backend
+    from unified_nas.errors import BackendUnavailable
+    from unified_nas.registry import entries
 
     rows = []
     for name, entry in sorted(entries().items()):
-        if entry.installed():
-            rows.append({"installed": True, **get_backend(name).describe()})
-        else:
-            rows.append({"name": name, "installed": False, "install": f"pip install 'unified-nas[{entry.extra}]'"})
+        try:
+            rows.append({"installed": True, **entry.backend_class().describe()})
+        except BackendUnavailable as e:
+            rows.append({"name": name, "installed": False, "reason": str(e)})
     if a.format == "json":
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     for row in rows:
         if not row["installed"]:
-            print(f"{row['name']}: not installed ({row['install']})")
+            print(f"{row['name']}: not installed ({row['reason']})")
             continue
-        print(f"{row['name']} {row['version']}: strategies {', '.join(row['strategies'])} (default {row['default_strategy']});"
-              f" multi-objective {', '.join(row['multi_objective']) or '-'}; one-shot {', '.join(row['one_shot']) or '-'};"
-              f" spaces {', '.join(row['space_kinds'])};"
-              f" pruners {', '.join(row['pruners'])}")
+        print(
+            f"{row['name']} {row['version']}: strategies {', '.join(row['strategies'])} (default {row['default_strategy']});"
+            f" multi-objective {', '.join(row['multi_objective']) or '-'}; one-shot {', '.join(row['one_shot']) or '-'};"
+            f" spaces {', '.join(row['space_kinds'])};"
+            f" pruners {', '.join(row['pruners'])}"
+        )
+        for o in row["options"]:
+            allowed = (
+                f" one of {', '.join(map(str, o['choices']))}"
+                if "choices" in o
+                else f" in {o['range'][0] if o['range'][0] is not None else ''}..{o['range'][1] if o['range'][1] is not None else ''}"
+                if "range" in o
+                else ""
+            )
+            default = "" if o["default"] is None else f", default {o['default']}"
+            print(f"    --option {o['name']}=<{o['type']}>{allowed}{default}: {o['help']}")
     return EXIT_OK
 
 
@@ -301,13 +380,22 @@ def _cmd_runs(a: argparse.Namespace) -> int:
     import time
 
     for rid, recipe, backend, status, started, owner in _existing_store(a.store).list_runs():
-        print(f"{rid}  {recipe}  {backend}  {shown_status(status, owner)}  "
-              f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}")
+        print(
+            f"{rid}  {recipe}  {backend}  {shown_status(status, owner)}  "
+            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}"
+        )
     return EXIT_OK
 
 
-COMMANDS = {"run": _cmd_run, "bench": _cmd_bench, "export": _cmd_export, "report": _cmd_report, "validate": _cmd_validate, "backends": _cmd_backends,
-            "runs": _cmd_runs}
+COMMANDS = {
+    "run": _cmd_run,
+    "bench": _cmd_bench,
+    "export": _cmd_export,
+    "report": _cmd_report,
+    "validate": _cmd_validate,
+    "backends": _cmd_backends,
+    "runs": _cmd_runs,
+}
 
 
 def one_line(e: BaseException, limit: int | None = None) -> str:

@@ -13,13 +13,14 @@ problem a one-line RecipeError naming ``data.path`` or ``data.target``.
 Arrays are float32 features and int64 labels ``0..K-1``, channels last; each
 framework converts layout itself.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -74,8 +75,14 @@ class Dataset:
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary for reports."""
-        return {"name": self.name, "kind": self.kind, "input_shape": list(self.input_shape),
-                "num_classes": self.num_classes, "split": asdict(self.split), "content_sha256": self.content_sha256}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "split": asdict(self.split),
+            "content_sha256": self.content_sha256,
+        }
 
 
 def _load_raw(spec: DataSpec, base_dir: Path) -> tuple[str, np.ndarray, np.ndarray]:
@@ -86,12 +93,15 @@ def _load_raw(spec: DataSpec, base_dir: Path) -> tuple[str, np.ndarray, np.ndarr
             d = datasets.load_digits()
             x, y = (d.images / 16.0)[..., None].astype(np.float32), d.target
         else:
-            loader = {"iris": datasets.load_iris, "wine": datasets.load_wine,
-                      "breast_cancer": datasets.load_breast_cancer}[spec.name]
+            loader = {
+                "iris": datasets.load_iris,
+                "wine": datasets.load_wine,
+                "breast_cancer": datasets.load_breast_cancer,
+            }[spec.name]
             d = loader()
             x, y = d.data.astype(np.float32), d.target
         return spec.name, check_arrays(x, y, spec.name, "data.name", "data.name", lambda i: f"{spec.name} row {i}"), y
-    return read_user_data(spec.path, spec.target, base_dir)
+    return read_user_data(cast(str, spec.path), spec.target, base_dir)  # a recipe gives exactly one of name, path
 
 
 def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
@@ -121,8 +131,9 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
     idx = np.arange(len(y))
     try:
         rest, test = train_test_split(idx, test_size=spec.test, random_state=spec.split_seed, stratify=y)
-        train, val = train_test_split(rest, test_size=spec.val / (1 - spec.test),
-                                      random_state=spec.split_seed, stratify=y[rest])
+        train, val = train_test_split(
+            rest, test_size=spec.val / (1 - spec.test), random_state=spec.split_seed, stratify=y[rest]
+        )
     except ValueError as e:
         raise RecipeError("data", f"cannot split {name}: {' '.join(str(e).split())}") from None
     kind = "image" if x.ndim == 4 else "tabular"
@@ -131,19 +142,40 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused just below, without warning lines
             mu, sd = x[train].mean(0), x[train].std(0)
         if not (np.isfinite(mu).all() and np.isfinite(sd).all()):  # float32 overflows near 1.8e19 when squaring
-            raise RecipeError("data.path", f"{name}: feature values are too large to standardise in float32; rescale them")
+            raise RecipeError(
+                "data.path", f"{name}: feature values are too large to standardise in float32; rescale them"
+            )
         x = (x - mu) / np.where(sd > 0, sd, 1.0)
     digest = hashlib.sha256(json.dumps([train.tolist(), val.tolist(), test.tolist()]).encode()).hexdigest()
-    info = SplitInfo(spec.split_seed, spec.val, spec.test,
-                     {"train": len(train), "val": len(val), "test": len(test)}, digest[:16])
+    info = SplitInfo(
+        spec.split_seed, spec.val, spec.test, {"train": len(train), "val": len(val), "test": len(test)}, digest[:16]
+    )
     x = x.astype(np.float32)
     y = y.astype(np.int64)
-    return Dataset(name, kind, tuple(x.shape[1:]), len(classes),
-                   x[train], y[train], x[val], y[val], x[test], y[test], info, content.hexdigest()[:16])
+    return Dataset(
+        name,
+        kind,
+        tuple(x.shape[1:]),
+        len(classes),
+        x[train],
+        y[train],
+        x[val],
+        y[val],
+        x[test],
+        y[test],
+        info,
+        content.hexdigest()[:16],
+    )
 
 
-def load_recipe_data(recipe: "Recipe") -> Dataset:
+def load_recipe_data(recipe: Recipe) -> Dataset:
     """A recipe's data: its data set split, or, for a table recipe, the table's shapes without examples.
+
+    Args:
+        recipe: The recipe.
+
+    Returns:
+        The data every backend of the run shares.
 
     Raises:
         RecipeError: As :func:`load_dataset`.

@@ -7,6 +7,7 @@ at a private file): regular files only, at most :data:`MAX_CSV_BYTES` /
 labels that are whole numbers or non-empty class names, at least two classes
 and two samples per class.
 """
+
 from __future__ import annotations
 
 import array
@@ -15,8 +16,9 @@ import re
 import stat
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import cast
 
 import numpy as np
 
@@ -45,7 +47,9 @@ def _user_file(path_text: str, base_dir: Path) -> Path:
     except FileNotFoundError:
         raise RecipeError("data.path", f"{label} does not exist") from None
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
-        raise RecipeError("data.path", f"cannot read {label}: {getattr(e, 'strerror', None) or 'invalid path'}") from None
+        raise RecipeError(
+            "data.path", f"cannot read {label}: {getattr(e, 'strerror', None) or 'invalid path'}"
+        ) from None
     if path.suffix not in (".npz", ".csv"):
         raise RecipeError("data.path", f"{shown(path.suffix or path.name)} is not a supported format (.npz, .csv)")
     if not stat.S_ISREG(st.st_mode):
@@ -73,13 +77,17 @@ def _read_npy(zf: zipfile.ZipFile, key: str, label: str) -> np.ndarray:
             # numpy's messages quote the header bytes: say what is wrong without them.
             raise RecipeError("data.path", f"{label}: array {key} is not a valid .npy array") from None
         if dtype.hasobject:
-            raise RecipeError("data.path", f"{label}: array {key} holds Python objects, which are never loaded "
-                                           "(no pickle); save numbers or strings")
+            raise RecipeError(
+                "data.path",
+                f"{label}: array {key} holds Python objects, which are never loaded "
+                "(no pickle); save numbers or strings",
+            )
         nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
         if nbytes > info.file_size:  # a header claiming more data than the member holds
             raise RecipeError("data.path", f"{label}: array {key} is truncated")
         buf = bytearray(nbytes)
-        if f.readinto(buf) != nbytes:
+        # ZipFile.open is typed IO[bytes]; opened for reading it is a ZipExtFile (a BufferedIOBase).
+        if cast("zipfile.ZipExtFile", f).readinto(buf) != nbytes:
             raise RecipeError("data.path", f"{label}: array {key} is truncated")
     return np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
@@ -92,11 +100,16 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             if "x.npy" not in names or "y.npy" not in names:
                 arrays = [n[:-4] for n in names if n.endswith(".npy")]
                 # Array names are metadata, but list them only if they look like names.
-                has = ", ".join(arrays) if len(arrays) <= 10 and all(re.fullmatch(r"[\w.-]{1,40}", a) for a in arrays) \
+                has = (
+                    ", ".join(arrays)
+                    if len(arrays) <= 10 and all(re.fullmatch(r"[\w.-]{1,40}", a) for a in arrays)
                     else f"{len(arrays)} arrays"
+                )
                 raise RecipeError("data.path", f"{label} needs arrays 'x' and 'y' (has {has or 'none'})")
             if zf.getinfo("x.npy").file_size + zf.getinfo("y.npy").file_size > MAX_NPZ_BYTES:
-                raise RecipeError("data.path", f"{label}: arrays x and y are larger than {_size_text(MAX_NPZ_BYTES)} uncompressed")
+                raise RecipeError(
+                    "data.path", f"{label}: arrays x and y are larger than {_size_text(MAX_NPZ_BYTES)} uncompressed"
+                )
             return _read_npy(zf, "x", label), _read_npy(zf, "y", label)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
         raise RecipeError("data.path", f"{label} is not a valid .npz file (corrupt or truncated zip archive)") from None
@@ -126,7 +139,9 @@ def _load_csv(path: Path, target: str) -> tuple[np.ndarray, list[str], list[int]
             if names.count(target) == 0:
                 raise RecipeError("data.target", f"column {shown(target)} not in {label}")
             if names.count(target) > 1:
-                raise RecipeError("data.target", f"column {shown(target)} appears {names.count(target)} times in {label}")
+                raise RecipeError(
+                    "data.target", f"column {shown(target)} appears {names.count(target)} times in {label}"
+                )
             if len(names) < 2:
                 raise RecipeError("data.path", f"{label} has no feature columns besides {shown(target)}")
             t = names.index(target)
@@ -134,14 +149,17 @@ def _load_csv(path: Path, target: str) -> tuple[np.ndarray, list[str], list[int]
                 if not row:
                     continue  # blank line
                 if len(row) != len(names):
-                    raise RecipeError("data.path", f"{label} line {reader.line_num} has {len(row)} fields, "
-                                                   f"the header has {len(names)}")
+                    raise RecipeError(
+                        "data.path",
+                        f"{label} line {reader.line_num} has {len(row)} fields, the header has {len(names)}",
+                    )
                 try:
                     values.extend([float(v) for j, v in enumerate(row) if j != t])
                 except ValueError:
                     j = next(j for j, v in enumerate(row) if j != t and not _is_float(v))
-                    raise RecipeError("data.path", f"{label} line {reader.line_num}, column {j + 1}: "
-                                                   "not a number") from None
+                    raise RecipeError(
+                        "data.path", f"{label} line {reader.line_num}, column {j + 1}: not a number"
+                    ) from None
                 labels.append(row[t])
                 lines.append(reader.line_num)
     except UnicodeDecodeError:
@@ -177,8 +195,11 @@ def _labels(y: np.ndarray | list[str], field: str, where: Callable[[int], str]) 
         bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
         if len(bad):
             i = int(bad[0])
-            raise RecipeError(field, f"{where(i)}: the label is not {'finite' if not np.isfinite(y[i]) else 'a whole number'}"
-                                     " (labels are class indices or class names)")
+            raise RecipeError(
+                field,
+                f"{where(i)}: the label is not {'finite' if not np.isfinite(y[i]) else 'a whole number'}"
+                " (labels are class indices or class names)",
+            )
         return y
     if isinstance(y, np.ndarray) and y.dtype.kind not in "US":
         raise RecipeError(field, f"{where(0)}: labels of dtype {y.dtype} are neither numbers nor strings")
@@ -198,8 +219,11 @@ def _labels(y: np.ndarray | list[str], field: str, where: Callable[[int], str]) 
             keys.append(v)
             continue
         if not math.isfinite(num) or not num.is_integer():
-            raise RecipeError(field, f"{where(i)}: the label is not {'finite' if not math.isfinite(num) else 'a whole number'}"
-                                     " (labels are class indices or class names)")
+            raise RecipeError(
+                field,
+                f"{where(i)}: the label is not {'finite' if not math.isfinite(num) else 'a whole number'}"
+                " (labels are class indices or class names)",
+            )
         keys.append(num)
     if all(isinstance(k, float) for k in keys):
         return np.array(keys, dtype=np.float64)
@@ -207,8 +231,9 @@ def _labels(y: np.ndarray | list[str], field: str, where: Callable[[int], str]) 
     return np.array([str(int(k)) if isinstance(k, float) else k for k in keys])
 
 
-def check_arrays(x: np.ndarray, y: np.ndarray, label: str, x_field: str, y_field: str,
-                  where: Callable[[int], str]) -> np.ndarray:
+def check_arrays(
+    x: np.ndarray, y: np.ndarray, label: str, x_field: str, y_field: str, where: Callable[[int], str]
+) -> np.ndarray:
     """Checks features and labels fit together; returns x as float32 ``(N, F)`` or ``(N, H, W, C)``.
 
     Raises:
@@ -217,8 +242,9 @@ def check_arrays(x: np.ndarray, y: np.ndarray, label: str, x_field: str, y_field
     if x.dtype.kind not in "biuf":
         raise RecipeError(x_field, f"{label}: features of dtype {x.dtype} are not numbers")
     if x.ndim < 2 or x.ndim > 4:
-        raise RecipeError(x_field, f"{label}: x has shape {x.shape}; it needs shape (N, features) "
-                                   "or images (N, H, W[, C])")
+        raise RecipeError(
+            x_field, f"{label}: x has shape {x.shape}; it needs shape (N, features) or images (N, H, W[, C])"
+        )
     if x.ndim == 3:
         x = x[..., None]
     if math.prod(x.shape[1:]) == 0:
@@ -239,8 +265,10 @@ def check_arrays(x: np.ndarray, y: np.ndarray, label: str, x_field: str, y_field
     if len(counts) < 2:
         raise RecipeError(y_field, f"{label} has {len(counts)} class; classification needs at least 2")
     if counts.min() < 2:
-        raise RecipeError(y_field, f"{label} has a class with only 1 sample; the stratified "
-                                   "train/val/test split needs at least 2 per class")
+        raise RecipeError(
+            y_field,
+            f"{label} has a class with only 1 sample; the stratified train/val/test split needs at least 2 per class",
+        )
     return x
 
 

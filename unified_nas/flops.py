@@ -9,9 +9,10 @@ without one raises instead of counting 0. Counting the plan rather than a
 framework graph makes the PyTorch and Keras materializations agree by
 construction, and costs microseconds instead of a traced forward pass.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from unified_nas.network import compile_plan
 from unified_nas.space.spaces import ArchConfig

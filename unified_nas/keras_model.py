@@ -22,19 +22,37 @@ Where Keras and PyTorch differ, the plan's (torch's) definition wins:
 
 Works on any Keras 3 backend (TensorFlow by default, or ``KERAS_BACKEND=torch``).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 from keras import layers
 
 from unified_nas.network import compile_body, compile_plan
 from unified_nas.network.graph import Graph, lookup
-from unified_nas.network.nodes import (BN_EPS, Activation, Add, BatchNorm, Concat, Conv2d, Crop, Dense, Dropout,
-                                       Flatten, GlobalAvgPool, Keep, Pool, Shape, UnknownOp, Zero as ZeroNode)
+from unified_nas.network.nodes import (
+    BN_EPS,
+    Activation,
+    Add,
+    BatchNorm,
+    Concat,
+    Conv2d,
+    Crop,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool,
+    Keep,
+    Pool,
+    Shape,
+    UnknownOp,
+)
 from unified_nas.network.nodes import BN_MOMENTUM as TORCH_BN_MOMENTUM
+from unified_nas.network.nodes import Zero as ZeroNode
 from unified_nas.network.op_rules import op_graph
 from unified_nas.space.ops import OpSpec
 from unified_nas.space.spaces import ArchConfig
@@ -43,8 +61,19 @@ BN_MOMENTUM = 1.0 - TORCH_BN_MOMENTUM  # 0.9: Keras convention of torch_model.BN
 KERNEL_INIT = "glorot_uniform"
 ACTIVATIONS = {"relu": "relu", "gelu": "gelu", "silu": "silu", "tanh": "tanh"}  # Keras 'gelu' is the exact one
 POOLS = {"max": layers.MaxPooling2D, "avg": layers.AveragePooling2D}
-__all__ = ["BN_EPS", "BN_MOMENTUM", "KERNEL_INIT", "KeepAlive", "Subsample", "Zero", "apply_graph",
-           "build_keras_model", "core_op", "count_trainable", "features"]
+__all__ = [
+    "BN_EPS",
+    "BN_MOMENTUM",
+    "KERNEL_INIT",
+    "KeepAlive",
+    "Subsample",
+    "Zero",
+    "apply_graph",
+    "build_keras_model",
+    "core_op",
+    "count_trainable",
+    "features",
+]
 
 
 @keras.saving.register_keras_serializable(package="unified_nas")
@@ -104,13 +133,17 @@ def _only(xs: Sequence[Any]) -> Any:
 def _conv(op: Conv2d, xs: Sequence[Any], ins: Sequence[Shape]) -> Any:
     k, s, p, d = op.kernel, op.stride, op.padding, op.dilation
     if op.groups == 1:
+
         def make(stride: int, padding: str, dilation: int) -> layers.Layer:
-            return layers.Conv2D(op.c_out, k, stride, padding, dilation_rate=dilation, use_bias=op.bias,
-                                 kernel_initializer=KERNEL_INIT)
+            return layers.Conv2D(
+                op.c_out, k, stride, padding, dilation_rate=dilation, use_bias=op.bias, kernel_initializer=KERNEL_INIT
+            )
     elif op.groups == op.c_in == op.c_out:
+
         def make(stride: int, padding: str, dilation: int) -> layers.Layer:
-            return layers.DepthwiseConv2D(k, stride, padding, dilation_rate=dilation, use_bias=op.bias,
-                                          depthwise_initializer=KERNEL_INIT)
+            return layers.DepthwiseConv2D(
+                k, stride, padding, dilation_rate=dilation, use_bias=op.bias, depthwise_initializer=KERNEL_INIT
+            )
     else:
         raise UnknownOp(f"the Keras builder has no grouped conv (groups {op.groups}, {op.c_in}->{op.c_out})")
     x = _only(xs)
@@ -168,8 +201,9 @@ def apply_graph(graph: Graph, inputs: Sequence[Any]) -> Any:
     """
     values = list(inputs)
     for node, ins in graph.wired():
-        values.append(lookup(KERAS_BUILDERS, node.op, "the Keras builder")(node.op, [values[i] for i in node.inputs],
-                                                                            ins))
+        values.append(
+            lookup(KERAS_BUILDERS, node.op, "the Keras builder")(node.op, [values[i] for i in node.inputs], ins)
+        )
     return values[graph.output]
 
 

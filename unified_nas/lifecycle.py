@@ -15,14 +15,16 @@ strategy to propose the same samples for the same seed and results, which the
 conformance suite checks for every backend; if it ever does not, the resume
 stops with :class:`ResumeDiverged` and changes nothing already stored.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import signal
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from unified_nas.report.records import TrialRecord
 from unified_nas.train.result import EpochCallback, TrialResult
@@ -189,7 +191,8 @@ class Replay:
         if _canonical(rec.sample) != _canonical(sample):
             raise ResumeDiverged(
                 f"resume diverged at trial {rec.index} ({where}): the strategy proposed {dict(sample)} where the "
-                f"first attempt had {rec.sample}; the {len(self.records)} stored trials are kept unchanged")
+                f"first attempt had {rec.sample}; the {len(self.records)} stored trials are kept unchanged"
+            )
         return rec
 
     def result(self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None) -> TrialResult | None:
@@ -211,12 +214,22 @@ class Replay:
         if on_epoch is not None:
             pruned = any(on_epoch(int(row.get("epoch", 0)), dict(row)) for row in rec.history)
             if pruned != (rec.status == "pruned"):  # any() stops at the first "prune", as training would
-                raise ResumeDiverged(f"resume diverged at trial {rec.index}: the pruner now "
-                                     f"{'prunes' if pruned else 'keeps'} a trial that was {rec.status}; "
-                                     f"the {len(self.records)} stored trials are kept unchanged")
-        return TrialResult(metrics=dict(rec.metrics), test_accuracy=rec.test_accuracy, history=list(rec.history),
-                           params=rec.params or 0, flops=rec.flops or 0, train_s=rec.train_s,
-                           stopped="pruned" if rec.status == "pruned" else None)
+                raise ResumeDiverged(
+                    f"resume diverged at trial {rec.index}: the pruner now "
+                    f"{'prunes' if pruned else 'keeps'} a trial that was {rec.status}; "
+                    f"the {len(self.records)} stored trials are kept unchanged"
+                )
+        return TrialResult(
+            metrics=dict(rec.metrics),
+            test_accuracy=rec.test_accuracy,
+            history=list(rec.history),
+            params=rec.params or 0,
+            flops=rec.flops or 0,
+            train_s=rec.train_s,
+            stopped="pruned" if rec.status == "pruned" else None,
+            simulated_s=rec.simulated_s,
+            true_accuracy=rec.true_accuracy,
+        )
 
     def consume(self, record: TrialRecord) -> TrialRecord | None:
         """Matches an emitted record against the stored one.

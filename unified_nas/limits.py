@@ -6,6 +6,7 @@ otherwise make validation build a list of that many layers, and a width of
 sit far above what NAS on one machine uses (the DARTS network has 20 cells
 of at most 4x36 channels) and below what would take the machine down.
 """
+
 from __future__ import annotations
 
 MAX_SEED = 2**32 - 1  # numpy's RandomState, and with it NNI and keras-tuner, takes seeds below 2**32

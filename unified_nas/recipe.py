@@ -6,14 +6,16 @@ Every validation error names the path of the offending field
 the name must be safe in a path (:data:`NAME_RE`), seeds fit in 32 bits, and no
 number anywhere in the recipe is NaN or infinite.
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, cast
 
 from unified_nas.data import BUILTIN, DataSpec
 from unified_nas.errors import RecipeError
@@ -21,15 +23,33 @@ from unified_nas.evaluation import EvaluationSpec
 from unified_nas.limits import MAX_EPOCHS, MAX_SEED
 from unified_nas.recipe_text import parse_recipe_yaml, read_recipe_text, shown
 from unified_nas.space import SearchSpace
-from unified_nas.space.parse import TRAINING_HPARAMS, _fmt, _mapping, _reject_unknown, is_int, is_number, parse_space
+from unified_nas.space.parse import (
+    TRAINING_HPARAMS,
+    as_mapping,
+    is_int,
+    is_number,
+    parse_space,
+    reject_unknown,
+    shown_value,
+)
 
 # Metrics a recipe may optimise, with their natural direction.
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize", "params": "minimize", "flops": "minimize"}
 # What a table recipe can optimise: the table's accuracy, and what unified-nas counts itself.
 TABLE_METRICS = ("val_accuracy", "params", "flops")
 SCHEDULES = ("constant", "cosine")
-TOP_FIELDS = ("name", "description", "data", "space", "training", "objectives", "budget", "seed", "backends",
-              "evaluation")
+TOP_FIELDS = (
+    "name",
+    "description",
+    "data",
+    "space",
+    "training",
+    "objectives",
+    "budget",
+    "seed",
+    "backends",
+    "evaluation",
+)
 # The name becomes part of a run-directory path and of store keys: no separators,
 # no "..", no control characters, bounded length.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -107,15 +127,18 @@ def _check_seed(path: str, seed: Any) -> None:
     if why:
         raise RecipeError(path, why)
     if seed > MAX_SEED:
-        raise RecipeError(path, f"{_fmt(seed)} is above {MAX_SEED} (seeds must fit in 32 bits)")
+        raise RecipeError(path, f"{shown_value(seed)} is above {MAX_SEED} (seeds must fit in 32 bits)")
 
 
 def _check_name(raw: Mapping[str, Any], default_name: str) -> str:
     """The recipe's name, or ``default_name`` (the file stem) if it has none; refuses unsafe names."""
     if "name" not in raw:
         if not NAME_RE.fullmatch(default_name):
-            raise RecipeError("name", f"missing, and the file name {shown(default_name)} is not a usable name "
-                                      f"({NAME_RULE}); add a name: field")
+            raise RecipeError(
+                "name",
+                f"missing, and the file name {shown(default_name)} is not a usable name "
+                f"({NAME_RULE}); add a name: field",
+            )
         return default_name
     name = raw["name"]
     if not isinstance(name, str) or not name:
@@ -138,14 +161,14 @@ def _reject_non_finite(raw: Any) -> None:
         if isinstance(v, float) and not math.isfinite(v):
             raise RecipeError(path, f"{v} is not a finite number")
         if isinstance(v, Mapping):
-            stack.extend((f"{path}.{_fmt(k)}" if path else _fmt(k), x) for k, x in v.items())
+            stack.extend((f"{path}.{shown_value(k)}" if path else shown_value(k), x) for k, x in v.items())
         elif isinstance(v, list):
             stack.extend((f"{path}[{i}]", x) for i, x in enumerate(v))
 
 
 def _parse_data(raw: Any) -> DataSpec:
-    raw = _mapping("data", raw)
-    _reject_unknown("data", raw, ("name", "path", "target", "val", "test", "split_seed"))
+    raw = as_mapping("data", raw)
+    reject_unknown("data", raw, ("name", "path", "target", "val", "test", "split_seed"))
     if ("name" in raw) == ("path" in raw):
         raise RecipeError("data", "give exactly one of name (" + ", ".join(BUILTIN) + ") or path (.npz/.csv)")
     if "name" in raw and raw["name"] not in BUILTIN:
@@ -162,13 +185,18 @@ def _parse_data(raw: Any) -> DataSpec:
     target = raw.get("target", "target")
     if isinstance(target, bool) or not isinstance(target, (str, int)) or target == "":
         raise RecipeError("data.target", f"{shown(target)} is not a column name")
-    return DataSpec(name=raw.get("name"), path=raw.get("path"), target=str(target),
-                    val=float(raw.get("val", 0.2)), test=float(raw.get("test", 0.2)),
-                    split_seed=raw.get("split_seed", 0))
+    return DataSpec(
+        name=raw.get("name"),
+        path=raw.get("path"),
+        target=str(target),
+        val=float(raw.get("val", 0.2)),
+        test=float(raw.get("test", 0.2)),
+        split_seed=raw.get("split_seed", 0),
+    )
 
 
 def _parse_protocol(raw: Mapping[str, Any]) -> Protocol:
-    _reject_unknown("training", raw, ("epochs", "schedule", "patience", "loss") + TRAINING_HPARAMS)
+    reject_unknown("training", raw, ("epochs", "schedule", "patience", "loss") + TRAINING_HPARAMS)
     for key, low in (("epochs", 1), ("patience", 1)):
         if key in raw and raw[key] is not None:
             why = is_int(low, MAX_EPOCHS)(raw[key])
@@ -178,8 +206,9 @@ def _parse_protocol(raw: Mapping[str, Any]) -> Protocol:
         raise RecipeError("training.schedule", f"{shown(raw['schedule'])} is not one of {', '.join(SCHEDULES)}")
     if raw.get("loss", "cross_entropy") != "cross_entropy":
         raise RecipeError("training.loss", f"{shown(raw['loss'])} is not one of cross_entropy")
-    return Protocol(epochs=raw.get("epochs", 10), schedule=raw.get("schedule", "constant"),
-                    patience=raw.get("patience"))
+    return Protocol(
+        epochs=raw.get("epochs", 10), schedule=raw.get("schedule", "constant"), patience=raw.get("patience")
+    )
 
 
 def _parse_objectives(raw: Any) -> tuple[Objective, ...]:
@@ -191,8 +220,8 @@ def _parse_objectives(raw: Any) -> tuple[Objective, ...]:
         p = f"objectives[{i}]"
         if isinstance(item, str):
             item = {"metric": item}
-        item = _mapping(p, item)
-        _reject_unknown(p, item, ("metric", "direction"))
+        item = as_mapping(p, item)
+        reject_unknown(p, item, ("metric", "direction"))
         metric = item.get("metric")
         if metric not in METRICS:
             raise RecipeError(f"{p}.metric", f"{shown(metric)} is not one of {', '.join(METRICS)}")
@@ -208,14 +237,16 @@ def _parse_objectives(raw: Any) -> tuple[Objective, ...]:
 
 
 def _parse_budget(raw: Any, evaluation: EvaluationSpec) -> Budget:
-    raw = _mapping("budget", raw if raw is not None else {})
-    _reject_unknown("budget", raw, ("trials", "time_s", "simulated_s"))
-    trials, time_s, sim_s = raw.get("trials", 10), raw.get("time_s"), raw.get("simulated_s")
+    raw = as_mapping("budget", raw if raw is not None else {})
+    reject_unknown("budget", raw, ("trials", "time_s", "simulated_s"))
+    time_s, sim_s = raw.get("time_s"), raw.get("simulated_s")
+    # 10 trials unless the budget is given otherwise: a time budget alone is a time budget.
+    trials = raw.get("trials", 10 if time_s is None and sim_s is None else None)
     if trials is not None and is_int(1)(trials):
-        raise RecipeError("budget.trials", is_int(1)(trials))
+        raise RecipeError("budget.trials", cast(str, is_int(1)(trials)))  # the failed check's message
     for key, v in (("time_s", time_s), ("simulated_s", sim_s)):
         if v is not None and is_number(0, None, low_open=True)(v):
-            raise RecipeError(f"budget.{key}", is_number(0, None, low_open=True)(v))
+            raise RecipeError(f"budget.{key}", cast(str, is_number(0, None, low_open=True)(v)))
     if sim_s is not None and evaluation.trains:
         raise RecipeError("budget.simulated_s", "only a table recipe (evaluation: {table: ...}) has simulated time")
     if trials is None and time_s is None and sim_s is None:
@@ -229,8 +260,8 @@ def _parse_evaluation(raw: Any) -> EvaluationSpec:
         return EvaluationSpec()
     if isinstance(raw, str):
         raise RecipeError("evaluation", f"{shown(raw)} is not train or a mapping {{table: ..., dataset: ...}}")
-    raw = _mapping("evaluation", raw)
-    _reject_unknown("evaluation", raw, ("table", "dataset"))
+    raw = as_mapping("evaluation", raw)
+    reject_unknown("evaluation", raw, ("table", "dataset"))
     for key in ("table", "dataset"):
         if not isinstance(raw.get(key), str):
             raise RecipeError(f"evaluation.{key}", "missing" if key not in raw else f"{shown(raw[key])} is not a name")
@@ -256,8 +287,8 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
     Raises:
         RecipeError: Naming the path of the first offending field.
     """
-    raw = _mapping("recipe", raw)
-    _reject_unknown("", raw, TOP_FIELDS)
+    raw = as_mapping("recipe", raw)
+    reject_unknown("", raw, TOP_FIELDS)
     _reject_non_finite(raw)
     evaluation = _parse_evaluation(raw.get("evaluation"))
     if "space" not in raw:
@@ -265,15 +296,17 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
     if evaluation.trains and "data" not in raw:
         raise RecipeError("data", "missing")
     if not evaluation.trains and "data" in raw:
-        raise RecipeError("data", f"a table recipe has no data of its own: table {evaluation.table} "
-                                  f"was recorded on {evaluation.dataset}")
+        raise RecipeError(
+            "data",
+            f"a table recipe has no data of its own: table {evaluation.table} was recorded on {evaluation.dataset}",
+        )
     name = _check_name(raw, default_name)
-    training = _mapping("training", raw.get("training") or {})
+    training = as_mapping("training", raw.get("training") or {})
     seed = raw.get("seed", 0)
     _check_seed("seed", seed)
-    backends = _mapping("backends", raw.get("backends") or {})
+    backends = as_mapping("backends", raw.get("backends") or {})
     for backend, opts in backends.items():
-        _mapping(f"backends.{_fmt(backend)}", opts if opts is not None else {})
+        as_mapping(f"backends.{shown_value(backend)}", opts if opts is not None else {})
     space = parse_space(raw["space"], training)
     objectives = _parse_objectives(raw.get("objectives"))
     if not evaluation.trains:
@@ -282,14 +315,23 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
         check_table_space(evaluation, space)
         for i, o in enumerate(objectives):
             if o.metric not in TABLE_METRICS:
-                raise RecipeError(f"objectives[{i}].metric", f"table {evaluation.table} records no {o.metric} "
-                                                             f"(table objectives: {', '.join(TABLE_METRICS)})")
+                raise RecipeError(
+                    f"objectives[{i}].metric",
+                    f"table {evaluation.table} records no {o.metric} (table objectives: {', '.join(TABLE_METRICS)})",
+                )
     return Recipe(
-        name=name, description=str(raw.get("description", "")),
-        data=_parse_data(raw["data"]) if evaluation.trains else None, space=space,
-        protocol=_parse_protocol(training), objectives=objectives,
-        budget=_parse_budget(raw.get("budget"), evaluation), seed=seed, backends=backends,
-        evaluation=evaluation, source=source, base_dir=base_dir,
+        name=name,
+        description=str(raw.get("description", "")),
+        data=_parse_data(raw["data"]) if evaluation.trains else None,
+        space=space,
+        protocol=_parse_protocol(training),
+        objectives=objectives,
+        budget=_parse_budget(raw.get("budget"), evaluation),
+        seed=seed,
+        backends=backends,
+        evaluation=evaluation,
+        source=source,
+        base_dir=base_dir,
     )
 
 

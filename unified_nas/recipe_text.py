@@ -7,6 +7,7 @@ bytes that are not UTF-8, nesting deeper than :data:`MAX_DEPTH`, and documents
 whose aliases expand to more than :data:`MAX_VALUES` values ("billion laughs"),
 or refer to themselves. Only PyYAML's safe loader is used (no Python tags).
 """
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,7 @@ def shown(value: Any, limit: int = 60) -> str:
     if isinstance(value, str) and len(value) > limit:
         return f"{value[:limit]!r}... ({len(value)} characters)"
     text = repr(value)
-    return text if len(text) <= 4 * limit else text[:4 * limit] + "..."
+    return text if len(text) <= 4 * limit else text[: 4 * limit] + "..."
 
 
 def file_label(path: Path | str) -> str:
@@ -90,8 +91,9 @@ class LimitedSafeLoader(yaml.SafeLoader):
         except (ValueError, OverflowError) as e:
             # e.g. an integer of 5000 digits or the date 2001-13-45: PyYAML lets these escape raw.
             why = str(e).split(";")[0]
-            raise yaml.constructor.ConstructorError(None, None, f"cannot read this value ({why})",
-                                                    node.start_mark) from None
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value ({why})", node.start_mark
+            ) from None
 
     def get_single_data(self) -> Any:  # noqa: D102 (PyYAML hook)
         node = self.get_single_node()
@@ -175,7 +177,9 @@ def read_recipe_text(path: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise RecipeError("recipe", f"{label} is not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start})") from None
+        raise RecipeError(
+            "recipe", f"{label} is not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start})"
+        ) from None
 
 
 def parse_recipe_yaml(text: str, name: str) -> Any:

@@ -4,6 +4,7 @@ The runner owns everything backends share: loading data, the run directory,
 the results store (each trial committed as it ends), progress output, the
 budget and the final summary. Backends only translate, search and normalize.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,16 +12,17 @@ import secrets
 import sys
 import time
 import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, cast
 
 from unified_nas.data import Dataset, load_recipe_data
 from unified_nas.environment import environment
-from unified_nas.evaluation import Evaluator, NativeTraining, make_evaluator
 from unified_nas.errors import RecipeError, UnasError, UserError
-from unified_nas.limits import MAX_SEED
+from unified_nas.evaluation import Evaluator, NativeTraining, make_evaluator
 from unified_nas.lifecycle import Replay, ResumeDiverged, owner_alive, raise_if_terminated, shown_status, this_process
+from unified_nas.limits import MAX_SEED
 from unified_nas.recipe import Budget, Recipe
 from unified_nas.registry import get_backend
 from unified_nas.report.records import RunReport, TrialRecord, incumbent
@@ -29,15 +31,6 @@ from unified_nas.space import space_size
 from unified_nas.space.ops import SPATIAL_FAMILIES
 from unified_nas.space.spaces import CellSpace, DenseCellSpace
 from unified_nas.train.result import EpochCallback, TrialResult
-
-
-class SimulatedBudgetSpent(BaseException):
-    """Ends a search whose trials used up the simulated-time budget (raised after the trial is stored).
-
-    A BaseException, like KeyboardInterrupt, so that no toolkit takes it for a
-    failed trial; the runner catches it and stores the run as complete. No
-    toolkit can stop on simulated time by itself: it is ours.
-    """
 
 
 def check_data_fits(recipe: Recipe, data: Dataset) -> None:
@@ -75,13 +68,15 @@ class RunContext:
     # How a sample becomes metrics (make_evaluator, made before anything is stored: it may refuse the recipe).
     evaluator: Evaluator | None = None
     evaluations: int = 0  # samples evaluated so far (replayed ones included)
+    simulated_s: float = 0.0  # a table's training time of the trials finished so far (replayed ones included)
 
     @property
     def directions(self) -> list[str]:
         return [o.direction for o in self.recipe.objectives]
 
-    def evaluate(self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None,
-                 native: NativeTraining | None = None) -> TrialResult:
+    def evaluate(
+        self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None, native: NativeTraining | None = None
+    ) -> TrialResult:
         """The result of one canonical sample: the one way every backend scores a trial.
 
         A backend passes its toolkit's own training as ``native`` if it has
@@ -115,19 +110,49 @@ class RunContext:
     def objective_values(self, result: TrialResult) -> list[float]:
         return [result.value(o.metric) for o in self.recipe.objectives]
 
-    def record_from_result(self, index: int, native_id: str, sample: Mapping[str, Any], result: TrialResult | None,
-                           status: str, start_time: float, duration_s: float, error: str | None = None,
-                           extra: dict[str, Any] | None = None) -> TrialRecord:
+    def record_from_result(
+        self,
+        index: int,
+        native_id: str,
+        sample: Mapping[str, Any],
+        result: TrialResult | None,
+        status: str,
+        start_time: float,
+        duration_s: float,
+        error: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> TrialRecord:
         """The shared TrialRecord builder every ``normalize`` ends in."""
         if result is None:
-            return TrialRecord(index, native_id, "failed", dict(sample), start_time=start_time,
-                               duration_s=duration_s, error=error, extra=extra or {})
-        return TrialRecord(index, native_id, status, dict(sample), metrics=dict(result.metrics),
-                           objectives=self.objective_values(result) if status == "complete" else None,
-                           params=result.params, flops=result.flops, history=list(result.history),
-                           start_time=start_time, duration_s=duration_s, train_s=result.train_s, error=error,
-                           extra=extra or {}, test_accuracy=result.test_accuracy, simulated_s=result.simulated_s,
-                           true_accuracy=result.true_accuracy)
+            return TrialRecord(
+                index,
+                native_id,
+                "failed",
+                dict(sample),
+                start_time=start_time,
+                duration_s=duration_s,
+                error=error,
+                extra=extra or {},
+            )
+        return TrialRecord(
+            index,
+            native_id,
+            status,
+            dict(sample),
+            metrics=dict(result.metrics),
+            objectives=self.objective_values(result) if status == "complete" else None,
+            params=result.params,
+            flops=result.flops,
+            history=list(result.history),
+            start_time=start_time,
+            duration_s=duration_s,
+            train_s=result.train_s,
+            error=error,
+            extra=extra or {},
+            test_accuracy=result.test_accuracy,
+            simulated_s=result.simulated_s,
+            true_accuracy=result.true_accuracy,
+        )
 
     def emit(self, record: TrialRecord) -> None:
         """Stores one finished trial at once (nothing computed is lost on a crash)."""
@@ -137,6 +162,20 @@ class RunContext:
         if self.budget.time_s is None:
             return None
         return max(0.0, self.budget.time_s - (time.time() - self.started))
+
+    def out_of_budget(self) -> bool:
+        """True once no further trial may start: the wall-clock or the simulated-time budget is spent.
+
+        Backends ask it between trials, each through the stop mechanism its
+        toolkit has (Optuna's ``study.stop``, NNI's engine budget, keras-tuner's
+        ``max_trials``). The trial budget is each toolkit's own count. No
+        toolkit knows simulated time, which is ours: the trial that crosses
+        the budget is the last one.
+        """
+        left = self.time_left()
+        if left is not None and left <= 0:
+            return True
+        return self.budget.simulated_s is not None and self.simulated_s >= self.budget.simulated_s
 
 
 class Progress:
@@ -155,14 +194,18 @@ class Progress:
     def update(self, rec: TrialRecord) -> None:
         self.records.append(rec)
         best = incumbent(self.records, self.directions)
-        best_txt = f"{best.objectives[0]:.4g}" if best else "-"
+        best_txt = f"{cast('list[float]', best.objectives)[0]:.4g}" if best else "-"  # an incumbent has objectives
         if self.bar is not None:
             self.bar.set_postfix_str(f"best {self.metric}={best_txt}")
             self.bar.update(1)
         elif self.enabled:
             val = f"{rec.objectives[0]:.4g}" if rec.objectives else "-"
-            print(f"[{len(self.records)}/{self.total or '?'}] trial {rec.index} {rec.status} {self.metric}={val}"
-                  f" best={best_txt} ({rec.duration_s:.1f}s)", file=sys.stderr, flush=True)
+            print(
+                f"[{len(self.records)}/{self.total or '?'}] trial {rec.index} {rec.status} {self.metric}={val}"
+                f" best={best_txt} ({rec.duration_s:.1f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -173,10 +216,22 @@ def new_run_id(recipe: Recipe, backend: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{recipe.name}-{backend}-{secrets.token_hex(2)}"
 
 
-def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None, trials: int | None = None,
-               time_s: float | None = None, seed: int | None = None, pruner: str | None = None,
-               store: ResultsStore | str | Path, runs_dir: Path | str = "unas-runs", progress: bool = True,
-               extra_options: Mapping[str, Any] | None = None, run_id: str | None = None) -> RunReport:
+def run_recipe(
+    recipe: Recipe,
+    backend_name: str,
+    *,
+    strategy: str | None = None,
+    trials: int | None = None,
+    time_s: float | None = None,
+    seed: int | None = None,
+    pruner: str | None = None,
+    store: ResultsStore | str | Path,
+    runs_dir: Path | str = "unas-runs",
+    progress: bool = True,
+    extra_options: Mapping[str, Any] | None = None,
+    option_texts: Mapping[str, str] | None = None,
+    run_id: str | None = None,
+) -> RunReport:
     """Runs a recipe on a backend and stores the normalized report.
 
     Everything that can be refused (backend, options, strategy arguments,
@@ -191,7 +246,9 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
             every trial is committed as it ends.
         runs_dir: Parent of the run directory (toolkit files such as Optuna's study live there).
         progress: Show progress on stderr (and let toolkits log); False keeps the run quiet.
-        extra_options: Backend-specific option overrides.
+        extra_options: Backend option overrides, typed (API callers).
+        option_texts: Backend option overrides as ``--option KEY=VALUE`` texts (the CLI), converted
+            to each option's declared type.
         run_id: Use this id (a benchmark assigns ids before its runs start); default: a new one.
 
     Returns:
@@ -208,14 +265,17 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
     if not 0 <= seed <= MAX_SEED:
         raise UserError(f"seed: {seed} is not in 0..{MAX_SEED}")
     backend = get_backend(backend_name)
-    options = backend.options(recipe, {"strategy": strategy, "pruner": pruner, **(extra_options or {})})
+    options = backend.options(recipe, {"strategy": strategy, "pruner": pruner, **(extra_options or {})}, option_texts)
     backend.check(recipe, options)
     data = load_recipe_data(recipe)
     check_data_fits(recipe, data)
     evaluator = make_evaluator(recipe, data, seed)  # a table's package is missing: refused here
     backend.prepare(options)  # heavy imports now, so they are not booked as search time
-    budget = Budget(trials if trials is not None else recipe.budget.trials,
-                    time_s if time_s is not None else recipe.budget.time_s, recipe.budget.simulated_s)
+    budget = Budget(
+        trials if trials is not None else recipe.budget.trials,
+        time_s if time_s is not None else recipe.budget.time_s,
+        recipe.budget.simulated_s,
+    )
     backend.check_arguments(recipe, options, seed, budget)
     run_id = run_id or new_run_id(recipe, backend.name)
     # Absolute: resume and export may run from another working directory.
@@ -229,24 +289,39 @@ def run_recipe(recipe: Recipe, backend_name: str, *, strategy: str | None = None
     decls = recipe.space.decls()
     report = RunReport(
         run_id=run_id,
-        recipe={"name": recipe.name, "hash": recipe.content_hash, "text": recipe.source,
-                "base_dir": str(Path(recipe.base_dir).resolve())},
+        recipe={
+            "name": recipe.name,
+            "hash": recipe.content_hash,
+            "text": recipe.source,
+            "base_dir": str(Path(recipe.base_dir).resolve()),
+        },
         backend={"name": backend.name, "version": backend.version()},
-        strategy=options.strategy, options=options.to_dict(), seed=seed,
+        strategy=options.strategy,
+        options=options.to_dict(),
+        seed=seed,
         objectives=[{"metric": o.metric, "direction": o.direction} for o in recipe.objectives],
-        budget_asked={"trials": budget.trials, "time_s": budget.time_s, "simulated_s": budget.simulated_s,
-                      "epochs_per_trial": recipe.protocol.epochs if recipe.evaluation.trains else None},
+        budget_asked={
+            "trials": budget.trials,
+            "time_s": budget.time_s,
+            "simulated_s": budget.simulated_s,
+            "epochs_per_trial": recipe.protocol.epochs if recipe.evaluation.trains else None,
+        },
         evaluation=recipe.evaluation.describe(),
-        data=data.describe(), space={"kind": recipe.space.kind, "size": str(space_size(decls)),
-                                     "params": [d.to_dict() for d in decls]},
-        environment=environment(), run_dir=str(run_dir), started_at=time.time(), process=this_process())
+        data=data.describe(),
+        space={"kind": recipe.space.kind, "size": str(space_size(decls)), "params": [d.to_dict() for d in decls]},
+        environment=environment(backend.packages),
+        run_dir=str(run_dir),
+        started_at=time.time(),
+        process=this_process(),
+    )
     try:
         store.save_run(report)
     except Exception:
         run_dir.rmdir()  # nothing was stored: leave no empty run directory behind
         raise
-    ctx = RunContext(recipe, data, seed, budget, options, run_dir, run_id, lambda rec: None, quiet=not progress,
-                     evaluator=evaluator)
+    ctx = RunContext(
+        recipe, data, seed, budget, options, run_dir, run_id, lambda rec: None, quiet=not progress, evaluator=evaluator
+    )
     return _execute(backend, ctx, report, store, progress, replay=None)
 
 
@@ -295,30 +370,47 @@ def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool 
         raise UserError(f"run {report.run_id} is complete; nothing to resume")
     if status == "running":
         alive = owner_alive(report.process)
-        where = f"process {report.process['pid']}" if alive else f"host {(report.process or {}).get('host', '?')}"
+        # alive is only true for a process record (owner_alive):
+        where = (
+            f"process {cast('dict[str, Any]', report.process)['pid']}"
+            if alive
+            else f"host {(report.process or {}).get('host', '?')}"
+        )
         raise UserError(f"run {report.run_id} is still running ({where}); stop it first")
     # The recipe as the run started, checked again as any recipe file is.
-    recipe = load_recipe_text(report.recipe["text"], report.recipe["base_dir"], report.recipe["name"],
-                              f"run {report.run_id}")
+    recipe = load_recipe_text(
+        report.recipe["text"], report.recipe["base_dir"], report.recipe["name"], f"run {report.run_id}"
+    )
     backend = get_backend(report.backend["name"])
     options = backend.options(recipe, report.options)
     options.resume = True
     backend.check(recipe, options)
     if backend.version() != report.backend["version"]:  # replay relies on the strategy behaving exactly as before
-        raise UserError(f"run {report.run_id} ran on {backend.name} {report.backend['version']}, this is "
-                        f"{backend.version()}; resume it with that version, or start a new run")
+        raise UserError(
+            f"run {report.run_id} ran on {backend.name} {report.backend['version']}, this is "
+            f"{backend.version()}; resume it with that version, or start a new run"
+        )
     data = load_recipe_data(recipe)
     was = report.data
     # (Reports from before content digests existed are checked on the split alone.)
-    if (data.split.sha256, data.content_sha256) != (was["split"]["sha256"],
-                                                    was.get("content_sha256") or data.content_sha256):
+    if (data.split.sha256, data.content_sha256) != (
+        was["split"]["sha256"],
+        was.get("content_sha256") or data.content_sha256,
+    ):
         raise UserError(f"data of run {report.run_id} changed since it started; start a new run")
     evaluator = make_evaluator(recipe, data, report.seed)
     backend.prepare(options)
     # What the earlier attempt left, for the report: how it ended, how long it searched, what it kept.
-    report.attempts.append({"status": status, "error": report.error, "trials": len(report.trials),
-                            "active_s": report.current_attempt_s(), "process": report.process,
-                            "resumed_at": time.time()})
+    report.attempts.append(
+        {
+            "status": status,
+            "error": report.error,
+            "trials": len(report.trials),
+            "active_s": report.current_attempt_s(),
+            "process": report.process,
+            "resumed_at": time.time(),
+        }
+    )
     report.status, report.error, report.ended_at, report.process = "running", None, None, this_process()
     asked = report.budget_asked
     time_left = None if asked.get("time_s") is None else max(0.0, asked["time_s"] - report.active_s())
@@ -326,20 +418,29 @@ def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool 
     budget = Budget(asked.get("trials"), time_left, asked.get("simulated_s"))
     if not store.claim_run(report, stored_status):
         raise UserError(f"run {report.run_id} was claimed by another process meanwhile")
-    ctx = RunContext(recipe, data, report.seed, budget, options, Path(report.run_dir), report.run_id,
-                     lambda rec: None, quiet=not progress, evaluator=evaluator)
+    ctx = RunContext(
+        recipe,
+        data,
+        report.seed,
+        budget,
+        options,
+        Path(report.run_dir),
+        report.run_id,
+        lambda rec: None,
+        quiet=not progress,
+        evaluator=evaluator,
+    )
     return _execute(backend, ctx, report, store, progress, replay=Replay(list(report.trials)))
 
 
-def _execute(backend: Any, ctx: "RunContext", report: RunReport, store: ResultsStore, progress: bool,
-             replay: Replay | None) -> RunReport:
+def _execute(
+    backend: Any, ctx: RunContext, report: RunReport, store: ResultsStore, progress: bool, replay: Replay | None
+) -> RunReport:
     """Runs the search of a stored run: every trial stored as it ends, the report saved however it ends."""
     recipe = ctx.recipe
     bar = Progress(ctx.budget.trials, ctx.directions, recipe.objectives[0].metric, progress)
     for rec in report.trials:
         bar.update(rec)
-
-    simulated = [0.0]
 
     def on_record(rec: TrialRecord) -> None:
         kept = replay.consume(rec) if replay is not None else None
@@ -347,19 +448,14 @@ def _execute(backend: Any, ctx: "RunContext", report: RunReport, store: ResultsS
             store.add_trial(ctx.run_id, rec)
             report.trials.append(rec)
             bar.update(rec)
-        simulated[0] += (kept or rec).simulated_s or 0.0
-        if ctx.budget.simulated_s is not None and simulated[0] >= ctx.budget.simulated_s:
-            raise SimulatedBudgetSpent()
+        ctx.simulated_s += (kept or rec).simulated_s or 0.0
 
     def on_native(native_trial: Any) -> None:
         ctx.emit(backend.normalize(native_trial, ctx))
 
     ctx.emit_record, ctx.replay = on_record, replay
     try:
-        try:
-            backend.run(backend.translate(ctx), ctx, on_native)
-        except SimulatedBudgetSpent:
-            pass  # the trials ran would have cost the budget's training time: the search is over
+        backend.run(backend.translate(ctx), ctx, on_native)
         raise_if_terminated()  # a SIGTERM the toolkit's code swallowed still ends the run as interrupted
         report.status = "complete"
     except KeyboardInterrupt:
@@ -370,7 +466,11 @@ def _execute(backend: Any, ctx: "RunContext", report: RunReport, store: ResultsS
         raise
     except Exception as e:
         report.status = "failed"
-        report.error = f"{type(e).__name__}: {e}" if isinstance(e, UnasError) else traceback.format_exc(limit=3).strip().splitlines()[-1]
+        report.error = (
+            f"{type(e).__name__}: {e}"
+            if isinstance(e, UnasError)
+            else traceback.format_exc(limit=3).strip().splitlines()[-1]
+        )
         raise
     finally:
         bar.close()

@@ -12,9 +12,11 @@ Pinned definitions (the Keras builder uses the same):
     * Image input is NCHW here; data arrive channels-last and are transposed
       by :func:`to_tensor`.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,15 +25,44 @@ from torch import nn
 from unified_nas.network import compile_plan
 from unified_nas.network.compile import macro_layer
 from unified_nas.network.graph import Graph, Plan, lookup
-from unified_nas.network.nodes import (BN_EPS, BN_MOMENTUM, Activation, Add, BatchNorm, Concat, Conv2d, Crop, Dense,
-                                       Dropout, Flatten, GlobalAvgPool, Keep, NodeOp, Pool, Shape, Zero as ZeroNode)
+from unified_nas.network.nodes import (
+    BN_EPS,
+    BN_MOMENTUM,
+    Activation,
+    Add,
+    BatchNorm,
+    Concat,
+    Conv2d,
+    Crop,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool,
+    Keep,
+    NodeOp,
+    Pool,
+    Shape,
+)
+from unified_nas.network.nodes import Zero as ZeroNode
 from unified_nas.network.op_rules import op_graph
 from unified_nas.space.ops import OpSpec
 from unified_nas.space.spaces import ArchConfig, LayerConfig
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
-__all__ = ["BN_EPS", "BN_MOMENTUM", "GraphModule", "MacroLayer", "Network", "build_model", "core_op", "count_params",
-           "init_weights", "measure_flops", "node_module", "to_tensor"]
+__all__ = [
+    "BN_EPS",
+    "BN_MOMENTUM",
+    "GraphModule",
+    "MacroLayer",
+    "Network",
+    "build_model",
+    "core_op",
+    "count_params",
+    "init_weights",
+    "measure_flops",
+    "node_module",
+    "to_tensor",
+]
 
 
 class Zero(nn.Module):
@@ -70,7 +101,7 @@ class CropModule(nn.Module):
         self.top, self.left = top, left
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, :, self.top:, self.left:]
+        return x[:, :, self.top :, self.left :]
 
 
 class First(nn.Module):
@@ -99,7 +130,9 @@ def _batchnorm(op: BatchNorm, ins: Sequence[Shape]) -> nn.Module:
 def _pool(op: Pool, ins: Sequence[Shape]) -> nn.Module:
     if op.mode == "max":
         return nn.MaxPool2d(op.kernel, op.stride, op.padding)
-    return nn.AvgPool2d(op.kernel, op.stride, op.padding, count_include_pad=False)  # the plan's average excludes padding
+    return nn.AvgPool2d(
+        op.kernel, op.stride, op.padding, count_include_pad=False
+    )  # the plan's average excludes padding
 
 
 # One entry per node kind: (node op, input shapes) -> module.
@@ -175,8 +208,9 @@ class Network(nn.Module):
         return self.classifier(self.body(x))
 
 
-def core_op(spec: OpSpec, c_in: int, c_out: int, stride: int = 1, bias: bool = True,
-            size: tuple[int, int] = (8, 8)) -> nn.Module:
+def core_op(
+    spec: OpSpec, c_in: int, c_out: int, stride: int = 1, bias: bool = True, size: tuple[int, int] = (8, 8)
+) -> nn.Module:
     """The bare op (no activation or normalisation around it).
 
     Args:

@@ -3,16 +3,18 @@
 Nothing here imports Keras at module import: Keras fixes its compute backend
 (TensorFlow or PyTorch) when first imported, so that happens in ``prepare``.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from unified_nas.backends.autokeras.keras_env import KERAS_BACKENDS, select_keras_backend
 from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
 from unified_nas.errors import Gap
+from unified_nas.options import OptionSpec
 from unified_nas.space import Categorical, FloatRange, IntRange
-
-from unified_nas.backends.autokeras.keras_env import KERAS_BACKENDS, select_keras_backend
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
@@ -31,12 +33,15 @@ def _values(v: Any) -> list[Any]:
     return [v]
 
 
-def l2_decay_gap(recipe: "Recipe") -> Gap | None:
+def l2_decay_gap(recipe: Recipe) -> Gap | None:
     """Torch's adam/sgd decay is coupled L2; Keras optimizers only decay decoupled (AdamW-style)."""
     t = recipe.space.training
     if any(_values(t.weight_decay)) and any(o in ("adam", "sgd") for o in _values(t.optimizer)):
-        return Gap("weight_decay with optimizer adam/sgd", "toolkit",
-                   "Keras has no coupled L2 decay like torch's; use optimizer adamw (decoupled, equal in both)")
+        return Gap(
+            "weight_decay with optimizer adam/sgd",
+            "toolkit",
+            "Keras has no coupled L2 decay like torch's; use optimizer adamw (decoupled, equal in both)",
+        )
     return None
 
 
@@ -44,34 +49,64 @@ class Backend(BaseBackend):
     name = "autokeras"
     toolkit = "autokeras"
     capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}))
-    strategies = {s.name: s for s in (
-        Strategy("greedy", "Greedy"),
-        Strategy("random", "RandomSearch"),
-        Strategy("bayesian", "BayesianOptimization"),
-        Strategy("hyperband", "Hyperband (patched: promoted trials)", multi_fidelity=True),
-        Strategy("grid", "keras-tuner GridSearch", finite_only=True),
-    )}
+    strategies = {
+        s.name: s
+        for s in (
+            Strategy("greedy", "Greedy"),
+            Strategy("random", "RandomSearch"),
+            Strategy("bayesian", "BayesianOptimization"),
+            Strategy("hyperband", "Hyperband (patched: promoted trials)", multi_fidelity=True),
+            Strategy("grid", "keras-tuner GridSearch", finite_only=True),
+        )
+    }
     default_strategy = "greedy"
-    extra_option_keys = ("keras_backend", "max_model_size")
+    option_specs = (
+        OptionSpec(
+            "keras_backend",
+            "str",
+            "tensorflow",
+            "Keras's compute backend (torch runs without importing TensorFlow)",
+            choices=KERAS_BACKENDS,
+        ),
+        OptionSpec(
+            "max_model_size", "int", None, "AutoKeras's own limit: larger models fail their trial (parameters)", low=1
+        ),
+    )
+    requires = ("autokeras", "keras")
+    extra = "autokeras"
+    packages = ("autokeras", "keras", "keras-tuner", "tensorflow", "tensorflow-cpu", "torch")
 
-    def gaps(self, recipe: "Recipe", options: Options) -> list[Gap]:
+    def gaps(self, recipe: Recipe, options: Options) -> list[Gap]:
         gaps = super().gaps(recipe, options)
-        kb = options.extra.get("keras_backend", "tensorflow")
-        if kb not in KERAS_BACKENDS:
-            gaps.append(Gap(f"keras_backend '{kb}'", "adapter", f"choose one of {', '.join(KERAS_BACKENDS)}"))
         metric = recipe.objectives[0].metric
         if metric not in LOGGED_METRICS:
-            gaps.append(Gap(f"objective '{metric}'", "toolkit",
-                            f"keras-tuner ranks trials by a metric Keras logs: {', '.join(LOGGED_METRICS)}"))
+            gaps.append(
+                Gap(
+                    f"objective '{metric}'",
+                    "toolkit",
+                    f"keras-tuner ranks trials by a metric Keras logs: {', '.join(LOGGED_METRICS)}",
+                )
+            )
         decay = l2_decay_gap(recipe)
         if decay is not None:
             gaps.append(decay)
+        if options.extra.get("max_model_size") is not None and not recipe.evaluation.trains:
+            gaps.append(
+                Gap(
+                    f"max_model_size on table {recipe.evaluation.table}",
+                    "adapter",
+                    "AutoKeras enforces it while building a model, which a looked-up trial does not do",
+                )
+            )
         if options.resume and options.strategy == "hyperband":
-            gaps.append(Gap("resuming strategy 'hyperband'", "adapter", "promoted trials load their parent's "
-                            "weights from the keras-tuner project, which a resume does not keep"))
-        size = options.extra.get("max_model_size")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
-            gaps.append(Gap(f"max_model_size {size!r}", "adapter", "expected a positive integer (parameters)"))
+            gaps.append(
+                Gap(
+                    "resuming strategy 'hyperband'",
+                    "adapter",
+                    "promoted trials load their parent's "
+                    "weights from the keras-tuner project, which a resume does not keep",
+                )
+            )
         return gaps
 
     def prepare(self, options: Options) -> None:
@@ -84,23 +119,23 @@ class Backend(BaseBackend):
         with quiet_native_stderr():  # TF_IMPORT_LOG_TF221
             import unified_nas.backends.autokeras.run  # noqa: F401  (Keras, AutoKeras, keras-tuner)
 
-    def check_arguments(self, recipe: "Recipe", options: Options, seed: int, budget: Any) -> None:
+    def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Any) -> None:
         from unified_nas.backends.autokeras.run import tuner_arguments
 
         tuner_arguments(options.strategy, options.strategy_args)
 
-    def translate(self, ctx: "RunContext") -> Any:
+    def translate(self, ctx: RunContext) -> Any:
         """The AutoKeras graph (input -> UnasBlock -> UnasHead); the AutoModel and its project are made in run."""
         from unified_nas.backends.autokeras.run import search_graph
 
         return search_graph(ctx.recipe.space)
 
-    def run(self, native: Any, ctx: "RunContext", report: Callable[[Any], None]) -> None:
+    def run(self, native: Any, ctx: RunContext, report: Callable[[Any], None]) -> None:
         from unified_nas.backends.autokeras.run import run_search
 
         run_search(native, ctx, report)
 
-    def normalize(self, native_trial: Any, ctx: "RunContext") -> "TrialRecord":
+    def normalize(self, native_trial: Any, ctx: RunContext) -> TrialRecord:
         from unified_nas.backends.autokeras.normalize import normalize_trial
 
         return normalize_trial(native_trial, ctx)

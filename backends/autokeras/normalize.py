@@ -1,4 +1,5 @@
 """AutoKeras (keras-tuner) trials -> TrialRecord."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,11 +36,19 @@ class NativeTrial:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def normalize_trial(t: NativeTrial, ctx: "RunContext") -> TrialRecord:
+def normalize_trial(t: NativeTrial, ctx: RunContext) -> TrialRecord:
     status = "complete" if t.status == "COMPLETED" and t.result is not None else "failed"
     error = t.error if status == "failed" else None
     if status == "failed" and not error:
         error = f"keras-tuner reported {t.status} without a result"
-    return ctx.record_from_result(index=int(t.trial_id), native_id=t.trial_id, sample=t.sample, result=t.result,
-                                  status=status, start_time=t.start, duration_s=t.end - t.start, error=error,
-                                  extra={"keras_tuner_status": t.status, **t.extra})
+    return ctx.record_from_result(
+        index=int(t.trial_id),
+        native_id=t.trial_id,
+        sample=t.sample,
+        result=t.result,
+        status=status,
+        start_time=t.start,
+        duration_s=t.end - t.start,
+        error=error,
+        extra={"keras_tuner_status": t.status, **t.extra},
+    )

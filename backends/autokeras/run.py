@@ -1,20 +1,21 @@
 """Runs an AutoKeras AutoModel search under the recipe's budget, seed and protocol."""
+
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import autokeras as ak
 import keras_tuner
-
-from unified_nas.backends.base import accepted_keywords
-from unified_nas.errors import RecipeError
-from unified_nas.train.keras_protocol import one_hot, protocol_callbacks
 
 from unified_nas.backends.autokeras.normalize import NativeTrial
 from unified_nas.backends.autokeras.space import UnasBlock, UnasHead
 from unified_nas.backends.autokeras.tuner import TrialEnv, tuner_class
 from unified_nas.backends.autokeras.workarounds import frozen_heap
+from unified_nas.backends.base import accepted_keywords
+from unified_nas.errors import RecipeError
+from unified_nas.train.keras_protocol import one_hot, protocol_callbacks
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
@@ -30,9 +31,29 @@ UNLIMITED = 10**9
 
 
 # Set by build_automodel from the recipe and the run: a strategy argument may not override them.
-RESERVED = ("inputs", "outputs", "project_name", "directory", "objective", "tuner", "overwrite", "seed", "max_trials",
-            "max_model_size", "hyperparameters", "tune_new_entries", "hypermodel", "oracle", "unas", "optimizer",
-            "loss", "metrics", "logger", "tuner_id", "distribution_strategy")
+RESERVED = (
+    "inputs",
+    "outputs",
+    "project_name",
+    "directory",
+    "objective",
+    "tuner",
+    "overwrite",
+    "seed",
+    "max_trials",
+    "max_model_size",
+    "hyperparameters",
+    "tune_new_entries",
+    "hypermodel",
+    "oracle",
+    "unas",
+    "optimizer",
+    "loss",
+    "metrics",
+    "logger",
+    "tuner_id",
+    "distribution_strategy",
+)
 
 
 def tuner_arguments(strategy: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -53,8 +74,10 @@ def tuner_arguments(strategy: str, args: dict[str, Any]) -> dict[str, Any]:
     for key in args:
         field = f"backends.autokeras.strategy_args.{key}"
         if key in RESERVED:
-            raise RecipeError(field, "is set by unified-nas from the recipe and the run (the project lives in the "
-                                     "run directory); remove it")
+            raise RecipeError(
+                field,
+                "is set by unified-nas from the recipe and the run (the project lives in the run directory); remove it",
+            )
         if key not in names:
             raise RecipeError(field, f"unknown argument of the {strategy} tuner (takes {', '.join(allowed)})")
     return args
@@ -65,7 +88,7 @@ def native_seed(seed: int) -> int:
     return seed + 1
 
 
-def pinned_hyperparameters(ctx: "RunContext") -> keras_tuner.HyperParameters:
+def pinned_hyperparameters(ctx: RunContext) -> keras_tuner.HyperParameters:
     """AutoKeras's own tunables, fixed so the oracle never searches them.
 
     The model is compiled from the canonical ``optimizer``/``lr`` (see the
@@ -80,13 +103,29 @@ def pinned_hyperparameters(ctx: "RunContext") -> keras_tuner.HyperParameters:
 
 
 def search_graph(space: SearchSpace) -> tuple[Any, Any]:
-    """The search space as an AutoKeras graph: ``(input node, output node)``, one :class:`UnasBlock`, one :class:`UnasHead`."""
+    """The search space as an AutoKeras graph: one :class:`UnasBlock`, one :class:`UnasHead`.
+
+    Args:
+        space: The recipe's search space.
+
+    Returns:
+        ``(input node, output node)``, what ``ak.AutoModel`` takes.
+    """
     inp = ak.Input()
     return inp, UnasHead()(UnasBlock(space)(inp))
 
 
-def build_automodel(graph: tuple[Any, Any], ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> ak.AutoModel:
-    """The recipe as an ``ak.AutoModel`` over ``graph`` (see :func:`search_graph`)."""
+def build_automodel(graph: tuple[Any, Any], ctx: RunContext, emit: Callable[[NativeTrial], None]) -> ak.AutoModel:
+    """The recipe as an ``ak.AutoModel`` over ``graph``, with our tuner for the run's strategy.
+
+    Args:
+        graph: From :func:`search_graph`.
+        ctx: The run's context.
+        emit: Called with each finished trial.
+
+    Returns:
+        The AutoModel, not yet fitted.
+    """
     recipe, strategy = ctx.recipe, ctx.options.strategy
     objective = recipe.objectives[0]
     inp, out = graph
@@ -95,20 +134,35 @@ def build_automodel(graph: tuple[Any, Any], ctx: "RunContext", emit: Callable[[N
         kwargs.setdefault("max_epochs", recipe.protocol.epochs)  # AutoKeras's default is 1000
         # keras-tuner stops after one pass over the brackets (1 trial when max_epochs is 1): the trial budget decides.
         kwargs.setdefault("hyperband_iterations", UNLIMITED)
-    env = TrialEnv(recipe.space, ctx.data, recipe.protocol, ctx.seed, emit, ctx.time_left, ctx.evaluate)
+    env = TrialEnv(recipe.space, ctx.data, recipe.protocol, ctx.seed, emit, ctx.out_of_budget, ctx.evaluate)
     model = ak.AutoModel(
-        inputs=inp, outputs=out, project_name=PROJECT, directory=str(ctx.run_dir),
+        inputs=inp,
+        outputs=out,
+        project_name=PROJECT,
+        directory=str(ctx.run_dir),
         objective=keras_tuner.Objective(objective.metric, "max" if objective.direction == "maximize" else "min"),
-        tuner=tuner_class(strategy), overwrite=True, seed=native_seed(ctx.seed),
-        max_trials=ctx.budget.trials or UNLIMITED, max_model_size=ctx.options.extra.get("max_model_size"),
-        hyperparameters=pinned_hyperparameters(ctx), tune_new_entries=True, unas=env, **kwargs)
+        tuner=tuner_class(strategy),
+        overwrite=True,
+        seed=native_seed(ctx.seed),
+        max_trials=ctx.budget.trials or UNLIMITED,
+        max_model_size=ctx.options.extra.get("max_model_size"),
+        hyperparameters=pinned_hyperparameters(ctx),
+        tune_new_entries=True,
+        unas=env,
+        **kwargs,
+    )
     # A failing architecture is a failed record, not the end of the search (default: 3 in a row abort).
     model.tuner.oracle.max_consecutive_failed_trials = UNLIMITED
     return model
 
 
-def run_search(graph: tuple[Any, Any], ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
+def run_search(graph: tuple[Any, Any], ctx: RunContext, emit: Callable[[NativeTrial], None]) -> None:
     """Runs the search; every finished trial goes to ``emit`` as it ends.
+
+    Args:
+        graph: From :func:`search_graph`.
+        ctx: The run's context.
+        emit: Called with each finished trial.
 
     Raises:
         Exception: Whatever AutoKeras raises, except its end-of-search model
@@ -128,10 +182,15 @@ def run_search(graph: tuple[Any, Any], ctx: "RunContext", emit: Callable[[Native
         for message in QUIET:
             warnings.filterwarnings("ignore", message=message)
         try:
-            automodel.fit(x=data.x_train, y=one_hot(data.y_train, data.num_classes),
-                          validation_data=(data.x_val, one_hot(data.y_val, data.num_classes)),
-                          epochs=protocol.epochs, batch_size=batch if isinstance(batch, int) else 32,
-                          callbacks=protocol_callbacks(protocol), verbose=0)
+            automodel.fit(
+                x=data.x_train,
+                y=one_hot(data.y_train, data.num_classes),
+                validation_data=(data.x_val, one_hot(data.y_val, data.num_classes)),
+                epochs=protocol.epochs,
+                batch_size=batch if isinstance(batch, int) else 32,
+                callbacks=protocol_callbacks(protocol),
+                verbose=0,
+            )
         except Exception:
             # After the last trial AutoKeras reloads and saves the best model (unified-nas does not use it). It
             # crashes there with no completed trial, and on a resumed run whose best trial finished in an earlier

@@ -10,10 +10,12 @@ The block builds the core Keras materialization of the resolved sample up to
 the classifier; :class:`UnasHead` adds the linear classifier and softmax, so
 the AutoKeras model is the same network as the torch one.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import autokeras as ak
 import keras
@@ -49,8 +51,9 @@ def declare(hp: keras_tuner.HyperParameters, decl: ParamDecl) -> Any:
             v = hp.Choice(decl.label, values, default=values[0])
             return None if v is None else decode[v]
         if isinstance(d, IntRange):  # keras-tuner's log step is a factor: no step with log
-            return hp.Int(decl.label, d.low, d.high, step=None if d.log else d.step,
-                          sampling="log" if d.log else "linear")
+            return hp.Int(
+                decl.label, d.low, d.high, step=None if d.log else d.step, sampling="log" if d.log else "linear"
+            )
         if isinstance(d, FloatRange):
             return hp.Float(decl.label, d.low, d.high, sampling="log" if d.log else "linear")
     raise TypeError(f"unknown distribution {type(d).__name__}")

@@ -13,18 +13,23 @@ hyperband) and a grid tuner built the same way. Per trial it:
 * reports the last epoch's metrics to the oracle, the value every backend's
   records carry (keras-tuner would rank trials by their best epoch).
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import keras_tuner
 from autokeras import tuners as ak_tuners
 from autokeras.engine.tuner import AutoTuner
 
+from unified_nas.backends.autokeras.normalize import NativeTrial
+from unified_nas.backends.autokeras.space import declare_hyperparameters, sample_from_values
+from unified_nas.backends.autokeras.workarounds import save_build_config, unchecked_model_size
 from unified_nas.data import Dataset
 from unified_nas.errors import TrainingDiverged
 from unified_nas.flops import count_flops
@@ -33,10 +38,6 @@ from unified_nas.recipe import Protocol
 from unified_nas.space import SearchSpace
 from unified_nas.train.keras_protocol import accuracy, compile_model
 from unified_nas.train.result import TrialResult
-
-from unified_nas.backends.autokeras.normalize import NativeTrial
-from unified_nas.backends.autokeras.space import declare_hyperparameters, sample_from_values
-from unified_nas.backends.autokeras.workarounds import save_build_config, unchecked_model_size
 
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
 
@@ -50,13 +51,17 @@ class TrialEnv:
     protocol: Protocol
     seed: int
     emit: Callable[[NativeTrial], None]
-    time_left: Callable[[], float | None]
+    out_of_budget: Callable[[], bool]  # RunContext.out_of_budget: wall-clock or simulated time spent
     # RunContext.evaluate: (sample, on_epoch, native training) -> result; it decides whether to train.
     evaluate: Callable[..., TrialResult]
 
 
 class UnasTunerMixin:
     """Put before an AutoKeras tuner class in the bases (see :func:`tuner_class`)."""
+
+    # Set by the keras-tuner class this mixin is put before (annotations only: no class attribute).
+    hypermodel: Any
+    oracle: Any
 
     def __init__(self, *args: Any, unas: TrialEnv, **kwargs: Any) -> None:
         self.unas = unas
@@ -94,11 +99,15 @@ class UnasTunerMixin:
         arch = self.unas.space.resolve(self._sample(hp))
         compile_model(model, arch.training, from_logits=False)
         self._model = model
-        self._compiled = {"optimizer": type(model.optimizer).__name__,
-                          "learning_rate": float(model.optimizer.learning_rate)}
+        self._compiled = {
+            "optimizer": type(model.optimizer).__name__,
+            "learning_rate": float(model.optimizer.learning_rate),
+        }
         return model
 
-    def _build_and_fit_model(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
+    def _build_and_fit_model(
+        self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any
+    ) -> dict[str, float]:
         """The trial's metrics for the oracle, from the run's evaluator (which may call :meth:`_fit`)."""
         sample = self._sample(trial.hyperparameters)
         fitted: list[bool] = []
@@ -124,8 +133,9 @@ class UnasTunerMixin:
         self._seed()
         declare_hyperparameters(self.hypermodel, hp)
 
-    def _fit(self, trial: keras_tuner.engine.trial.Trial, sample: dict[str, Any], *args: Any,
-             **kwargs: Any) -> TrialResult:
+    def _fit(
+        self, trial: keras_tuner.engine.trial.Trial, sample: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> TrialResult:
         """AutoKeras's own build and fit of one trial, under the recipe's protocol.
 
         Raises:
@@ -141,13 +151,20 @@ class UnasTunerMixin:
         save_build_config(self, trial.trial_id, model)  # HYPERBAND_BUILD_CONFIG_AK300
         last = self._history[-1]
         epochs = trial.hyperparameters.values.get("tuner/epochs", self.unas.protocol.epochs)
-        stopped = "early_stopping" if len(self._history) < epochs - trial.hyperparameters.values.get(
-            "tuner/initial_epoch", 0) else None
+        stopped = (
+            "early_stopping"
+            if len(self._history) < epochs - trial.hyperparameters.values.get("tuner/initial_epoch", 0)
+            else None
+        )
         return TrialResult(
             metrics={k: last[k] for k in ("val_accuracy", "val_loss", "train_loss")},
-            test_accuracy=accuracy(model, data.x_test, data.y_test), history=list(self._history),
-            params=count_trainable(model), flops=count_flops(arch, data.input_shape, data.num_classes),
-            train_s=self._train_s, stopped=stopped)
+            test_accuracy=accuracy(model, data.x_test, data.y_test),
+            history=list(self._history),
+            params=count_trainable(model),
+            flops=count_flops(arch, data.input_shape, data.num_classes),
+            train_s=self._train_s,
+            stopped=stopped,
+        )
 
     # -- hooks ---------------------------------------------------------------------------------------
     def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
@@ -162,21 +179,33 @@ class UnasTunerMixin:
     def on_epoch_end(self, trial: Any, model: Any, epoch: int, logs: Any = None) -> None:
         self._train_s += time.perf_counter() - self._epoch_t0
         logs = logs or {}
-        self._history.append({"epoch": epoch, "train_loss": float(logs["loss"]), "val_loss": float(logs["val_loss"]),
-                              "val_accuracy": float(logs["val_accuracy"])})
+        self._history.append(
+            {
+                "epoch": epoch,
+                "train_loss": float(logs["loss"]),
+                "val_loss": float(logs["val_loss"]),
+                "val_accuracy": float(logs["val_accuracy"]),
+            }
+        )
         super().on_epoch_end(trial, model, epoch, logs)  # type: ignore[misc]
 
     def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
         values = trial.hyperparameters.values
         ok = trial.status == keras_tuner.engine.trial.TrialStatus.COMPLETED
-        self.unas.emit(NativeTrial(
-            trial_id=trial.trial_id, sample=self._sample(trial.hyperparameters), status=str(trial.status),
-            result=self._result if ok else None, start=self._started, end=time.time(),
-            error=None if ok else (trial.message or "").strip(),
-            extra={"compiled": self._compiled, **{k: values[k] for k in HYPERBAND_KEYS if k in values}}))
-        left = self.unas.time_left()
-        if left is not None and left <= 0:
-            self.oracle.max_trials = len(self.oracle.trials)  # the wall-clock budget is spent: no new trial
+        self.unas.emit(
+            NativeTrial(
+                trial_id=trial.trial_id,
+                sample=self._sample(trial.hyperparameters),
+                status=str(trial.status),
+                result=self._result if ok else None,
+                start=self._started,
+                end=time.time(),
+                error=None if ok else (trial.message or "").strip(),
+                extra={"compiled": self._compiled, **{k: values[k] for k in HYPERBAND_KEYS if k in values}},
+            )
+        )
+        if self.unas.out_of_budget():
+            self.oracle.max_trials = len(self.oracle.trials)  # the run's budget is spent: no new trial
         super().on_trial_end(trial)  # type: ignore[misc]
 
     def on_search_begin(self) -> None:
@@ -192,8 +221,13 @@ class GridSearch(keras_tuner.GridSearch, AutoTuner):
     """keras-tuner's grid oracle with AutoKeras's tuner (as AutoKeras builds its RandomSearch)."""
 
 
-NATIVE = {"greedy": ak_tuners.Greedy, "random": ak_tuners.RandomSearch, "bayesian": ak_tuners.BayesianOptimization,
-          "hyperband": ak_tuners.Hyperband, "grid": GridSearch}
+NATIVE = {
+    "greedy": ak_tuners.Greedy,
+    "random": ak_tuners.RandomSearch,
+    "bayesian": ak_tuners.BayesianOptimization,
+    "hyperband": ak_tuners.Hyperband,
+    "grid": GridSearch,
+}
 
 
 def tuner_class(strategy: str) -> type:

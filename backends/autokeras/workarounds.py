@@ -3,6 +3,7 @@
 Remove a workaround when the package moves past the version in its name and
 its test (tests/backends/test_autokeras.py) passes without it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +12,8 @@ import json
 import os
 import sys
 import tempfile
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 # On Keras's torch backend TensorFlow is still imported when installed:
 # autokeras/utils/utils.py (autokeras==3.0.0) imports it to list its

@@ -1,8 +1,10 @@
 """The NNI 3.0 backend: genuine NNI ModelSpaces, NNI strategies, the shared PyTorch trainer."""
+
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 with warnings.catch_warnings():
     # NNI 3.0 warns at import about torch.nn classes newer than itself (Buffer, ...): noise, not a problem.
@@ -12,73 +14,105 @@ with warnings.catch_warnings():
 
 from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
-from unified_nas.errors import Gap
-
 from unified_nas.backends.nni.normalize import NativeTrial, normalize_trial
+from unified_nas.backends.nni.web_workarounds import DEFAULT_MANAGER_HOST, MANAGER_HOSTS
+from unified_nas.errors import Gap
+from unified_nas.options import OptionSpec
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
     from unified_nas.report.records import TrialRecord
     from unified_nas.runner import RunContext
-
-
-def web_option_gaps(extra: dict[str, Any]) -> list[Gap]:
-    """The web engine's own options, checked before any work (NNI would fail with a raw ValueError)."""
-    from unified_nas.backends.nni.web_workarounds import MANAGER_HOSTS
-
-    gaps = []
-    host = extra.get("manager_host")
-    if host is not None and host not in MANAGER_HOSTS:
-        gaps.append(Gap(f"manager_host {host!r}", "toolkit",
-                        f"expected one of {', '.join(MANAGER_HOSTS)} (NNI's own clients reach its manager at localhost)"))
-    for key, low, high in (("trial_concurrency", 1, 64), ("port", 1, 65535)):
-        v = extra.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high):
-            gaps.append(Gap(f"{key} {v!r}", "adapter", f"expected an integer in {low}..{high}"))
-    return gaps
+    from unified_nas.space.spaces import CellSpace, DenseCellSpace
 
 
 class Backend(BaseBackend):
     name = "nni"
     toolkit = "nni"
     capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}))
-    strategies = {s.name: s for s in (
-        Strategy("random", "Random"),
-        Strategy("grid", "GridSearch"),
-        Strategy("evolution", "RegularizedEvolution"),
-        Strategy("tpe", "TPE (patched: input choices, no 1 s sleep)"),
-        Strategy("rl", "PolicyBasedRL", categorical_only=True, requires=("tianshou", "gym"), extra="nni-rl"),
-        Strategy("darts", "DARTS (one-shot)", one_shot=True),
-        Strategy("gumbel_darts", "GumbelDARTS (one-shot)", one_shot=True),
-        Strategy("enas", "ENAS (one-shot)", one_shot=True, requires=("tianshou", "gym"), extra="nni-rl"),
-        Strategy("proxyless", "Proxyless (one-shot)", one_shot=True),
-        Strategy("random_one_shot", "RandomOneShot (one-shot)", one_shot=True),
-    )}
+    strategies = {
+        s.name: s
+        for s in (
+            Strategy("random", "Random"),
+            Strategy("grid", "GridSearch"),
+            Strategy("evolution", "RegularizedEvolution"),
+            Strategy("tpe", "TPE (patched: input choices, no 1 s sleep)"),
+            Strategy("rl", "PolicyBasedRL", categorical_only=True, requires=("tianshou", "gym"), extra="nni-rl"),
+            Strategy("darts", "DARTS (one-shot)", one_shot=True),
+            Strategy("gumbel_darts", "GumbelDARTS (one-shot)", one_shot=True),
+            Strategy("enas", "ENAS (one-shot)", one_shot=True, requires=("tianshou", "gym"), extra="nni-rl"),
+            Strategy("proxyless", "Proxyless (one-shot)", one_shot=True),
+            Strategy("random_one_shot", "RandomOneShot (one-shot)", one_shot=True),
+        )
+    }
     default_strategy = "evolution"
-    # manager_host (web engine): where NNI's manager listens; 127.0.0.1 (default), 0.0.0.0 or ::.
-    extra_option_keys = ("engine", "trial_concurrency", "port", "manager_host")
+    option_specs = (
+        OptionSpec(
+            "engine",
+            "str",
+            "headless",
+            "headless: in-process sequential engine; web: NNI's NasExperiment with its web UI and trial processes",
+            choices=("headless", "web"),
+        ),
+        OptionSpec("trial_concurrency", "int", None, "web engine: trials at once (default 1)", low=1, high=64),
+        OptionSpec("port", "int", None, "web engine: the manager's port (default: a free one)", low=1, high=65535),
+        # NNI's own clients (launcher, tuner channel, trials) reach the manager at localhost.
+        OptionSpec(
+            "manager_host",
+            "str",
+            None,
+            f"web engine: where the manager listens (default {DEFAULT_MANAGER_HOST})",
+            choices=MANAGER_HOSTS,
+        ),
+    )
+    requires = ("nni", "torch", "pytorch_lightning")
+    extra = "nni"
+    packages = ("torch", "nni", "pytorch-lightning")
 
-    def gaps(self, recipe: "Recipe", options: Options) -> list[Gap]:
+    def gaps(self, recipe: Recipe, options: Options) -> list[Gap]:
         from unified_nas.backends.nni.oneshot_gaps import one_shot_gaps
 
         gaps = super().gaps(recipe, options)
         net = recipe.space.network
-        if recipe.space.kind in ("cell", "dense_cell") and not isinstance(net.channels, int):
-            why = ("NNI's Cell needs fixed op widths" if recipe.space.kind == "cell"
-                   else "NNI's LayerChoice candidates need fixed op widths")
+        # A cell or dense_cell kind (SearchSpace.kind) means a CellSpace or DenseCellSpace network:
+        if recipe.space.kind in ("cell", "dense_cell") and not isinstance(
+            cast("CellSpace | DenseCellSpace", net).channels, int
+        ):
+            why = (
+                "NNI's Cell needs fixed op widths"
+                if recipe.space.kind == "cell"
+                else "NNI's LayerChoice candidates need fixed op widths"
+            )
             gaps.append(Gap("searched cell channels", "adapter", f"{why}; fix channels"))
         one_shot = self.is_one_shot(options.strategy)
         engine = options.extra.get("engine", "headless")
-        if engine not in ("headless", "web"):
-            gaps.append(Gap(f"engine '{engine}'", "adapter", "engines: headless (default), web"))
-        elif engine == "web" and one_shot:
-            gaps.append(Gap(f"engine 'web' with strategy '{options.strategy}'", "toolkit",
-                            "NNI runs one-shot strategies in-process only"))
-        elif engine == "web":
-            gaps += web_option_gaps(options.extra)
+        if engine == "web" and one_shot:
+            gaps.append(
+                Gap(
+                    f"engine 'web' with strategy '{options.strategy}'",
+                    "toolkit",
+                    "NNI runs one-shot strategies in-process only",
+                )
+            )
+        if engine == "web" and recipe.budget.simulated_s is not None:
+            gaps.append(
+                Gap(
+                    "a simulated-time budget with engine 'web'",
+                    "adapter",
+                    "NNI's manager runs the trials "
+                    "and hands them over at the end, so nothing can stop it on simulated time; use the "
+                    "headless engine",
+                )
+            )
         if engine == "web" and options.resume:
-            gaps.append(Gap("resuming with engine 'web'", "adapter", "resume replays finished trials in order, "
-                            "which the headless engine guarantees and NNI's parallel trial processes do not"))
+            gaps.append(
+                Gap(
+                    "resuming with engine 'web'",
+                    "adapter",
+                    "resume replays finished trials in order, "
+                    "which the headless engine guarantees and NNI's parallel trial processes do not",
+                )
+            )
         return gaps + (one_shot_gaps(recipe, options.strategy) if one_shot else [])
 
     def is_one_shot(self, strategy: str) -> bool:
@@ -88,7 +122,7 @@ class Backend(BaseBackend):
     def prepare(self, options: Options) -> None:
         import unified_nas.backends.nni.run  # noqa: F401  (torch, NNI strategies, the shared trainer)
 
-    def check_arguments(self, recipe: "Recipe", options: Options, seed: int, budget: Any) -> None:
+    def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Any) -> None:
         if self.is_one_shot(options.strategy):
             from unified_nas.backends.nni.oneshot import make_oneshot, oneshot_arguments
 
@@ -98,13 +132,13 @@ class Backend(BaseBackend):
 
             make_strategy(options.strategy, seed, options.strategy_args, budget.trials)
 
-    def translate(self, ctx: "RunContext") -> Any:
+    def translate(self, ctx: RunContext) -> Any:
         """The JSON spec of the ``UnasModelSpace``; the ModelSpace itself is built in run, where the engine runs."""
         from unified_nas.backends.nni.space import make_spec
 
         return make_spec(ctx.recipe.space, ctx.data.input_shape, ctx.data.num_classes)
 
-    def run(self, native: Any, ctx: "RunContext", report: Callable[[NativeTrial], None]) -> None:
+    def run(self, native: Any, ctx: RunContext, report: Callable[[NativeTrial], None]) -> None:
         if self.is_one_shot(ctx.options.strategy):
             from unified_nas.backends.nni.oneshot import run_oneshot
 
@@ -119,5 +153,5 @@ class Backend(BaseBackend):
 
         run_headless(native, ctx, report)
 
-    def normalize(self, native_trial: NativeTrial, ctx: "RunContext") -> "TrialRecord":
+    def normalize(self, native_trial: NativeTrial, ctx: RunContext) -> TrialRecord:
         return normalize_trial(native_trial, ctx)

@@ -1,13 +1,13 @@
 """NNI model events -> TrialRecord."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from unified_nas.backends.nni.space import to_canonical
 from unified_nas.report.records import TrialRecord
 from unified_nas.train.result import TrialResult
-
-from unified_nas.backends.nni.space import to_canonical
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
@@ -40,7 +40,7 @@ class NativeTrial:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def normalize_trial(t: NativeTrial, ctx: "RunContext") -> TrialRecord:
+def normalize_trial(t: NativeTrial, ctx: RunContext) -> TrialRecord:
     """Converts a finished NNI model into the canonical record.
 
     Args:
@@ -58,6 +58,14 @@ def normalize_trial(t: NativeTrial, ctx: "RunContext") -> TrialRecord:
     error = t.error if status == "failed" else None
     if status == "failed" and error is None:
         error = f"NNI reported {t.status} without a result"
-    return ctx.record_from_result(index=t.index, native_id=t.native_id or str(t.index), sample=sample, result=result,
-                                  status=status, start_time=t.start, duration_s=t.end - t.start, error=error,
-                                  extra={"nni_status": t.status, **t.extra})
+    return ctx.record_from_result(
+        index=t.index,
+        native_id=t.native_id or str(t.index),
+        sample=sample,
+        result=result,
+        status=status,
+        start_time=t.start,
+        duration_s=t.end - t.start,
+        error=error,
+        extra={"nni_status": t.status, **t.extra},
+    )

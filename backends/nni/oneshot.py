@@ -7,13 +7,15 @@ is then trained from scratch under the standard protocol, so its TrialRecord is
 comparable with multi-trial ones; the supernet's wall time is reported
 separately as the search cost.
 """
+
 from __future__ import annotations
 
 import logging
 import random
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -22,20 +24,28 @@ from nni.nas.execution import SequentialExecutionEngine
 from nni.nas.space import RawFormatModelSpace
 from torch.utils.data import TensorDataset
 
-from unified_nas.errors import RecipeError, format_failure
-from unified_nas.torch_model import to_tensor
-
 from unified_nas.backends.nni.normalize import NativeTrial
 from unified_nas.backends.nni.space import UnasModelSpace, to_canonical
 from unified_nas.backends.nni.workarounds import enas, import_strategies
+from unified_nas.errors import RecipeError, format_failure
+from unified_nas.torch_model import to_tensor
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
 
+
 def make_oneshot(name: str, args: dict[str, Any]) -> Any:
     S = import_strategies()
-    cls = enas() if name == "enas" else {"darts": S.DARTS, "gumbel_darts": S.GumbelDARTS, "proxyless": S.Proxyless,
-                                         "random_one_shot": S.RandomOneShot}[name]
+    cls = (
+        enas()
+        if name == "enas"
+        else {
+            "darts": S.DARTS,
+            "gumbel_darts": S.GumbelDARTS,
+            "proxyless": S.Proxyless,
+            "random_one_shot": S.RandomOneShot,
+        }[name]
+    )
     try:
         return cls(**args)
     except TypeError as e:
@@ -59,11 +69,12 @@ def oneshot_arguments(name: str, args: dict[str, Any], default_epochs: int) -> t
 
 def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> Any:
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(TensorDataset(to_tensor(x), torch.from_numpy(y)), batch_size=batch_size, shuffle=shuffle,
-                      generator=gen)
+    return DataLoader(
+        TensorDataset(to_tensor(x), torch.from_numpy(y)), batch_size=batch_size, shuffle=shuffle, generator=gen
+    )
 
 
-def run_oneshot(spec: dict[str, Any], ctx: "RunContext", report: Callable[[NativeTrial], None]) -> None:
+def run_oneshot(spec: dict[str, Any], ctx: RunContext, report: Callable[[NativeTrial], None]) -> None:
     """Trains the supernet, exports the top-1 architecture, has it evaluated as any trial is.
 
     The supernet's cost goes to ``ctx.search_cost`` (``supernet_wall_s``,
@@ -81,13 +92,22 @@ def run_oneshot(spec: dict[str, Any], ctx: "RunContext", report: Callable[[Nativ
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
-    optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[hp.optimizer]
+    optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[cast(str, hp.optimizer)]
     evaluator = Classification(
-        train_dataloaders=_loader(data.x_train, data.y_train, hp.batch_size, True, seed),
+        train_dataloaders=_loader(data.x_train, data.y_train, cast(int, hp.batch_size), True, seed),
         val_dataloaders=_loader(data.x_val, data.y_val, 1024, False, seed),
-        learning_rate=hp.lr, weight_decay=hp.weight_decay, optimizer=optimizer, num_classes=data.num_classes,
-        max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-        enable_model_summary=False, enable_checkpointing=False)
+        learning_rate=hp.lr,
+        weight_decay=hp.weight_decay,
+        optimizer=optimizer,
+        num_classes=data.num_classes,
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     space = UnasModelSpace(spec)
     strategy = make_oneshot(ctx.options.strategy, args)
     quiet = [logging.getLogger(n) for n in ("nni", "pytorch_lightning", "lightning", "lightning.pytorch")]
@@ -114,5 +134,8 @@ def run_oneshot(spec: dict[str, Any], ctx: "RunContext", report: Callable[[Nativ
         status, error = "Trained", None
     except Exception as e:
         payload, status, error = None, "Failed", format_failure(e)
-    report(NativeTrial(0, exported, status, payload, start, time.time(), error, native_id="exported",
-                       extra={"one_shot": cost}))
+    report(
+        NativeTrial(
+            0, exported, status, payload, start, time.time(), error, native_id="exported", extra={"one_shot": cost}
+        )
+    )

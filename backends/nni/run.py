@@ -5,12 +5,14 @@ directory; about 4 ms of engine overhead per trial instead of 6-8 s
 (TOOLKITS.md). ``continue_on_failure=True`` so one failing trial is recorded
 and the search goes on; its traceback goes into the record, not onto stderr.
 """
+
 from __future__ import annotations
 
 import functools
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from nni.nas.evaluator import FrozenEvaluator, FunctionalEvaluator
 from nni.nas.execution import SequentialExecutionEngine
@@ -18,12 +20,11 @@ from nni.nas.execution.event import ModelEventType
 from nni.nas.space import SimplifiedModelSpace
 
 from unified_nas.backends.base import accepted_keywords
-from unified_nas.errors import RecipeError, format_failure
-
 from unified_nas.backends.nni import trial as trial_mod
 from unified_nas.backends.nni.normalize import NativeTrial
 from unified_nas.backends.nni.space import TRAINING_LABELS, UnasModelSpace, mutable
 from unified_nas.backends.nni.workarounds import TPE_NNI30, import_strategies, policy_based_rl
+from unified_nas.errors import RecipeError, format_failure
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
@@ -43,8 +44,11 @@ def make_strategy(name: str, seed: int, args: dict[str, Any], trials: int | None
     known = accepted_keywords(cls) if cls is not None else None
     unknown = sorted(set(args) - known) if known is not None else []
     if unknown:  # NNI's Random would drop them without a word
-        raise RecipeError(f"backends.nni.strategy_args.{unknown[0]}",
-                          f"unknown argument of {cls.__name__} (takes {', '.join(sorted(known - {'seed'}))})")
+        assert cls is not None and known is not None  # unknown is only non-empty when they are
+        raise RecipeError(
+            f"backends.nni.strategy_args.{unknown[0]}",
+            f"unknown argument of {cls.__name__} (takes {', '.join(sorted(known - {'seed'}))})",
+        )
     try:
         if name == "random":
             return S.Random(seed=seed, **args)
@@ -53,8 +57,9 @@ def make_strategy(name: str, seed: int, args: dict[str, Any], trials: int | None
         if name == "evolution":
             # NNI's default population of 100 would make any small budget pure random search.
             pop = args.pop("population_size", max(2, min(100, (trials or 40) // 2)))
-            return S.RegularizedEvolution(population_size=pop, sample_size=args.pop("sample_size", max(1, pop // 2)),
-                                          seed=seed, **args)
+            return S.RegularizedEvolution(
+                population_size=pop, sample_size=args.pop("sample_size", max(1, pop // 2)), seed=seed, **args
+            )
         if name == "tpe":
             return TPE_NNI30(optimize_mode="maximize", seed=seed, **args)  # scores are sign-adjusted to maximise
         if name == "rl":
@@ -93,7 +98,7 @@ class ModelOnRequest(FunctionalEvaluator):
         return frozen.get() if isinstance(frozen, FrozenEvaluator) else frozen
 
 
-def make_evaluator(ctx: "RunContext", env: str) -> FunctionalEvaluator:
+def make_evaluator(ctx: RunContext, env: str) -> FunctionalEvaluator:
     """The evaluator: training hyperparameters as its (mutable) arguments."""
     space = ctx.recipe.space
     decls = {d.label: d for d in space.training.decls()}
@@ -108,18 +113,23 @@ class RecordingEngine(SequentialExecutionEngine):
 
     NNI catches a failing model itself (``continue_on_failure``), logs the
     traceback and dispatches ``TrainingEnd`` with status ``Failed`` only; the
-    exception never reaches our callbacks. It may also be raised before our
-    evaluator function runs (NNI freezes the sample and builds the network
-    first), so ``evaluate_model`` cannot be the one to keep it. Wrapping each
-    model's ``execute`` catches it wherever it comes from.
+    exception never reaches our callbacks. It may also be raised outside our
+    evaluator function (NNI freezes the sample and the evaluator first), so
+    ``evaluate_model`` cannot be the one to keep it. Wrapping each model's
+    ``execute`` catches it wherever it comes from.
 
     Attributes:
         failure: Traceback of the model being run (or the last one), None if it did not fail.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, out_of_budget: Callable[[], bool] = lambda: False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.failure: str | None = None
+        self.out_of_budget = out_of_budget
+
+    def budget_available(self) -> bool:
+        """NNI's own trial and time budget, and the run's (simulated time): strategies ask before each model."""
+        return super().budget_available() and not self.out_of_budget()
 
     def submit_models(self, *models: Any) -> None:
         """Runs ``models`` one by one as NNI does, remembering why one failed.
@@ -149,7 +159,7 @@ class RecordingEngine(SequentialExecutionEngine):
             raise
 
 
-def run_headless(spec: dict[str, Any], ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
+def run_headless(spec: dict[str, Any], ctx: RunContext, emit: Callable[[NativeTrial], None]) -> None:
     """Runs the strategy on the sequential engine; ``emit`` gets each finished trial.
 
     A trial cut off by Ctrl-C is not emitted: it did not fail, and a resumed
@@ -164,8 +174,12 @@ def run_headless(spec: dict[str, Any], ctx: "RunContext", emit: Callable[[Native
     env = trial_mod.TrialEnv(ctx.recipe, ctx.data, ctx.seed, ctx.evaluate)
     trial_mod.register(key, env)
     model_space = SimplifiedModelSpace.from_model(UnasModelSpace(spec), make_evaluator(ctx, key))
-    engine = RecordingEngine(max_model_count=ctx.budget.trials, max_duration=ctx.budget.time_s,
-                             continue_on_failure=True)
+    engine = RecordingEngine(
+        max_model_count=ctx.budget.trials,
+        max_duration=ctx.budget.time_s,
+        continue_on_failure=True,
+        out_of_budget=ctx.out_of_budget,
+    )
     state: dict[str, Any] = {"last": time.time(), "metric": None, "count": 0}
 
     def on_final(event: Any) -> None:
@@ -177,8 +191,11 @@ def run_headless(spec: dict[str, Any], ctx: "RunContext", emit: Callable[[Native
             return
         now = time.time()
         error = engine.failure if status == "Failed" else None
-        emit(NativeTrial(state["count"], dict(event.model.sample or {}), status, state["metric"], state["last"], now,
-                         error))
+        emit(
+            NativeTrial(
+                state["count"], dict(event.model.sample or {}), status, state["metric"], state["last"], now, error
+            )
+        )
         state.update(last=now, metric=None, count=state["count"] + 1)
 
     engine.register_model_event_callback(ModelEventType.FinalMetric, on_final)

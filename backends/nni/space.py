@@ -29,11 +29,13 @@ No layer rule is written here: every module comes from a plan block
 Sample values NNI produces that are not canonical (an ``InputChoice`` gives
 ``[i]``) are mapped back by :func:`to_canonical`.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from typing import Any, Callable, Mapping
+from typing import Any, cast
 
 import nni
 import torch
@@ -44,14 +46,34 @@ from nni.nas.space import current_model, model_context
 from torch import nn
 
 from unified_nas.network import Shape
-from unified_nas.network.compile import (CellSite, cell_edge, cell_preprocessors, cell_sites, classifier, dense_layout,
-                                         last_activation, macro_entry, macro_layer, macro_readout, readout,
-                                         residual_reduction, stem, stem_channels)
+from unified_nas.network.compile import (
+    CellSite,
+    cell_edge,
+    cell_preprocessors,
+    cell_sites,
+    classifier,
+    dense_layout,
+    last_activation,
+    macro_entry,
+    macro_layer,
+    macro_readout,
+    readout,
+    residual_reduction,
+    stem,
+    stem_channels,
+)
 from unified_nas.space import Categorical, FloatRange, IntRange, ParamDecl, SearchSpace, canonicalize
 from unified_nas.space.ops import SPATIAL_FAMILIES, OpSpec, op_spec
 from unified_nas.space.parse import space_from_dict, space_to_dict
-from unified_nas.space.spaces import (LAYER_FIELDS, CellSpace, DenseCellSpace, MacroSpace, dense_cell_edges,
-                                      dense_cell_label, resolve_layer)
+from unified_nas.space.spaces import (
+    LAYER_FIELDS,
+    CellSpace,
+    DenseCellSpace,
+    MacroSpace,
+    dense_cell_edges,
+    dense_cell_label,
+    resolve_layer,
+)
 from unified_nas.torch_model import GraphModule, MacroLayer, node_module
 
 TRAINING_LABELS = ("lr", "optimizer", "batch_size", "weight_decay")  # evaluator arguments; dropout is in the model
@@ -110,8 +132,9 @@ def _lazy(fn: Callable[..., Any], *args: Any) -> Any:
     return first.expr_cls(fn, f"{fn.__name__}(" + ", ".join(["{}"] * len(args)) + ")", list(args))
 
 
-def _layer_output(op: str, kernel: Any, width: Any, activation: Any, batchnorm: Any, pool: str, skip: Any,
-                  in_dims: tuple[int, ...]) -> tuple[int, ...]:
+def _layer_output(
+    op: str, kernel: Any, width: Any, activation: Any, batchnorm: Any, pool: str, skip: Any, in_dims: tuple[int, ...]
+) -> tuple[int, ...]:
     # The plan's own shape rule (dropout does not change shapes). One tuple-valued expression
     # per layer keeps evaluation linear in depth (per-dimension expressions would fan out).
     cfg = resolve_layer(op, kernel, width, activation, batchnorm, pool, skip)
@@ -125,11 +148,22 @@ class MacroBlock(ParametrizedModule):
     depends on earlier layers' choices).
     """
 
-    def __init__(self, op: str, kernel: Any, width: Any, activation: Any, batchnorm: Any, pool: str, skip: Any,
-                 in_dims: tuple[int, ...], dropout: float) -> None:
+    def __init__(
+        self,
+        op: str,
+        kernel: Any,
+        width: Any,
+        activation: Any,
+        batchnorm: Any,
+        pool: str,
+        skip: Any,
+        in_dims: tuple[int, ...],
+        dropout: float,
+    ) -> None:
         super().__init__()
-        self.layer = MacroLayer(resolve_layer(op, kernel, width, activation, batchnorm, pool, skip),
-                                Shape.of(in_dims), dropout)
+        self.layer = MacroLayer(
+            resolve_layer(op, kernel, width, activation, batchnorm, pool, skip), Shape.of(in_dims), dropout
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layer(x)
@@ -205,27 +239,40 @@ class UnasModelSpace(ModelSpace):
             outputs.append(dims)
         depth = value_of(net.depth, "depth", m)
         self.layers = Repeat(blocks, depth=depth)
-        depths = net.depth.values() if isinstance(net.depth, (Categorical, IntRange)) else [net.depth]
+        # The parser keeps depth an int or a choice/range of ints.
+        depths = cast(
+            "list[int]", net.depth.values() if isinstance(net.depth, (Categorical, IntRange)) else [net.depth]
+        )
         self.head = Head(_switch(depth, {d: outputs[d - 1] for d in depths}), k, dropout, "macro")
 
     def _build_cells(self, net: CellSpace, shape: Shape, k: int, dropout: Any) -> None:
-        stem_graph = stem(shape, stem_channels(net.channels, net.skeleton))
+        # Channels are fixed here: searched cell channels are a gap of this backend (Backend.gaps).
+        stem_graph = stem(shape, stem_channels(cast(int, net.channels), net.skeleton))
         self.stem = GraphModule(stem_graph)
-        sites = cell_sites(stem_graph.output_shape, net.cells, net.reductions, net.nodes, net.channels, net.skeleton)
+        sites = cell_sites(
+            stem_graph.output_shape, net.cells, net.reductions, net.nodes, cast(int, net.channels), net.skeleton
+        )
         self.cells = nn.ModuleList(
-            Cell({name: _edge_factory(op_spec(name), site) for name in net.ops}, num_nodes=net.nodes,
-                 num_ops_per_node=net.inputs_per_node, num_predecessors=2, merge_op="all",
-                 preprocessor=CellPreprocess(site), label="reduce" if site.stage.reduction else "normal")
-            for site in sites)
+            Cell(
+                {name: _edge_factory(op_spec(name), site) for name in net.ops},
+                num_nodes=net.nodes,
+                num_ops_per_node=net.inputs_per_node,
+                num_predecessors=2,
+                merge_op="all",
+                preprocessor=CellPreprocess(site),
+                label="reduce" if site.stage.reduction else "normal",
+            )
+            for site in sites
+        )
         self.head = Head(sites[-1].output.dims, k, dropout, "cell")
 
     def _build_dense(self, net: DenseCellSpace, shape: Shape, k: int, dropout: Any) -> None:
         # The plan's blocks in the plan's order (network.compile._dense_body); only the cells' edges are choices.
-        stem_graph = stem(shape, net.channels)
+        stem_graph = stem(shape, cast(int, net.channels))  # fixed: searched channels are a gap (Backend.gaps)
         self.stem = GraphModule(stem_graph)
         s = stem_graph.output_shape
         blocks: list[nn.Module] = []
-        for c, reduction in dense_layout(net.skeleton, net.channels, net.cells_per_stage):
+        for c, reduction in dense_layout(net.skeleton, cast(int, net.channels), net.cells_per_stage):
             if reduction:
                 graph = residual_reduction(s, c)
                 blocks.append(GraphModule(graph))
@@ -293,10 +340,17 @@ class DenseCell(nn.Module):
     def __init__(self, ops: tuple[str, ...], nodes: int, shape: Shape) -> None:
         super().__init__()
         self.nodes = nodes
-        self.edges = nn.ModuleDict({
-            f"op_{i}_{j}": scoped(dense_cell_label(i, j), lambda name: LayerChoice(
-                {op: GraphModule(cell_edge(op_spec(op), shape, 1)) for op in ops}, label=name))
-            for i, j in dense_cell_edges(nodes)})
+        self.edges = nn.ModuleDict(
+            {
+                f"op_{i}_{j}": scoped(
+                    dense_cell_label(i, j),
+                    lambda name: LayerChoice(
+                        {op: GraphModule(cell_edge(op_spec(op), shape, 1)) for op in ops}, label=name
+                    ),
+                )
+                for i, j in dense_cell_edges(nodes)
+            }
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values = [x]

@@ -6,17 +6,20 @@ a key of an in-process registry, or, in a separate process, a JSON text from
 which the trial rebuilds recipe and data (small: NNI pickles evaluator
 arguments and refuses large untraced ones).
 """
+
 from __future__ import annotations
 
 import json
 import os
-from types import SimpleNamespace
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from types import SimpleNamespace
+from typing import Any
 
 import nni
 
+from unified_nas.backends.nni.space import to_canonical
 from unified_nas.data import Dataset, load_recipe_data
 from unified_nas.errors import format_failure
 from unified_nas.evaluation import make_evaluator
@@ -24,8 +27,6 @@ from unified_nas.recipe import Recipe, load_recipe_text
 from unified_nas.recipe_text import read_recipe_text
 from unified_nas.train.evaluate import train_model
 from unified_nas.train.result import TrialResult
-
-from unified_nas.backends.nni.space import to_canonical
 
 
 @dataclass
@@ -133,8 +134,11 @@ def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
                 nni.report_intermediate_result(row[primary])
             return False
 
-        result = e.evaluate(sample, on_epoch, lambda: train_model(model.executable_model(), arch, e.data,
-                                                                   e.recipe.protocol, e.seed, on_epoch))
+        result = e.evaluate(
+            sample,
+            on_epoch,
+            lambda: train_model(model.executable_model(), arch, e.data, e.recipe.protocol, e.seed, on_epoch),
+        )
     except Exception as exc:
         _write(e, {"error": format_failure(exc)})
         raise

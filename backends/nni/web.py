@@ -1,4 +1,4 @@
-"""NNI's own ``NasExperiment`` with its default engine (``engine: web`` / ``--nni-engine web``).
+"""NNI's own ``NasExperiment`` with its default engine (``engine: web`` / ``--option engine=web``).
 
 For users who want NNI's web UI or parallel trial processes. Unlike NNI's
 defaults: the manager listens on 127.0.0.1 only (option ``manager_host``; NNI
@@ -8,23 +8,28 @@ collected before the manager stops (NNI's API cannot read them afterwards),
 and a manager in ERROR is an error (``NasExperiment.run`` returns True anyway).
 The first two are workarounds for NNI 3.0 (web_workarounds.py).
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
-
-from unified_nas.errors import UnasError
+from typing import TYPE_CHECKING, Any
 
 from unified_nas.backends.nni import trial as trial_mod
 from unified_nas.backends.nni.normalize import NativeTrial
 from unified_nas.backends.nni.run import make_evaluator, make_strategy
 from unified_nas.backends.nni.space import UnasModelSpace
-from unified_nas.backends.nni.web_workarounds import (DEFAULT_MANAGER_HOST, MANAGER_HOSTS,
-                                                      experiment_file_in_run_dir_nni30, manager_loopback_nni30)
+from unified_nas.backends.nni.web_workarounds import (
+    DEFAULT_MANAGER_HOST,
+    MANAGER_HOSTS,
+    experiment_file_in_run_dir_nni30,
+    manager_loopback_nni30,
+)
+from unified_nas.errors import UnasError
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
@@ -55,10 +60,11 @@ def _stderr_tail(exp_dir: Path, job_id: str, lines: int = 15) -> str | None:
     return None
 
 
-def run_web(spec: dict[str, Any], ctx: "RunContext", emit: Callable[[NativeTrial], None]) -> None:
+def run_web(spec: dict[str, Any], ctx: RunContext, emit: Callable[[NativeTrial], None]) -> None:
     """Runs the strategy through NNI's NasExperiment and its Node.js manager.
 
     Args:
+        spec: The model space's spec (``space.make_spec``).
         ctx: The run; ``ctx.options.extra`` may hold ``trial_concurrency``,
             ``port`` and ``manager_host`` (127.0.0.1, 0.0.0.0 or ::).
         emit: Called with each finished trial, after the manager's run.
@@ -72,8 +78,10 @@ def run_web(spec: dict[str, Any], ctx: "RunContext", emit: Callable[[NativeTrial
     opts = ctx.options.extra
     host = str(opts.get("manager_host") or DEFAULT_MANAGER_HOST)
     if host not in MANAGER_HOSTS:
-        raise UnasError(f"backends.nni.manager_host {host!r}: expected one of {', '.join(MANAGER_HOSTS)} "
-                        "(NNI's own clients reach its manager at localhost)")
+        raise UnasError(
+            f"backends.nni.manager_host {host!r}: expected one of {', '.join(MANAGER_HOSTS)} "
+            "(NNI's own clients reach its manager at localhost)"
+        )
     run_dir = ctx.run_dir.resolve()
     space = UnasModelSpace(spec)
     evaluator = make_evaluator(ctx, trial_mod.env_json(ctx.recipe, ctx.seed, run_dir))
@@ -106,8 +114,9 @@ def run_web(spec: dict[str, Any], ctx: "RunContext", emit: Callable[[NativeTrial
     _emit_jobs(jobs, workdir, results, started, emit)
 
 
-def _emit_jobs(jobs: list[Any], workdir: Path, results: Path, started: float,
-               emit: Callable[[NativeTrial], None]) -> None:
+def _emit_jobs(
+    jobs: list[Any], workdir: Path, results: Path, started: float, emit: Callable[[NativeTrial], None]
+) -> None:
     done = sorted((j for j in jobs if j.status in TERMINAL), key=lambda j: j.endTime or 0)
     for i, job in enumerate(done):
         path = results / f"{job.trialJobId}.json"
@@ -115,8 +124,11 @@ def _emit_jobs(jobs: list[Any], workdir: Path, results: Path, started: float,
         metric = {"unas": payload} if "result" in payload else None
         sample = payload.get("sample") or _job_sample(job)
         status = "Trained" if job.status == "SUCCEEDED" and metric else "Failed"
-        error = None if status == "Trained" else (
-            payload.get("error") or _stderr_tail(workdir, job.trialJobId) or f"NNI trial {job.status}")
+        error = (
+            None
+            if status == "Trained"
+            else (payload.get("error") or _stderr_tail(workdir, job.trialJobId) or f"NNI trial {job.status}")
+        )
         start = (job.startTime or started * 1000) / 1000
         emit(NativeTrial(i, sample, status, metric, start, (job.endTime or job.startTime) / 1000, error))
 

@@ -9,12 +9,13 @@ in tests/backends/test_nni_web.py fails.
   NNI's experiment manifest ``nni-experiments/.experiment`` goes to the run
   directory instead of the user's home.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 LOOPBACK_JS = Path(__file__).resolve().with_name("loopback.js")
 """Node.js preload script that forces the manager's listening host (ships with this package)."""

@@ -3,6 +3,7 @@
 Remove a workaround when ``nni`` moves past the version in its name and its
 test (tests/backends/test_nni.py) passes without it.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -51,7 +52,7 @@ def policy_based_rl() -> type:
 TPE = import_strategies().TPE
 
 
-class TPE_NNI30(TPE):
+class TPE_NNI30(TPE):  # type: ignore[valid-type,misc]  # NNI's strategy class, loaded at runtime
     """NNI 3.0's TPE strategy with two fixes (nni==3.0).
 
     1. Single-choice ``InputChoice`` (a ``CategoricalMultiple`` with
@@ -68,8 +69,12 @@ class TPE_NNI30(TPE):
         space = self.model_space.simplify()
         wrapped = {label for label, m in space.items() if isinstance(m, CategoricalMultiple) and m.n_chosen == 1}
         self._wrapped = frozenset(wrapped)
-        legacy = {label: ({"_type": "choice", "_value": list(space[label].values)} if label in wrapped
-                          else m.as_legacy_dict()) for label, m in space.items()}
+        legacy = {
+            label: (
+                {"_type": "choice", "_value": list(space[label].values)} if label in wrapped else m.as_legacy_dict()
+            )
+            for label, m in space.items()
+        }
         with self._thread_lock:
             self.tuner.update_search_space(cast(Any, legacy))
         while self.engine.budget_available():
@@ -93,7 +98,6 @@ class TPE_NNI30(TPE):
             model_id = self._model_to_id[event.model]
             sample = {k: (v[0] if k in self._wrapped else v) for k, v in (event.model.sample or {}).items()}
             self.tuner.receive_trial_result(model_id, sample, event.metric)
-
 
 
 class TaggedConcat:
@@ -127,7 +131,7 @@ def enas() -> type:
     if not sampling.has_tianshou:
         importlib.reload(sampling)
 
-    class ENAS_NNI30(S.ENAS):
+    class ENAS_NNI30(S.ENAS):  # type: ignore[name-defined]  # NNI's strategy class, from a module object
         def train_dataloader(self, train_dataloader_fn: Any, val_dataloader_fn: Any) -> Any:
             return TaggedConcat(train_dataloader_fn(), val_dataloader_fn())
 

@@ -1,7 +1,9 @@
 """The Optuna backend: define-by-run objectives over the shared PyTorch trainer."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -24,37 +26,46 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 class Backend(BaseBackend):
     name = "optuna"
     toolkit = "optuna"
-    capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}), pruning=True,
-                                pruners=("none", "median", "hyperband"))
-    strategies = {s.name: s for s in (
-        Strategy("random", "RandomSampler", multi_objective=True),
-        Strategy("tpe", "TPESampler", multi_objective=True),
-        Strategy("grid", "BruteForceSampler", multi_objective=True, finite_only=True),
-        Strategy("cmaes", "CmaEsSampler", numeric_only=True, requires=("cmaes",), extra="optuna"),
-        Strategy("bayesian", "GPSampler", multi_objective=True, requires=("scipy",), extra="optuna"),
-        Strategy("nsga2", "NSGAIISampler", multi_objective=True),
-        Strategy("evolution", "NSGAIISampler (genetic algorithm)", multi_objective=True),
-        Strategy("hyperband", "TPESampler + HyperbandPruner", multi_fidelity=True),
-    )}
+    capabilities = Capabilities(
+        space_kinds=frozenset({"macro", "cell", "dense_cell"}), pruning=True, pruners=("none", "median", "hyperband")
+    )
+    strategies = {
+        s.name: s
+        for s in (
+            Strategy("random", "RandomSampler", multi_objective=True),
+            Strategy("tpe", "TPESampler", multi_objective=True),
+            Strategy("grid", "BruteForceSampler", multi_objective=True, finite_only=True),
+            Strategy("cmaes", "CmaEsSampler", numeric_only=True, requires=("cmaes",), extra="optuna"),
+            Strategy("bayesian", "GPSampler", multi_objective=True, requires=("scipy",), extra="optuna"),
+            Strategy("nsga2", "NSGAIISampler", multi_objective=True),
+            Strategy("evolution", "NSGAIISampler (genetic algorithm)", multi_objective=True),
+            Strategy("hyperband", "TPESampler + HyperbandPruner", multi_fidelity=True),
+        )
+    }
     default_strategy = "tpe"
+    requires = ("optuna", "torch")
+    extra = "optuna"
+    packages = ("torch", "optuna")
 
-    def gaps(self, recipe: "Recipe", options: Options) -> list[Gap]:
+    def gaps(self, recipe: Recipe, options: Options) -> list[Gap]:
         gaps = super().gaps(recipe, options)
         if len(recipe.objectives) > 1 and (options.pruner != "none" or options.strategy == "hyperband"):
-            gaps.append(Gap("pruning with several objectives", "toolkit", "Optuna prunes single-objective studies only"))
+            gaps.append(
+                Gap("pruning with several objectives", "toolkit", "Optuna prunes single-objective studies only")
+            )
         return gaps
 
     def prepare(self, options: Options) -> None:
         import unified_nas.train.evaluate  # noqa: F401  (torch + the shared trainer)
 
-    def check_arguments(self, recipe: "Recipe", options: Options, seed: int, budget: Any) -> None:
+    def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Any) -> None:
         make_sampler(options.strategy, seed, options.strategy_args)  # raises RecipeError on a bad keyword
 
-    def translate(self, ctx: "RunContext") -> Any:
+    def translate(self, ctx: RunContext) -> Any:
         return make_suggest(ctx.recipe.space.decls())
 
-    def run(self, native: Any, ctx: "RunContext", report: Callable[[Any], None]) -> optuna.Study:
+    def run(self, native: Any, ctx: RunContext, report: Callable[[Any], None]) -> optuna.Study:
         return run_study(native, ctx, report)
 
-    def normalize(self, native_trial: optuna.trial.FrozenTrial, ctx: "RunContext") -> "TrialRecord":
+    def normalize(self, native_trial: optuna.trial.FrozenTrial, ctx: RunContext) -> TrialRecord:
         return normalize_trial(native_trial, ctx)

@@ -4,6 +4,7 @@ The objective stores the canonical sample and the trainer's result in the
 trial's user attributes; wall time comes from Optuna's own start/complete
 timestamps, so sampler and storage overhead are part of ``duration_s``.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -16,11 +17,14 @@ from unified_nas.train.result import TrialResult
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
 
-STATUS = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
-          optuna.trial.TrialState.FAIL: "failed"}
+STATUS = {
+    optuna.trial.TrialState.COMPLETE: "complete",
+    optuna.trial.TrialState.PRUNED: "pruned",
+    optuna.trial.TrialState.FAIL: "failed",
+}
 
 
-def normalize_trial(trial: optuna.trial.FrozenTrial, ctx: "RunContext") -> TrialRecord:
+def normalize_trial(trial: optuna.trial.FrozenTrial, ctx: RunContext) -> TrialRecord:
     """Converts a finished Optuna trial into the canonical record.
 
     Args:
@@ -42,6 +46,13 @@ def normalize_trial(trial: optuna.trial.FrozenTrial, ctx: "RunContext") -> Trial
         # Optuna's warning about it is filtered out of the log (run.optuna_logging): say so in the record.
         error = f"Optuna marked the trial {trial.state.name} without an exception"
     return ctx.record_from_result(
-        index=trial.number, native_id=str(trial.number), sample=attrs.get("sample", trial.params),
-        result=result, status=status, start_time=start, duration_s=end - start, error=error,
-        extra={"optuna_state": trial.state.name})
+        index=trial.number,
+        native_id=str(trial.number),
+        sample=attrs.get("sample", trial.params),
+        result=result,
+        status=status,
+        start_time=start,
+        duration_s=end - start,
+        error=error,
+        extra={"optuna_state": trial.state.name},
+    )

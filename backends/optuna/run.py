@@ -1,20 +1,21 @@
-"""Runs an Optuna study: sampler and pruner from unified names, SQLite storage in the run directory."""
+"""Runs an Optuna study: sampler and pruner from unified names; the study is saved as a journal in the run directory."""
+
 from __future__ import annotations
 
 import contextlib
 import logging
 import math
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from unified_nas.errors import RecipeError, format_failure
 
 if TYPE_CHECKING:
-    from unified_nas.runner import RunContext
-
     from unified_nas.backends.optuna.translate import Suggest
+    from unified_nas.runner import RunContext
 
 
 def make_sampler(strategy: str, seed: int, args: dict[str, Any]) -> optuna.samplers.BaseSampler:
@@ -25,9 +26,14 @@ def make_sampler(strategy: str, seed: int, args: dict[str, Any]) -> optuna.sampl
     """
     S = optuna.samplers
     factories: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
-        "random": S.RandomSampler, "tpe": S.TPESampler, "hyperband": S.TPESampler,
-        "grid": S.BruteForceSampler, "cmaes": S.CmaEsSampler, "bayesian": S.GPSampler,
-        "nsga2": S.NSGAIISampler, "evolution": S.NSGAIISampler,
+        "random": S.RandomSampler,
+        "tpe": S.TPESampler,
+        "hyperband": S.TPESampler,
+        "grid": S.BruteForceSampler,
+        "cmaes": S.CmaEsSampler,
+        "bayesian": S.GPSampler,
+        "nsga2": S.NSGAIISampler,
+        "evolution": S.NSGAIISampler,
     }
     try:
         with warnings.catch_warnings():
@@ -39,11 +45,14 @@ def make_sampler(strategy: str, seed: int, args: dict[str, Any]) -> optuna.sampl
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
-    return {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
-            "hyperband": optuna.pruners.HyperbandPruner}[name]()
+    return {
+        "none": optuna.pruners.NopPruner,
+        "median": optuna.pruners.MedianPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+    }[name]()
 
 
-def make_objective(suggest: "Suggest", ctx: "RunContext", prune: bool) -> Callable[[optuna.Trial], Any]:
+def make_objective(suggest: Suggest, ctx: RunContext, prune: bool) -> Callable[[optuna.Trial], Any]:
     """The objective: suggest a canonical sample, train it with the shared protocol, return the objectives.
 
     A failing trial keeps its traceback in the user attribute ``error`` (the
@@ -137,7 +146,19 @@ def optuna_logging(quiet: bool) -> Iterator[None]:
 STUDY_FILE = "optuna.journal"
 
 
-def study_storage(ctx: "RunContext") -> optuna.storages.JournalStorage:
+def _reported(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    report: Callable[[optuna.trial.FrozenTrial], None],
+    ctx: RunContext,
+) -> None:
+    """Optuna's per-trial callback: hand the trial to the run, then stop the study if the run's budget is spent."""
+    report(trial)
+    if ctx.out_of_budget():
+        study.stop()  # Optuna's own way to end optimize() after this trial (its timeout knows no simulated time)
+
+
+def study_storage(ctx: RunContext) -> optuna.storages.JournalStorage:
     """The run's saved study: an Optuna journal file in the run directory.
 
     Open it with ``optuna.load_study(study_name=RUN_ID,
@@ -151,7 +172,7 @@ def study_storage(ctx: "RunContext") -> optuna.storages.JournalStorage:
     return optuna.storages.JournalStorage(JournalFileBackend(str((ctx.run_dir / STUDY_FILE).resolve())))
 
 
-def run_study(suggest: "Suggest", ctx: "RunContext", report: Callable[[optuna.trial.FrozenTrial], None]) -> optuna.Study:
+def run_study(suggest: Suggest, ctx: RunContext, report: Callable[[optuna.trial.FrozenTrial], None]) -> optuna.Study:
     """Optimises within the budget, then saves the study as ``<run_dir>/optuna.journal`` (:func:`study_storage`).
 
     The study lives in memory during the search and is copied to the journal
@@ -178,15 +199,23 @@ def run_study(suggest: "Suggest", ctx: "RunContext", report: Callable[[optuna.tr
     pruner = "hyperband" if opts.strategy == "hyperband" else opts.pruner
     memory = optuna.storages.InMemoryStorage()
     study = optuna.create_study(
-        study_name=ctx.run_id, storage=memory, sampler=make_sampler(opts.strategy, ctx.seed, opts.strategy_args),
-        pruner=make_pruner(pruner), directions=ctx.directions)
+        study_name=ctx.run_id,
+        storage=memory,
+        sampler=make_sampler(opts.strategy, ctx.seed, opts.strategy_args),
+        pruner=make_pruner(pruner),
+        directions=ctx.directions,  # type: ignore[arg-type]  # Optuna wants Literals; recipes allow only these
+    )
     try:
         with optuna_logging(ctx.quiet):
             study.optimize(
                 make_objective(suggest, ctx, prune=pruner != "none"),
-                n_trials=ctx.budget.trials, timeout=ctx.budget.time_s, catch=(Exception,),
-                callbacks=[lambda _study, trial: report(trial)], gc_after_trial=False,
-                show_progress_bar=False)
+                n_trials=ctx.budget.trials,
+                timeout=ctx.budget.time_s,
+                catch=(Exception,),
+                callbacks=[lambda _study, trial: _reported(study, trial, report, ctx)],
+                gc_after_trial=False,
+                show_progress_bar=False,
+            )
     finally:
         if study.trials:
             target = study_storage(ctx)

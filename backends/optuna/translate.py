@@ -5,9 +5,11 @@ as the parameter name; a conditional declaration is suggested only when its
 conditions hold on the values suggested before it, so inactive labels never
 reach Optuna's samplers.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import optuna
 

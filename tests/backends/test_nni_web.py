@@ -2,6 +2,7 @@
 
 Real NNI 3.0 throughout. Listening sockets are read from /proc/net/tcp{,6} (Linux).
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,13 +20,16 @@ import pytest
 
 pytest.importorskip("nni")
 
-from unified_nas.errors import UnasError  # noqa: E402
-from unified_nas.space import validate_sample  # noqa: E402
 from tests.conftest import run_on, tiny_recipe  # noqa: E402
-
 from unified_nas.backends.nni.web import free_port  # noqa: E402
 from unified_nas.backends.nni.web_workarounds import (  # noqa: E402
-    LOOPBACK_JS, MANAGER_HOST_ENV, experiment_file_in_run_dir_nni30, manager_loopback_nni30)
+    LOOPBACK_JS,
+    MANAGER_HOST_ENV,
+    experiment_file_in_run_dir_nni30,
+    manager_loopback_nni30,
+)
+from unified_nas.errors import RecipeError  # noqa: E402
+from unified_nas.space import validate_sample  # noqa: E402
 
 if not Path("/proc/net/tcp").exists():
     pytest.skip("reads listening sockets from /proc/net/tcp (Linux)", allow_module_level=True)
@@ -67,7 +71,7 @@ def listen_addresses(port: int) -> set[str]:
                 if state != "0A" or int(port_hex, 16) != port:  # 0A: TCP_LISTEN
                     continue
                 raw = bytes.fromhex(addr)  # 32-bit words in host (little-endian) order
-                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
                 found.add(str(ipaddress.ip_address(raw)))
     return found
 
@@ -146,11 +150,14 @@ def test_web_engine_runs_loopback_only_and_inside_the_run_dir(slow_start, store,
     port = free_port()
     watcher = ListenWatcher(port)
     watcher.start()
-    recipe = tiny_recipe({"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [16, 32]}},
-                         training={"lr": {"low": 0.001, "high": 0.01, "log": True}})
+    recipe = tiny_recipe(
+        {"depth": {"low": 1, "high": 2}, "layer": {"op": "linear", "width": [16, 32]}},
+        training={"lr": {"low": 0.001, "high": 0.01, "log": True}},
+    )
     try:
-        report = _run(recipe, store, tmp_path, strategy="random", trials=2,
-                      extra_options={"engine": "web", "port": port})
+        report = _run(
+            recipe, store, tmp_path, strategy="random", trials=2, extra_options={"engine": "web", "port": port}
+        )
     finally:
         watcher.done.set()
         watcher.join()
@@ -162,13 +169,14 @@ def test_web_engine_runs_loopback_only_and_inside_the_run_dir(slow_start, store,
     # The manager listened on loopback only, and another address of this machine was refused.
     assert watcher.addresses == LOOPBACK
     assert not any(watcher.reachable_from.values()), watcher.reachable_from
-    assert ("Timeout, retry" in caplog.text) is slow_start
+    if slow_start:  # the retry path was taken (a busy machine may make a normal start take it too: not checked)
+        assert "Timeout, retry" in caplog.text
     # Nothing in HOME, nothing in NNI's default ~/nni-experiments; the manifest is in the run dir.
     assert list(home.iterdir()) == []
     assert snapshot(Path(NNI_HOME_DIR)) == nni_home_before
     workdir = Path(report.run_dir).resolve() / "nni-experiments"
     manifest = json.loads((workdir / ".experiment").read_text())
-    (exp_id, entry), = manifest.items()
+    ((exp_id, entry),) = manifest.items()
     assert entry["logDir"] == str(workdir) and entry["status"] == "STOPPED"  # written by launcher and manager
     assert (workdir / exp_id / "log" / "nnimanager.log").is_file()
     assert os.environ["HOME"] == str(home)  # restored
@@ -177,9 +185,15 @@ def test_web_engine_runs_loopback_only_and_inside_the_run_dir(slow_start, store,
 
 def test_manager_host_must_be_reachable_at_localhost(store, tmp_path):
     recipe = tiny_recipe({"depth": 1, "layer": {"op": "linear", "width": 16}})
-    with pytest.raises(UnasError, match="manager_host '10.0.0.1'"):
-        _run(recipe, store, tmp_path, strategy="random", trials=1,
-             extra_options={"engine": "web", "manager_host": "10.0.0.1"})
+    with pytest.raises(RecipeError, match=r"manager_host: '10.0.0.1' is not one of 127.0.0.1, 0.0.0.0, ::$"):
+        _run(
+            recipe,
+            store,
+            tmp_path,
+            strategy="random",
+            trials=1,
+            extra_options={"engine": "web", "manager_host": "10.0.0.1"},
+        )
 
 
 def start_manager(exp_dir: Path, port: int) -> subprocess.Popen:
@@ -233,20 +247,30 @@ Promise.all(forms.map(f => new Promise(done => {
 """
     env = {**os.environ, "NODE_OPTIONS": f'--require "{LOOPBACK_JS}"'}
     env.pop(MANAGER_HOST_ENV, None)
-    out = subprocess.run([str(_node_dir() / "node"), "-e", script], env=env, capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    out = subprocess.run(
+        [str(_node_dir() / "node"), "-e", script], env=env, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     assert json.loads(out) == ["127.0.0.1"] * 6 + ["127.0.0.2"]
 
 
 def manager_experiments_list(home: Path, experiments_dir: Path) -> str:
     """Where NNI 3.0's manager (nni_node/common/globals/paths.js) keeps the experiment manifest."""
-    script = ("require('app-module-path/register');"
-              "const p = require('common/globals/paths').createPaths("
-              f"{{experimentsDirectory: {json.dumps(str(experiments_dir))}, experimentId: 'x'}});"
-              "console.log(p.experimentsList);")
+    script = (
+        "require('app-module-path/register');"
+        "const p = require('common/globals/paths').createPaths("
+        f"{{experimentsDirectory: {json.dumps(str(experiments_dir))}, experimentId: 'x'}});"
+        "console.log(p.experimentsList);"
+    )
     env = {**os.environ, "HOME": str(home)}
-    return subprocess.run([str(_node_dir() / "node"), "-e", script], cwd=_node_dir(), env=env,
-                          capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    return subprocess.run(
+        [str(_node_dir() / "node"), "-e", script],
+        cwd=_node_dir(),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
 
 
 def test_workaround_experiment_file_in_run_dir_nni30_still_needed(tmp_path, monkeypatch):
@@ -259,8 +283,9 @@ def test_workaround_experiment_file_in_run_dir_nni30_still_needed(tmp_path, monk
     default = inspect.signature(Experiments).parameters["home_dir"].default
     assert default.endswith("nni-experiments") and not default.startswith(str(tmp_path))
     # Node.js manager: $HOME, not --experiments-directory.
-    assert manager_experiments_list(tmp_path / "home", tmp_path / "exp") == \
-        str(tmp_path / "home" / "nni-experiments" / ".experiment")
+    assert manager_experiments_list(tmp_path / "home", tmp_path / "exp") == str(
+        tmp_path / "home" / "nni-experiments" / ".experiment"
+    )
 
 
 def test_workaround_experiment_file_in_run_dir_nni30_redirects_both_writers(tmp_path):
@@ -279,4 +304,3 @@ def test_free_port_probes_the_manager_host():
         s.bind(("127.0.0.1", free_port("127.0.0.1")))
     with socket.socket(socket.AF_INET6) as s:
         s.bind(("::", free_port("::")))
-

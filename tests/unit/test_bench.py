@@ -1,4 +1,5 @@
 """`unas bench`: runs in their own processes, resume after a kill, the offline report."""
+
 from __future__ import annotations
 
 import json
@@ -30,23 +31,39 @@ budget: {trials: 3}
 seed: 0
 backends: {optuna: {strategy: tpe}, nni: {strategy: random}}
 """
-MULTI = RECIPE.replace("objectives: [{metric: val_accuracy}]",
-                       "objectives: [{metric: val_accuracy}, {metric: params, direction: minimize}]").replace(
-                       "strategy: tpe", "strategy: nsga2")
+MULTI = RECIPE.replace(
+    "objectives: [{metric: val_accuracy}]",
+    "objectives: [{metric: val_accuracy}, {metric: params, direction: minimize}]",
+).replace("strategy: tpe", "strategy: nsga2")
 
 
 def test_hypervolume_and_confidence_band():
     assert hypervolume_2d([(0.5, 0.5)], (1, 1)) == pytest.approx(0.25)
     assert hypervolume_2d([(0.2, 0.8), (0.8, 0.2), (0.9, 0.9)], (1, 1)) == pytest.approx(0.8 * 0.2 + 0.2 * 0.6)
     s = mean_ci([0.9, 0.8])
-    assert s["mean"] == pytest.approx(0.85) and s["ci95"] == pytest.approx(12.706 * 0.0707107 / 2 ** 0.5, rel=1e-4)
+    assert s["mean"] == pytest.approx(0.85) and s["ci95"] == pytest.approx(12.706 * 0.0707107 / 2**0.5, rel=1e-4)
     assert mean_ci([0.5])["ci95"] is None
 
 
 def _bench(tmp: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([UNAS, "bench", str(tmp / "r.yaml"), "--backends", "optuna,nni", "--seeds", "2",
-                             "--store", str(tmp / "s.sqlite"), *extra], cwd=tmp, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            UNAS,
+            "bench",
+            str(tmp / "r.yaml"),
+            "--backends",
+            "optuna,nni",
+            "--seeds",
+            "2",
+            "--store",
+            str(tmp / "s.sqlite"),
+            *extra,
+        ],
+        cwd=tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_killed_benchmark_resumes_without_redoing_finished_runs(tmp_path):
@@ -81,21 +98,51 @@ def test_killed_benchmark_resumes_without_redoing_finished_runs(tmp_path):
     for s in svgs:
         ET.fromstring(s)  # well-formed SVG
     assert "<script" not in html and not re.search(r"(src|href)=\"https?://", html)
-    for text in ("Best-so-far", "wall-clock", "Distribution", "test accuracy", "params", "flops", "Timeline",
-                 "Pareto front", "Environment", "Recipe", "bench_tiny", "Budgets asked and spent are equal"):
+    for text in (
+        "Best-so-far",
+        "wall-clock",
+        "Distribution",
+        "test accuracy",
+        "params",
+        "flops",
+        "Timeline",
+        "Pareto front",
+        "Environment",
+        "Recipe",
+        "bench_tiny",
+        "Budgets asked and spent are equal",
+    ):
         assert text in html, text
     data = json.loads((tmp_path / "unas-runs" / bench_id / "report.json").read_text())
     assert {b: s["runs_complete"] for b, s in data["backends"].items()} == {"optuna": 2, "nni": 2}
-    md = subprocess.run([UNAS, "report", bench_id, "--format", "md", "--store", str(tmp_path / "s.sqlite")],
-                        capture_output=True, text=True)
+    md = subprocess.run(
+        [UNAS, "report", bench_id, "--format", "md", "--store", str(tmp_path / "s.sqlite")],
+        capture_output=True,
+        text=True,
+    )
     assert md.returncode == 0 and "| optuna |" in md.stdout
 
 
 def test_multi_objective_bench_reports_pareto_sets_and_hypervolume(tmp_path):
     (tmp_path / "r.yaml").write_text(MULTI)
-    out = subprocess.run([UNAS, "bench", str(tmp_path / "r.yaml"), "--backends", "optuna", "--seeds", "2",
-                          "--retrain", "2", "--store", str(tmp_path / "s.sqlite")], capture_output=True, text=True,
-                         cwd=tmp_path)
+    out = subprocess.run(
+        [
+            UNAS,
+            "bench",
+            str(tmp_path / "r.yaml"),
+            "--backends",
+            "optuna",
+            "--seeds",
+            "2",
+            "--retrain",
+            "2",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads(next((tmp_path / "unas-runs").glob("bench-*/report.json")).read_text())
     assert all(r["hypervolume"] is not None and r["hypervolume"] > 0 for r in data["runs"])
@@ -112,19 +159,38 @@ def test_multi_objective_bench_reports_pareto_sets_and_hypervolume(tmp_path):
 
 def test_bench_refuses_bad_input_before_any_run(tmp_path):
     (tmp_path / "r.yaml").write_text(RECIPE)
-    cases = {("--backends", "optuna,nosuch"): "unknown backend 'nosuch'",
-             ("--backends", "optuna", "--strategy", "nni=random"): "--strategy names backend(s) not benchmarked: nni",
-             ("--backends", "optuna", "--resume"): "--resume: no results store at"}
+    cases = {
+        ("--backends", "optuna,nosuch"): "unknown backend 'nosuch'",
+        ("--backends", "optuna", "--strategy", "nni=random"): "--strategy names backend(s) not benchmarked: nni",
+        ("--backends", "optuna", "--resume"): "--resume: no results store at",
+    }
     for args, msg in cases.items():
-        out = subprocess.run([UNAS, "bench", str(tmp_path / "r.yaml"), *args, "--store", str(tmp_path / "s.sqlite")],
-                             capture_output=True, text=True, cwd=tmp_path)
+        out = subprocess.run(
+            [UNAS, "bench", str(tmp_path / "r.yaml"), *args, "--store", str(tmp_path / "s.sqlite")],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
         assert out.returncode == 2 and msg in out.stderr, (args, out.stderr)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["r.yaml"], args  # refused: nothing written
     from unified_nas.report.store import ResultsStore
 
     ResultsStore(tmp_path / "s.sqlite").close()
-    out = subprocess.run([UNAS, "bench", str(tmp_path / "r.yaml"), "--backends", "optuna", "--resume", "--store",
-                          str(tmp_path / "s.sqlite")], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run(
+        [
+            UNAS,
+            "bench",
+            str(tmp_path / "r.yaml"),
+            "--backends",
+            "optuna",
+            "--resume",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert out.returncode == 2 and "--resume: no earlier benchmark" in out.stderr, out.stderr
 
 
@@ -136,14 +202,41 @@ def test_report_renders_in_a_headless_browser_offline(tmp_path):
     if browser is None:
         pytest.skip("no headless browser installed (apt install chromium)")
     (tmp_path / "r.yaml").write_text(RECIPE)
-    out = subprocess.run([UNAS, "bench", str(tmp_path / "r.yaml"), "--backends", "optuna", "--seeds", "1",
-                          "--trials", "2", "--store", str(tmp_path / "s.sqlite")], capture_output=True, text=True,
-                         cwd=tmp_path)
+    out = subprocess.run(
+        [
+            UNAS,
+            "bench",
+            str(tmp_path / "r.yaml"),
+            "--backends",
+            "optuna",
+            "--seeds",
+            "1",
+            "--trials",
+            "2",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     page = next((tmp_path / "unas-runs").glob("bench-*/report.html"))
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                          "--proxy-server=127.0.0.1:9", "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120)
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--proxy-server=127.0.0.1:9",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     # The browser parsed every chart into SVG elements with drawn marks.
     assert dom.stdout.count("<svg") == 7 and dom.stdout.count("<polyline") >= 3 and "<circle" in dom.stdout

@@ -1,4 +1,5 @@
 """The benchmark report renderers show stored and toolkit text as text, never as markup."""
+
 from __future__ import annotations
 
 import re
@@ -25,29 +26,85 @@ def bench_dict(text: str) -> dict[str, Any]:
     backend = f"nni{text}"
     stats = mean_ci([0.9, 0.8])
     trials = [
-        {"index": 0, "status": "complete", "objectives": [0.9], "val_accuracy": 0.9, "params": 100, "flops": 1000,
-         "start_s": 0.0, "duration_s": 1.0, "train_s": 0.8, "overhead_s": 0.2, "error": None},
-        {"index": 1, "status": "failed", "objectives": None, "val_accuracy": None, "params": None, "flops": None,
-         "start_s": 1.0, "duration_s": 0.5, "train_s": None, "overhead_s": 0.5, "error": [f"ValueError: {text}"]},
+        {
+            "index": 0,
+            "status": "complete",
+            "objectives": [0.9],
+            "val_accuracy": 0.9,
+            "params": 100,
+            "flops": 1000,
+            "start_s": 0.0,
+            "duration_s": 1.0,
+            "train_s": 0.8,
+            "overhead_s": 0.2,
+            "error": None,
+        },
+        {
+            "index": 1,
+            "status": "failed",
+            "objectives": None,
+            "val_accuracy": None,
+            "params": None,
+            "flops": None,
+            "start_s": 1.0,
+            "duration_s": 0.5,
+            "train_s": None,
+            "overhead_s": 0.5,
+            "error": [f"ValueError: {text}"],
+        },
     ]
-    run = {"backend": backend, "seed": 0, "run_id": f"run-{text}", "status": f"failed {text}", "error": text,
-           "retrain": None, "strategy": f"evolution{text}", "version": f"3.0{text}", "run_status": "complete",
-           "budget_asked": {"trials": 2, "time_s": None}, "budget_spent": {"trials": 2, "epochs": 2, "wall_s": 1.5},
-           "incumbent": {"objectives": [0.9], "test_accuracy": 0.88, "val_accuracy": 0.9}, "search_cost": None,
-           "pareto_front": [0], "hypervolume": None, "time_to_target_s": 1.0, "best_so_far": [0.9, 0.9],
-           "best_so_far_time": [1.0, 1.5], "trials": trials}
+    run = {
+        "backend": backend,
+        "seed": 0,
+        "run_id": f"run-{text}",
+        "status": f"failed {text}",
+        "error": text,
+        "retrain": None,
+        "strategy": f"evolution{text}",
+        "version": f"3.0{text}",
+        "run_status": "complete",
+        "budget_asked": {"trials": 2, "time_s": None},
+        "budget_spent": {"trials": 2, "epochs": 2, "wall_s": 1.5},
+        "incumbent": {"objectives": [0.9], "test_accuracy": 0.88, "val_accuracy": 0.9},
+        "search_cost": None,
+        "pareto_front": [0],
+        "hypervolume": None,
+        "time_to_target_s": 1.0,
+        "best_so_far": [0.9, 0.9],
+        "best_so_far_time": [1.0, 1.5],
+        "trials": trials,
+    }
     return {
-        "bench_id": f"bench-{text}", "created_at": 0.0, "metric": f"val_accuracy{text}",
+        "bench_id": f"bench-{text}",
+        "created_at": 0.0,
+        "metric": f"val_accuracy{text}",
         "config": {"backends": [backend], "seeds": [0], "trials": 2, "time_s": None},
-        "directions": ["maximize"], "objectives": [{"metric": f"val_accuracy{text}", "direction": "maximize"}],
-        "target": 0.9, "recipe": {"name": f"tiny{text}", "text": f"name: tiny{text}"}, "data": {"name": f"digits{text}"},
+        "directions": ["maximize"],
+        "objectives": [{"metric": f"val_accuracy{text}", "direction": "maximize"}],
+        "target": 0.9,
+        "recipe": {"name": f"tiny{text}", "text": f"name: tiny{text}"},
+        "data": {"name": f"digits{text}"},
         "environment": {"python": "3.11", "note": text},
-        "backends": {backend: {"version": f"3.0{text}", "strategy": f"evolution{text}", "runs": 1, "runs_complete": 0,
-                               "val": stats, "objective": stats, "test": stats, "retrain_test": mean_ci([]),
-                               "time_to_target_s": mean_ci([1.0]), "reached_target": 1,
-                               "trials": {"complete": 1, "pruned": 0, "failed": 1}, "wall_s": 1.5,
-                               "overhead_s": mean_ci([0.2, 0.5]), "hypervolume": None}},
-        "runs": [run], "warnings": [f"{backend} seed 0: run failed ({text})"],
+        "backends": {
+            backend: {
+                "version": f"3.0{text}",
+                "strategy": f"evolution{text}",
+                "runs": 1,
+                "runs_complete": 0,
+                "val": stats,
+                "objective": stats,
+                "test": stats,
+                "retrain_test": mean_ci([]),
+                "time_to_target_s": mean_ci([1.0]),
+                "reached_target": 1,
+                "trials": {"complete": 1, "pruned": 0, "failed": 1},
+                "wall_s": 1.5,
+                "overhead_s": mean_ci([0.2, 0.5]),
+                "hypervolume": None,
+            }
+        },
+        "runs": [run],
+        "warnings": [f"{backend} seed 0: run failed ({text})"],
     }
 
 

@@ -1,4 +1,5 @@
 """CLI exit codes and one-line errors (subprocesses, like a user's shell)."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,9 @@ BROKEN = ROOT / "tests" / "data" / "broken_recipes"
 
 
 def unas(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "unified_nas.cli", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "unified_nas.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_broken_recipe_exits_2_with_one_line_and_writes_nothing(tmp_path):
@@ -30,17 +32,27 @@ def test_validate(tmp_path):
     assert unas("validate", BROKEN / "bad_dataset.yaml").returncode == 2
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "recipes/digits_mlp.yaml", "--backend", "nosuch"], "unknown backend 'nosuch'; known:"),
-    (["run", "recipes/digits_mlp.yaml", "--backend", "optuna", "--strategy", "rl"],
-     "backend 'optuna' cannot run this recipe: strategy 'rl' (toolkit: optuna offers random, tpe"),
-    (["run", "recipes/digits_mlp.yaml", "--backend", "optuna", "--trials", "0"], "argument --trials: 0 is not >= 1"),
-    (["run", "recipes/digits_mlp.yaml", "--backend", "optuna", "--strategy", "grid"],
-     "needs a finite space; continuous: lr, dropout"),
-    (["run", "missing.yaml", "--backend", "optuna"], "cannot read recipe missing.yaml"),
-    (["report", "nope", "--store", "x.sqlite"], "no results store at x.sqlite"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "recipes/digits_mlp.yaml", "--backend", "nosuch"], "unknown backend 'nosuch'; known:"),
+        (
+            ["run", "recipes/digits_mlp.yaml", "--backend", "optuna", "--strategy", "rl"],
+            "backend 'optuna' cannot run this recipe: strategy 'rl' (toolkit: optuna offers random, tpe",
+        ),
+        (
+            ["run", "recipes/digits_mlp.yaml", "--backend", "optuna", "--trials", "0"],
+            "argument --trials: 0 is not >= 1",
+        ),
+        (
+            ["run", "recipes/digits_mlp.yaml", "--backend", "optuna", "--strategy", "grid"],
+            "needs a finite space; continuous: lr, dropout",
+        ),
+        (["run", "missing.yaml", "--backend", "optuna"], "cannot read recipe missing.yaml"),
+        (["report", "nope", "--store", "x.sqlite"], "no results store at x.sqlite"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
 def test_bad_input_exits_2_with_a_clear_line(args, message, tmp_path):
     args = [str(ROOT / a) if a.startswith("recipes/") else a for a in args]
     r = unas(*args, cwd=tmp_path)
@@ -61,12 +73,41 @@ def test_run_then_report_all_formats(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "run " in r.stdout and "report: unas report" in r.stdout
     rep = json.loads(unas("report", "latest", "--format", "json", cwd=tmp_path).stdout)
-    for key in ("schema_version", "run_id", "recipe", "backend", "strategy", "seed", "budget_asked", "budget_spent",
-                "started_at", "ended_at", "environment", "data", "incumbent", "trials"):
+    for key in (
+        "schema_version",
+        "run_id",
+        "recipe",
+        "backend",
+        "strategy",
+        "seed",
+        "budget_asked",
+        "budget_spent",
+        "started_at",
+        "ended_at",
+        "environment",
+        "data",
+        "incumbent",
+        "trials",
+    ):
         assert key in rep, key
     trial = rep["trials"][0]
-    for key in ("index", "native_id", "status", "sample", "metrics", "objectives", "params", "flops", "start_time",
-                "duration_s", "train_s", "overhead_s", "history", "error", "schema_version"):
+    for key in (
+        "index",
+        "native_id",
+        "status",
+        "sample",
+        "metrics",
+        "objectives",
+        "params",
+        "flops",
+        "start_time",
+        "duration_s",
+        "train_s",
+        "overhead_s",
+        "history",
+        "error",
+        "schema_version",
+    ):
         assert key in trial, key
     assert rep["data"]["split"]["sha256"] and rep["environment"]["packages"]["optuna"] == "5.0.0"
     csv = unas("report", "latest", "--format", "csv", cwd=tmp_path).stdout.splitlines()

@@ -5,11 +5,13 @@ The reference is DARTS itself: its best cell (``DARTS_V2`` in quark0/darts'
 parameters without the auxiliary head (``param size = 3.349342MB`` in its
 training logs) and about 528M multiply-adds.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from tests.unit.test_dense_cell import assert_same_logits, copy_into_keras
 from unified_nas.errors import RecipeError
 from unified_nas.network import Shape, compile_plan
 from unified_nas.network.compile import cell_edge, factorized_reduce
@@ -18,16 +20,39 @@ from unified_nas.space import random_sample
 from unified_nas.space.ops import op_spec
 from unified_nas.space.parse import parse_space, space_from_dict, space_to_dict
 from unified_nas.torch_model import build_model, count_params, measure_flops
-from tests.unit.test_dense_cell import assert_same_logits, copy_into_keras
 
-DARTS_OPS = ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
-             "dil_conv_5x5"]
+DARTS_OPS = [
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+]
 # DARTS_V2 as (op, input) per edge, two edges per node, as in quark0/darts' genotypes.py.
 DARTS_V2 = {
-    "normal": [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-               ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
-    "reduce": [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-               ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
+    "normal": [
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("skip_connect", 0),
+        ("dil_conv_3x3", 2),
+    ],
+    "reduce": [
+        ("max_pool_3x3", 0),
+        ("max_pool_3x3", 1),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 1),
+        ("max_pool_3x3", 0),
+        ("skip_connect", 2),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 1),
+    ],
 }
 CIFAR = (32, 32, 3)
 
@@ -63,8 +88,16 @@ def test_the_skeleton_blocks_are_dartss():
     assert [n.name for n in cell2.node("pre0").op.nodes] == ["relu", "conv_1", "crop", "conv_2", "concat", "bn"]
     assert [n.name for n in cell1.node("pre0").op.nodes] == ["relu", "conv", "bn"]
     normal = body.node("cell0").op.node("op_2_0").op  # sep_conv_3x3: DARTS's SepConv
-    assert [n.name for n in normal.nodes] == ["relu", "depthwise", "pointwise", "bn",
-                                              "relu_1", "depthwise_1", "pointwise_1", "bn_1"]
+    assert [n.name for n in normal.nodes] == [
+        "relu",
+        "depthwise",
+        "pointwise",
+        "bn",
+        "relu_1",
+        "depthwise_1",
+        "pointwise_1",
+        "bn_1",
+    ]
     reduce_skip = cell_edge(op_spec("skip_connect"), Shape.map(16, 16, 16), 2, "darts")
     assert reduce_skip == factorized_reduce(Shape.map(16, 16, 16), 16)
     sep = cell_edge(op_spec("sep_conv_5x5"), Shape.map(16, 16, 16), 2, "darts")
@@ -83,7 +116,11 @@ def test_the_compact_skeleton_is_unchanged_and_stays_the_default():
     body = compile_plan(space.resolve(random_sample(space.decls(), 0)), (8, 8, 3), 10).body
     assert body.node("stem").op.node("conv").op.c_out == 8
     assert [n.name for n in cell_edge(op_spec("sep_conv_3x3"), Shape.map(8, 8, 4), 2).nodes] == [
-        "relu", "depthwise", "pointwise", "bn"]
+        "relu",
+        "depthwise",
+        "pointwise",
+        "bn",
+    ]
     assert [n.name for n in cell_edge(op_spec("skip_connect"), Shape.map(8, 8, 4), 2).nodes] == ["relu", "conv", "bn"]
 
 

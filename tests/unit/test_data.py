@@ -1,4 +1,5 @@
 """Data sets and the shared seeded split."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -66,7 +67,7 @@ def test_broken_data_message(recipe):
     r = load_recipe(recipe)
     with pytest.raises(RecipeError) as info:
         load_dataset(r.data, r.base_dir)
-    assert str(info.value) == first[len("# expect: "):]
+    assert str(info.value) == first[len("# expect: ") :]
     assert "\n" not in str(info.value)
 
 
@@ -92,7 +93,9 @@ def test_labels_numbers_and_names(tmp_path):
     # "1" and "1.0" are one class; names are classes; a column of both keeps one spelling per number.
     (tmp_path / "n.csv").write_text("f,target\n" + "\n".join(f"{i},{['1', '1.0', '2'][i % 3]}" for i in range(30)))
     assert load_dataset(DataSpec(path="n.csv"), tmp_path).num_classes == 2
-    (tmp_path / "s.csv").write_text("f,target\n" + "\n".join(f"{i},{['cat', ' dog', '3', '3.0'][i % 4]}" for i in range(40)))
+    (tmp_path / "s.csv").write_text(
+        "f,target\n" + "\n".join(f"{i},{['cat', ' dog', '3', '3.0'][i % 4]}" for i in range(40))
+    )
     assert load_dataset(DataSpec(path="s.csv"), tmp_path).num_classes == 3
     x = np.arange(40.0).reshape(20, 2)
     np.savez(tmp_path / "f.npz", x=x, y=np.arange(20.0)[:, None] % 2)  # (N, 1) whole-number floats
@@ -100,7 +103,9 @@ def test_labels_numbers_and_names(tmp_path):
 
 
 def test_csv_with_bom_and_blank_lines(tmp_path):
-    (tmp_path / "t.csv").write_bytes(b"\xef\xbb\xbff1,target\n\n" + "\n".join(f"{i},{i % 2}" for i in range(20)).encode() + b"\n\n")
+    (tmp_path / "t.csv").write_bytes(
+        b"\xef\xbb\xbff1,target\n\n" + "\n".join(f"{i},{i % 2}" for i in range(20)).encode() + b"\n\n"
+    )
     d = load_dataset(DataSpec(path="t.csv"), tmp_path)
     assert d.input_shape == (1,) and sum(d.split.sizes.values()) == 20
 
@@ -127,7 +132,9 @@ def test_size_limits(tmp_path, monkeypatch):
     np.savez_compressed(tmp_path / "z.npz", x=np.zeros((2000, 50)), y=np.arange(2000) % 2)
     assert (tmp_path / "z.npz").stat().st_size < 100_000 < 2000 * 50 * 8
     monkeypatch.setattr(data, "MAX_NPZ_BYTES", 100_000)
-    with pytest.raises(RecipeError, match=r"^data.path: z.npz: arrays x and y are larger than 100000 bytes uncompressed$"):
+    with pytest.raises(
+        RecipeError, match=r"^data.path: z.npz: arrays x and y are larger than 100000 bytes uncompressed$"
+    ):
         load_dataset(DataSpec(path="z.npz"), tmp_path)
 
 

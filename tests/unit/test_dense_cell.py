@@ -5,6 +5,7 @@ each architecture (``tables.nasbench201``, CIFAR-10: 32x32x3 inputs, 10
 classes, C=16, N=5) must be the plan's, the torch build's, the Keras build's
 and NNI's frozen model's.
 """
+
 from __future__ import annotations
 
 import random
@@ -44,20 +45,28 @@ def _arch(sample: dict, space=NB201):
 
 # A genotype whose nodes 1 and 2 are computed with convolutions (node 2 reads node 1) but nothing
 # the output depends on reads them: NAS-Bench-201 builds and counts them all the same.
-DEAD_ENDS = {"cell/op_1_0": "conv_3x3", "cell/op_2_0": "none", "cell/op_2_1": "conv_1x1",
-             "cell/op_3_0": "skip_connect", "cell/op_3_1": "none", "cell/op_3_2": "none"}
+DEAD_ENDS = {
+    "cell/op_1_0": "conv_3x3",
+    "cell/op_2_0": "none",
+    "cell/op_2_1": "conv_1x1",
+    "cell/op_3_0": "skip_connect",
+    "cell/op_3_1": "none",
+    "cell/op_3_2": "none",
+}
 
 
 # --- the IR -------------------------------------------------------------------------------------
+
 
 def test_labels_ops_and_size_are_nasbench201s():
     assert [d.label for d in NB201.decls()] == LABELS == list(CANONICAL_CELL.edge_labels)
     assert NB201.network == DenseCellSpace(NB201_OPS, 4, 5, 16, "nasbench201")
     assert tuple(CANONICAL_CELL.op_names) == NB201_OPS
-    assert NB201.kind == "dense_cell" and space_size(NB201.decls()) == 5 ** 6
+    assert NB201.kind == "dense_cell" and space_size(NB201.decls()) == 5**6
     bigger = parse_space({"type": "dense_cell", "nodes": 5, "ops": ["none", "conv_3x3"], "channels": [8, 16]})
-    assert [d.label for d in bigger.decls()] == ["channels"] + [f"cell/op_{i}_{j}" for i in range(1, 5)
-                                                                for j in range(i)]
+    assert [d.label for d in bigger.decls()] == ["channels"] + [
+        f"cell/op_{i}_{j}" for i in range(1, 5) for j in range(i)
+    ]
     with pytest.raises(ValueError, match="earlier node"):
         dense_cell_label(2, 2)
 
@@ -65,15 +74,26 @@ def test_labels_ops_and_size_are_nasbench201s():
 def test_resolve_gives_one_genotype_for_every_cell():
     arch = NB201.resolve(DEAD_ENDS)
     assert [[op.name for op in node] for node in arch.network.genotype] == [
-        ["conv_3x3"], ["zero", "conv_1x1"], ["identity", "zero", "zero"]]
+        ["conv_3x3"],
+        ["zero", "conv_1x1"],
+        ["identity", "zero", "zero"],
+    ]
     assert (arch.network.channels, arch.network.cells_per_stage, arch.network.skeleton) == (16, 5, "nasbench201")
 
 
-@pytest.mark.parametrize("raw", [
-    {"type": "dense_cell"},
-    {"type": "dense_cell", "ops": ["skip_connect", "sep_conv_3x3"], "nodes": 3, "cells_per_stage": 2,
-     "channels": {"low": 4, "high": 12, "step": 4}},
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"type": "dense_cell"},
+        {
+            "type": "dense_cell",
+            "ops": ["skip_connect", "sep_conv_3x3"],
+            "nodes": 3,
+            "cells_per_stage": 2,
+            "channels": {"low": 4, "high": 12, "step": 4},
+        },
+    ],
+)
 def test_round_trip(raw):
     import yaml
 
@@ -83,22 +103,27 @@ def test_round_trip(raw):
     assert [d.to_dict() for d in again.decls()] == [d.to_dict() for d in space.decls()]
 
 
-@pytest.mark.parametrize("raw, message", [
-    ({"cells": 3},
-     "space.cells: unknown field (expected one of type, ops, nodes, cells_per_stage, channels, skeleton)"),
-    ({"ops": ["none", "conv_9x9"]}, "space.ops[1]: conv_9x9 is not one of conv_1x1, conv_3x3,"),
-    ({"ops": []}, "space.ops: missing: a list of cell ops"),
-    ({"ops": ["none", "none"]}, "space.ops: ops must be distinct"),
-    ({"ops": ["none", "zero"]}, "space.ops[1]: zero is the same op as none"),
-    ({"nodes": 1}, "space.nodes: 1 is not an integer >= 2"),
-    ({"nodes": 17}, "space.nodes: 17 is above 16, the most unified-nas allows here"),
-    ({"cells_per_stage": 0}, "space.cells_per_stage: 0 is not an integer >= 1"),
-    ({"cells_per_stage": 21}, "space.cells_per_stage: 21 is above 20, the most unified-nas allows here"),
-    ({"channels": 20000}, "space.channels: 20000 is above 16384, the most unified-nas allows here"),
-    ({"channels": [8, 0]}, "space.channels: 0 is not an integer >= 1"),
-    ({"skeleton": "darts"}, "space.skeleton: darts is not one of nasbench201"),
-    ({"skeleton": ["nasbench201"]}, "space.skeleton: ['nasbench201'] is not one of nasbench201"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (
+            {"cells": 3},
+            "space.cells: unknown field (expected one of type, ops, nodes, cells_per_stage, channels, skeleton)",
+        ),
+        ({"ops": ["none", "conv_9x9"]}, "space.ops[1]: conv_9x9 is not one of conv_1x1, conv_3x3,"),
+        ({"ops": []}, "space.ops: missing: a list of cell ops"),
+        ({"ops": ["none", "none"]}, "space.ops: ops must be distinct"),
+        ({"ops": ["none", "zero"]}, "space.ops[1]: zero is the same op as none"),
+        ({"nodes": 1}, "space.nodes: 1 is not an integer >= 2"),
+        ({"nodes": 17}, "space.nodes: 17 is above 16, the most unified-nas allows here"),
+        ({"cells_per_stage": 0}, "space.cells_per_stage: 0 is not an integer >= 1"),
+        ({"cells_per_stage": 21}, "space.cells_per_stage: 21 is above 20, the most unified-nas allows here"),
+        ({"channels": 20000}, "space.channels: 20000 is above 16384, the most unified-nas allows here"),
+        ({"channels": [8, 0]}, "space.channels: 0 is not an integer >= 1"),
+        ({"skeleton": "darts"}, "space.skeleton: darts is not one of nasbench201"),
+        ({"skeleton": ["nasbench201"]}, "space.skeleton: ['nasbench201'] is not one of nasbench201"),
+    ],
+)
 def test_parse_errors_name_the_field(raw, message):
     with pytest.raises(RecipeError) as info:
         parse_space({"type": "dense_cell", **raw})
@@ -125,9 +150,18 @@ def test_cell_spaces_need_image_data():
 
 # --- the plan -----------------------------------------------------------------------------------
 
+
 def test_the_skeleton_is_nasbench201s_tiny_network():
-    assert dense_layout("nasbench201", 16, 2) == ((16, False), (16, False), (32, True), (32, False), (32, False),
-                                                  (64, True), (64, False), (64, False))
+    assert dense_layout("nasbench201", 16, 2) == (
+        (16, False),
+        (16, False),
+        (32, True),
+        (32, False),
+        (32, False),
+        (64, True),
+        (64, False),
+        (64, False),
+    )
     plan = compile_plan(_arch(DEAD_ENDS), CIFAR, 10)
     body = plan.body
     assert [n.name for n in body.nodes] == ["stem"] + [f"cell{i}" for i in range(17)] + ["lastact", "readout"]
@@ -204,8 +238,7 @@ def test_flops_equal_torchs_flop_counter():
 
 
 def test_a_cell_without_a_path_outputs_zeros_but_keeps_its_parameters():
-    sample = {**dict.fromkeys(LABELS, "conv_3x3"), "cell/op_3_0": "none", "cell/op_3_1": "none",
-              "cell/op_3_2": "none"}
+    sample = {**dict.fromkeys(LABELS, "conv_3x3"), "cell/op_3_0": "none", "cell/op_3_1": "none", "cell/op_3_2": "none"}
     model = build_model(_arch(sample), (8, 8, 3), 4).eval()
     torch.manual_seed(0)
     a, b = model(torch.randn(2, 3, 8, 8)), model(torch.randn(2, 3, 8, 8))
@@ -214,6 +247,7 @@ def test_a_cell_without_a_path_outputs_zeros_but_keeps_its_parameters():
 
 
 # --- Keras ---------------------------------------------------------------------------------------
+
 
 def _keras():
     keras = pytest.importorskip("keras")
@@ -295,6 +329,7 @@ def assert_same_logits(keras, tm, km, shape, seed: int) -> None:
 
 # --- NNI -----------------------------------------------------------------------------------------
 
+
 def _nni_space(space, shape, num_classes):
     pytest.importorskip("nni")
     from unified_nas.backends.nni.space import UnasModelSpace, make_spec, to_canonical
@@ -347,6 +382,7 @@ def test_nni_frozen_outputs_equal_the_torch_build():
 
 # --- backends -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["optuna", "nni", "autokeras"])
 def test_every_backend_declares_dense_cells(name):
     import importlib
@@ -364,8 +400,15 @@ def test_nni_gaps_on_dense_cells():
     from unified_nas.registry import get_backend
 
     def gaps(space: dict, strategy: str) -> list[str]:
-        recipe = parse_recipe({"name": "t", "data": {"name": "digits"}, "space": {"type": "dense_cell", **space},
-                               "training": {"epochs": 1}}, source="test")
+        recipe = parse_recipe(
+            {
+                "name": "t",
+                "data": {"name": "digits"},
+                "space": {"type": "dense_cell", **space},
+                "training": {"epochs": 1},
+            },
+            source="test",
+        )
         backend = get_backend("nni")
         return [g.feature for g in backend.gaps(recipe, backend.options(recipe, {"strategy": strategy}))]
 

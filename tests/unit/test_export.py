@@ -1,4 +1,5 @@
 """`unas export`: any backend's trial as a torch, Keras or ONNX model that loads and predicts."""
+
 from __future__ import annotations
 
 import json
@@ -6,13 +7,16 @@ import json
 import numpy as np
 import pytest
 
+from tests.conftest import run_on, tiny_recipe
 from unified_nas.cli import main
 from unified_nas.data import load_dataset
-from tests.conftest import run_on, tiny_recipe
 
 pytestmark = pytest.mark.slow
 
-SPACE = {"depth": {"low": 1, "high": 2}, "layer": {"op": "conv", "kernel": [3, 5], "width": [4, 8], "pool": ["none", "max"]}}
+SPACE = {
+    "depth": {"low": 1, "high": 2},
+    "layer": {"op": "conv", "kernel": [3, 5], "width": [4, 8], "pool": ["none", "max"]},
+}
 
 
 def _run(backend, store, tmp_path):
@@ -22,7 +26,9 @@ def _run(backend, store, tmp_path):
 
 def _export(report, fmt, tmp_path) -> tuple[dict, np.ndarray]:
     out = tmp_path / f"exp-{fmt}"
-    assert main(["export", report.run_id, "--format", fmt, "-o", str(out), "--store", str(tmp_path / "unas.sqlite")]) == 0
+    assert (
+        main(["export", report.run_id, "--format", fmt, "-o", str(out), "--store", str(tmp_path / "unas.sqlite")]) == 0
+    )
     return json.loads((out / "sample.json").read_text()), out
 
 
@@ -63,5 +69,7 @@ def test_best_autokeras_trial_to_torch_and_onnx_load_and_predict(store, tmp_path
 
 def test_export_refuses_a_failed_or_missing_trial(store, tmp_path, capsys):
     recipe, report = _run("optuna", store, tmp_path)
-    code = main(["export", report.run_id, "--trial", "7", "--format", "torch", "--store", str(tmp_path / "unas.sqlite")])
+    code = main(
+        ["export", report.run_id, "--trial", "7", "--format", "torch", "--store", str(tmp_path / "unas.sqlite")]
+    )
     assert code == 2 and f"run {report.run_id} has no trial 7" in capsys.readouterr().err

@@ -5,6 +5,7 @@ anything is written. Cases that could exhaust memory or block run in a
 subprocess with an address-space limit and a timeout, so a regression fails the
 test instead of taking the machine down.
 """
+
 from __future__ import annotations
 
 import os
@@ -103,14 +104,28 @@ def test_unsafe_file_stem_needs_a_name(tmp_path):
     # The stem is the default name; a stem that is not a safe name is an error, not silently changed.
     p = tmp_path / "my recipe.yaml"
     p.write_text(OK)
-    assert _error(p) == ("name: missing, and the file name 'my recipe' is not a usable name (1-64 characters of "
-                         "letters, digits, '.', '_', '-', starting with a letter or digit); add a name: field")
+    assert _error(p) == (
+        "name: missing, and the file name 'my recipe' is not a usable name (1-64 characters of "
+        "letters, digits, '.', '_', '-', starting with a letter or digit); add a name: field"
+    )
     p.write_text(OK + "name: my-recipe\n")
     assert load_recipe(p).name == "my-recipe"
 
 
-@pytest.mark.parametrize("name,ok", [("a", True), ("A-1_b.c", True), ("9" * 64, True), ("a" * 65, False),
-                                     ("-a", False), (".a", False), ("a b", False), ("a/b", False), ("é", False)])
+@pytest.mark.parametrize(
+    "name,ok",
+    [
+        ("a", True),
+        ("A-1_b.c", True),
+        ("9" * 64, True),
+        ("a" * 65, False),
+        ("-a", False),
+        (".a", False),
+        ("a b", False),
+        ("a/b", False),
+        ("é", False),
+    ],
+)
 def test_name_rule(name, ok):
     raw = {"name": name, "data": {"name": "iris"}, "space": {"layer": {"op": "linear", "width": 8}}}
     if ok:
@@ -121,8 +136,11 @@ def test_name_rule(name, ok):
 
 
 def test_seed_bounds():
-    raw = {"data": {"name": "iris", "split_seed": 2**32 - 1}, "space": {"layer": {"op": "linear", "width": 8}},
-           "seed": 2**32 - 1}
+    raw = {
+        "data": {"name": "iris", "split_seed": 2**32 - 1},
+        "space": {"layer": {"op": "linear", "width": 8}},
+        "seed": 2**32 - 1,
+    }
     assert parse_recipe(raw).seed == 2**32 - 1
     load_dataset(parse_recipe(raw).data)  # the largest seed really works with numpy/sklearn
 
@@ -136,8 +154,10 @@ def _recipe_for(tmp_path: Path, data_path: str) -> Path:
 def test_corrupt_npz(tmp_path):
     rng = np.random.default_rng(0)
     (tmp_path / "x.npz").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    assert _error(_recipe_for(tmp_path, "x.npz")) == \
-        "data.path: x.npz is not a valid .npz file (corrupt or truncated zip archive)"
+    assert (
+        _error(_recipe_for(tmp_path, "x.npz"))
+        == "data.path: x.npz is not a valid .npz file (corrupt or truncated zip archive)"
+    )
     np.savez_compressed(tmp_path / "ok.npz", x=rng.normal(size=(40, 3)), y=np.arange(40) % 2)
     data = bytearray((tmp_path / "ok.npz").read_bytes())
     for cut in (len(data) // 2, len(data) - 10):
@@ -154,8 +174,9 @@ def test_npz_object_arrays_are_never_unpickled(tmp_path, monkeypatch):
     np.savez(tmp_path / "x.npz", x=np.array([object()] * 4, dtype=object), y=np.arange(4))
     monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("pickle.load was called"))
     monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("pickle.loads was called"))
-    assert _error(_recipe_for(tmp_path, "x.npz")) == ("data.path: x.npz: array x holds Python objects, which are "
-                                                      "never loaded (no pickle); save numbers or strings")
+    assert _error(_recipe_for(tmp_path, "x.npz")) == (
+        "data.path: x.npz: array x holds Python objects, which are never loaded (no pickle); save numbers or strings"
+    )
 
 
 def test_data_path_not_a_regular_file(tmp_path):
@@ -173,14 +194,21 @@ def _limit_memory() -> None:
 
 def _validate(tmp_path: Path, target: str | Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # threads reserve address space
-    return subprocess.run([sys.executable, "-m", "unified_nas.cli", "validate", str(target)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, preexec_fn=_limit_memory, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "unified_nas.cli", "validate", str(target)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limit_memory,
+        env=env,
+    )
 
 
 def _bomb(aliases_in: str) -> str:
     levels = ["a: &a [" + ", ".join(["lol"] * 9) + "]"]
     levels += [f"{c}: &{c} [" + ", ".join([f"*{p}"] * 9) + "]" for p, c in zip("abcdefgh", "bcdefghi")]
-    body = "\n".join("    " + l for l in levels)
+    body = "\n".join("    " + line for line in levels)
     where = {"description": "description:\n", "strategy_args": "backends:\n  optuna:\n   strategy_args:\n"}
     return OK + where[aliases_in] + body + "\n"
 

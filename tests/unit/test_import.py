@@ -1,4 +1,5 @@
 """`import unified_nas` imports no toolkit (the lazy-registry promise)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -8,7 +9,9 @@ HEAVY = ("torch", "tensorflow", "keras", "nni", "optuna", "autokeras", "sklearn"
 
 
 def test_import_is_toolkit_free():
-    code = ("import sys, unified_nas, unified_nas.registry, unified_nas.cli, unified_nas.space, unified_nas.recipe;"
-            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    code = (
+        "import sys, unified_nas, unified_nas.registry, unified_nas.cli, unified_nas.space, unified_nas.recipe;"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

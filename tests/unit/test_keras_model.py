@@ -1,4 +1,5 @@
 """The Keras materializer builds the same networks as the torch one."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,13 @@ torch = pytest.importorskip("torch")
 
 import keras  # noqa: E402
 
+from tests.conftest import RECIPES, ROOT  # noqa: E402
+from unified_nas import torch_model  # noqa: E402
 from unified_nas.data import load_dataset  # noqa: E402
 from unified_nas.keras_model import build_keras_model, core_op, count_trainable  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
 from unified_nas.space import random_sample  # noqa: E402
 from unified_nas.space.ops import CELL_OPS, op_spec  # noqa: E402
-from unified_nas import torch_model  # noqa: E402
-from tests.conftest import RECIPES, ROOT  # noqa: E402
 
 # Runs in a fresh process on Keras's torch backend, where torch's FlopCounterMode
 # can count what the Keras model really computes.
@@ -55,8 +56,14 @@ print(json.dumps({"bad": bad, "tensorflow_loaded": "tensorflow" in sys.modules})
 
 def test_keras_models_equal_torch_models_in_params_and_flops():
     """50 samples of every recipe: equal trainable params, and the Keras model's measured FLOPs equal the count."""
-    out = subprocess.run([sys.executable, "-c", PARITY_SCRIPT, "50", *map(str, RECIPES)], capture_output=True,
-                         text=True, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-c", PARITY_SCRIPT, "50", *map(str, RECIPES)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["bad"] == [], result["bad"][:3]
@@ -70,15 +77,16 @@ def test_keras_param_counts_on_the_tensorflow_backend(path):
     for seed in range(8):
         arch = recipe.space.resolve(random_sample(recipe.space.decls(), seed))
         km = build_keras_model(arch, data.input_shape, data.num_classes)
-        assert count_trainable(km) == torch_model.count_params(torch_model.build_model(arch, data.input_shape,
-                                                                                       data.num_classes)), seed
+        assert count_trainable(km) == torch_model.count_params(
+            torch_model.build_model(arch, data.input_shape, data.num_classes)
+        ), seed
         keras.backend.clear_session()
 
 
-def _copy_weights(tmod: "torch.nn.Module", kmodel: keras.Model) -> None:
+def _copy_weights(tmod: torch.nn.Module, kmodel: keras.Model) -> None:
     """torch conv/BN parameters -> the Keras layers in the same order."""
     tl = [m for m in tmod.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d))]
-    kl = [l for l in kmodel.layers if l.weights]
+    kl = [layer for layer in kmodel.layers if layer.weights]
     assert len(tl) == len(kl), (tl, kl)
     for t, k in zip(tl, kl):
         if isinstance(t, torch.nn.BatchNorm2d):
@@ -86,8 +94,10 @@ def _copy_weights(tmod: "torch.nn.Module", kmodel: keras.Model) -> None:
         elif t.groups > 1:  # depthwise (c, 1, kh, kw) -> (kh, kw, c, 1)
             k.set_weights([t.weight.detach().permute(2, 3, 0, 1).numpy()])
         else:
-            k.set_weights([t.weight.detach().permute(2, 3, 1, 0).numpy()]
-                          + ([t.bias.detach().numpy()] if t.bias is not None else []))
+            k.set_weights(
+                [t.weight.detach().permute(2, 3, 1, 0).numpy()]
+                + ([t.bias.detach().numpy()] if t.bias is not None else [])
+            )
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -129,5 +139,6 @@ def test_cell_model_keeps_unread_cell_inputs_like_torch():
             sample[label] = 0  # every edge reads input 0: input 1 is never read
     arch = recipe.space.resolve(sample)
     km = build_keras_model(arch, data.input_shape, data.num_classes)
-    assert count_trainable(km) == torch_model.count_params(torch_model.build_model(arch, data.input_shape,
-                                                                                   data.num_classes))
+    assert count_trainable(km) == torch_model.count_params(
+        torch_model.build_model(arch, data.input_shape, data.num_classes)
+    )

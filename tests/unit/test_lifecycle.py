@@ -1,4 +1,5 @@
 """Run lifecycle without a toolkit: owners, time across attempts, claims, replay checks."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ Every case runs the real CLI in a fresh working directory and checks the exit
 status, the one-line message, and that the directory (or the store file) is
 exactly as it was.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -21,8 +22,9 @@ RECIPE = ROOT / "recipes" / "digits_mlp.yaml"
 
 
 def unas(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "unified_nas.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "unified_nas.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def tree(d: Path) -> dict[str, bytes]:
@@ -72,13 +74,24 @@ def test_bench_seeds_past_32_bits_are_refused(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.yaml"]
 
 
-@pytest.mark.parametrize("backend, args, message", [
-    ("optuna", {"bogus": 1}, "backends.optuna.strategy_args: random: RandomSampler.__init__() got an unexpected "
-                             "keyword argument 'bogus'"),
-    ("nni", {"bogus": 1}, "backends.nni.strategy_args.bogus: unknown argument of Random (takes dedup, "),
-    ("autokeras", {"directory": "/tmp/elsewhere"}, "backends.autokeras.strategy_args.directory: is set by unified-nas"),
-    ("autokeras", {"bogus": 1}, "backends.autokeras.strategy_args.bogus: unknown argument of the random tuner"),
-])
+@pytest.mark.parametrize(
+    "backend, args, message",
+    [
+        (
+            "optuna",
+            {"bogus": 1},
+            "backends.optuna.strategy_args: random: RandomSampler.__init__() got an unexpected "
+            "keyword argument 'bogus'",
+        ),
+        ("nni", {"bogus": 1}, "backends.nni.strategy_args.bogus: unknown argument of Random (takes dedup, "),
+        (
+            "autokeras",
+            {"directory": "/tmp/elsewhere"},
+            "backends.autokeras.strategy_args.directory: is set by unified-nas",
+        ),
+        ("autokeras", {"bogus": 1}, "backends.autokeras.strategy_args.bogus: unknown argument of the random tuner"),
+    ],
+)
 def test_bad_strategy_arguments_are_refused_before_anything_is_written(backend, args, message, tmp_path):
     _need(backend)
     path = recipe_with(tmp_path, backend, args)
@@ -96,10 +109,11 @@ def test_a_read_only_store_is_refused_before_the_run_directory(tmp_path):
     ro.mkdir()
     ResultsStore(ro / "s.sqlite").close()
     before = tree(tmp_path)
-    script = (f"mount --bind -o ro {ro} {ro} && exec {sys.executable} -m unified_nas.cli run {RECIPE} "
-              f"--backend optuna --trials 1 --store {ro / 's.sqlite'} --runs-dir {tmp_path / 'runs'}")
-    r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, cwd=tmp_path,
-                       timeout=300)
+    script = (
+        f"mount --bind -o ro {ro} {ro} && exec {sys.executable} -m unified_nas.cli run {RECIPE} "
+        f"--backend optuna --trials 1 --store {ro / 's.sqlite'} --runs-dir {tmp_path / 'runs'}"
+    )
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     refused(r, f"cannot write results store {ro / 's.sqlite'}")
     assert tree(tmp_path) == before
 
@@ -114,8 +128,9 @@ def test_reading_commands_refuse_a_foreign_database_and_leave_it_unchanged(tmp_p
     before = tree(tmp_path)
     for args in (["runs"], ["report", "latest"], ["export", "latest", "--format", "torch"]):
         refused(unas(*args, "--store", study, cwd=tmp_path), f"{study} is not a unified-nas results store")
-    refused(unas("run", RECIPE, "--backend", "optuna", "--store", study, cwd=tmp_path),
-            "is not a unified-nas results store")
+    refused(
+        unas("run", RECIPE, "--backend", "optuna", "--store", study, cwd=tmp_path), "is not a unified-nas results store"
+    )
     assert tree(tmp_path) == before
 
 

@@ -1,4 +1,5 @@
 """The network plan: shapes along it, unknown ops, its FLOPs and params against the torch build."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from tests.conftest import RECIPES, ROOT
 from unified_nas.data import load_dataset
 from unified_nas.flops import count_flops, count_plan_params
 from unified_nas.network import Graph, Plan, Shape, UnknownOp, compile_plan
@@ -21,7 +23,6 @@ from unified_nas.space.ops import OPS, OpSpec, op_spec
 from unified_nas.space.parse import parse_space
 from unified_nas.space.spaces import ArchConfig, CellConfig, LayerConfig, TrainingConfig
 from unified_nas.torch_model import TORCH_BUILDERS, build_model, count_params, measure_flops, node_module
-from tests.conftest import RECIPES, ROOT
 
 TRAINING = TrainingConfig(1e-3, "adam", 32, 0.0, 0.0)
 
@@ -31,15 +32,28 @@ def _shapes(plan: Plan) -> dict[str, tuple[int, ...]]:
 
 
 def test_shapes_along_a_macro_plan():
-    space = parse_space({"depth": 2, "layers": [
-        {"op": "conv", "kernel": 5, "width": 16, "batchnorm": True, "pool": "max", "skip": True},
-        {"op": "sep_conv", "kernel": 3, "width": 16, "pool": "avg", "skip": True}]})
+    space = parse_space(
+        {
+            "depth": 2,
+            "layers": [
+                {"op": "conv", "kernel": 5, "width": 16, "batchnorm": True, "pool": "max", "skip": True},
+                {"op": "sep_conv", "kernel": 3, "width": 16, "pool": "avg", "skip": True},
+            ],
+        }
+    )
     plan = compile_plan(space.resolve({}), (7, 9, 3), 10)
     assert _shapes(plan) == {
-        "layer0/conv": (7, 9, 16), "layer0/bn": (7, 9, 16), "layer0/act": (7, 9, 16),
-        "layer0/proj": (7, 9, 16), "layer0/skip": (7, 9, 16), "layer0/pool": (3, 4, 16),
-        "layer1/depthwise": (3, 4, 16), "layer1/pointwise": (3, 4, 16), "layer1/act": (3, 4, 16),
-        "layer1/skip": (3, 4, 16), "layer1/pool": (1, 2, 16),  # same width: the skip adds the input, no projection
+        "layer0/conv": (7, 9, 16),
+        "layer0/bn": (7, 9, 16),
+        "layer0/act": (7, 9, 16),
+        "layer0/proj": (7, 9, 16),
+        "layer0/skip": (7, 9, 16),
+        "layer0/pool": (3, 4, 16),
+        "layer1/depthwise": (3, 4, 16),
+        "layer1/pointwise": (3, 4, 16),
+        "layer1/act": (3, 4, 16),
+        "layer1/skip": (3, 4, 16),
+        "layer1/pool": (1, 2, 16),  # same width: the skip adds the input, no projection
         "readout/gap": (16,),
     }
     conv = plan.body.node("layer0").op.node("conv").op
@@ -53,7 +67,11 @@ def test_a_feature_map_of_one_row_is_not_pooled_and_an_mlp_flattens_its_input():
     assert "layer1/pool" not in _shapes(compile_plan(space.resolve({}), (3, 5, 1), 2))
     mlp = parse_space({"depth": 1, "layer": {"op": "linear", "width": 7, "batchnorm": True}})
     assert _shapes(compile_plan(mlp.resolve({}), (8, 8, 2), 3)) == {
-        "entry/flatten": (128,), "layer0/linear": (7,), "layer0/bn": (7,), "layer0/act": (7,)}
+        "entry/flatten": (128,),
+        "layer0/linear": (7,),
+        "layer0/bn": (7,),
+        "layer0/act": (7,),
+    }
 
 
 def _cell_sample(space, op: str, inp: int) -> dict:
@@ -99,8 +117,11 @@ def test_cell_edges_of_non_convolutions_are_bare_and_identity_reduces_with_a_con
 
 def test_every_vocabulary_family_has_a_rule_and_every_node_kind_a_torch_builder():
     assert {spec.family for spec in OPS.values()} <= set(OP_RULES)
-    kinds = {v for v in vars(plan_nodes).values()
-             if isinstance(v, type) and issubclass(v, plan_nodes.NodeOp) and v is not plan_nodes.NodeOp}
+    kinds = {
+        v
+        for v in vars(plan_nodes).values()
+        if isinstance(v, type) and issubclass(v, plan_nodes.NodeOp) and v is not plan_nodes.NodeOp
+    }
     assert kinds | {Graph} == set(TORCH_BUILDERS)
 
 
@@ -115,8 +136,16 @@ def test_an_unknown_op_raises_instead_of_counting_zero():
     shuffle = OpSpec("shuffle_3x3", "shuffle", 3)
     with pytest.raises(UnknownOp, match="shuffle"):
         cell_edge(shuffle, Shape.map(8, 8, 4), 1)
-    arch = ArchConfig(CellConfig(4, 2, (1,), (((0, shuffle), (1, op_spec("zero"))),), ((0, op_spec("zero")),),),
-                      TRAINING)
+    arch = ArchConfig(
+        CellConfig(
+            4,
+            2,
+            (1,),
+            (((0, shuffle), (1, op_spec("zero"))),),
+            ((0, op_spec("zero")),),
+        ),
+        TRAINING,
+    )
     with pytest.raises(UnknownOp, match="shuffle"):
         count_flops(arch, (8, 8, 1), 3)
     with pytest.raises(UnknownOp, match="shuffle"):
@@ -183,8 +212,10 @@ def test_plan_flops_and_params_equal_the_torch_build(path):
 
 
 def test_the_plan_imports_no_framework():
-    code = ("import sys, unified_nas.network, unified_nas.flops;"
-            "print(','.join(m for m in ('torch', 'keras', 'tensorflow', 'nni') if m in sys.modules))")
+    code = (
+        "import sys, unified_nas.network, unified_nas.flops;"
+        "print(','.join(m for m in ('torch', 'keras', 'tensorflow', 'nni') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.splitlines()[-1] == ""
 
@@ -210,8 +241,13 @@ def test_nni_models_are_the_plan_built_by_torch(name):
         nni_sample: dict = {}
         space.random(memo=nni_sample, random_state=np.random.RandomState(seed))
         canon = to_canonical(recipe.space, nni_sample)
-        canon.update({k: v for k, v in random_sample(recipe.space.decls(), seed).items()
-                      if k in ("lr", "optimizer", "batch_size", "weight_decay")})
+        canon.update(
+            {
+                k: v
+                for k, v in random_sample(recipe.space.decls(), seed).items()
+                if k in ("lr", "optimizer", "batch_size", "weight_decay")
+            }
+        )
         arch = recipe.space.resolve(canon)
         models = [space.freeze(nni_sample), build_model(arch, data.input_shape, data.num_classes)]
         outs = []

@@ -1,13 +1,14 @@
 """Recipe validation: every broken recipe gives its one-line error naming the path."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import ALL_RECIPES
 from unified_nas.errors import RecipeError
 from unified_nas.recipe import load_recipe
-from tests.conftest import ALL_RECIPES
 
 BROKEN = sorted((Path(__file__).parent.parent / "data" / "broken_recipes").glob("*.yaml"))
 
@@ -15,7 +16,7 @@ BROKEN = sorted((Path(__file__).parent.parent / "data" / "broken_recipes").glob(
 def _expected(path: Path) -> str:
     first = path.read_text().splitlines()[0]
     assert first.startswith("# expect: "), f"{path.name} lacks its '# expect:' line"
-    return first[len("# expect: "):]
+    return first[len("# expect: ") :]
 
 
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
@@ -40,7 +41,9 @@ def test_shipped_recipes_validate(path):
 def test_yaml_float_without_dot_is_accepted(tmp_path):
     # PyYAML reads 1e-4 as a string; the recipe loader must still take it as a number.
     p = tmp_path / "r.yaml"
-    p.write_text("data: {name: iris}\nspace: {layer: {op: linear, width: 8}}\ntraining: {lr: {low: 1e-4, high: 1e-1, log: true}}\n")
+    p.write_text(
+        "data: {name: iris}\nspace: {layer: {op: linear, width: 8}}\ntraining: {lr: {low: 1e-4, high: 1e-1, log: true}}\n"
+    )
     r = load_recipe(p)
     assert r.space.training.lr.low == pytest.approx(1e-4)
 

@@ -1,18 +1,26 @@
 """The IR: distributions, conditions, validation, sampling, counting, round trip."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 
+from tests.conftest import RECIPES
 from unified_nas.errors import SampleError
 from unified_nas.recipe import load_recipe
 from unified_nas.space import (
-    Categorical, FloatRange, IntRange, active_labels, canonicalize, enumerate_samples, random_sample,
-    space_size, validate_sample,
+    Categorical,
+    FloatRange,
+    IntRange,
+    active_labels,
+    canonicalize,
+    enumerate_samples,
+    random_sample,
+    space_size,
+    validate_sample,
 )
 from unified_nas.space.parse import parse_space, space_from_dict, space_to_dict
-from tests.conftest import RECIPES
 
 
 def test_int_bounds_are_inclusive_and_step_is_a_grid():
@@ -41,8 +49,10 @@ def test_draws_stay_in_range():
             assert dist.check(dist.draw(rng)) is None
 
 
-MACRO = {"depth": {"low": 1, "high": 3},
-         "layer": {"op": ["conv", "max_pool"], "kernel": [3, 5], "width": [8, 16], "skip": [False, True]}}
+MACRO = {
+    "depth": {"low": 1, "high": 3},
+    "layer": {"op": ["conv", "max_pool"], "kernel": [3, 5], "width": [8, 16], "skip": [False, True]},
+}
 
 
 def _macro():
@@ -63,17 +73,25 @@ def test_op_choice_makes_width_and_kernel_conditional():
     assert "layer0/width" not in active_labels(decls, {**s, "layer0/op": "max_pool"})
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"depth": 1, "layer0/op": "conv", "layer0/kernel": 5, "layer0/width": 8, "layer0/skip": False, "foo": 1},
-     "unknown label"),
-    ({"depth": 1, "layer0/op": "conv", "layer0/kernel": 7, "layer0/width": 8, "layer0/skip": False},
-     "layer0/kernel: 7 is not one of 3, 5"),
-    ({"depth": 2, "layer0/op": "conv", "layer0/kernel": 5, "layer0/width": 8, "layer0/skip": False},
-     "layer1/op: missing"),
-    ({"depth": 1, "layer0/op": "max_pool", "layer0/width": 8, "layer0/skip": False},
-     "layer0/width: inactive"),
-    ({"depth": 4, "layer0/op": "max_pool", "layer0/skip": False}, "depth: 4 is outside 1..3"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (
+            {"depth": 1, "layer0/op": "conv", "layer0/kernel": 5, "layer0/width": 8, "layer0/skip": False, "foo": 1},
+            "unknown label",
+        ),
+        (
+            {"depth": 1, "layer0/op": "conv", "layer0/kernel": 7, "layer0/width": 8, "layer0/skip": False},
+            "layer0/kernel: 7 is not one of 3, 5",
+        ),
+        (
+            {"depth": 2, "layer0/op": "conv", "layer0/kernel": 5, "layer0/width": 8, "layer0/skip": False},
+            "layer1/op: missing",
+        ),
+        ({"depth": 1, "layer0/op": "max_pool", "layer0/width": 8, "layer0/skip": False}, "layer0/width: inactive"),
+        ({"depth": 4, "layer0/op": "max_pool", "layer0/skip": False}, "depth: 4 is outside 1..3"),
+    ],
+)
 def test_validation_names_the_label(bad, message):
     with pytest.raises(SampleError, match=message.replace("(", r"\(").replace(".", r"\.")):
         validate_sample(_macro().decls(), bad)
@@ -103,8 +121,14 @@ def test_size_of_continuous_space_is_infinite():
 
 def test_canonicalize_drops_inactive_labels():
     decls = _macro().decls()
-    full = {"depth": 1, "layer0/op": "max_pool", "layer0/kernel": 3, "layer0/width": 8, "layer0/skip": False,
-            "layer1/op": "conv"}
+    full = {
+        "depth": 1,
+        "layer0/op": "max_pool",
+        "layer0/kernel": 3,
+        "layer0/width": 8,
+        "layer0/skip": False,
+        "layer1/op": "conv",
+    }
     assert canonicalize(decls, full) == {"depth": 1, "layer0/op": "max_pool", "layer0/skip": False}
 
 

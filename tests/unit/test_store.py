@@ -1,4 +1,5 @@
 """Records, the SQLite store and the renderers."""
+
 from __future__ import annotations
 
 import json
@@ -12,15 +13,37 @@ from unified_nas.report.store import ResultsStore
 
 
 def _report(run_id="r1", objectives=(("val_accuracy", "maximize"),)):
-    return RunReport(run_id=run_id, recipe={"name": "x", "hash": "h", "text": "t"},
-                     backend={"name": "b", "version": "1"}, strategy="s", options={}, seed=0,
-                     objectives=[{"metric": m, "direction": d} for m, d in objectives],
-                     budget_asked={"trials": 3}, data={}, space={}, environment={}, run_dir=".", started_at=1.0)
+    return RunReport(
+        run_id=run_id,
+        recipe={"name": "x", "hash": "h", "text": "t"},
+        backend={"name": "b", "version": "1"},
+        strategy="s",
+        options={},
+        seed=0,
+        objectives=[{"metric": m, "direction": d} for m, d in objectives],
+        budget_asked={"trials": 3},
+        data={},
+        space={},
+        environment={},
+        run_dir=".",
+        started_at=1.0,
+    )
 
 
 def _trial(i, acc, params=100, status="complete", test=0.5):
-    return TrialRecord(i, str(i), status, {"a": i}, {"val_accuracy": acc}, [acc] if status == "complete" else None,
-                       params=params, start_time=1.0 + i, duration_s=1.0, train_s=0.75, test_accuracy=test)
+    return TrialRecord(
+        i,
+        str(i),
+        status,
+        {"a": i},
+        {"val_accuracy": acc},
+        [acc] if status == "complete" else None,
+        params=params,
+        start_time=1.0 + i,
+        duration_s=1.0,
+        train_s=0.75,
+        test_accuracy=test,
+    )
 
 
 def test_round_trip_and_incumbent_only_test_accuracy(store):

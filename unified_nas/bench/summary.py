@@ -8,19 +8,51 @@ trial, hypervolume (two objectives). Per backend: those over seeds with a 95%
 confidence band (Student t), counts of complete/pruned/failed trials. For a
 table recipe, the reference lines of :func:`table_reference`.
 """
+
 from __future__ import annotations
 
 import math
 import statistics
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from unified_nas.errors import StoreError
 from unified_nas.report.records import RunReport, pareto_front
 from unified_nas.report.store import ResultsStore
 
 # Two-sided 95% Student t quantiles by degrees of freedom (1..30); 1.96 beyond.
-_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+_T95 = [
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+]
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:
@@ -30,8 +62,15 @@ def mean_ci(values: Sequence[float]) -> dict[str, Any]:
         return {"n": 0, "mean": None, "median": None, "min": None, "max": None, "ci95": None, "std": None}
     std = statistics.stdev(v) if len(v) > 1 else None
     half = None if std is None else (_T95[len(v) - 2] if len(v) - 1 <= 30 else 1.96) * std / math.sqrt(len(v))
-    return {"n": len(v), "mean": statistics.fmean(v), "median": statistics.median(v), "min": min(v), "max": max(v),
-            "ci95": half, "std": std}
+    return {
+        "n": len(v),
+        "mean": statistics.fmean(v),
+        "median": statistics.median(v),
+        "min": min(v),
+        "max": max(v),
+        "ci95": half,
+        "std": std,
+    }
 
 
 def best_so_far(values: Sequence[float | None], sign: int) -> list[float | None]:
@@ -73,8 +112,14 @@ def _normalizer(reports: Sequence[RunReport]):
 
 
 def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | None, norm) -> dict[str, Any]:
-    base = {"backend": attempt["backend"], "seed": attempt["seed"], "run_id": attempt["run_id"],
-            "status": attempt["status"], "error": attempt["error"], "retrain": attempt["extra"].get("retrain")}
+    base = {
+        "backend": attempt["backend"],
+        "seed": attempt["seed"],
+        "run_id": attempt["run_id"],
+        "status": attempt["status"],
+        "error": attempt["error"],
+        "retrain": attempt["extra"].get("retrain"),
+    }
     if rep is None:
         return {**base, "trials": [], "incumbent": None}
     sign = 1 if rep.directions[0] == "maximize" else -1
@@ -88,42 +133,78 @@ def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | 
         for t in trials:
             total += t.simulated_s or 0.0
             simulated.append(total)
-    reached = next((e for e, b in zip(ends, bsf) if b is not None and target is not None and sign * b >= sign * target),
-                   None)
+    reached = next(
+        (e for e, b in zip(ends, bsf) if b is not None and target is not None and sign * b >= sign * target), None
+    )
     hv = None
     if len(rep.objectives) == 2:
         front = set(pareto_front(rep.trials, rep.directions))
         hv = hypervolume_2d([norm(t.objectives) for t in rep.trials if t.index in front], (1.1, 1.1))
-    return {**base, "strategy": rep.strategy, "version": rep.backend.get("version"), "run_status": rep.status,
-            "budget_asked": rep.budget_asked, "budget_spent": rep.budget_spent, "incumbent": rep.incumbent,
-            "search_cost": rep.search_cost, "pareto_front": rep.pareto_front, "hypervolume": hv,
-            "time_to_target_s": reached, "best_so_far": bsf, "best_so_far_time": ends,
-            "best_so_far_simulated_time": simulated,
-            "trials": [{"index": t.index, "status": t.status, "objectives": t.objectives,
-                        "val_accuracy": t.metrics.get("val_accuracy"), "params": t.params, "flops": t.flops,
-                        "start_s": t.start_time - rep.started_at, "duration_s": t.duration_s, "train_s": t.train_s,
-                        "overhead_s": t.overhead_s, "error": (t.error or "").strip().splitlines()[-1:] or None}
-                       for t in trials]}
+    return {
+        **base,
+        "strategy": rep.strategy,
+        "version": rep.backend.get("version"),
+        "run_status": rep.status,
+        "budget_asked": rep.budget_asked,
+        "budget_spent": rep.budget_spent,
+        "incumbent": rep.incumbent,
+        "search_cost": rep.search_cost,
+        "pareto_front": rep.pareto_front,
+        "hypervolume": hv,
+        "time_to_target_s": reached,
+        "best_so_far": bsf,
+        "best_so_far_time": ends,
+        "best_so_far_simulated_time": simulated,
+        "trials": [
+            {
+                "index": t.index,
+                "status": t.status,
+                "objectives": t.objectives,
+                "val_accuracy": t.metrics.get("val_accuracy"),
+                "params": t.params,
+                "flops": t.flops,
+                "start_s": t.start_time - rep.started_at,
+                "duration_s": t.duration_s,
+                "train_s": t.train_s,
+                "overhead_s": t.overhead_s,
+                "error": (t.error or "").strip().splitlines()[-1:] or None,
+            }
+            for t in trials
+        ],
+    }
 
 
-def budget_warnings(runs: Sequence[dict[str, Any]]) -> list[str]:
-    """Why the comparison may not be like for like (unequal budgets, failed runs)."""
+def budget_warnings(runs: Sequence[dict[str, Any]], table: bool = False) -> list[str]:
+    """Why the comparison may not be like for like (unequal budgets, failed runs).
+
+    Args:
+        runs: Per-run summaries (:func:`run_summary`).
+        table: The recipe is evaluated by a table: no epochs are spent.
+
+    Returns:
+        One sentence per problem.
+    """
     out = []
     for r in runs:
         if r["status"] != "complete":
-            out.append(f"{r['backend']} seed {r['seed']}: run {r['status']}" + (f" ({r['error']})" if r["error"] else ""))
+            out.append(
+                f"{r['backend']} seed {r['seed']}: run {r['status']}" + (f" ({r['error']})" if r["error"] else "")
+            )
     done = [r for r in runs if r.get("budget_spent")]
     asked = {str(r["budget_asked"]) for r in done}
     if len(asked) > 1:
         out.append("budgets asked differ between runs: " + "; ".join(sorted(asked)))
-    for key in ("trials", "epochs"):
+    # A table spends no epochs; its simulated time differs between runs by nature (each architecture's own).
+    for key in ("trials",) if table else ("trials", "epochs"):
         spent = {(r["backend"], r["seed"]): r["budget_spent"].get(key) for r in done}
         if len(set(spent.values())) > 1:
             out.append(f"{key} spent differ: " + ", ".join(f"{b} s{s}={v}" for (b, s), v in sorted(spent.items())))
     for r in done:
         if r.get("search_cost"):
-            out.append(f"{r['backend']} seed {r['seed']}: one-shot search, supernet cost "
-                       f"{r['search_cost'].get('supernet_wall_s', 0):.1f}s outside the trial records")
+            out.append(
+                f"{r['backend']} seed {r['seed']}: one-shot search, supernet cost "
+                f"{r['search_cost'].get('supernet_wall_s', 0):.1f}s outside the trial records"
+            )
     return out
 
 
@@ -160,8 +241,10 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
         mine = [r for r in runs if r["backend"] == name and r["incumbent"] is not None]
         trials = [t for r in runs if r["backend"] == name for t in r["trials"]]
         backends[name] = {
-            "version": next((r["version"] for r in mine), None), "strategy": next((r["strategy"] for r in mine), None),
-            "runs": sum(r["backend"] == name for r in runs), "runs_complete": sum(r["status"] == "complete" for r in runs if r["backend"] == name),
+            "version": next((r["version"] for r in mine), None),
+            "strategy": next((r["strategy"] for r in mine), None),
+            "runs": sum(r["backend"] == name for r in runs),
+            "runs_complete": sum(r["status"] == "complete" for r in runs if r["backend"] == name),
             "val": mean_ci([r["incumbent"]["val_accuracy"] for r in mine]),
             "objective": mean_ci([r["incumbent"]["objectives"][0] for r in mine]),
             "test": mean_ci([r["incumbent"]["test_accuracy"] for r in mine]),
@@ -175,13 +258,36 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
             "hypervolume": mean_ci([r["hypervolume"] for r in mine]) if len(directions) == 2 else None,
         }
     first = reps[0]
-    trials_run = max((len(r["trials"]) for r in runs), default=0)
-    reference = (table_reference(first.evaluation, trials_run, len(config["seeds"]))
-                 if first.evaluation.get("mode") == "table" and metric == "val_accuracy" and trials_run else None)
-    return {"bench_id": bid, "created_at": created, "config": config, "metric": metric, "directions": directions,
-            "objectives": first.objectives, "target": target, "recipe": first.recipe, "data": first.data,
-            "evaluation": first.evaluation, "environment": first.environment, "backends": backends, "runs": runs,
-            "reference": reference, "warnings": budget_warnings(runs)}
+    # The band is for the mean over the runs that have curves, up to the trial count every one of them reached
+    # (a simulated-time budget ends runs at different trials); it is uniform random search maximising accuracy.
+    curves = [r for r in runs if r.get("best_so_far")]
+    trials_run = min((len(r["best_so_far"]) for r in curves), default=0)
+    per_backend = [sum(r["backend"] == b for r in curves) for b in config["backends"]]
+    reference = (
+        table_reference(first.evaluation, trials_run, max(1, min(per_backend, default=1)))
+        if first.evaluation.get("mode") == "table"
+        and metric == "val_accuracy"
+        and directions[0] == "maximize"
+        and trials_run
+        else None
+    )
+    return {
+        "bench_id": bid,
+        "created_at": created,
+        "config": config,
+        "metric": metric,
+        "directions": directions,
+        "objectives": first.objectives,
+        "target": target,
+        "recipe": first.recipe,
+        "data": first.data,
+        "evaluation": first.evaluation,
+        "environment": first.environment,
+        "backends": backends,
+        "runs": runs,
+        "reference": reference,
+        "warnings": budget_warnings(runs, first.evaluation.get("mode") == "table"),
+    }
 
 
 def table_reference(evaluation: dict[str, Any], trials: int, seeds: int, replicates: int = 1000) -> dict[str, Any]:
@@ -208,6 +314,14 @@ def table_reference(evaluation: dict[str, Any], trials: int, seeds: int, replica
 
     table = open_table(EvaluationSpec(evaluation["table"], evaluation["dataset"]))
     band = random_search_mean_band(table, k=max(1, seeds), trials=trials, runs=replicates, seed=0).observed
-    return {"table": evaluation["table"], "dataset": evaluation["dataset"], "optimum": table.optimum(),
-            "trials": trials, "seeds": seeds, "level": 0.95, "random_mean": band.mean.tolist(),
-            "random_lower": band.lower.tolist(), "random_upper": band.upper.tolist()}
+    return {
+        "table": evaluation["table"],
+        "dataset": evaluation["dataset"],
+        "optimum": table.optimum(),
+        "trials": trials,
+        "seeds": seeds,
+        "level": 0.95,
+        "random_mean": band.mean.tolist(),
+        "random_lower": band.lower.tolist(),
+        "random_upper": band.upper.tolist(),
+    }

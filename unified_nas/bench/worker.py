@@ -6,6 +6,7 @@ memory, keeps frameworks apart (TensorFlow never meets NNI) and turns a crash
 into one failed run. The worker exits when its parent dies, so a killed
 benchmark leaves no orphan searches behind.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,11 +17,12 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 
 def _exit_with_parent(parent: int) -> None:
     """Ends this process when the benchmark that started it is gone (killed, not just interrupted)."""
+
     def watch() -> None:
         while True:
             time.sleep(0.5)
@@ -41,18 +43,25 @@ def retrain(run_report: Any, recipe: Any, times: int) -> dict[str, Any]:
 
     data = load_recipe_data(recipe)
     seeds = [1000 + i for i in range(times)]
-    accs = [evaluate_sample(recipe.space, run_report.incumbent["sample"], data, recipe.protocol, s).test_accuracy
-            for s in seeds]
-    return {"seeds": seeds, "test_accuracy": accs, "mean": statistics.fmean(accs),
-            "std": statistics.stdev(accs) if len(accs) > 1 else 0.0}
+    accs = [  # a trained (not looked-up) result always has a test accuracy
+        cast(
+            float, evaluate_sample(recipe.space, run_report.incumbent["sample"], data, recipe.protocol, s).test_accuracy
+        )
+        for s in seeds
+    ]
+    return {
+        "seeds": seeds,
+        "test_accuracy": accs,
+        "mean": statistics.fmean(accs),
+        "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+    }
 
 
 def main(job: dict[str, Any]) -> int:
+    from unified_nas.lifecycle import handle_sigterm
     from unified_nas.recipe import load_recipe
     from unified_nas.report.store import ResultsStore
     from unified_nas.runner import run_recipe
-
-    from unified_nas.lifecycle import handle_sigterm
 
     handle_sigterm()  # the benchmark stops its workers with SIGTERM: store the run as interrupted, not lost
     _exit_with_parent(job["parent_pid"])
@@ -61,9 +70,18 @@ def main(job: dict[str, Any]) -> int:
     store.set_bench_run(bench, backend, seed, run_id, "running")
     try:
         recipe = load_recipe(job["recipe"])
-        report = run_recipe(recipe, backend, strategy=job.get("strategy"), trials=job.get("trials"),
-                            time_s=job.get("time_s"), seed=seed, store=store, runs_dir=Path(job["runs_dir"]),
-                            progress=False, run_id=run_id)
+        report = run_recipe(
+            recipe,
+            backend,
+            strategy=job.get("strategy"),
+            trials=job.get("trials"),
+            time_s=job.get("time_s"),
+            seed=seed,
+            store=store,
+            runs_dir=Path(job["runs_dir"]),
+            progress=False,
+            run_id=run_id,
+        )
         extra = {}
         if job.get("retrain") and report.incumbent is not None:
             extra["retrain"] = retrain(report, recipe, job["retrain"])

@@ -9,6 +9,7 @@ Modules: ``nodes`` (node kinds: shape, FLOPs, params), ``graph`` (graphs and
 plans), ``op_rules`` (vocabulary op -> nodes), ``compile`` (network rules).
 No framework is imported here.
 """
+
 from unified_nas.network.compile import compile_body, compile_plan
 from unified_nas.network.graph import Graph, GraphBuilder, Node, Plan
 from unified_nas.network.nodes import Shape, UnknownOp

@@ -39,20 +39,46 @@ torch's default 1e-5 in NAS-Bench-201): no parameter or FLOP changes.
 The per-block functions are public so that backends building their own
 containers (NNI's ``Repeat``, ``Cell`` and ``LayerChoice``) build the same blocks.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from unified_nas.network.graph import Graph, GraphBuilder, Plan
-from unified_nas.network.nodes import (Activation, Add, BatchNorm, Concat, Conv2d, Crop, Dense, Dropout, Flatten,
-                                       GlobalAvgPool, Keep, Pool, Shape, Zero, strided_size)
+from unified_nas.network.nodes import (
+    Activation,
+    Add,
+    BatchNorm,
+    Concat,
+    Conv2d,
+    Crop,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool,
+    Keep,
+    Pool,
+    Shape,
+    Zero,
+    strided_size,
+)
 from unified_nas.network.op_rules import append_op, op_rule
 from unified_nas.space.ops import OpSpec
-from unified_nas.space.spaces import (CELL_SKELETONS, DENSE_SKELETONS, ArchConfig, CellConfig, CellStage,
-                                      DenseCellConfig, LayerConfig, MacroConfig, cell_stages)
+from unified_nas.space.spaces import (
+    CELL_SKELETONS,
+    DENSE_SKELETONS,
+    ArchConfig,
+    CellConfig,
+    CellStage,
+    DenseCellConfig,
+    LayerConfig,
+    MacroConfig,
+    cell_stages,
+)
 
 # --- macro networks ---------------------------------------------------------------------------
+
 
 def macro_entry(spatial_ops: Sequence[bool], shape: Shape) -> Graph:
     """Start of a macro network: maps stay maps if every layer is spatial, else the input is flattened.
@@ -107,13 +133,14 @@ def macro_readout(shape: Shape) -> Graph:
 
 def _macro_body(net: MacroConfig, shape: Shape, dropout: float) -> Graph:
     g = GraphBuilder(shape)
-    x = g.add("entry", macro_entry([l.op.spatial for l in net.layers], shape), 0)
+    x = g.add("entry", macro_entry([layer.op.spatial for layer in net.layers], shape), 0)
     for i, cfg in enumerate(net.layers):
         x = g.add(f"layer{i}", macro_layer(cfg, g.shape(x), dropout), x)
     return g.build(g.add("readout", macro_readout(g.shape(x)), x))
 
 
 # --- cell networks ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CellSite:
@@ -155,8 +182,14 @@ class CellSite:
         return self.state if inp is None or inp < 2 else self.node_shape
 
 
-def cell_sites(stem: Shape, cells: int, reductions: Sequence[int], nodes: int, channels: int | None = None,
-               skeleton: str = "compact") -> list[CellSite]:
+def cell_sites(
+    stem: Shape,
+    cells: int,
+    reductions: Sequence[int],
+    nodes: int,
+    channels: int | None = None,
+    skeleton: str = "compact",
+) -> list[CellSite]:
     """Where each cell sits, from the stem's output.
 
     Args:
@@ -168,8 +201,9 @@ def cell_sites(stem: Shape, cells: int, reductions: Sequence[int], nodes: int, c
         skeleton: ``compact`` or ``darts``.
     """
     sites, s0, s1 = [], stem, stem
-    for st in cell_stages(stem.channels if channels is None else channels, cells, tuple(reductions), nodes,
-                          stem.channels):
+    for st in cell_stages(
+        stem.channels if channels is None else channels, cells, tuple(reductions), nodes, stem.channels
+    ):
         site = CellSite(st, s0, s1, skeleton)
         sites.append(site)
         s0, s1 = s1, site.output
@@ -231,8 +265,9 @@ def factorized_reduce(shape: Shape, c_out: int) -> Graph:
     """
     shape.require_map("FactorizedReduce")
     if c_out % 2 or any(n % 2 for n in shape.size):
-        raise ValueError(f"DARTS's FactorizedReduce needs an even channel count and map size, "
-                         f"got {c_out} channels out of {shape}")
+        raise ValueError(
+            f"DARTS's FactorizedReduce needs an even channel count and map size, got {c_out} channels out of {shape}"
+        )
     g = GraphBuilder(shape)
     x = g.add("relu", Activation("relu"), 0)
     a = g.add("conv_1", Conv2d(shape.channels, c_out // 2, 1, 2, bias=False), x)
@@ -296,9 +331,10 @@ def cell(genotype: Sequence[Sequence[tuple[int, OpSpec]]], site: CellSite) -> Gr
     pre = cell_preprocessors(site)
     states = [g.add("pre0", pre[0], 0), g.add("pre1", pre[1], 1)]
     for j, node in enumerate(genotype):
-        outs = [g.add(f"op_{j + 2}_{k}", cell_edge(op, g.shape(states[inp]), site.stride(inp), site.skeleton),
-                      states[inp])
-                for k, (inp, op) in enumerate(node)]
+        outs = [
+            g.add(f"op_{j + 2}_{k}", cell_edge(op, g.shape(states[inp]), site.stride(inp), site.skeleton), states[inp])
+            for k, (inp, op) in enumerate(node)
+        ]
         states.append(outs[0] if len(outs) == 1 else g.add(f"node_{j + 2}", Add(), *outs))
     nodes = states[2:]
     out = nodes[0] if len(nodes) == 1 else g.add("concat", Concat(), *nodes)
@@ -315,14 +351,16 @@ def _cell_body(net: CellConfig, shape: Shape, dropout: float) -> Graph:
     g = GraphBuilder(shape)
     s = g.add("stem", stem(shape, stem_channels(net.channels, net.skeleton)), 0)
     s0 = s1 = s
-    for i, site in enumerate(cell_sites(g.shape(s), net.cells, net.reductions, len(net.normal), net.channels,
-                                        net.skeleton)):
+    for i, site in enumerate(
+        cell_sites(g.shape(s), net.cells, net.reductions, len(net.normal), net.channels, net.skeleton)
+    ):
         genotype = net.reduce if site.stage.reduction else net.normal
         s0, s1 = s1, g.add(f"cell{i}", cell(genotype, site), s0, s1)
     return g.build(g.add("readout", readout(g.shape(s1), dropout), s1))
 
 
 # --- dense-cell networks (NAS-Bench-201) -------------------------------------------------------
+
 
 def dense_layout(skeleton: str, channels: int, cells_per_stage: int) -> tuple[tuple[int, bool], ...]:
     """The blocks after the stem as ``(channels, reduction)`` (NAS-Bench-201's ``layer_channels``/``layer_reductions``).
@@ -341,8 +379,13 @@ def dense_layout(skeleton: str, channels: int, cells_per_stage: int) -> tuple[tu
     if skeleton != "nasbench201":
         raise ValueError(f"unknown dense-cell skeleton {skeleton!r}; known: {', '.join(DENSE_SKELETONS)}")
     n = cells_per_stage
-    return ((channels, False),) * n + ((2 * channels, True),) + ((2 * channels, False),) * n \
-        + ((4 * channels, True),) + ((4 * channels, False),) * n
+    return (
+        ((channels, False),) * n
+        + ((2 * channels, True),)
+        + ((2 * channels, False),) * n
+        + ((4 * channels, True),)
+        + ((4 * channels, False),) * n
+    )
 
 
 def residual_reduction(shape: Shape, c_out: int) -> Graph:
@@ -359,8 +402,10 @@ def residual_reduction(shape: Shape, c_out: int) -> Graph:
     """
     shape.require_map("NAS-Bench-201's reduction block")
     if any(n % 2 for n in shape.size):
-        raise ValueError(f"NAS-Bench-201's reduction block needs an even map size, got {shape.size[0]}x{shape.size[1]} "
-                         "(its two branches would halve it differently)")
+        raise ValueError(
+            f"NAS-Bench-201's reduction block needs an even map size, got {shape.size[0]}x{shape.size[1]} "
+            "(its two branches would halve it differently)"
+        )
     g = GraphBuilder(shape)
     a = g.add("conv_a", relu_conv_bn(shape, c_out, 3, 2), 0)
     b = g.add("conv_b", relu_conv_bn(g.shape(a), c_out, 3), a)
@@ -412,8 +457,11 @@ def dense_cell(genotype: Sequence[Sequence[OpSpec]], shape: Shape) -> Graph:
     live_values = {values[i] for i in live}
     # Computed nodes the output does not depend on; one that another such node reads keeps it alive already.
     read = {j for i in range(len(values)) for j in sources[i]}
-    dead = [v for i, v in enumerate(values) if i not in live and i not in read and v != 0
-            and v not in placeholders and v not in live_values]
+    dead = [
+        v
+        for i, v in enumerate(values)
+        if i not in live and i not in read and v != 0 and v not in placeholders and v not in live_values
+    ]
     out = values[-1]
     if dead:
         out = g.add("keep", Keep(), out, *dict.fromkeys(dead))
@@ -438,6 +486,7 @@ def _dense_body(net: DenseCellConfig, shape: Shape, dropout: float) -> Graph:
 
 
 # --- shared ends and whole networks -------------------------------------------------------------
+
 
 def readout(shape: Shape, dropout: float) -> Graph:
     """Features before the classifier: global average pooling of a map, then dropout if any."""

@@ -8,10 +8,12 @@ that backends such as NNI can build on their own (one candidate op of a
 Values are numbered: ``0 .. len(inputs) - 1`` are the graph's inputs, then
 node ``i`` produces value ``len(inputs) + i``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence, TypeVar
+from typing import TypeVar
 
 from unified_nas.network.nodes import Dense, NodeOp, Shape, UnknownOp
 
@@ -84,8 +86,9 @@ class Graph(NodeOp):
 
     def out_shape(self, inputs: Sequence[Shape]) -> Shape:
         if tuple(inputs) != self.inputs:
-            raise ValueError(f"block built for {', '.join(map(str, self.inputs))} "
-                             f"applied to {', '.join(map(str, inputs))}")
+            raise ValueError(
+                f"block built for {', '.join(map(str, self.inputs))} applied to {', '.join(map(str, inputs))}"
+            )
         return self.output_shape
 
     def flops(self, inputs: Sequence[Shape] = (), output: Shape | None = None) -> int:
@@ -176,6 +179,7 @@ def lookup(table: Mapping[type, T], op: NodeOp, who: str) -> T:
     try:
         return table[type(op)]
     except KeyError:
-        raise UnknownOp(f"{who} has no rule for node kind {type(op).__name__} "
-                        f"(known: {', '.join(sorted(t.__name__ for t in table))})") from None
-
+        raise UnknownOp(
+            f"{who} has no rule for node kind {type(op).__name__} "
+            f"(known: {', '.join(sorted(t.__name__ for t in table))})"
+        ) from None

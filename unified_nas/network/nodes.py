@@ -17,11 +17,12 @@ Conventions (the same for every framework):
 
 A kind that does not define a rule raises :class:`UnknownOp` instead of counting 0.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from unified_nas.space.ops import ACTIVATIONS
 
@@ -47,7 +48,7 @@ class Shape:
     dims: tuple[int, ...]
 
     @classmethod
-    def of(cls, dims: Sequence[int]) -> "Shape":
+    def of(cls, dims: Sequence[int]) -> Shape:
         """A shape from any integer sequence (numpy ints included).
 
         Raises:
@@ -59,7 +60,7 @@ class Shape:
         return cls(t)
 
     @classmethod
-    def map(cls, height: int, width: int, channels: int) -> "Shape":
+    def map(cls, height: int, width: int, channels: int) -> Shape:
         return cls.of((height, width, channels))
 
     @property
@@ -161,10 +162,10 @@ class Conv2d(NodeOp):
 
     def flops(self, inputs: Sequence[Shape], output: Shape) -> int:
         h, w = output.size
-        return 2 * h * w * self.c_out * (self.c_in // self.groups) * self.kernel ** 2
+        return 2 * h * w * self.c_out * (self.c_in // self.groups) * self.kernel**2
 
     def params(self) -> int:
-        return self.c_out * (self.c_in // self.groups) * self.kernel ** 2 + (self.c_out if self.bias else 0)
+        return self.c_out * (self.c_in // self.groups) * self.kernel**2 + (self.c_out if self.bias else 0)
 
 
 @dataclass(frozen=True)

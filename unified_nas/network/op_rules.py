@@ -16,10 +16,11 @@ stride):
 * ``zero``: zeros of the output shape.
 * ``linear``: fully connected (vectors only).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from unified_nas.network.graph import Graph, GraphBuilder
 from unified_nas.network.nodes import Activation, BatchNorm, Conv2d, Dense, Pool, Shape, UnknownOp, Zero
@@ -115,8 +116,9 @@ def op_rule(spec: OpSpec) -> OpRule:
     try:
         return OP_RULES[spec.family]
     except KeyError:
-        raise UnknownOp(f"op {spec.name!r} (family {spec.family!r}) has no plan rule; "
-                        f"known families: {', '.join(OP_RULES)}") from None
+        raise UnknownOp(
+            f"op {spec.name!r} (family {spec.family!r}) has no plan rule; known families: {', '.join(OP_RULES)}"
+        ) from None
 
 
 def append_op(g: GraphBuilder, x: int, spec: OpSpec, c_out: int, stride: int = 1, bias: bool = True) -> int:

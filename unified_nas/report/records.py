@@ -3,10 +3,12 @@
 Nothing here knows which backend produced a record. Both carry
 ``schema_version``; readers refuse versions they do not know instead of guessing.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Sequence
+from typing import Any, cast
 
 from unified_nas.errors import StoreError
 
@@ -18,8 +20,10 @@ def check_schema(d: dict[str, Any], what: str) -> None:
     """Raises StoreError unless ``d`` was written with a schema this version reads."""
     v = d.get("schema_version")
     if v != SCHEMA_VERSION:
-        raise StoreError(f"{what} has schema_version {v!r}; this unified-nas reads {SCHEMA_VERSION} only "
-                         "(upgrade unified-nas, or re-run with this version)")
+        raise StoreError(
+            f"{what} has schema_version {v!r}; this unified-nas reads {SCHEMA_VERSION} only "
+            "(upgrade unified-nas, or re-run with this version)"
+        )
 
 
 @dataclass
@@ -75,7 +79,7 @@ class TrialRecord:
         return d
 
     @staticmethod
-    def from_dict(d: dict[str, Any], test_accuracy: float | None = None) -> "TrialRecord":
+    def from_dict(d: dict[str, Any], test_accuracy: float | None = None) -> TrialRecord:
         check_schema(d, "trial record")
         names = {f.name for f in fields(TrialRecord)}
         return TrialRecord(**{k: v for k, v in d.items() if k in names}, test_accuracy=test_accuracy)
@@ -91,7 +95,14 @@ def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str])
 def pareto_front(trials: Sequence[TrialRecord], directions: Sequence[str]) -> list[int]:
     """Indices of complete trials that no other complete trial dominates."""
     done = [t for t in trials if t.status == "complete" and t.objectives is not None]
-    return [t.index for t in done if not any(dominates(o.objectives, t.objectives, directions) for o in done)]
+    # Every trial in done has objectives (the filter above); the casts say so to mypy.
+    return [
+        t.index
+        for t in done
+        if not any(
+            dominates(cast("list[float]", o.objectives), cast("list[float]", t.objectives), directions) for o in done
+        )
+    ]
 
 
 def incumbent(trials: Sequence[TrialRecord], directions: Sequence[str]) -> TrialRecord | None:
@@ -100,7 +111,7 @@ def incumbent(trials: Sequence[TrialRecord], directions: Sequence[str]) -> Trial
     if not done:
         return None
     s = 1 if directions[0] == "maximize" else -1
-    return max(done, key=lambda t: (s * t.objectives[0], -t.index))
+    return max(done, key=lambda t: (s * cast("list[float]", t.objectives)[0], -t.index))  # filtered: not None
 
 
 @dataclass
@@ -145,26 +156,41 @@ class RunReport:
     def summarize(self) -> None:
         """Recomputes ``budget_spent``, ``incumbent`` and ``pareto_front`` from ``trials``."""
         counts = {s: sum(t.status == s for t in self.trials) for s in STATUSES}
-        self.budget_spent = {"trials": len(self.trials), **counts, "wall_s": round(self.active_s(), 3),
-                             "train_s": round(sum(t.train_s for t in self.trials), 3),
-                             "epochs": sum(len(t.history) for t in self.trials)}
+        self.budget_spent = {
+            "trials": len(self.trials),
+            **counts,
+            "wall_s": round(self.active_s(), 3),
+            "train_s": round(sum(t.train_s for t in self.trials), 3),
+            "epochs": sum(len(t.history) for t in self.trials),
+        }
         simulated = [t.simulated_s for t in self.trials if t.simulated_s is not None]
         if simulated:
             self.budget_spent["simulated_s"] = round(sum(simulated), 3)
         best = incumbent(self.trials, self.directions)
-        self.incumbent = None if best is None else {
-            "index": best.index, "sample": best.sample, "objectives": best.objectives,
-            "val_accuracy": best.metrics.get("val_accuracy"), "test_accuracy": best.test_accuracy,
-            "params": best.params, "flops": best.flops}
+        self.incumbent = (
+            None
+            if best is None
+            else {
+                "index": best.index,
+                "sample": best.sample,
+                "objectives": best.objectives,
+                "val_accuracy": best.metrics.get("val_accuracy"),
+                "test_accuracy": best.test_accuracy,
+                "params": best.params,
+                "flops": best.flops,
+            }
+        )
         if best is not None and best.true_accuracy is not None:
+            assert self.incumbent is not None  # set just above whenever best is not None
             self.incumbent["true_accuracy"] = best.true_accuracy
         self.pareto_front = pareto_front(self.trials, self.directions) if len(self.objectives) > 1 else []
 
     def current_attempt_s(self) -> float:
         """Seconds the current (or last) attempt ran: to its end, or to its last trial's end if it died."""
         start = self.attempts[-1]["resumed_at"] if self.attempts else self.started_at
-        end = self.ended_at or max((t.start_time + t.duration_s for t in self.trials if t.start_time >= start),
-                                   default=start)
+        end = self.ended_at or max(
+            (t.start_time + t.duration_s for t in self.trials if t.start_time >= start), default=start
+        )
         return max(0.0, end - start)
 
     def active_s(self) -> float:
@@ -178,7 +204,7 @@ class RunReport:
         return d
 
     @staticmethod
-    def from_dict(d: dict[str, Any], trials: list[TrialRecord] | None = None) -> "RunReport":
+    def from_dict(d: dict[str, Any], trials: list[TrialRecord] | None = None) -> RunReport:
         check_schema(d, "run report")
         names = {f.name for f in fields(RunReport)} - {"trials"}
         return RunReport(**{k: v for k, v in d.items() if k in names}, trials=trials or [])

@@ -3,6 +3,7 @@
 A trial is committed the moment it ends, so an interrupted or crashed run keeps
 everything it computed. Default file: ``unas.sqlite`` in the working directory.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,10 @@ class ResultsStore:
             self._check_or_create()
         except sqlite3.DatabaseError as e:
             if readonly and any(Path(f"{self.path}{x}").exists() for x in ("-journal", "-wal")):
-                raise StoreError(f"{self.path} has an unfinished write of a killed process; any writing "
-                                 "command (e.g. unas run --resume) completes or undoes it") from None
+                raise StoreError(
+                    f"{self.path} has an unfinished write of a killed process; any writing "
+                    "command (e.g. unas run --resume) completes or undoes it"
+                ) from None
             raise StoreError(f"{self.path} is not a unified-nas results store ({e})") from None
         except OSError as e:
             raise StoreError(f"cannot open results store {self.path}: {e.strerror or e}") from None
@@ -88,8 +91,10 @@ class ResultsStore:
                 raise StoreError(f"cannot write results store {self.path}: {e}") from None
             return
         if not _OUR_TABLES <= tables:
-            raise StoreError(f"{self.path} is not a unified-nas results store (it has tables "
-                             f"{', '.join(sorted(tables)[:5]) or 'none'})")
+            raise StoreError(
+                f"{self.path} is not a unified-nas results store (it has tables "
+                f"{', '.join(sorted(tables)[:5]) or 'none'})"
+            )
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             raise StoreError(f"{self.path} is not a unified-nas results store (no schema_version)")
@@ -111,8 +116,15 @@ class ResultsStore:
         """Inserts or updates a run's header (trials are saved one by one)."""
         self._db.execute(
             "INSERT INTO runs VALUES (?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET status=excluded.status, report=excluded.report",
-            (report.run_id, report.started_at, report.recipe["name"], report.backend["name"], report.status,
-             json.dumps(report.to_dict(with_trials=False))))
+            (
+                report.run_id,
+                report.started_at,
+                report.recipe["name"],
+                report.backend["name"],
+                report.status,
+                json.dumps(report.to_dict(with_trials=False)),
+            ),
+        )
         self._db.commit()
 
     def claim_run(self, report: RunReport, expected_status: str) -> bool:
@@ -124,15 +136,18 @@ class ResultsStore:
             True if this call claimed the run.
         """
         with self._db:  # commits, or rolls back on error
-            cur = self._db.execute("UPDATE runs SET status=?, report=? WHERE run_id=? AND status=?",
-                                   (report.status, json.dumps(report.to_dict(with_trials=False)), report.run_id,
-                                    expected_status))
+            cur = self._db.execute(
+                "UPDATE runs SET status=?, report=? WHERE run_id=? AND status=?",
+                (report.status, json.dumps(report.to_dict(with_trials=False)), report.run_id, expected_status),
+            )
         return cur.rowcount == 1
 
     def add_trial(self, run_id: str, record: TrialRecord) -> None:
         """Commits one finished trial right away."""
-        self._db.execute("INSERT OR REPLACE INTO trials VALUES (?,?,?,?)",
-                         (run_id, record.index, json.dumps(record.to_dict()), record.test_accuracy))
+        self._db.execute(
+            "INSERT OR REPLACE INTO trials VALUES (?,?,?,?)",
+            (run_id, record.index, json.dumps(record.to_dict()), record.test_accuracy),
+        )
         self._db.commit()
 
     def trials(self, run_id: str) -> list[TrialRecord]:
@@ -159,11 +174,16 @@ class ResultsStore:
                 raise StoreError(f"{self.path} holds no {what}s yet")
             return row[0]
         # A literal prefix: LIKE would read '%' and '_' in a user's id as wildcards.
-        rows = [r[0] for r in self._db.execute(
-            f"SELECT {key} FROM {table} WHERE substr({key}, 1, length(?1)) = ?1", (ident,))]
+        rows = [
+            r[0]
+            for r in self._db.execute(f"SELECT {key} FROM {table} WHERE substr({key}, 1, length(?1)) = ?1", (ident,))
+        ]
         if len(rows) != 1:
-            raise StoreError(f"no {what} {ident!r} in {self.path}" if not rows else
-                             f"{ident!r} matches {len(rows)} {what}s: {', '.join(rows[:5])}")
+            raise StoreError(
+                f"no {what} {ident!r} in {self.path}"
+                if not rows
+                else f"{ident!r} matches {len(rows)} {what}s: {', '.join(rows[:5])}"
+            )
         return rows[0]
 
     def load_run(self, run_id: str) -> RunReport:
@@ -176,17 +196,27 @@ class ResultsStore:
 
     # -- benchmarks ---------------------------------------------------------------------------------
     def save_bench(self, bench_id: str, recipe: str, config: dict[str, Any], created_at: float) -> None:
-        self._db.execute("INSERT OR IGNORE INTO benches VALUES (?,?,?,?)",
-                         (bench_id, created_at, recipe, json.dumps(config)))
+        self._db.execute(
+            "INSERT OR IGNORE INTO benches VALUES (?,?,?,?)", (bench_id, created_at, recipe, json.dumps(config))
+        )
         self._db.commit()
 
-    def set_bench_run(self, bench_id: str, backend: str, seed: int, run_id: str, status: str,
-                      error: str | None = None, extra: dict[str, Any] | None = None) -> None:
+    def set_bench_run(
+        self,
+        bench_id: str,
+        backend: str,
+        seed: int,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         """Inserts or updates one (backend, seed) run of a benchmark."""
         self._db.execute(
             "INSERT INTO bench_runs VALUES (?,?,?,?,?,?,?) ON CONFLICT(bench_id, run_id) DO UPDATE SET "
             "status=excluded.status, error=excluded.error, extra=excluded.extra",
-            (bench_id, backend, seed, run_id, status, error, json.dumps(extra or {})))
+            (bench_id, backend, seed, run_id, status, error, json.dumps(extra or {})),
+        )
         self._db.commit()
 
     def bench(self, bench_id: str) -> tuple[str, dict[str, Any], float]:
@@ -208,10 +238,14 @@ class ResultsStore:
 
     def bench_runs(self, bench_id: str) -> list[dict[str, Any]]:
         """Every run attempt of a benchmark, oldest first."""
-        rows = self._db.execute("SELECT backend, seed, run_id, status, error, extra FROM bench_runs WHERE bench_id=? "
-                                "ORDER BY rowid", (bench_id,))
-        return [{"backend": b, "seed": s, "run_id": r, "status": st, "error": e, "extra": json.loads(x)}
-                for b, s, r, st, e, x in rows]
+        rows = self._db.execute(
+            "SELECT backend, seed, run_id, status, error, extra FROM bench_runs WHERE bench_id=? ORDER BY rowid",
+            (bench_id,),
+        )
+        return [
+            {"backend": b, "seed": s, "run_id": r, "status": st, "error": e, "extra": json.loads(x)}
+            for b, s, r, st, e, x in rows
+        ]
 
     def latest_bench_runs(self, bench_id: str) -> dict[tuple[str, int], dict[str, Any]]:
         """The last attempt of each (backend, seed) of a benchmark: the one that counts."""
@@ -222,6 +256,8 @@ class ResultsStore:
 
     def list_runs(self) -> list[tuple[str, str, str, str, float, dict[str, Any] | None]]:
         """(run_id, recipe, backend, status, started_at, owning process), newest first."""
-        rows = self._db.execute("SELECT run_id, recipe, backend, status, started_at, "
-                                "json_extract(report, '$.process') FROM runs ORDER BY started_at DESC")
+        rows = self._db.execute(
+            "SELECT run_id, recipe, backend, status, started_at, "
+            "json_extract(report, '$.process') FROM runs ORDER BY started_at DESC"
+        )
         return [(*row[:5], json.loads(row[5]) if row[5] else None) for row in rows]

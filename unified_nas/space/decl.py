@@ -7,10 +7,12 @@ declared before it. This is exactly the shape of keras-tuner's
 ``conditional_scope``, Optuna's define-by-run suggestions and NNI's labelled
 mutables, so translators never need to know the structure.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from unified_nas.space.params import Distribution, Scalar, distribution_from_dict
 
@@ -53,6 +55,6 @@ class ParamDecl:
         return {"label": self.label, **self.dist.to_dict(), "conditions": [c.to_dict() for c in self.conditions]}
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> "ParamDecl":
+    def from_dict(d: dict[str, Any]) -> ParamDecl:
         conds = tuple(Condition(c["label"], tuple(c["values"])) for c in d.get("conditions", ()))
         return ParamDecl(d["label"], distribution_from_dict(d), conds)

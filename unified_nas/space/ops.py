@@ -21,6 +21,7 @@ cells and macro layers, 2 on the input edges of a reduction cell):
 * Modifiers: ``dropout``, ``batchnorm``; activations ``relu``, ``gelu``
   (exact, not tanh-approximated), ``silu``, ``tanh``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -10,14 +10,15 @@ Semantics are explicit and shared by every backend:
 ``log`` together with ``step > 1`` is rejected (Optuna and keras-tuner cannot
 express it either).
 """
+
 from __future__ import annotations
 
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
-Scalar = Union[bool, int, float, str]
+Scalar = bool | int | float | str
 
 
 def _fmt(value: Any) -> str:
@@ -146,7 +147,7 @@ class FloatRange:
         return {"type": "float", "low": self.low, "high": self.high, "log": self.log}
 
 
-Distribution = Union[Categorical, IntRange, FloatRange]
+Distribution = Categorical | IntRange | FloatRange
 
 
 def distribution_from_dict(d: dict[str, Any]) -> Distribution:

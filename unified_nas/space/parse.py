@@ -8,28 +8,46 @@ Value syntax, for every searchable field:
   inclusive bounds; integer bounds give an integer range unless ``type: float``;
 * a mapping ``{choices: [...]}``: a categorical choice.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from unified_nas.errors import RecipeError
 from unified_nas.limits import MAX_BATCH_SIZE, MAX_CELLS, MAX_DEPTH, MAX_NODES, MAX_WIDTH
 from unified_nas.recipe_text import shown
 from unified_nas.space.ops import (
-    ACTIVATIONS, CELL_OPS, KERNELS, MACRO_FAMILIES, OPTIMIZERS, POOLS, SPATIAL_FAMILIES, op_spec,
+    ACTIVATIONS,
+    CELL_OPS,
+    KERNELS,
+    MACRO_FAMILIES,
+    OPTIMIZERS,
+    POOLS,
+    SPATIAL_FAMILIES,
+    op_spec,
 )
 from unified_nas.space.params import Categorical, Distribution, FloatRange, IntRange
 from unified_nas.space.spaces import (
-    CELL_SKELETONS, DENSE_SKELETONS, NB201_OPS, CellSpace, DenseCellSpace, LayerSpace, MacroSpace, SearchSpace,
-    TrainingSpace, Value,
+    CELL_SKELETONS,
+    DENSE_SKELETONS,
+    NB201_OPS,
+    CellSpace,
+    DenseCellSpace,
+    LayerSpace,
+    MacroSpace,
+    SearchSpace,
+    TrainingSpace,
+    Value,
 )
 
 Check = Callable[[Any], "str | None"]
 TRAINING_HPARAMS = ("lr", "optimizer", "batch_size", "weight_decay", "dropout")
 
 
-def _fmt(v: Any) -> str:
+def shown_value(v: Any) -> str:
+    """A value as one-line messages show it: YAML's booleans, escaped and cut if unprintable or long."""
     if isinstance(v, bool):
         return str(v).lower()
     text = str(v)
@@ -38,38 +56,44 @@ def _fmt(v: Any) -> str:
 
 
 def _keys(keys: Any) -> str:
-    return ", ".join(sorted(map(_fmt, keys)))
+    return ", ".join(sorted(map(shown_value, keys)))
 
 
 def one_of(allowed: tuple[Any, ...]) -> Check:
     """A check that accepts exactly the listed values."""
-    return lambda v: None if v in allowed and type(v) in {type(a) for a in allowed} else \
-        f"{_fmt(v)} is not one of {', '.join(map(_fmt, allowed))}"
+    return lambda v: (
+        None
+        if v in allowed and type(v) in {type(a) for a in allowed}
+        else f"{shown_value(v)} is not one of {', '.join(map(shown_value, allowed))}"
+    )
 
 
 def is_int(low: int = 1, high: int | None = None) -> Check:
     """A check for an integer >= ``low`` (and <= ``high``, a limit of unified-nas, see ``limits.py``)."""
+
     def check(v: Any) -> str | None:
         if not isinstance(v, int) or isinstance(v, bool) or v < low:
-            return f"{_fmt(v)} is not an integer >= {low}"
+            return f"{shown_value(v)} is not an integer >= {low}"
         if high is not None and v > high:
-            return f"{_fmt(v)} is above {high}, the most unified-nas allows here"
+            return f"{shown_value(v)} is above {high}, the most unified-nas allows here"
         return None
+
     return check
 
 
 def is_number(low: float, high: float | None = None, low_open: bool = False, high_open: bool = False) -> Check:
     def check(v: Any) -> str | None:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return f"{_fmt(v)} is not a number"
+            return f"{shown_value(v)} is not a number"
         if (v <= low if low_open else v < low) or (high is not None and (v >= high if high_open else v > high)):
             return f"{v} is outside {'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{')' if high_open else ']'}"
         return None
+
     return check
 
 
 def is_bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else f"{_fmt(v)} is not true or false"
+    return None if isinstance(v, bool) else f"{shown_value(v)} is not true or false"
 
 
 def _number(path: str, x: Any) -> float | int:
@@ -109,12 +133,16 @@ def parse_value(path: str, raw: Any, check: Check, numeric: str | None = None) -
             extra = set(raw) - {"choices"}
             if extra:
                 raise RecipeError(path, f"unexpected key(s) {_keys(extra)} beside choices")
-            return parse_value(path, list(raw["choices"]) if isinstance(raw["choices"], list) else raw["choices"], check, numeric)
+            return parse_value(
+                path, list(raw["choices"]) if isinstance(raw["choices"], list) else raw["choices"], check, numeric
+            )
         return _parse_range(path, raw, check, numeric)
     if isinstance(raw, list):
         if not raw:
             raise RecipeError(path, "an empty list has nothing to choose from")
-        vals = [(_number(f"{path}[{i}]", v) if numeric == "float" and isinstance(v, str) else v) for i, v in enumerate(raw)]
+        vals = [
+            (_number(f"{path}[{i}]", v) if numeric == "float" and isinstance(v, str) else v) for i, v in enumerate(raw)
+        ]
         for v in vals:
             why = check(v)
             if why:
@@ -141,7 +169,9 @@ def _parse_range(path: str, raw: Mapping[str, Any], check: Check, numeric: str |
         if k not in raw:
             raise RecipeError(f"{path}.{k}", "missing")
     low, high = _number(f"{path}.low", raw["low"]), _number(f"{path}.high", raw["high"])
-    kind = raw.get("type") or ("int" if numeric == "int" or (isinstance(low, int) and isinstance(high, int) and "step" in raw) else numeric)
+    kind = raw.get("type") or (
+        "int" if numeric == "int" or (isinstance(low, int) and isinstance(high, int) and "step" in raw) else numeric
+    )
     if kind not in ("int", "float"):
         raise RecipeError(f"{path}.type", f"{shown(kind)} is not one of int, float")
     if numeric == "int" and kind == "float":
@@ -168,17 +198,29 @@ def _parse_range(path: str, raw: Mapping[str, Any], check: Check, numeric: str |
         raise RecipeError(path, str(e)) from None
 
 
-def _mapping(path: str, raw: Any) -> Mapping[str, Any]:
+def as_mapping(path: str, raw: Any) -> Mapping[str, Any]:
+    """``raw`` if it is a mapping.
+
+    Raises:
+        RecipeError: Naming ``path`` otherwise.
+    """
     if not isinstance(raw, Mapping):
         raise RecipeError(path, f"expected a mapping, got {type(raw).__name__}")
     return raw
 
 
-def _reject_unknown(path: str, raw: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+def reject_unknown(path: str, raw: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    """Refuses keys of ``raw`` outside ``allowed``.
+
+    Raises:
+        RecipeError: Naming the first unknown key's path and the allowed keys.
+    """
     unknown = [k for k in raw if k not in allowed]
     if unknown:
-        raise RecipeError(f"{path}.{_fmt(unknown[0])}" if path else _fmt(unknown[0]),
-                          f"unknown field (expected one of {', '.join(allowed)})")
+        raise RecipeError(
+            f"{path}.{shown_value(unknown[0])}" if path else shown_value(unknown[0]),
+            f"unknown field (expected one of {', '.join(allowed)})",
+        )
 
 
 def _values(v: Value) -> list[Any]:
@@ -189,8 +231,8 @@ LAYER_FIELDS = ("op", "width", "kernel", "activation", "batchnorm", "pool", "ski
 
 
 def _parse_layer(path: str, raw: Any) -> LayerSpace:
-    raw = _mapping(path, raw)
-    _reject_unknown(path, raw, LAYER_FIELDS)
+    raw = as_mapping(path, raw)
+    reject_unknown(path, raw, LAYER_FIELDS)
     if "op" not in raw:
         raise RecipeError(f"{path}.op", "missing (one of " + ", ".join(MACRO_FAMILIES) + ")")
     op = parse_value(f"{path}.op", raw["op"], one_of(MACRO_FAMILIES))
@@ -216,7 +258,9 @@ def _parse_layer(path: str, raw: Any) -> LayerSpace:
     if not any(spatial) and _values(pool) != ["none"]:
         raise RecipeError(f"{path}.pool", "pooling needs a spatial op (linear layers have no pool)")
     return LayerSpace(
-        op=op, width=width, kernel=kernel,
+        op=op,
+        width=width,
+        kernel=kernel,
         activation=parse_value(f"{path}.activation", raw.get("activation", "relu"), one_of(ACTIVATIONS)),
         batchnorm=parse_value(f"{path}.batchnorm", raw.get("batchnorm", False), is_bool),
         pool=pool,
@@ -225,7 +269,7 @@ def _parse_layer(path: str, raw: Any) -> LayerSpace:
 
 
 def _parse_macro(path: str, raw: Mapping[str, Any]) -> MacroSpace:
-    _reject_unknown(path, raw, ("type", "depth", "layer", "layers"))
+    reject_unknown(path, raw, ("type", "depth", "layer", "layers"))
     depth = parse_value(f"{path}.depth", raw.get("depth", 1), is_int(1, MAX_DEPTH), "int")
     max_depth = max(_values(depth))
     if ("layer" in raw) == ("layers" in raw):
@@ -235,10 +279,10 @@ def _parse_macro(path: str, raw: Mapping[str, Any]) -> MacroSpace:
     else:
         if not isinstance(raw["layers"], list):
             raise RecipeError(f"{path}.layers", "expected a list of layers")
-        layers = tuple(_parse_layer(f"{path}.layers[{i}]", l) for i, l in enumerate(raw["layers"]))
+        layers = tuple(_parse_layer(f"{path}.layers[{i}]", item) for i, item in enumerate(raw["layers"]))
         if len(layers) != max_depth:
             raise RecipeError(f"{path}.layers", f"has {len(layers)} layers but depth can reach {max_depth}")
-    kinds = {l.op if not isinstance(l.op, Categorical) else l.op.choices[0] for l in layers}
+    kinds = {layer.op if not isinstance(layer.op, Categorical) else layer.op.choices[0] for layer in layers}
     if len({k == "linear" for k in kinds}) > 1:
         raise RecipeError(f"{path}.layers", "cannot mix linear layers with spatial layers")
     return MacroSpace(depth, layers)
@@ -275,8 +319,9 @@ def _count(path: str, raw: Mapping[str, Any], key: str, default: int, low: int, 
 
 
 def _parse_cell(path: str, raw: Mapping[str, Any]) -> CellSpace:
-    _reject_unknown(path, raw, ("type", "ops", "nodes", "inputs_per_node", "cells", "reductions", "channels",
-                                "skeleton"))
+    reject_unknown(
+        path, raw, ("type", "ops", "nodes", "inputs_per_node", "cells", "reductions", "channels", "skeleton")
+    )
     ops = _parse_ops(f"{path}.ops", raw.get("ops"))
     nodes, cells = _count(path, raw, "nodes", 2, 1, MAX_NODES), _count(path, raw, "cells", 3, 1, MAX_CELLS)
     red_raw = raw.get("reductions", [c for c in sorted({cells // 3, 2 * cells // 3}) if 0 < c < cells])
@@ -284,9 +329,12 @@ def _parse_cell(path: str, raw: Mapping[str, Any]) -> CellSpace:
         raise RecipeError(f"{path}.reductions", "expected a list of cell indices")
     for i, r in enumerate(red_raw):
         if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < cells:
-            raise RecipeError(f"{path}.reductions[{i}]", f"{_fmt(r)} is not a cell index in 0..{cells - 1}")
+            raise RecipeError(f"{path}.reductions[{i}]", f"{shown_value(r)} is not a cell index in 0..{cells - 1}")
     return CellSpace(
-        ops=ops, nodes=nodes, inputs_per_node=_count(path, raw, "inputs_per_node", 2, 1, MAX_NODES), cells=cells,
+        ops=ops,
+        nodes=nodes,
+        inputs_per_node=_count(path, raw, "inputs_per_node", 2, 1, MAX_NODES),
+        cells=cells,
         reductions=tuple(sorted(set(red_raw))),
         channels=parse_value(f"{path}.channels", raw.get("channels", 8), is_int(1, MAX_WIDTH), "int"),
         skeleton=_skeleton(path, raw, CELL_SKELETONS),
@@ -319,7 +367,7 @@ def _parse_dense_cell(path: str, raw: Mapping[str, Any]) -> DenseCellSpace:
     Raises:
         RecipeError: Naming the offending field path.
     """
-    _reject_unknown(path, raw, DENSE_CELL_FIELDS)
+    reject_unknown(path, raw, DENSE_CELL_FIELDS)
     ops = _parse_ops(f"{path}.ops", raw.get("ops", list(NB201_OPS)))
     # Aliases name the same op (none = zero, skip_connect = identity): two names would be one candidate twice.
     by_op: dict[str, str] = {}
@@ -356,7 +404,7 @@ def parse_space(raw: Any, training: Mapping[str, Any] | None = None, path: str =
     Raises:
         RecipeError: Naming the offending path.
     """
-    raw = _mapping(path, raw)
+    raw = as_mapping(path, raw)
     kind = raw.get("type", "macro")
     net: MacroSpace | CellSpace | DenseCellSpace
     if kind == "macro":
@@ -384,18 +432,35 @@ def space_to_dict(space: SearchSpace) -> dict[str, Any]:
     """Inverse of :func:`parse_space`: ``{"space": ..., "training": ...}``, YAML-ready."""
     net = space.network
     if isinstance(net, DenseCellSpace):
-        s: dict[str, Any] = {"type": "dense_cell", "ops": list(net.ops), "nodes": net.nodes,
-                             "cells_per_stage": net.cells_per_stage, "channels": _value_to_raw(net.channels),
-                             "skeleton": net.skeleton}
+        s: dict[str, Any] = {
+            "type": "dense_cell",
+            "ops": list(net.ops),
+            "nodes": net.nodes,
+            "cells_per_stage": net.cells_per_stage,
+            "channels": _value_to_raw(net.channels),
+            "skeleton": net.skeleton,
+        }
     elif isinstance(net, CellSpace):
-        s = {"type": "cell", "ops": list(net.ops), "nodes": net.nodes, "inputs_per_node": net.inputs_per_node,
-             "cells": net.cells, "reductions": list(net.reductions), "channels": _value_to_raw(net.channels)}
+        s = {
+            "type": "cell",
+            "ops": list(net.ops),
+            "nodes": net.nodes,
+            "inputs_per_node": net.inputs_per_node,
+            "cells": net.cells,
+            "reductions": list(net.reductions),
+            "channels": _value_to_raw(net.channels),
+        }
         if net.skeleton != CELL_SKELETONS[0]:  # only when set: dicts of existing cell spaces stay as they were
             s["skeleton"] = net.skeleton
     else:
-        s = {"type": "macro", "depth": _value_to_raw(net.depth), "layers": [
-            {f: _value_to_raw(getattr(l, f)) for f in LAYER_FIELDS if getattr(l, f) is not None}
-            for l in net.layers]}
+        s = {
+            "type": "macro",
+            "depth": _value_to_raw(net.depth),
+            "layers": [
+                {f: _value_to_raw(getattr(layer, f)) for f in LAYER_FIELDS if getattr(layer, f) is not None}
+                for layer in net.layers
+            ],
+        }
     t = {k: _value_to_raw(getattr(space.training, k)) for k in TRAINING_HPARAMS}
     return {"space": s, "training": t}
 

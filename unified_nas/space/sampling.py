@@ -2,11 +2,13 @@
 
 They work for any space because they only read :class:`ParamDecl` tuples.
 """
+
 from __future__ import annotations
 
 import math
 import random
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from unified_nas.errors import SampleError
 from unified_nas.space.decl import ParamDecl

@@ -15,17 +15,19 @@ Canonical labels:
             for 4 nodes exactly NAS-Bench-201's edges (``tables.nasbench201.CANONICAL_CELL``)
     training ``lr``, ``optimizer``, ``batch_size``, ``weight_decay``, ``dropout``
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any
 
 from unified_nas.space.decl import Condition, ParamDecl
 from unified_nas.space.ops import KERNELLED, WIDTH_FAMILIES, OpSpec, macro_op, op_spec
 from unified_nas.space.params import Categorical, Distribution, FloatRange, IntRange, Scalar
 from unified_nas.space.sampling import validate_sample
 
-Value = Union[Scalar, Distribution]
+Value = Scalar | Distribution
 _DISTS = (Categorical, IntRange, FloatRange)
 
 
@@ -41,6 +43,25 @@ def _decl(out: list[ParamDecl], label: str, v: Value | None, conds: tuple[Condit
 def _get(v: Value | None, label: str, sample: Mapping[str, Any]) -> Any:
     # Samples are validated before resolving, so an absent label is an inactive one.
     return sample.get(label) if isinstance(v, _DISTS) else v
+
+
+def _op_condition(op: Value, prefix: str, on: tuple[Condition, ...], allowed: tuple[str, ...]) -> tuple[Condition, ...]:
+    """The conditions of a layer field that only some op families have: ``on``, plus the op being one of them.
+
+    Args:
+        op: The layer's op field (fixed or a choice).
+        prefix: The layer's label prefix (``layer{i}``).
+        on: The layer's own conditions (its depth).
+        allowed: The op families that have the field.
+
+    Returns:
+        The field's conditions.
+    """
+    fams = _values(op)
+    sub = tuple(f for f in fams if f in allowed)
+    if isinstance(op, _DISTS) and len(sub) < len(fams):
+        return on + (Condition(f"{prefix}/op", sub),)
+    return on
 
 
 @dataclass(frozen=True)
@@ -73,34 +94,32 @@ class MacroSpace:
             if isinstance(self.depth, _DISTS) and min(depths) <= i:
                 on = (Condition("depth", tuple(d for d in depths if d > i)),)
             _decl(out, f"{p}/op", layer.op, on)
-            fams = _values(layer.op)
-
-            def when(allowed: tuple[str, ...]) -> tuple[Condition, ...]:
-                sub = tuple(f for f in fams if f in allowed)
-                if isinstance(layer.op, _DISTS) and len(sub) < len(fams):
-                    return on + (Condition(f"{p}/op", sub),)
-                return on
-
-            _decl(out, f"{p}/kernel", layer.kernel, when(KERNELLED))
-            _decl(out, f"{p}/width", layer.width, when(WIDTH_FAMILIES))
-            _decl(out, f"{p}/activation", layer.activation, when(WIDTH_FAMILIES))
-            _decl(out, f"{p}/batchnorm", layer.batchnorm, when(WIDTH_FAMILIES))
+            kernel_on = _op_condition(layer.op, p, on, KERNELLED)
+            width_on = _op_condition(layer.op, p, on, WIDTH_FAMILIES)
+            _decl(out, f"{p}/kernel", layer.kernel, kernel_on)
+            _decl(out, f"{p}/width", layer.width, width_on)
+            _decl(out, f"{p}/activation", layer.activation, width_on)
+            _decl(out, f"{p}/batchnorm", layer.batchnorm, width_on)
             _decl(out, f"{p}/pool", layer.pool, on)
             _decl(out, f"{p}/skip", layer.skip, on)
         return out
 
-    def resolve(self, s: Mapping[str, Any]) -> "MacroConfig":
+    def resolve(self, s: Mapping[str, Any]) -> MacroConfig:
         depth = _get(self.depth, "depth", s)
-        return MacroConfig(tuple(
-            resolve_layer(*(_get(getattr(ls, f), f"layer{i}/{f}", s) for f in LAYER_FIELDS))
-            for i, ls in enumerate(self.layers[:depth])))
+        return MacroConfig(
+            tuple(
+                resolve_layer(*(_get(getattr(ls, f), f"layer{i}/{f}", s) for f in LAYER_FIELDS))
+                for i, ls in enumerate(self.layers[:depth])
+            )
+        )
 
 
 LAYER_FIELDS = ("op", "kernel", "width", "activation", "batchnorm", "pool", "skip")
 
 
-def resolve_layer(op: str, kernel: Any, width: Any, activation: Any, batchnorm: Any, pool: str,
-                  skip: Any) -> "LayerConfig":
+def resolve_layer(
+    op: str, kernel: Any, width: Any, activation: Any, batchnorm: Any, pool: str, skip: Any
+) -> LayerConfig:
     """One macro layer from its field values; fields the op does not use are ignored.
 
     Shared by ``MacroSpace.resolve`` and backends that build layers from
@@ -164,17 +183,26 @@ class CellSpace:
                     out.append(ParamDecl(cell_label(kind, "op", j, k), Categorical(tuple(self.ops))))
         return out
 
-    def resolve(self, s: Mapping[str, Any]) -> "CellConfig":
+    def resolve(self, s: Mapping[str, Any]) -> CellConfig:
         def genotype(kind: str) -> tuple[tuple[tuple[int, OpSpec], ...], ...]:
             if kind == "reduce" and not self.reductions:
                 return ()
             return tuple(
-                tuple((s[cell_label(kind, "input", j, k)], op_spec(s[cell_label(kind, "op", j, k)]))
-                      for k in range(self.inputs_per_node))
-                for j in range(self.nodes))
+                tuple(
+                    (s[cell_label(kind, "input", j, k)], op_spec(s[cell_label(kind, "op", j, k)]))
+                    for k in range(self.inputs_per_node)
+                )
+                for j in range(self.nodes)
+            )
 
-        return CellConfig(_get(self.channels, "channels", s), self.cells, tuple(self.reductions),
-                          genotype("normal"), genotype("reduce"), self.skeleton)
+        return CellConfig(
+            _get(self.channels, "channels", s),
+            self.cells,
+            tuple(self.reductions),
+            genotype("normal"),
+            genotype("reduce"),
+            self.skeleton,
+        )
 
 
 #: Networks DARTS-style cells can be stacked into (``network.compile``); the first is the default.
@@ -250,7 +278,7 @@ class DenseCellSpace:
             out.append(ParamDecl(dense_cell_label(i, j), Categorical(tuple(self.ops))))
         return out
 
-    def resolve(self, s: Mapping[str, Any]) -> "DenseCellConfig":
+    def resolve(self, s: Mapping[str, Any]) -> DenseCellConfig:
         """The network of a validated canonical sample ``s``.
 
         Raises:
@@ -279,8 +307,9 @@ class CellStage:
     c_out: int
 
 
-def cell_stages(channels: int, cells: int, reductions: tuple[int, ...], nodes: int,
-                stem_channels: int | None = None) -> list[CellStage]:
+def cell_stages(
+    channels: int, cells: int, reductions: tuple[int, ...], nodes: int, stem_channels: int | None = None
+) -> list[CellStage]:
     """The first cell has ``channels`` per node; each reduction cell doubles them; a cell outputs ``nodes * c``.
 
     Args:
@@ -318,9 +347,10 @@ class TrainingSpace:
             _decl(out, name, getattr(self, name), ())
         return out
 
-    def resolve(self, s: Mapping[str, Any]) -> "TrainingConfig":
-        return TrainingConfig(**{n: _get(getattr(self, n), n, s)
-                                 for n in ("lr", "optimizer", "batch_size", "weight_decay", "dropout")})
+    def resolve(self, s: Mapping[str, Any]) -> TrainingConfig:
+        return TrainingConfig(
+            **{n: _get(getattr(self, n), n, s) for n in ("lr", "optimizer", "batch_size", "weight_decay", "dropout")}
+        )
 
 
 @dataclass(frozen=True)
@@ -378,7 +408,7 @@ class TrainingConfig:
 class ArchConfig:
     """A fully resolved sample: what a materializer builds and a trainer trains."""
 
-    network: Union[MacroConfig, CellConfig, DenseCellConfig]
+    network: MacroConfig | CellConfig | DenseCellConfig
     training: TrainingConfig
 
 
@@ -386,7 +416,7 @@ class ArchConfig:
 class SearchSpace:
     """The whole IR of one recipe: a network space plus training hyperparameters."""
 
-    network: Union[MacroSpace, CellSpace, DenseCellSpace]
+    network: MacroSpace | CellSpace | DenseCellSpace
     training: TrainingSpace = field(default_factory=TrainingSpace)
 
     @property

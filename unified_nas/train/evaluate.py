@@ -1,17 +1,19 @@
 """Sample -> trained metrics: the one trial evaluation the torch-based backends share."""
+
 from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
 from unified_nas.data import Dataset
+from unified_nas.flops import count_flops
 from unified_nas.recipe import Protocol
 from unified_nas.space import SearchSpace
-from unified_nas.flops import count_flops
 from unified_nas.space.spaces import ArchConfig
 from unified_nas.torch_model import build_model, count_params, init_weights, to_tensor
 from unified_nas.train.result import EpochCallback, TrialResult
@@ -43,8 +45,14 @@ def isolated_rng() -> Iterator[None]:
         random.setstate(states[2])
 
 
-def evaluate_sample(space: SearchSpace, sample: Mapping[str, Any], data: Dataset, protocol: Protocol,
-                    seed: int, on_epoch: EpochCallback | None = None) -> TrialResult:
+def evaluate_sample(
+    space: SearchSpace,
+    sample: Mapping[str, Any],
+    data: Dataset,
+    protocol: Protocol,
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+) -> TrialResult:
     """Builds, trains and scores one canonical sample.
 
     The same (sample, data, protocol, seed) gives the same result on CPU: the
@@ -70,8 +78,14 @@ def evaluate_sample(space: SearchSpace, sample: Mapping[str, Any], data: Dataset
     return train_sample(space, sample, data, protocol, seed, on_epoch)[1]
 
 
-def train_sample(space: SearchSpace, sample: Mapping[str, Any], data: Dataset, protocol: Protocol, seed: int,
-                 on_epoch: EpochCallback | None = None) -> tuple[torch.nn.Module, TrialResult]:
+def train_sample(
+    space: SearchSpace,
+    sample: Mapping[str, Any],
+    data: Dataset,
+    protocol: Protocol,
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+) -> tuple[torch.nn.Module, TrialResult]:
     """:func:`evaluate_sample` that also returns the trained network (for export).
 
     Returns:
@@ -84,8 +98,15 @@ def train_sample(space: SearchSpace, sample: Mapping[str, Any], data: Dataset, p
         return model, train_model(model, arch, data, protocol, seed, on_epoch, reinit=False)
 
 
-def train_model(model: torch.nn.Module, arch: ArchConfig, data: Dataset, protocol: Protocol, seed: int,
-                on_epoch: EpochCallback | None = None, reinit: bool = True) -> TrialResult:
+def train_model(
+    model: torch.nn.Module,
+    arch: ArchConfig,
+    data: Dataset,
+    protocol: Protocol,
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+    reinit: bool = True,
+) -> TrialResult:
     """Trains and scores an already built network of ``arch``.
 
     Args:

@@ -14,6 +14,7 @@ backend, ``unas export --format keras``), matching the torch trainer:
 
 Imports Keras: set ``KERAS_BACKEND`` before importing this module.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,9 +38,11 @@ def keras_optimizer(hp: TrainingConfig):
 
 def compile_model(model: Any, hp: TrainingConfig, from_logits: bool) -> None:
     """Compiles with the protocol's loss, optimizer and accuracy metric."""
-    model.compile(optimizer=keras_optimizer(hp),
-                  loss=keras.losses.CategoricalCrossentropy(from_logits=from_logits),
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=keras_optimizer(hp),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=from_logits),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
 
 
 def protocol_callbacks(protocol: Protocol) -> list[Any]:
@@ -52,8 +55,9 @@ def protocol_callbacks(protocol: Protocol) -> list[Any]:
     if protocol.schedule == "cosine":
         callbacks.append(CosineSchedule(protocol.epochs))
     patience = protocol.patience if protocol.patience is not None else protocol.epochs + 1
-    callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, min_delta=0.0,
-                                                   restore_best_weights=False))
+    callbacks.append(
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, min_delta=0.0, restore_best_weights=False)
+    )
     return callbacks
 
 
@@ -69,6 +73,7 @@ class CosineSchedule(keras.callbacks.Callback):
         self.base_lr = float(self.model.optimizer.learning_rate)
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        assert self.base_lr is not None  # set by on_train_begin, which Keras calls before any epoch
         lr = self.base_lr * (1 + math.cos(math.pi * epoch / self.epochs)) / 2
         self.model.optimizer.learning_rate.assign(lr)
 
@@ -85,6 +90,6 @@ def accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> flo
     """
     correct = 0
     for i in range(0, len(x), batch):
-        pred = np.asarray(keras.ops.convert_to_numpy(model(x[i:i + batch], training=False)))
-        correct += int((pred.argmax(axis=1) == y[i:i + batch]).sum())
+        pred = np.asarray(keras.ops.convert_to_numpy(model(x[i : i + batch], training=False)))
+        correct += int((pred.argmax(axis=1) == y[i : i + batch]).sum())
     return correct / len(x)

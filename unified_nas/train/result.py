@@ -1,8 +1,10 @@
 """The outcome of training one sample (framework-free, JSON-ready)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 # Called after every epoch with (epoch index from 0, metrics of that epoch);
 # returning True stops training there (pruning).
@@ -42,7 +44,7 @@ class TrialResult:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> "TrialResult":
+    def from_dict(d: dict[str, Any]) -> TrialResult:
         return TrialResult(**d)
 
     def value(self, metric: str) -> float:

@@ -9,6 +9,7 @@ DataLoader on small data and bit-for-bit reproducible on CPU).
 * Schedule: ``constant`` or ``cosine`` annealing to 0 over the epochs, stepped per epoch.
 * Early stopping (``patience``) watches ``val_loss``; the final weights are kept.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,14 +40,20 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 10
     model.eval()
     loss_sum, correct = 0.0, 0
     for i in range(0, len(x), batch):
-        out = model(x[i:i + batch])
-        loss_sum += nn.functional.cross_entropy(out, y[i:i + batch], reduction="sum").item()
-        correct += int((out.argmax(1) == y[i:i + batch]).sum())
+        out = model(x[i : i + batch])
+        loss_sum += nn.functional.cross_entropy(out, y[i : i + batch], reduction="sum").item()
+        correct += int((out.argmax(1) == y[i : i + batch]).sum())
     return loss_sum / len(x), correct / len(x)
 
 
-def train(model: nn.Module, data: Dataset, hp: TrainingConfig, protocol: Protocol, seed: int,
-          on_epoch: EpochCallback | None = None) -> tuple[list[dict[str, float]], float, str | None]:
+def train(
+    model: nn.Module,
+    data: Dataset,
+    hp: TrainingConfig,
+    protocol: Protocol,
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+) -> tuple[list[dict[str, float]], float, str | None]:
     """Trains ``model`` in place under the protocol.
 
     Args:
@@ -76,7 +83,7 @@ def train(model: nn.Module, data: Dataset, hp: TrainingConfig, protocol: Protoco
         perm = torch.randperm(len(xt), generator=gen)
         loss_sum = 0.0
         for i in range(0, len(xt), hp.batch_size):
-            idx = perm[i:i + hp.batch_size]
+            idx = perm[i : i + hp.batch_size]
             if len(idx) < 2 and len(xt) > 1:
                 continue  # a batch of one breaks BatchNorm; drop the remainder
             opt.zero_grad(set_to_none=True)
