@@ -179,9 +179,13 @@ def load_recipe_data(recipe: Recipe) -> Dataset:
 
     Raises:
         RecipeError: As :func:`load_dataset`.
+        UserError: A table recipe whose table cannot be read here (its package is missing: the
+            message holds the pip command). Every command reads its data before any work, so
+            checking here refuses such a recipe before anything is written, once for all of them.
     """
     if recipe.data is None:
-        from unified_nas.tables.recipes import table_dataset
+        from unified_nas.tables.recipes import open_table, table_dataset
 
+        open_table(recipe.evaluation)
         return table_dataset(recipe.evaluation)
     return load_dataset(recipe.data, recipe.base_dir)

@@ -52,10 +52,6 @@ def check_backends(recipe: Recipe, spec: BenchSpec) -> None:
     from unified_nas.registry import get_backend
     from unified_nas.runner import check_data_fits
 
-    if not recipe.evaluation.trains:
-        from unified_nas.tables import open_table
-
-        open_table(recipe.evaluation)  # its package missing: refused before the benchmark is stored
     if spec.retrain and not recipe.evaluation.trains:
         raise UserError(
             f"--retrain: recipe {recipe.name} is evaluated by table {recipe.evaluation.table}; "
