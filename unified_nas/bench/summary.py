@@ -265,10 +265,7 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
     per_backend = [sum(r["backend"] == b for r in curves) for b in config["backends"]]
     reference = (
         table_reference(first.evaluation, trials_run, max(1, min(per_backend, default=1)))
-        if first.evaluation.get("mode") == "table"
-        and metric == "val_accuracy"
-        and directions[0] == "maximize"
-        and trials_run
+        if first.by_table and metric == "val_accuracy" and directions[0] == "maximize" and trials_run
         else None
     )
     return {
@@ -286,7 +283,7 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
         "backends": backends,
         "runs": runs,
         "reference": reference,
-        "warnings": budget_warnings(runs, first.evaluation.get("mode") == "table"),
+        "warnings": budget_warnings(runs, first.by_table),
     }
 
 

@@ -153,6 +153,11 @@ class RunReport:
     def directions(self) -> list[str]:
         return [o["direction"] for o in self.objectives]
 
+    @property
+    def by_table(self) -> bool:
+        """Trials were looked up in a table: incumbents show ``true_accuracy`` where trained ones show test accuracy."""
+        return self.evaluation.get("mode") == "table"
+
     def summarize(self) -> None:
         """Recomputes ``budget_spent``, ``incumbent`` and ``pareto_front`` from ``trials``."""
         counts = {s: sum(t.status == s for t in self.trials) for s in STATUSES}

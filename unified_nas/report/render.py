@@ -92,7 +92,7 @@ def render_table(report: RunReport) -> str:
             f" {r.search_cost['supernet_epochs']} epochs ({r.search_cost['strategy']}); the record below is"
             " the exported architecture trained under the standard protocol"
         )
-    table = r.evaluation.get("mode") == "table"
+    table = r.by_table
     if table:
         lines.append(
             f"evaluated by table {r.evaluation['table']} ({r.evaluation['dataset']}): simulated training "
