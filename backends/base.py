@@ -78,6 +78,8 @@ class Strategy:
             rungs of epochs), which a table of final results cannot answer.
         requires: Optional modules it imports (checked before the run).
         extra: The pip extra that installs them.
+        default_first: Whether the backend can make the recipe's start point its first trial
+            (the ``default_first`` option) with this strategy.
     """
 
     name: str
@@ -90,6 +92,7 @@ class Strategy:
     multi_fidelity: bool = False
     requires: tuple[str, ...] = ()
     extra: str = ""
+    default_first: bool = True
 
     def missing(self) -> list[str]:
         """Modules of ``requires`` that are not importable."""
@@ -115,11 +118,18 @@ class Options:
     strategy: str
     strategy_args: dict[str, Any] = field(default_factory=dict)
     pruner: str = "none"
+    default_first: bool = False  # trial 0 is the recipe's start point (space.start_sample)
     extra: dict[str, Any] = field(default_factory=dict)
     resume: bool = False  # set by the runner when it continues a stored run (not a user option)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "strategy_args": self.strategy_args, "pruner": self.pruner, **self.extra}
+        return {
+            "strategy": self.strategy,
+            "strategy_args": self.strategy_args,
+            "pruner": self.pruner,
+            "default_first": self.default_first,
+            **self.extra,
+        }
 
 
 class Backend(ABC):
@@ -201,6 +211,7 @@ class Backend(ABC):
             strategy=str(values.get("strategy", self.default_strategy)),
             strategy_args=dict(values.get("strategy_args") or {}),
             pruner=str(values.get("pruner", "none")),
+            default_first=bool(values.get("default_first", False)),
             extra=extra,
         )
 
@@ -277,6 +288,17 @@ class Backend(ABC):
                         f"multi-objective strategies: {', '.join(multi) or 'none'}",
                     )
                 )
+        if options.default_first and strat is not None and (strat.one_shot or not strat.default_first):
+            gaps.append(
+                Gap(
+                    f"default_first with strategy '{strat.name}'",
+                    "adapter" if not strat.one_shot else "toolkit",
+                    "a one-shot strategy trains a supernet, not a first trial"
+                    if strat.one_shot
+                    else f"{self.toolkit}'s {strat.native} has no way to be handed a first sample; "
+                    f"strategies that do: {', '.join(s.name for s in self.strategies.values() if s.default_first and not s.one_shot)}",
+                )
+            )
         if options.resume and strat is not None and strat.one_shot:
             gaps.append(
                 Gap(

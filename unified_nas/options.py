@@ -129,6 +129,12 @@ COMMON_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("strategy", "str", help="unified strategy name (see the backend's strategies)"),
     OptionSpec("strategy_args", "mapping", default={}, help="keyword arguments of the toolkit's strategy"),
     OptionSpec("pruner", "str", default="none", help="early stopping of bad trials"),
+    OptionSpec(
+        "default_first",
+        "bool",
+        default=False,
+        help="evaluate the start point (each parameter's default, else its neutral middle) as trial 0",
+    ),
 )
 
 

@@ -27,9 +27,10 @@ from unified_nas.recipe import Budget, Recipe
 from unified_nas.registry import get_backend
 from unified_nas.report.records import RunReport, TrialRecord, incumbent
 from unified_nas.report.store import ResultsStore
-from unified_nas.space import space_size
+from unified_nas.space import space_size, start_sample
 from unified_nas.space.ops import SPATIAL_FAMILIES
 from unified_nas.space.spaces import CellSpace, DenseCellSpace
+from unified_nas.threads import apply_threads, set_thread_environment, threads_per_run
 from unified_nas.train.result import EpochCallback, TrialResult
 
 
@@ -231,6 +232,8 @@ def run_recipe(
     extra_options: Mapping[str, Any] | None = None,
     option_texts: Mapping[str, str] | None = None,
     run_id: str | None = None,
+    threads: int | None = None,
+    jobs: int = 1,
 ) -> RunReport:
     """Runs a recipe on a backend and stores the normalized report.
 
@@ -250,6 +253,8 @@ def run_recipe(
         option_texts: Backend option overrides as ``--option KEY=VALUE`` texts (the CLI), converted
             to each option's declared type.
         run_id: Use this id (a benchmark assigns ids before its runs start); default: a new one.
+        threads: Framework threads for the run's trials (``--threads``); None: the cores shared by ``jobs``.
+        jobs: Runs sharing this machine's cores at once (a benchmark's ``--jobs``).
 
     Returns:
         The finished report (status ``complete``).
@@ -270,7 +275,9 @@ def run_recipe(
     data = load_recipe_data(recipe)
     check_data_fits(recipe, data)
     evaluator = make_evaluator(recipe, data, seed)  # a table's package is missing: refused here
+    thread_count, thread_source = _thread_plan(threads, jobs)
     backend.prepare(options)  # heavy imports now, so they are not booked as search time
+    thread_record = apply_threads(thread_count, thread_source)
     budget = Budget(
         trials if trials is not None else recipe.budget.trials,
         time_s if time_s is not None else recipe.budget.time_s,
@@ -308,8 +315,14 @@ def run_recipe(
         },
         evaluation=recipe.evaluation.describe(),
         data=data.describe(),
-        space={"kind": recipe.space.kind, "size": str(space_size(decls)), "params": [d.to_dict() for d in decls]},
-        environment=environment(backend.packages),
+        space={
+            "kind": recipe.space.kind,
+            "size": str(space_size(decls)),
+            "params": [d.to_dict() for d in decls],
+            # Where start-point strategies (keras-tuner greedy/Bayesian, default_first) begin, for every backend.
+            "start": start_sample(decls),
+        },
+        environment={**environment(backend.packages), "threads": thread_record},
         run_dir=str(run_dir),
         started_at=time.time(),
         process=this_process(),
@@ -325,6 +338,20 @@ def run_recipe(
     return _execute(backend, ctx, report, store, progress, replay=None)
 
 
+def _thread_plan(threads: int | None, jobs: int) -> tuple[int, str]:
+    """The run's thread count, set in the environment before any toolkit is imported.
+
+    Raises:
+        UserError: ``threads`` or ``jobs`` below 1.
+    """
+    try:
+        count, source = threads_per_run(jobs, threads)
+    except ValueError as e:
+        raise UserError(f"--threads: {e}") from None
+    set_thread_environment(count)
+    return count, source
+
+
 def check_creatable(path: Path) -> None:
     """Refuses a directory that cannot be made, before the store is created.
 
@@ -338,7 +365,9 @@ def check_creatable(path: Path) -> None:
         raise UserError(f"cannot create run directory {path}: {parent} is not a writable folder")
 
 
-def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool = True) -> RunReport:
+def resume_run(
+    run_id: str, *, store: ResultsStore | str | Path, progress: bool = True, threads: int | None = None
+) -> RunReport:
     """Continues a killed, interrupted or failed run until its budget is spent.
 
     The backend's strategy restarts with the run's seed; trials finished
@@ -351,6 +380,7 @@ def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool 
         run_id: The run (a full id, a unique prefix or ``latest``).
         store: The results store that holds it.
         progress: As for :func:`run_recipe`.
+        threads: As for :func:`run_recipe` (this attempt's; the report keeps the earlier ones per attempt).
 
     Returns:
         The finished report.
@@ -399,7 +429,9 @@ def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool 
     ):
         raise UserError(f"data of run {report.run_id} changed since it started; start a new run")
     evaluator = make_evaluator(recipe, data, report.seed)
+    thread_count, thread_source = _thread_plan(threads, 1)
     backend.prepare(options)
+    thread_record = apply_threads(thread_count, thread_source)
     # What the earlier attempt left, for the report: how it ended, how long it searched, what it kept.
     report.attempts.append(
         {
@@ -408,9 +440,11 @@ def resume_run(run_id: str, *, store: ResultsStore | str | Path, progress: bool 
             "trials": len(report.trials),
             "active_s": report.current_attempt_s(),
             "process": report.process,
+            "threads": report.environment.get("threads"),
             "resumed_at": time.time(),
         }
     )
+    report.environment = {**report.environment, "threads": thread_record}
     report.status, report.error, report.ended_at, report.process = "running", None, None, this_process()
     asked = report.budget_asked
     time_left = None if asked.get("time_s") is None else max(0.0, asked["time_s"] - report.active_s())

@@ -55,7 +55,7 @@ class Backend(BaseBackend):
             Strategy("greedy", "Greedy"),
             Strategy("random", "RandomSearch"),
             Strategy("bayesian", "BayesianOptimization"),
-            Strategy("hyperband", "Hyperband (patched: promoted trials)", multi_fidelity=True),
+            Strategy("hyperband", "Hyperband (patched: promoted trials)", multi_fidelity=True, default_first=False),
             Strategy("grid", "keras-tuner GridSearch", finite_only=True),
         )
     }

@@ -153,7 +153,38 @@ def build_automodel(graph: tuple[Any, Any], ctx: RunContext, emit: Callable[[Nat
     )
     # A failing architecture is a failed record, not the end of the search (default: 3 in a row abort).
     model.tuner.oracle.max_consecutive_failed_trials = UNLIMITED
+    if ctx.options.default_first:
+        start_with_defaults(model.tuner.oracle)
     return model
+
+
+def start_with_defaults(oracle: keras_tuner.Oracle) -> None:
+    """``default_first``: the oracle's first trial is every hyperparameter at its default.
+
+    Our block declares each parameter's default as the recipe's start value
+    (``space.declare``), so the defaults are the start point. keras-tuner's
+    oracles take no initial sample in general (only AutoKeras's greedy one
+    has ``initial_hps``), so the first ``populate_space`` is answered here,
+    for every oracle alike; later calls are the oracle's own. Hyperband
+    declares ``default_first=False``: its brackets own the trial schedule.
+
+    Args:
+        oracle: The tuner's oracle, before the search starts.
+    """
+    populate = oracle.populate_space
+    pending = [True]
+
+    def populate_space(trial_id: str) -> dict[str, Any]:
+        if not (pending and pending.pop()):
+            return populate(trial_id)
+        hps = keras_tuner.HyperParameters()
+        for hp in oracle.hyperparameters.space:  # as keras-tuner fills a trial: active parameters only
+            hps.merge([hp])
+            if hps.is_active(hp):
+                hps.values[hp.name] = hp.default
+        return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING, "values": hps.values}
+
+    oracle.populate_space = populate_space
 
 
 def run_search(graph: tuple[Any, Any], ctx: RunContext, emit: Callable[[NativeTrial], None]) -> None:

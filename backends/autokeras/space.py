@@ -46,16 +46,22 @@ def declare(hp: keras_tuner.HyperParameters, decl: ParamDecl) -> Any:
     with contextlib.ExitStack() as stack:
         for cond in decl.conditions:
             stack.enter_context(hp.conditional_scope(cond.label, list(cond.values)))
+        # Defaults are the recipe's start point (declared or neutral): greedy and Bayesian oracles start there.
         if isinstance(d, Categorical):
             values, decode = choice_codec(d)
-            v = hp.Choice(decl.label, values, default=values[0])
+            v = hp.Choice(decl.label, values, default=values[d.choices.index(d.start())])
             return None if v is None else decode[v]
         if isinstance(d, IntRange):  # keras-tuner's log step is a factor: no step with log
             return hp.Int(
-                decl.label, d.low, d.high, step=None if d.log else d.step, sampling="log" if d.log else "linear"
+                decl.label,
+                d.low,
+                d.high,
+                step=None if d.log else d.step,
+                sampling="log" if d.log else "linear",
+                default=d.start(),
             )
         if isinstance(d, FloatRange):
-            return hp.Float(decl.label, d.low, d.high, sampling="log" if d.log else "linear")
+            return hp.Float(decl.label, d.low, d.high, sampling="log" if d.log else "linear", default=d.start())
     raise TypeError(f"unknown distribution {type(d).__name__}")
 
 

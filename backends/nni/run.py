@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from nni.nas.evaluator import FrozenEvaluator, FunctionalEvaluator
@@ -22,9 +22,10 @@ from nni.nas.space import SimplifiedModelSpace
 from unified_nas.backends.base import accepted_keywords
 from unified_nas.backends.nni import trial as trial_mod
 from unified_nas.backends.nni.normalize import NativeTrial
-from unified_nas.backends.nni.space import TRAINING_LABELS, UnasModelSpace, mutable
+from unified_nas.backends.nni.space import TRAINING_LABELS, UnasModelSpace, from_canonical, mutable
 from unified_nas.backends.nni.workarounds import TPE_NNI30, import_strategies, policy_based_rl
 from unified_nas.errors import RecipeError, format_failure
+from unified_nas.space import start_values
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
@@ -159,6 +160,33 @@ class RecordingEngine(SequentialExecutionEngine):
             raise
 
 
+def start_with(strategy: Any, values: Mapping[str, Any]) -> None:
+    """``default_first``: the strategy's first random draw is the model of ``values`` (the start point).
+
+    NNI 3.0's ``Random`` and ``RegularizedEvolution`` draw every new sample
+    (Evolution: its initial population) through their ``random`` method and
+    take no initial sample; answering the first call puts the start point at
+    trial 0 and, for Evolution, into its population as any drawn individual.
+    Strategies without such a method (TPE, grid, RL) declare
+    ``default_first=False`` and are refused before the run.
+
+    Args:
+        strategy: A ``Random`` or ``RegularizedEvolution`` instance.
+        values: Every label's start value, inactive labels included (NNI freezes them all).
+    """
+    draw = strategy.random
+    pending = [True]
+
+    def random(*args: Any, **kwargs: Any) -> Any:
+        if pending and pending.pop():
+            # Random passes the space it searches; Evolution keeps it as model_space (both after NNI's setup).
+            space = args[0] if args else strategy.model_space
+            return space.freeze(from_canonical(space.simplify(), values))
+        return draw(*args, **kwargs)
+
+    strategy.random = random
+
+
 def run_headless(spec: dict[str, Any], ctx: RunContext, emit: Callable[[NativeTrial], None]) -> None:
     """Runs the strategy on the sequential engine; ``emit`` gets each finished trial.
 
@@ -201,6 +229,8 @@ def run_headless(spec: dict[str, Any], ctx: RunContext, emit: Callable[[NativeTr
     engine.register_model_event_callback(ModelEventType.FinalMetric, on_final)
     engine.register_model_event_callback(ModelEventType.TrainingEnd, on_end)
     strategy = make_strategy(ctx.options.strategy, ctx.seed, ctx.options.strategy_args, ctx.budget.trials)
+    if ctx.options.default_first:
+        start_with(strategy, start_values(ctx.recipe.space.decls()))
     nni_logger = logging.getLogger("nni")
     # The engine logs each failure as an ERROR with the full traceback (and Ctrl-C as an ERROR too); the
     # record keeps the traceback and the progress line says "failed", so nothing of it is shown.

@@ -39,7 +39,7 @@ from typing import Any, cast
 
 import nni
 import torch
-from nni.mutable import label_scope
+from nni.mutable import CategoricalMultiple, label_scope
 from nni.mutable.symbol import SymbolicExpression, first_symbolic_object
 from nni.nas.nn.pytorch import Cell, LayerChoice, ModelSpace, ParametrizedModule, Repeat
 from nni.nas.space import current_model, model_context
@@ -377,4 +377,14 @@ def to_canonical(space: SearchSpace, nni_sample: Mapping[str, Any]) -> dict[str,
     return canonicalize(space.decls(), flat)
 
 
-__all__ = ["DenseCell", "UnasModelSpace", "make_spec", "mutable", "scoped", "to_canonical"]
+def from_canonical(mutables: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Canonical values -> an NNI sample of ``mutables`` (a model space's ``simplify()``): the inverse of :func:`to_canonical`.
+
+    NNI freezes a model only from a value for every mutable, inactive ones
+    included, so ``values`` must give every label; an ``InputChoice``
+    (``CategoricalMultiple``) takes its index as a one-element list.
+    """
+    return {k: [values[k]] if isinstance(m, CategoricalMultiple) else values[k] for k, m in mutables.items()}
+
+
+__all__ = ["DenseCell", "UnasModelSpace", "from_canonical", "make_spec", "mutable", "scoped", "to_canonical"]

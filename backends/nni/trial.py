@@ -25,6 +25,7 @@ from unified_nas.errors import format_failure
 from unified_nas.evaluation import make_evaluator
 from unified_nas.recipe import Recipe, load_recipe_text
 from unified_nas.recipe_text import read_recipe_text
+from unified_nas.threads import apply_inherited_threads
 from unified_nas.train.evaluate import train_model
 from unified_nas.train.result import TrialResult
 
@@ -84,6 +85,7 @@ def _resolve_env(env: str) -> TrialEnv:
     if env in _ENVS:
         return _ENVS[env]
     d = json.loads(env)
+    apply_inherited_threads()  # a trial process of the web engine: the run's thread count, as in-process trials
     source = read_recipe_text(Path(d["recipe"]))
     recipe = load_recipe_text(source, d["base_dir"], "recipe", "recipe.yaml")
     data = load_recipe_data(recipe)

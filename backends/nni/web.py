@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from unified_nas.backends.nni import trial as trial_mod
 from unified_nas.backends.nni.normalize import NativeTrial
-from unified_nas.backends.nni.run import make_evaluator, make_strategy
+from unified_nas.backends.nni.run import make_evaluator, make_strategy, start_with
 from unified_nas.backends.nni.space import UnasModelSpace
 from unified_nas.backends.nni.web_workarounds import (
     DEFAULT_MANAGER_HOST,
@@ -30,6 +30,7 @@ from unified_nas.backends.nni.web_workarounds import (
     manager_loopback_nni30,
 )
 from unified_nas.errors import UnasError
+from unified_nas.space import start_values
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
@@ -87,6 +88,8 @@ def run_web(spec: dict[str, Any], ctx: RunContext, emit: Callable[[NativeTrial],
     evaluator = make_evaluator(ctx, trial_mod.env_json(ctx.recipe, ctx.seed, run_dir))
     results = run_dir / "trial_results"
     strategy = make_strategy(ctx.options.strategy, ctx.seed, ctx.options.strategy_args, ctx.budget.trials)
+    if ctx.options.default_first:
+        start_with(strategy, start_values(ctx.recipe.space.decls()))
     exp = NasExperiment(space, evaluator, strategy)
     workdir = run_dir / "nni-experiments"
     exp.config.experiment_working_directory = str(workdir)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from unified_nas.errors import RecipeError, format_failure
+from unified_nas.space import start_sample
 
 if TYPE_CHECKING:
     from unified_nas.backends.optuna.translate import Suggest
@@ -205,6 +206,8 @@ def run_study(suggest: Suggest, ctx: RunContext, report: Callable[[optuna.trial.
         pruner=make_pruner(pruner),
         directions=ctx.directions,  # type: ignore[arg-type]  # Optuna wants Literals; recipes allow only these
     )
+    if opts.default_first:  # Optuna's own way to fix a trial's parameters; the sampler sees it as any trial
+        study.enqueue_trial(start_sample(ctx.recipe.space.decls()))
     try:
         with optuna_logging(ctx.quiet):
             study.optimize(

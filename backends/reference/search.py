@@ -8,6 +8,7 @@ scores, so a replayed trial leads to the same next sample by construction.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from unified_nas.errors import format_failure
-from unified_nas.space import ParamDecl, enumerate_samples, random_sample
+from unified_nas.space import ParamDecl, enumerate_samples, random_sample, start_sample
 from unified_nas.train.result import TrialResult
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ def run_search(decls: Sequence[ParamDecl], ctx: RunContext, report: Callable[[Na
     """
     objectives = [o.metric for o in ctx.recipe.objectives]
     samples = proposals(decls, ctx.options.strategy, ctx.seed)
+    if ctx.options.default_first:  # the start point, then the strategy's own proposals unchanged
+        samples = itertools.chain([start_sample(decls)], samples)
     index = 0
     while ctx.budget.trials is None or index < ctx.budget.trials:
         if ctx.out_of_budget():

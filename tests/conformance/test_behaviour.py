@@ -57,6 +57,13 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(name, request, tmp_p
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", BACKENDS)
+def test_default_first_starts_every_backend_at_the_start_point(name, request, tmp_path):
+    _promise(name, "default_first", request)
+    B.check_default_first(name, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BACKENDS)
 def test_the_trial_budget_holds_exactly(name, request, tmp_path):
     _promise(name, "trial_budget", request)
     B.check_trial_budget(name, tmp_path)
@@ -106,6 +113,7 @@ def test_every_promise_has_a_test_here():
         "time_budget",
         "records",
         "gaps_refused",
+        "default_first",
         "interrupt",
         "writes_confined",
     }
@@ -152,6 +160,16 @@ class SwallowsCtrlC(Reference):
                 raise RuntimeError("interrupted") from e
 
         ctx.evaluate = swallowing
+        super().run(native, ctx, report)
+
+
+class IgnoresTheStart(Reference):
+    """Accepts default_first and starts with a random sample anyway."""
+
+    name = "ignores_the_start"
+
+    def run(self, native: Any, ctx: Any, report: Callable[[Any], None]) -> None:
+        ctx.options.default_first = False
         super().run(native, ctx, report)
 
 
@@ -212,6 +230,12 @@ def test_a_declared_gap_that_is_real_passes_and_a_fixed_one_fails(register, tmp_
 def test_a_backend_that_swallows_ctrl_c_fails_interrupt(register, tmp_path):
     with pytest.raises(AssertionError, match="did not end the search"):
         B.check_interrupt(register(SwallowsCtrlC), tmp_path)
+
+
+@pytest.mark.slow
+def test_a_backend_that_ignores_the_start_point_fails_default_first(register, tmp_path):
+    with pytest.raises(AssertionError, match="first sample evaluated"):
+        B.check_default_first(register(IgnoresTheStart), tmp_path)
 
 
 @pytest.mark.slow

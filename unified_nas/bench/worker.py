@@ -81,6 +81,8 @@ def main(job: dict[str, Any]) -> int:
             runs_dir=Path(job["runs_dir"]),
             progress=False,
             run_id=run_id,
+            threads=job.get("threads"),
+            jobs=job.get("jobs", 1),
         )
         extra = {}
         if job.get("retrain") and report.incumbent is not None:

@@ -86,6 +86,14 @@ def render_table(report: RunReport) -> str:
     ]
     if r.error:
         lines.append(f"error: {r.error}")
+    threads = r.environment.get("threads")
+    if threads:  # reports from before threads were set have none
+        frames = "".join(
+            f", {name} {threads[name]['intra_op']}+{threads[name]['inter_op']}"
+            for name in ("torch", "tensorflow")
+            if name in threads
+        )
+        lines.append(f"threads {threads['threads']} ({threads['source']}; intra+inter-op{frames})")
     if r.search_cost:
         lines.append(
             f"one-shot search cost: supernet {r.search_cost['supernet_wall_s']:.1f}s over"

@@ -8,6 +8,8 @@ from unified_nas.space.sampling import (
     enumerate_samples,
     random_sample,
     space_size,
+    start_sample,
+    start_values,
     validate_sample,
 )
 from unified_nas.space.spaces import (
@@ -48,5 +50,7 @@ __all__ = [
     "enumerate_samples",
     "random_sample",
     "space_size",
+    "start_sample",
+    "start_values",
     "validate_sample",
 ]

@@ -7,10 +7,15 @@ Value syntax, for every searchable field:
 * a mapping ``{low, high[, step][, log][, type: int|float]}``: a range with
   inclusive bounds; integer bounds give an integer range unless ``type: float``;
 * a mapping ``{choices: [...]}``: a categorical choice.
+
+Ranges and ``{choices: [...]}`` may add ``default:``, the value strategies
+that start from one point start from (see ``params``: without it, a neutral
+value). A cell's ``ops`` may likewise be ``{choices: [...], default: OP}``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -130,13 +135,14 @@ def parse_value(path: str, raw: Any, check: Check, numeric: str | None = None) -
     """
     if isinstance(raw, Mapping):
         if "choices" in raw:
-            extra = set(raw) - {"choices"}
+            extra = set(raw) - {"choices", "default"}
             if extra:
                 raise RecipeError(path, f"unexpected key(s) {_keys(extra)} beside choices")
-            return parse_value(
+            value = parse_value(
                 path, list(raw["choices"]) if isinstance(raw["choices"], list) else raw["choices"], check, numeric
             )
-        return _parse_range(path, raw, check, numeric)
+            return _with_default(path, value, raw, numeric)
+        return _with_default(path, _parse_range(path, raw, check, numeric), raw, numeric)
     if isinstance(raw, list):
         if not raw:
             raise RecipeError(path, "an empty list has nothing to choose from")
@@ -159,12 +165,33 @@ def parse_value(path: str, raw: Any, check: Check, numeric: str | None = None) -
     return raw
 
 
+def _with_default(path: str, value: Value, raw: Mapping[str, Any], numeric: str | None) -> Value:
+    """``value`` with the mapping's ``default:`` attached (checked against it), if it has one.
+
+    Raises:
+        RecipeError: Naming ``path.default``: a default of a fixed value, or one outside the distribution.
+    """
+    if "default" not in raw:
+        return value
+    if not isinstance(value, (Categorical, IntRange, FloatRange)):
+        raise RecipeError(f"{path}.default", "a fixed value has no default (give two or more choices)")
+    default = raw["default"]
+    if (numeric == "float" and isinstance(default, str)) or isinstance(value, FloatRange):
+        default = _number(f"{path}.default", default)
+    if isinstance(value, FloatRange) and not isinstance(default, bool):
+        default = float(default)
+    why = value.check(default)
+    if why:
+        raise RecipeError(f"{path}.default", why)
+    return dataclasses.replace(value, default=default)
+
+
 def _parse_range(path: str, raw: Mapping[str, Any], check: Check, numeric: str | None) -> Distribution:
     if numeric is None:
         raise RecipeError(path, "this field takes a value or a list of choices, not a range")
-    unknown = set(raw) - {"low", "high", "step", "log", "type"}
+    unknown = set(raw) - {"low", "high", "step", "log", "type", "default"}
     if unknown:
-        raise RecipeError(path, f"unknown key(s) {_keys(unknown)} (a range takes low, high, step, log, type)")
+        raise RecipeError(path, f"unknown key(s) {_keys(unknown)} (a range takes low, high, step, log, type, default)")
     for k in ("low", "high"):
         if k not in raw:
             raise RecipeError(f"{path}.{k}", "missing")
@@ -288,12 +315,23 @@ def _parse_macro(path: str, raw: Mapping[str, Any]) -> MacroSpace:
     return MacroSpace(depth, layers)
 
 
-def _parse_ops(path: str, ops: Any) -> tuple[str, ...]:
-    """A cell's candidate ops: a non-empty list of distinct vocabulary cell ops.
+def _parse_ops(path: str, ops: Any) -> tuple[tuple[str, ...], str | None]:
+    """A cell's candidate ops (a non-empty list of distinct vocabulary cell ops) and their start op.
+
+    ``ops`` is the list, or ``{choices: [...], default: OP}`` to name the op
+    every edge starts from.
+
+    Returns:
+        The ops and the declared default (None: the neutral start, the first op).
 
     Raises:
-        RecipeError: Naming ``path`` (or the offending ``path[i]``).
+        RecipeError: Naming ``path`` (or the offending ``path[i]``, ``path.default``).
     """
+    default = None
+    if isinstance(ops, Mapping):
+        reject_unknown(path, ops, ("choices", "default"))
+        default = ops.get("default")
+        ops = ops.get("choices")
     if not isinstance(ops, list) or not ops:
         raise RecipeError(path, "missing: a list of cell ops, e.g. " + ", ".join(CELL_OPS[:4]))
     for i, o in enumerate(ops):
@@ -302,7 +340,9 @@ def _parse_ops(path: str, ops: Any) -> tuple[str, ...]:
             raise RecipeError(f"{path}[{i}]", why)
     if len(set(ops)) != len(ops):
         raise RecipeError(path, "ops must be distinct")
-    return tuple(ops)
+    if default is not None and default not in ops:
+        raise RecipeError(f"{path}.default", f"{shown_value(default)} is not one of {', '.join(ops)}")
+    return tuple(ops), default
 
 
 def _count(path: str, raw: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
@@ -322,7 +362,7 @@ def _parse_cell(path: str, raw: Mapping[str, Any]) -> CellSpace:
     reject_unknown(
         path, raw, ("type", "ops", "nodes", "inputs_per_node", "cells", "reductions", "channels", "skeleton")
     )
-    ops = _parse_ops(f"{path}.ops", raw.get("ops"))
+    ops, op_default = _parse_ops(f"{path}.ops", raw.get("ops"))
     nodes, cells = _count(path, raw, "nodes", 2, 1, MAX_NODES), _count(path, raw, "cells", 3, 1, MAX_CELLS)
     red_raw = raw.get("reductions", [c for c in sorted({cells // 3, 2 * cells // 3}) if 0 < c < cells])
     if not isinstance(red_raw, list):
@@ -332,6 +372,7 @@ def _parse_cell(path: str, raw: Mapping[str, Any]) -> CellSpace:
             raise RecipeError(f"{path}.reductions[{i}]", f"{shown_value(r)} is not a cell index in 0..{cells - 1}")
     return CellSpace(
         ops=ops,
+        op_default=op_default,
         nodes=nodes,
         inputs_per_node=_count(path, raw, "inputs_per_node", 2, 1, MAX_NODES),
         cells=cells,
@@ -368,7 +409,7 @@ def _parse_dense_cell(path: str, raw: Mapping[str, Any]) -> DenseCellSpace:
         RecipeError: Naming the offending field path.
     """
     reject_unknown(path, raw, DENSE_CELL_FIELDS)
-    ops = _parse_ops(f"{path}.ops", raw.get("ops", list(NB201_OPS)))
+    ops, op_default = _parse_ops(f"{path}.ops", raw.get("ops", list(NB201_OPS)))
     # Aliases name the same op (none = zero, skip_connect = identity): two names would be one candidate twice.
     by_op: dict[str, str] = {}
     for i, o in enumerate(ops):
@@ -378,6 +419,7 @@ def _parse_dense_cell(path: str, raw: Mapping[str, Any]) -> DenseCellSpace:
     skeleton = _skeleton(path, raw, DENSE_SKELETONS)
     return DenseCellSpace(
         ops=ops,
+        op_default=op_default,
         nodes=_count(path, raw, "nodes", 4, 2, MAX_NODES),  # node 0 is the input: at least one node to compute
         cells_per_stage=_count(path, raw, "cells_per_stage", 5, 1, MAX_CELLS_PER_STAGE),
         channels=parse_value(f"{path}.channels", raw.get("channels", 16), is_int(1, MAX_DENSE_CHANNELS), "int"),
@@ -420,12 +462,19 @@ def parse_space(raw: Any, training: Mapping[str, Any] | None = None, path: str =
 
 def _value_to_raw(v: Value | None) -> Any:
     if isinstance(v, Categorical):
-        return list(v.choices)
+        return list(v.choices) if v.default is None else {"choices": list(v.choices), "default": v.default}
+    raw: dict[str, Any]
     if isinstance(v, IntRange):
-        return {"low": v.low, "high": v.high, "step": v.step, "log": v.log, "type": "int"}
-    if isinstance(v, FloatRange):
-        return {"low": v.low, "high": v.high, "log": v.log, "type": "float"}
-    return v
+        raw = {"low": v.low, "high": v.high, "step": v.step, "log": v.log, "type": "int"}
+    elif isinstance(v, FloatRange):
+        raw = {"low": v.low, "high": v.high, "log": v.log, "type": "float"}
+    else:
+        return v
+    return raw if v.default is None else {**raw, "default": v.default}
+
+
+def _ops_to_raw(ops: tuple[str, ...], default: str | None) -> Any:
+    return list(ops) if default is None else {"choices": list(ops), "default": default}
 
 
 def space_to_dict(space: SearchSpace) -> dict[str, Any]:
@@ -434,7 +483,7 @@ def space_to_dict(space: SearchSpace) -> dict[str, Any]:
     if isinstance(net, DenseCellSpace):
         s: dict[str, Any] = {
             "type": "dense_cell",
-            "ops": list(net.ops),
+            "ops": _ops_to_raw(net.ops, net.op_default),
             "nodes": net.nodes,
             "cells_per_stage": net.cells_per_stage,
             "channels": _value_to_raw(net.channels),
@@ -443,7 +492,7 @@ def space_to_dict(space: SearchSpace) -> dict[str, Any]:
     elif isinstance(net, CellSpace):
         s = {
             "type": "cell",
-            "ops": list(net.ops),
+            "ops": _ops_to_raw(net.ops, net.op_default),
             "nodes": net.nodes,
             "inputs_per_node": net.inputs_per_node,
             "cells": net.cells,

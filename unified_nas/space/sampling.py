@@ -76,6 +76,27 @@ def random_sample(decls: Sequence[ParamDecl], seed: int | random.Random) -> Samp
     return sample
 
 
+def start_values(decls: Sequence[ParamDecl]) -> Sample:
+    """Every label's start value (declared ``default:`` or neutral, see ``params``), inactive labels included.
+
+    Toolkits that freeze every parameter (NNI) need the inactive ones too; the
+    canonical start point is :func:`start_sample`.
+    """
+    return {d.label: d.dist.start() for d in decls}
+
+
+def start_sample(decls: Sequence[ParamDecl]) -> Sample:
+    """The start point: the canonical sample of :func:`start_values`, the same on every backend.
+
+    Args:
+        decls: The space's declarations.
+
+    Returns:
+        A canonical sample (labels inactive at the start point dropped).
+    """
+    return canonicalize(decls, start_values(decls))
+
+
 def _parents(decls: Sequence[ParamDecl]) -> set[str]:
     return {c.label for d in decls for c in d.conditions}
 

@@ -170,6 +170,7 @@ class CellSpace:
     reductions: tuple[int, ...] = (1, 2)
     channels: Value = 8
     skeleton: str = "compact"
+    op_default: str | None = None  # the recipe's start op of every edge (None: the neutral start)
 
     def decls(self) -> list[ParamDecl]:
         out: list[ParamDecl] = []
@@ -180,7 +181,7 @@ class CellSpace:
             for j in range(self.nodes):
                 for k in range(self.inputs_per_node):
                     out.append(ParamDecl(cell_label(kind, "input", j, k), Categorical(tuple(range(j + 2)))))
-                    out.append(ParamDecl(cell_label(kind, "op", j, k), Categorical(tuple(self.ops))))
+                    out.append(ParamDecl(cell_label(kind, "op", j, k), Categorical(tuple(self.ops), self.op_default)))
         return out
 
     def resolve(self, s: Mapping[str, Any]) -> CellConfig:
@@ -265,6 +266,7 @@ class DenseCellSpace:
     cells_per_stage: int = 5
     channels: Value = 16
     skeleton: str = "nasbench201"
+    op_default: str | None = None  # the recipe's start op of every edge (None: the neutral start)
 
     def decls(self) -> list[ParamDecl]:
         """``channels`` if searched, then one op choice per edge (no conditions: every edge always exists).
@@ -275,7 +277,7 @@ class DenseCellSpace:
         out: list[ParamDecl] = []
         _decl(out, "channels", self.channels, ())
         for i, j in dense_cell_edges(self.nodes):
-            out.append(ParamDecl(dense_cell_label(i, j), Categorical(tuple(self.ops))))
+            out.append(ParamDecl(dense_cell_label(i, j), Categorical(tuple(self.ops), self.op_default)))
         return out
 
     def resolve(self, s: Mapping[str, Any]) -> DenseCellConfig:

@@ -52,6 +52,7 @@ from unified_nas.registry import get_backend
 from unified_nas.report.records import RunReport
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore
 from unified_nas.runner import RunContext, run_recipe
+from unified_nas.space import start_sample
 from unified_nas.testing.conformance import (
     KIND_SPACES,
     SPACES,
@@ -217,6 +218,34 @@ def check_trial_budget(name: str, tmp_dir: Path, strategy: str | None = None, tr
     )
     assert report.budget_spent["trials"] == trials
     assert len(seen) == trials, f"{name}: {len(seen)} samples evaluated for a budget of {trials} trials"
+
+
+def check_default_first(name: str, tmp_dir: Path, strategy: str | None = None, trials: int = 2) -> None:
+    """With ``default_first``, trial 0 evaluates the recipe's start point, and the report records it.
+
+    The start point is the same canonical sample on every backend
+    (``space.start_sample``: declared defaults, else neutral values), so runs
+    of all backends begin at the same place.
+
+    Args:
+        name: The backend.
+        tmp_dir: An empty folder.
+        strategy: A strategy of the backend that declares ``default_first`` (default: its default strategy).
+        trials: The trial budget.
+
+    Raises:
+        AssertionError: The first evaluated sample or record is not the start point, or the report lacks it.
+    """
+    recipe = recipe_from_raw(conformance_raw("mlp"))
+    start = start_sample(recipe.space.decls())
+    with evaluations() as seen:
+        report = _run(
+            name, recipe, tmp_dir, strategy=strategy, trials=trials, seed=3, extra_options={"default_first": True}
+        )
+    assert seen and seen[0] == start, f"{name}: first sample evaluated {seen[:1]}, start point {start}"
+    assert report.trials[0].sample == start, f"{name}: trial 0 is {report.trials[0].sample}, start point {start}"
+    assert report.space.get("start") == start, f"{name}: the report records start {report.space.get('start')}"
+    assert report.options.get("default_first") is True, f"{name}: the report's options {report.options}"
 
 
 class _Overrun(BaseException):
@@ -390,6 +419,15 @@ def gap_cases(name: str) -> list[GapCase]:
         if s.missing():
             cases.append(
                 GapCase(f"missing-{s.name}", recipe_from_raw(mlp), {"strategy": s.name}, f"strategy '{s.name}'")
+            )
+        if s.one_shot or not s.default_first:
+            cases.append(
+                GapCase(
+                    f"default-first-{s.name}",
+                    recipe_from_raw(mlp),
+                    {"strategy": s.name, "extra_options": {"default_first": True}},
+                    f"default_first with strategy '{s.name}'",
+                )
             )
     if "dense_cell" in caps.space_kinds:
         table = recipe_from_raw(_table_raw())
@@ -604,6 +642,7 @@ PROMISES: dict[str, Promise] = {
         Promise("time_budget", "a wall-clock budget ends the search", check_time_budget),
         Promise("records", "records validate against the space and have the documented fields", check_records),
         Promise("gaps_refused", "declared gaps are refused before any work", check_gaps_refused),
+        Promise("default_first", "with default_first, trial 0 is the recipe's start point", check_default_first),
         Promise("interrupt", "Ctrl-C ends the search, stored as interrupted", check_interrupt),
         Promise("writes_confined", "nothing is written outside the run directory and the store", check_writes_confined),
     )
@@ -631,6 +670,8 @@ def promise_gaps(name: str, strategy: str | None = None) -> dict[str, str]:
         gaps["time_budget"] = f"{name} declares Capabilities(time_budget=False)"
     if s.one_shot:
         gaps["trial_budget"] = f"{name}'s {s.name} is one-shot: it trains one supernet and exports one architecture"
+    if s.one_shot or not s.default_first:
+        gaps["default_first"] = f"{name}'s {s.name} declares default_first=False (no way to hand it a first sample)"
     return gaps
 
 

@@ -1,0 +1,150 @@
+"""Framework threads per run: every backend's trials get the same share of the cores.
+
+Left alone, torch starts one OpenMP thread per core and TensorFlow sizes its
+pools the same way, whatever else runs. On a busy 2-core machine that turned a
+0.3 s digits_mlp training into 20 s of threads spinning against each other, so
+wall-clock curves compared thread contention rather than search. A run
+therefore sets, before and after its toolkit is imported:
+
+* ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` (native
+  libraries read them when they load);
+* ``TF_NUM_INTRAOP_THREADS``, ``TF_NUM_INTEROP_THREADS`` (TensorFlow reads them
+  when its runtime starts) and ``tf.config.threading`` if TensorFlow is loaded;
+* ``torch.set_num_threads`` / ``torch.set_num_interop_threads``.
+
+The count is ``cores // jobs`` (the cores this process may run on, shared by
+the runs of a benchmark that run at once), at least 1, unless the user gives
+``--threads``. Inter-op pools get one thread: the networks searched here are
+chains of small ops, and a second pool only competes with the first for the
+same cores. What was applied (read back from the frameworks) goes into the
+run report's environment, so a reader sees the conditions of every timing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+# Read by the native libraries and TensorFlow at load time; set before any framework is imported.
+_INTRA_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+_INTER_VARS = ("TF_NUM_INTEROP_THREADS",)
+# A child process of a run (NNI's web-engine trials) reads the run's choice from here.
+ENV_VAR = "UNAS_THREADS"
+INTER_OP_THREADS = 1
+
+
+def cores_available() -> int:
+    """The CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_run(jobs: int = 1, threads: int | None = None) -> tuple[int, str]:
+    """How many intra-op threads each run gets, and why.
+
+    Args:
+        jobs: Runs that share the cores at once (a benchmark's ``--jobs``).
+        threads: The user's ``--threads``; None derives the count from the cores.
+
+    Returns:
+        ``(threads, source)``, the source a short text for the report.
+
+    Raises:
+        ValueError: ``jobs`` or ``threads`` below 1.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        return threads, "--threads"
+    cores = cores_available()
+    return max(1, cores // jobs), f"{cores} core(s) / {jobs} concurrent run(s)"
+
+
+def set_thread_environment(threads: int) -> None:
+    """Sets the variables that native libraries and TensorFlow read when they load.
+
+    Call it before a framework is imported; child processes inherit it.
+
+    Args:
+        threads: Intra-op threads.
+    """
+    for var in _INTRA_VARS:
+        os.environ[var] = str(threads)
+    for var in _INTER_VARS:
+        os.environ[var] = str(INTER_OP_THREADS)
+    os.environ[ENV_VAR] = str(threads)
+
+
+def _torch_threads(threads: int) -> dict[str, int] | None:
+    torch = sys.modules.get("torch")  # never import a framework just to configure it
+    if torch is None:
+        return None
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(INTER_OP_THREADS)
+    except RuntimeError:
+        pass  # torch allows it once, before any inter-op work: a second run in one process keeps the first
+    return {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+
+
+def _tensorflow_threads(threads: int) -> dict[str, int] | None:
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return None
+    threading = tf.config.threading
+    for setter, value in (
+        (threading.set_intra_op_parallelism_threads, threads),
+        (threading.set_inter_op_parallelism_threads, INTER_OP_THREADS),
+    ):
+        try:
+            setter(value)
+        except RuntimeError:
+            pass  # TensorFlow's runtime already started: its pools were sized from the environment set earlier
+    return {
+        "intra_op": threading.get_intra_op_parallelism_threads(),
+        "inter_op": threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def apply_threads(threads: int, source: str = "") -> dict[str, Any]:
+    """Sets every loaded framework's threads and returns what they report back.
+
+    Call :func:`set_thread_environment` first (before the imports), then this
+    once the toolkit is loaded.
+
+    Args:
+        threads: Intra-op threads.
+        source: Why this count (see :func:`threads_per_run`), recorded as is.
+
+    Returns:
+        The record for the run report: the count, its source, the environment
+        variables and each loaded framework's intra/inter-op threads.
+    """
+    set_thread_environment(threads)
+    record: dict[str, Any] = {
+        "threads": threads,
+        "source": source,
+        "cores_available": cores_available(),
+        "env": {var: os.environ[var] for var in _INTRA_VARS + _INTER_VARS},
+    }
+    for name, frame in (("torch", _torch_threads(threads)), ("tensorflow", _tensorflow_threads(threads))):
+        if frame is not None:
+            record[name] = frame
+    return record
+
+
+def apply_inherited_threads() -> dict[str, Any] | None:
+    """In a child process of a run (e.g. an NNI trial process): applies the run's thread count.
+
+    Returns:
+        The record of :func:`apply_threads`, or None outside a run.
+    """
+    text = os.environ.get(ENV_VAR)
+    if not text or not text.isdigit() or int(text) < 1:
+        return None
+    return apply_threads(int(text), "inherited from the run")
