@@ -94,12 +94,15 @@ def test_killed_benchmark_resumes_without_redoing_finished_runs(tmp_path):
 
     html = (tmp_path / "unas-runs" / bench_id / "report.html").read_text()
     svgs = re.findall(r"<svg.*?</svg>", html, re.S)
-    assert len(svgs) == 7
+    assert len(svgs) == 8  # with the average rank vs trial: two backends
     for s in svgs:
         ET.fromstring(s)  # well-formed SVG
     assert "<script" not in html and not re.search(r"(src|href)=\"https?://", html)
     for text in (
         "Best-so-far",
+        "Average rank vs trial",
+        "Pairwise comparisons",
+        "IQM [95% CI]",
         "wall-clock",
         "Distribution",
         "test accuracy",
@@ -115,6 +118,8 @@ def test_killed_benchmark_resumes_without_redoing_finished_runs(tmp_path):
         assert text in html, text
     data = json.loads((tmp_path / "unas-runs" / bench_id / "report.json").read_text())
     assert {b: s["runs_complete"] for b, s in data["backends"].items()} == {"optuna": 2, "nni": 2}
+    assert [(c["a"], c["b"]) for c in data["comparisons"]["objective"]] == [("optuna", "nni")]
+    assert set(data["average_rank"]["by_backend"]) == {"optuna", "nni"}
     md = subprocess.run(
         [UNAS, "report", bench_id, "--format", "md", "--store", str(tmp_path / "s.sqlite")],
         capture_output=True,
@@ -194,13 +199,48 @@ def test_bench_refuses_bad_input_before_any_run(tmp_path):
     assert out.returncode == 2 and "--resume: no earlier benchmark" in out.stderr, out.stderr
 
 
-def test_report_renders_in_a_headless_browser_offline(tmp_path):
-    """Chromium (if installed) renders the page from a file with networking disabled: the figures are drawn."""
+def chromium() -> str:
+    """The installed Chromium's path; skips the calling test when there is none (before it builds anything)."""
     import shutil
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
         pytest.skip("no headless browser installed (apt install chromium)")
+    return browser
+
+
+def headless_dom(browser: str, page: Path) -> str:
+    """The DOM Chromium builds from ``page``, loaded from its file with networking disabled.
+
+    Args:
+        browser: :func:`chromium`.
+        page: An HTML file.
+
+    Returns:
+        The serialised DOM after parsing (SVG elements included).
+    """
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--proxy-server=127.0.0.1:9",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    return dom.stdout
+
+
+def test_report_renders_in_a_headless_browser_offline(tmp_path):
+    """Chromium (if installed) renders the page from a file with networking disabled: the figures are drawn."""
+    browser = chromium()
     (tmp_path / "r.yaml").write_text(RECIPE)
     out = subprocess.run(
         [
@@ -222,21 +262,6 @@ def test_report_renders_in_a_headless_browser_offline(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     page = next((tmp_path / "unas-runs").glob("bench-*/report.html"))
-    dom = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--proxy-server=127.0.0.1:9",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    # The browser parsed every chart into SVG elements with drawn marks.
-    assert dom.stdout.count("<svg") == 7 and dom.stdout.count("<polyline") >= 3 and "<circle" in dom.stdout
+    dom = headless_dom(browser, page)
+    # The browser parsed every chart into SVG elements with drawn marks (one backend: no average-rank figure).
+    assert dom.count("<svg") == 7 and dom.count("<polyline") >= 3 and "<circle" in dom

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from unified_nas.bench.render import md_text, render_html, render_md
-from unified_nas.bench.summary import mean_ci
+from unified_nas.bench.suite import render_suite_html, render_suite_md
+from unified_nas.bench.summary import comparisons, mean_ci, rank_curves, score_stats
 
 # HTML, a table pipe, emphasis, a link, a code span and a line break that would start a heading.
 EVIL = "<script>alert(1)</script> a|b *em* [click](javascript:alert(2)) `code`\n# injected heading"
@@ -21,10 +22,11 @@ def bench_dict(text: str) -> dict[str, Any]:
         text: The text to plant.
 
     Returns:
-        What ``bench_data`` would return for one backend, one run, one complete and one failed trial.
+        What ``bench_data`` would return for two backends of one run each (one complete and one
+        failed trial), with the pairwise comparison and average ranks ``bench_data`` computes.
     """
     backend = f"nni{text}"
-    stats = mean_ci([0.9, 0.8])
+    stats = score_stats([0.9, 0.8])
     trials = [
         {
             "index": 0,
@@ -74,11 +76,15 @@ def bench_dict(text: str) -> dict[str, Any]:
         "best_so_far_time": [1.0, 1.5],
         "trials": trials,
     }
+    # A second backend whose run ends worse: the comparison tables have a row naming both.
+    other = {**run, "backend": f"optuna{text}", "incumbent": {**run["incumbent"], "objectives": [0.8]}}
+    other["best_so_far"] = [0.8, 0.8]
+    names = [backend, other["backend"]]
     return {
         "bench_id": f"bench-{text}",
         "created_at": 0.0,
         "metric": f"val_accuracy{text}",
-        "config": {"backends": [backend], "seeds": [0], "trials": 2, "time_s": None},
+        "config": {"backends": names, "seeds": [0], "trials": 2, "time_s": None},
         "directions": ["maximize"],
         "objectives": [{"metric": f"val_accuracy{text}", "direction": "maximize"}],
         "target": 0.9,
@@ -86,7 +92,7 @@ def bench_dict(text: str) -> dict[str, Any]:
         "data": {"name": f"digits{text}"},
         "environment": {"python": "3.11", "note": text},
         "backends": {
-            backend: {
+            name: {
                 "version": f"3.0{text}",
                 "strategy": f"evolution{text}",
                 "runs": 1,
@@ -102,9 +108,13 @@ def bench_dict(text: str) -> dict[str, Any]:
                 "overhead_s": mean_ci([0.2, 0.5]),
                 "hypervolume": None,
             }
+            for name in names
         },
-        "runs": [run],
+        "runs": [run, other],
         "warnings": [f"{backend} seed 0: run failed ({text})"],
+        "alpha": 0.05,
+        "comparisons": {"objective": comparisons([run, other], names, "objective", 1)},
+        "average_rank": rank_curves([run, other], names, [0], 1),
     }
 
 
@@ -128,10 +138,11 @@ def test_markdown_report_has_no_raw_html_and_intact_tables():
     assert "<" not in body and "&lt;script&gt;" in body
     assert "\\[click\\](javascript" in body and "\\*em\\*" in body
     assert not any(line.startswith("# injected") for line in md.splitlines())
-    tables = [line for line in body.splitlines() if line.startswith("|")]
-    assert len(tables) == 6  # two tables: header, rule, one row each
-    for head, rule, row in (tables[:3], tables[3:]):
-        assert len(_cells(head)) == len(_cells(rule)) == len(_cells(row))
+    # Tables are blocks of consecutive "|" lines: per backend, pairwise comparisons, average rank, runs.
+    tables = [b.splitlines() for b in re.split(r"\n(?!\|)[^\n]*\n?", body) if b.startswith("|")]
+    assert [len(t) for t in tables] == [4, 3, 4, 4]  # header, rule, a row per backend / pair / backend / run
+    for table in tables:
+        assert len({len(_cells(line)) for line in table}) == 1, table
     assert '"note": "<script>' in env  # verbatim inside the fence, where renderers show it as code
 
 
@@ -146,10 +157,63 @@ def test_markdown_report_renders_without_script_in_a_real_markdown_renderer():
     first_table = html.split("<table>", 2)[1]
     header = first_table.split("</tr>", 1)[0]
     row = first_table.split("<tbody>", 1)[1].split("</tr>", 1)[0]
-    assert header.count("<th>") == row.count("<td>") == 13
+    assert header.count("<th>") == row.count("<td>") == 15
 
 
 def test_html_report_escapes_every_planted_text():
     page = render_html(bench_dict(EVIL))
     assert "<script" not in page.lower()
     assert "&lt;script&gt;" in page
+    # The new sections name the backends too: the pairwise table and the average-rank figure's legend.
+    assert "Pairwise comparisons" in page and "Average rank vs trial" in page
+
+
+def test_reports_escape_planted_text_in_the_new_sections():
+    d = bench_dict(EVIL)
+    md = render_md(d)
+    pairs = md.split("## Pairwise comparisons", 1)[1].split("##", 1)[0]
+    assert "nni&lt;script&gt;alert(1)&lt;/script&gt; a\\|b" in pairs and "<" not in pairs
+    ranks = md.split("## Average rank by trial", 1)[1].split("##", 1)[0]
+    assert "optuna&lt;script&gt;" in ranks and "<" not in ranks
+
+
+def suite_dict(text: str) -> dict[str, Any]:
+    """A ``suite_data``-shaped dict with ``text`` in every name a store holds (backends, recipes, ids, warnings)."""
+    names = [f"nni{text}", f"optuna{text}"]
+    score = {"iqm": 0.9, "iqm_ci95": [0.85, 0.95], "n": 2}
+    return {
+        "created_at": 0.0,
+        "alpha": 0.05,
+        "score": "IQM",
+        "backends": names,
+        "recipes": [
+            {
+                "bench_id": f"bench-{text}-{i}",
+                "recipe": f"tiny{text}{i}",
+                "metric": f"val_accuracy{text}",
+                "direction": "maximize",
+                "seeds": 2,
+                "trials": 3,
+                "scores": {b: score for b in names},
+                "ranks": {b: 1.5 for b in names},
+                "warnings": [],
+            }
+            for i in range(2)
+        ],
+        "average_ranks": {b: 1.5 for b in names},
+        "friedman": {"chi2": None, "p": None, "reason": "needs 3 backends", "significant": False},
+        "nemenyi": {"q_alpha": 1.96, "cd": 1.39, "groups": [names]},
+        "warnings": [f"recipe tiny{text} has 2 benchmarks"],
+    }
+
+
+def test_suite_reports_escape_every_planted_text():
+    d = suite_dict(EVIL)
+    page = render_suite_html(d)
+    assert "<script" not in page.lower() and "&lt;script&gt;" in page
+    md = render_suite_md(d)
+    assert "<" not in md and "&lt;script&gt;" in md
+    assert not any(line.startswith("# injected") for line in md.splitlines())
+    for line in md.splitlines():
+        if line.startswith("|"):
+            assert len(_cells(line)) in (2, 6), line  # average-rank table: 2 cells; scores table: 4 + 2 backends

@@ -6,14 +6,16 @@ import json
 import re
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any, cast
 
+from unified_nas.bench.stats import ALPHA
 from unified_nas.bench.svg import PALETTE, Plot
 
 
-def _f(v: Any, digits: int = 4) -> str:
+def fmt_num(v: Any, digits: int = 4) -> str:
+    """A float to ``digits`` significant digits, None as "-", anything else as ``str``."""
     if v is None:
         return "-"
     return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
@@ -23,6 +25,44 @@ def _pm(s: dict[str, Any] | None) -> str:
     if not s or s.get("mean") is None:
         return "-"
     return f"{s['mean']:.4g}" + (f" ± {s['ci95']:.2g}" if s.get("ci95") is not None else "")
+
+
+def fmt_ci(ci: Sequence[float] | None) -> str:
+    """The interval as ' [low, high]', or '' for none (it follows the value it belongs to)."""
+    return "" if ci is None else f" [{ci[0]:.4g}, {ci[1]:.4g}]"
+
+
+def fmt_iqm(s: dict[str, Any] | None) -> str:
+    """An IQM with its bootstrap interval ("-" for none, e.g. a report written before IQMs were).
+
+    Args:
+        s: A dict with ``iqm`` and ``iqm_ci95`` (:func:`~unified_nas.bench.summary.score_stats`).
+
+    Returns:
+        "iqm [low, high]".
+    """
+    if not s or s.get("iqm") is None:
+        return "-"
+    return f"{s['iqm']:.4g}" + fmt_ci(s.get("iqm_ci95"))
+
+
+# One sentence per statistic, under its table or figure: what the reader sees and how to read it.
+EXPLAIN = {
+    "iqm": (
+        "IQM: interquartile mean of the runs' final scores over seeds (the mean of the middle 50%, robust to one "
+        "lucky or failed seed; the mean below 4 seeds), with its 95% percentile-bootstrap interval in brackets."
+    ),
+    "pairs": (
+        "P(A > B): probability that a run of A ends better than a run of B (0.5 = no difference), with its 95% "
+        "bootstrap interval (few seeds make it look narrower than it is); p: two-sided Mann-Whitney U test, "
+        "Holm-adjusted over all pairs; significant: adjusted p < {alpha}."
+    ),
+    "no_pairs": "Fewer than two backends have final scores: nothing to compare.",
+    "rank": (
+        "Average rank of each backend's best-so-far at each trial over seeds (1 = best, ties share a rank, "
+        "a run with no result yet ranks last): the backend with the smallest rank leads at that point of the search."
+    ),
+}
 
 
 def _colors(d: dict[str, Any]) -> dict[str, str]:
@@ -76,6 +116,21 @@ def fig_best_so_far_trials(d: dict[str, Any]) -> str:
                 columns.append((i + 1, at))
         _mean_band(p, columns, c)
     return p.svg(legend)
+
+
+def fig_average_rank(d: dict[str, Any]) -> str:
+    """Average rank of each backend's best-so-far vs trial; rank 1 (best) at the top."""
+    ranks = d["average_rank"]
+    k, n = len(ranks["by_backend"]), ranks["trials"]
+    # Room above rank 1 for the legend (top right), which would otherwise hide the leader's line.
+    room = (14 * k + 6) / (Plot.H - Plot.T - Plot.B)
+    top = min(1.0, (1 - room * k) / (1 - room))
+    # A y range from k down to ``top`` turns the axis over: leading is higher on the chart.
+    p = Plot((1, max(n, 2)), (k, top), "Average rank vs trial (1 = best, top; over seeds)", "trial", "average rank")
+    for b, c in _colors(d).items():
+        curve = ranks["by_backend"].get(b, [])
+        p.line([(i + 1, r) for i, r in enumerate(curve)], c)
+    return p.svg(_legend(d), yticks=[(r, str(r)) for r in range(1, k + 1)])
 
 
 def _value_at(times: list[float], values: list[float | None], t: float) -> float | None:
@@ -234,7 +289,16 @@ def fig_pareto(d: dict[str, Any]) -> str:
     return p.svg(_legend(d))
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
+def html_table(head: list[str], rows: list[list[str]]) -> str:
+    """An HTML table; every header and cell is escaped text.
+
+    Args:
+        head: Column names.
+        rows: Rows of cells.
+
+    Returns:
+        The ``<table>`` element.
+    """
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{th}</tr>{body}</table>"
@@ -250,7 +314,9 @@ def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         f"best {d['metric']}",
         "mean ± 95% CI",
         "median",
+        "IQM [95% CI]",
         "true acc mean ± CI" if table else "test acc mean ± CI",
+        "true acc IQM [95% CI]" if table else "test acc IQM [95% CI]",
         "retrained test",
         "time to target s (median)",
         "complete/pruned/failed",
@@ -262,18 +328,20 @@ def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         rows.append(
             [
                 b,
-                _f(s["version"]),
-                _f(s["strategy"]),
+                fmt_num(s["version"]),
+                fmt_num(s["strategy"]),
                 f"{s['runs_complete']}/{s['runs']}",
-                _f(s["objective"]["max"] if d["directions"][0] == "maximize" else s["objective"]["min"]),
+                fmt_num(s["objective"]["max"] if d["directions"][0] == "maximize" else s["objective"]["min"]),
                 _pm(s["objective"]),
-                _f(s["objective"]["median"]),
+                fmt_num(s["objective"]["median"]),
+                fmt_iqm(s["objective"]),
                 _pm(s["true" if table else "test"]),
+                fmt_iqm(s["true" if table else "test"]),
                 _pm(s["retrain_test"]),
-                f"{_f(s['time_to_target_s']['median'], 3)} ({s['reached_target']} reached)",
+                f"{fmt_num(s['time_to_target_s']['median'], 3)} ({s['reached_target']} reached)",
                 "/".join(str(s["trials"][k]) for k in ("complete", "pruned", "failed")),
                 f"{s['wall_s']:.1f}",
-                _f(s["overhead_s"]["median"], 3),
+                fmt_num(s["overhead_s"]["median"], 3),
             ]
         )
     return head, rows
@@ -281,6 +349,57 @@ def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 def _is_table(d: dict[str, Any]) -> bool:
     return (d.get("evaluation") or {}).get("mode") == "table"
+
+
+def pair_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Every pair of backends on each compared score (``bench_data``'s ``comparisons``).
+
+    Args:
+        d: Output of ``bench_data``.
+
+    Returns:
+        The header and one row per pair and score (none with fewer than 2 backends with scores).
+    """
+    head = ["A", "B", "final score", "P(A > B) [95% CI]", "Mann-Whitney p", "Holm p", "significant", "runs A/B"]
+    names = {"objective": d["metric"], "true": "true accuracy", "test": "test accuracy"}
+    rows = [
+        [
+            c["a"],
+            c["b"],
+            names.get(what, what),
+            f"{c['p']:.3g}{fmt_ci(c['ci95'])}",
+            f"{c['mannwhitney_p']:.3g}",
+            f"{c['holm_p']:.3g}",
+            "yes" if c["significant"] else "no",
+            f"{c['n_x']}/{c['n_y']}",
+        ]
+        for what, pairs in (d.get("comparisons") or {}).items()
+        for c in pairs
+    ]
+    return head, rows
+
+
+def _ranked(d: dict[str, Any]) -> bool:
+    """The report has average ranks worth showing: 2 or more backends (one alone is always first)."""
+    ranks = d.get("average_rank") or {}
+    return len(ranks.get("by_backend", {})) >= 2 and ranks.get("trials", 0) > 0
+
+
+def rank_rows(d: dict[str, Any], points: int = 5) -> tuple[list[str], list[list[str]]]:
+    """Each backend's average rank (``bench_data``'s ``average_rank``) at a few trials, first and last included.
+
+    Args:
+        d: Output of ``bench_data``.
+        points: Trials shown (fewer if the curves are shorter).
+
+    Returns:
+        The header (``backend`` and ``trial N`` per trial shown) and one row per backend.
+    """
+    ranks = d.get("average_rank") or {"trials": 0, "by_backend": {}}
+    n = ranks["trials"]
+    at = sorted({round(1 + i * (n - 1) / max(points - 1, 1)) for i in range(points)}) if n else []
+    head = ["backend"] + [f"trial {t}" for t in at]
+    return head, [[b] + [f"{curve[t - 1]:.2f}" for t in at] for b, curve in ranks["by_backend"].items()]
 
 
 def run_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -312,12 +431,12 @@ def run_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 r["run_id"],
                 r["status"],
                 limits,
-                _f(sp.get("trials")),
-                _f(sp.get("simulated_s" if table else "epochs")),
-                _f(sp.get("wall_s"), 3),
-                _f(inc.get("objectives", [None])[0]),
-                _f(inc.get("true_accuracy" if table else "test_accuracy")),
-                _f(r.get("hypervolume")),
+                fmt_num(sp.get("trials")),
+                fmt_num(sp.get("simulated_s" if table else "epochs")),
+                fmt_num(sp.get("wall_s"), 3),
+                fmt_num(inc.get("objectives", [None])[0]),
+                fmt_num(inc.get("true_accuracy" if table else "test_accuracy")),
+                fmt_num(r.get("hypervolume")),
             ]
         )
     return head, rows
@@ -337,11 +456,33 @@ def reference_text(d: dict[str, Any]) -> str:
     )
 
 
+def _pairs_html(d: dict[str, Any]) -> str:
+    """The section of pairwise comparisons, or a sentence why there is none."""
+    head, rows = pair_rows(d)
+    if not rows:
+        return f"<h2>Pairwise comparisons</h2><p>{escape(EXPLAIN['no_pairs'])}</p>"
+    return f"<h2>Pairwise comparisons</h2>{html_table(head, rows)}<p>{escape(_explain_pairs(d))}</p>"
+
+
+def _explain_pairs(d: dict[str, Any]) -> str:
+    return EXPLAIN["pairs"].format(alpha=d.get("alpha", ALPHA))
+
+
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:8px 0 18px;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}
 th{background:#f0f0f0}.warn{background:#fff4e5;border:1px solid #f0a030;padding:8px 12px;margin:10px 0}
 .charts{display:flex;flex-wrap:wrap;gap:14px}pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:12px}
 figure{margin:0}"""
+
+
+def start_text(d: dict[str, Any]) -> str:
+    """Where the runs start: the recipe's start point, and whether every run evaluated it first."""
+    first = (
+        "every run evaluated it as trial 0 (default_first)"
+        if d["config"].get("default_first")
+        else "default_first was off: only strategies that start from defaults (keras-tuner greedy) begin there"
+    )
+    return f"Start point (each parameter's default:, else its neutral value): {json.dumps(d['start'])}; {first}."
 
 
 def render_html(d: dict[str, Any]) -> str:
@@ -358,6 +499,8 @@ def render_html(d: dict[str, Any]) -> str:
     ]
     if _is_table(d):  # no test accuracy to plot; simulated training time instead
         figs[3] = fig_best_so_far_time(d, "best_so_far_simulated_time")
+    if _ranked(d):
+        figs.insert(1, fig_average_rank(d))
     if len(d["objectives"]) == 2:
         figs.insert(0, fig_pareto(d))
     env = d["environment"]
@@ -369,13 +512,15 @@ def render_html(d: dict[str, Any]) -> str:
 {escape(", ".join(cfg["backends"]))}; seeds {escape(str(cfg["seeds"]))}; budget per run: trials={escape(str(cfg["trials"] or "recipe"))},
 time={escape(str(cfg["time_s"]) + " s" if cfg["time_s"] else "no limit")}; objectives {escape(", ".join(o["metric"] + " (" + o["direction"] + ")" for o in d["objectives"]))}.
 Incumbents are chosen on validation; {"the table's true accuracy" if _is_table(d) else "test accuracy"} is reported for them only. Target for "time to target":
-{_f(d["target"])} (the weakest final best of all runs unless set). Created
+{fmt_num(d["target"])} (the weakest final best of all runs unless set). Created
 {time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d["created_at"]))}.</p>
 {warn or "<p>Budgets asked and spent are equal across runs.</p>"}
+{f"<p>{escape(start_text(d))}</p>" if d.get("start") is not None else ""}
 {f"<p>{escape(reference_text(d))}</p>" if d.get("reference") else ""}
-<h2>Per backend</h2>{_table(*summary_rows(d))}
-<h2>Figures</h2><div class="charts">{"".join(f"<figure>{f}</figure>" for f in figs)}</div>
-<h2>Runs: budget asked and spent</h2>{_table(*run_rows(d))}
+<h2>Per backend</h2>{html_table(*summary_rows(d))}<p>{escape(EXPLAIN["iqm"])}</p>
+{_pairs_html(d)}
+<h2>Figures</h2>{f"<p>{escape(EXPLAIN['rank'])}</p>" if _ranked(d) else ""}<div class="charts">{"".join(f"<figure>{f}</figure>" for f in figs)}</div>
+<h2>Runs: budget asked and spent</h2>{html_table(*run_rows(d))}
 <h2>Environment</h2><pre>{escape(json.dumps(env, indent=1))}</pre>
 <h2>Recipe</h2><pre>{escape(d["recipe"].get("text", ""))}</pre>
 </body></html>
@@ -405,6 +550,22 @@ def md_text(v: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", escape(text, quote=False))
 
 
+def md_table(head: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured Markdown table; every cell goes through :func:`md_text`.
+
+    Args:
+        head: Column names.
+        rows: Rows of cells, as many as ``head``.
+
+    Returns:
+        The table's lines, joined.
+    """
+    return "\n".join(
+        ["| " + " | ".join(md_text(h) for h in head) + " |", "|" + "---|" * len(head)]
+        + ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
+    )
+
+
 def render_md(d: dict[str, Any]) -> str:
     """The benchmark report as GitHub-flavoured Markdown: summary tables, no figures.
 
@@ -418,12 +579,6 @@ def render_md(d: dict[str, Any]) -> str:
         The Markdown document.
     """
 
-    def table(head: list[str], rows: list[list[str]]) -> str:
-        return "\n".join(
-            ["| " + " | ".join(md_text(h) for h in head) + " |", "|" + "---|" * len(head)]
-            + ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
-        )
-
     cfg = d["config"]
     time_s = f"{cfg['time_s']} s" if cfg["time_s"] else "no limit"
     lines = [
@@ -432,12 +587,14 @@ def render_md(d: dict[str, Any]) -> str:
         f"Recipe **{md_text(d['recipe']['name'])}**; backends {md_text(', '.join(cfg['backends']))}; "
         f"seeds {md_text(cfg['seeds'])}; budget per run trials={md_text(cfg['trials'] or 'recipe')}, "
         f"time={md_text(time_s)}. Incumbents chosen on validation. "
-        f"Target: {md_text(_f(d['target']))}. Figures: report.html.",
+        f"Target: {md_text(fmt_num(d['target']))}. Figures: report.html.",
         "",
     ]
     lines += [f"> **Warning:** {md_text(w)}" for w in d["warnings"]] or [
         "Budgets asked and spent are equal across runs."
     ]
+    if d.get("start") is not None:
+        lines += ["", md_text(start_text(d))]
     if d.get("reference"):
         lines += ["", md_text(reference_text(d))]
     # The environment stays verbatim: inside a fenced block nothing is rendered, and json.dumps puts a quote,
@@ -446,11 +603,22 @@ def render_md(d: dict[str, Any]) -> str:
         "",
         "## Per backend",
         "",
-        table(*summary_rows(d)),
+        md_table(*summary_rows(d)),
+        "",
+        md_text(EXPLAIN["iqm"]),
+        "",
+        "## Pairwise comparisons",
+        "",
+    ]
+    head, rows = pair_rows(d)
+    lines += [md_table(head, rows), "", md_text(_explain_pairs(d))] if rows else [md_text(EXPLAIN["no_pairs"])]
+    if _ranked(d):
+        lines += ["", "## Average rank by trial", "", md_table(*rank_rows(d)), "", md_text(EXPLAIN["rank"])]
+    lines += [
         "",
         "## Runs",
         "",
-        table(*run_rows(d)),
+        md_table(*run_rows(d)),
         "",
         "## Environment",
         "",
@@ -469,18 +637,33 @@ def render_json(d: dict[str, Any]) -> str:
 BENCH_RENDERERS = {"html": render_html, "md": render_md, "json": render_json}
 
 
-def write_reports(store: Any, bench_id: str, out_dir: Any) -> list[str]:
-    """Writes report.html, report.md and report.json of a benchmark into ``out_dir``; returns the paths."""
+def write_rendered(
+    d: dict[str, Any], renderers: Mapping[str, Callable[[dict[str, Any]], str]], out_dir: Any
+) -> list[str]:
+    """Writes ``report.<format>`` for each renderer of ``d`` into ``out_dir`` (created); returns the paths.
+
+    Args:
+        d: The report's data.
+        renderers: ``{format: renderer}``, e.g. :data:`BENCH_RENDERERS`.
+        out_dir: The folder.
+
+    Returns:
+        The paths written, in the renderers' order.
+    """
     from pathlib import Path
 
-    from unified_nas.bench.summary import bench_data
-
-    d = bench_data(store, bench_id)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for fmt_, fn in BENCH_RENDERERS.items():
+    for fmt_, fn in renderers.items():
         p = out / f"report.{fmt_}"
         p.write_text(fn(d))
         paths.append(str(p))
     return paths
+
+
+def write_reports(store: Any, bench_id: str, out_dir: Any) -> list[str]:
+    """Writes report.html, report.md and report.json of a benchmark into ``out_dir``; returns the paths."""
+    from unified_nas.bench.summary import bench_data
+
+    return write_rendered(bench_data(store, bench_id), BENCH_RENDERERS, out_dir)

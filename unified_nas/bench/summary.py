@@ -5,8 +5,12 @@ table's true accuracy on a table recipe), retrained test accuracy if asked,
 best-so-far curves by trial, by wall time and (table recipes) by simulated
 training time, time to the target, budget asked and spent, overhead per
 trial, hypervolume (two objectives). Per backend: those over seeds with a 95%
-confidence band (Student t), counts of complete/pruned/failed trials. For a
-table recipe, the reference lines of :func:`table_reference`.
+confidence band (Student t), counts of complete/pruned/failed trials; for the
+final scores also the interquartile mean with a bootstrap interval. Per pair of
+backends: the probability that a run of one ends better than a run of the
+other, with a rank test (:func:`comparisons`). Per trial: each backend's
+average rank (:func:`rank_curves`). For a table recipe, the reference lines of
+:func:`table_reference`. The statistics themselves are in :mod:`unified_nas.bench.stats`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from unified_nas.bench.stats import ALPHA, average_rank_curves, bootstrap_ci, holm, iqm, iqm_along, prob_improvement
 from unified_nas.errors import StoreError
 from unified_nas.report.records import RunReport, pareto_front
 from unified_nas.report.store import ResultsStore
@@ -71,6 +76,82 @@ def mean_ci(values: Sequence[float]) -> dict[str, Any]:
         "ci95": half,
         "std": std,
     }
+
+
+def score_stats(values: Sequence[float | None]) -> dict[str, Any]:
+    """:func:`mean_ci` plus the interquartile mean and its 95% percentile-bootstrap interval (seeded).
+
+    Args:
+        values: One final score per run (None: the run has none; left out).
+
+    Returns:
+        The keys of :func:`mean_ci`, ``iqm`` (None for no value) and ``iqm_ci95`` ([low, high];
+        None for fewer than 2 values).
+    """
+    v = [x for x in values if x is not None]
+    ci = bootstrap_ci(v, iqm_along)
+    return {**mean_ci(v), "iqm": iqm(v), "iqm_ci95": None if ci is None else list(ci)}
+
+
+def final_score(run: dict[str, Any], what: str) -> float | None:
+    """A run's final score: its incumbent's first objective, or its ``test``/``true`` accuracy.
+
+    Args:
+        run: A run summary (:func:`run_summary`).
+        what: ``objective``, ``test`` or ``true``.
+
+    Returns:
+        The value, or None (no incumbent, or no such accuracy).
+    """
+    inc = run["incumbent"]
+    if inc is None:
+        return None
+    return inc["objectives"][0] if what == "objective" else inc.get(f"{what}_accuracy")
+
+
+def comparisons(runs: Sequence[dict[str, Any]], backends: Sequence[str], what: str, sign: int) -> list[dict[str, Any]]:
+    """Every pair of backends compared on their runs' final score (:func:`final_score`).
+
+    For A before B in ``backends``: P(A > B), the probability that a run of A ends better than a
+    run of B, with its bootstrap interval and the two-sided Mann-Whitney p
+    (:func:`~unified_nas.bench.stats.prob_improvement`); the p-values of all pairs are
+    Holm-adjusted as one family, and a pair is ``significant`` when its adjusted p is below
+    :data:`~unified_nas.bench.stats.ALPHA`. Pairs where a backend has no score are left out.
+
+    Args:
+        runs: Run summaries.
+        backends: Backend names, in report order.
+        what: ``objective``, ``test`` or ``true``.
+        sign: 1 if higher scores are better, -1 if lower are (accuracies: 1).
+
+    Returns:
+        One dict per pair: ``a``, ``b``, the keys of ``prob_improvement``, ``holm_p``, ``significant``.
+    """
+    finals = {b: [v for r in runs if r["backend"] == b if (v := final_score(r, what)) is not None] for b in backends}
+    pairs = [(a, b) for i, a in enumerate(backends) for b in backends[i + 1 :] if finals[a] and finals[b]]
+    out = [{"a": a, "b": b, **prob_improvement(finals[a], finals[b], sign)} for a, b in pairs]
+    for o, adjusted in zip(out, holm([o["mannwhitney_p"] for o in out])):
+        o["holm_p"], o["significant"] = adjusted, adjusted < ALPHA
+    return out
+
+
+def rank_curves(
+    runs: Sequence[dict[str, Any]], backends: Sequence[str], seeds: Sequence[int], sign: int
+) -> dict[str, Any]:
+    """Average rank of each backend's best-so-far at each trial over seeds (1 = best).
+
+    Args:
+        runs: Run summaries.
+        backends: Backend names.
+        seeds: The benchmark's seeds (a seed some backend has no run of ranks that backend last).
+        sign: 1 if higher scores are better, -1 if lower are.
+
+    Returns:
+        ``seeds`` (count), ``trials`` (curve length) and ``by_backend`` (``{backend: [rank per trial]}``).
+    """
+    curve = {(r["backend"], r["seed"]): r.get("best_so_far") or [] for r in runs}
+    avg = average_rank_curves({b: [curve.get((b, s), []) for s in seeds] for b in backends}, sign)
+    return {"seeds": len(seeds), "trials": max((len(c) for c in avg.values()), default=0), "by_backend": avg}
 
 
 def best_so_far(values: Sequence[float | None], sign: int) -> list[float | None]:
@@ -246,9 +327,9 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
             "runs": sum(r["backend"] == name for r in runs),
             "runs_complete": sum(r["status"] == "complete" for r in runs if r["backend"] == name),
             "val": mean_ci([r["incumbent"]["val_accuracy"] for r in mine]),
-            "objective": mean_ci([r["incumbent"]["objectives"][0] for r in mine]),
-            "test": mean_ci([r["incumbent"]["test_accuracy"] for r in mine]),
-            "true": mean_ci([r["incumbent"].get("true_accuracy") for r in mine]),
+            "objective": score_stats([final_score(r, "objective") for r in mine]),
+            "test": score_stats([final_score(r, "test") for r in mine]),
+            "true": score_stats([final_score(r, "true") for r in mine]),
             "retrain_test": mean_ci([r["retrain"]["mean"] for r in mine if r.get("retrain")]),
             "time_to_target_s": mean_ci([r["time_to_target_s"] for r in mine]),
             "reached_target": sum(r["time_to_target_s"] is not None for r in mine),
@@ -280,11 +361,25 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
         "data": first.data,
         "evaluation": first.evaluation,
         "environment": first.environment,
+        # Where start-point strategies begin (reports from before start points existed have none).
+        "start": first.space.get("start"),
         "backends": backends,
         "runs": runs,
         "reference": reference,
         "warnings": budget_warnings(runs, first.by_table),
+        "alpha": ALPHA,
+        # Final scores compared pair by pair: the headline objective, and the accuracy the report shows.
+        "comparisons": {
+            what: comparisons(runs, config["backends"], what, s)
+            for what, s in (("objective", sign), (accuracy_key(first.by_table), 1))
+        },
+        "average_rank": rank_curves(runs, config["backends"], config["seeds"], sign),
     }
+
+
+def accuracy_key(by_table: bool) -> str:
+    """The accuracy a benchmark reports for incumbents: ``true`` (the table's) or ``test``."""
+    return "true" if by_table else "test"
 
 
 def table_reference(evaluation: dict[str, Any], trials: int, seeds: int, replicates: int = 1000) -> dict[str, Any]:

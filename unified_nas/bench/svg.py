@@ -1,4 +1,4 @@
-"""Minimal inline-SVG charts: no JavaScript, no CDN, they render anywhere offline."""
+"""Minimal inline-SVG charts (plots, critical-difference diagrams): no JavaScript, no CDN, they render anywhere offline."""
 
 from __future__ import annotations
 
@@ -155,3 +155,90 @@ class Plot:
             )
         parts.append("</svg>")
         return "".join(parts)
+
+
+def cd_diagram(
+    names: Sequence[str],
+    ranks: Sequence[float],
+    cd: float | None,
+    groups: Sequence[Sequence[int]],
+    title: str,
+    colors: Sequence[str] = PALETTE,
+) -> str:
+    """A critical-difference diagram (Demšar 2006, JMLR 7, Fig. 1) as self-contained SVG.
+
+    A rank axis from 1 (best, left) to k; each competitor is marked at its average rank and
+    named at the end of a line, the better half on the left and the worse on the right (the
+    nearer a name sits to the axis, the more extreme its rank); a bar of length CD above the
+    axis; under it, a thick bar across each group of competitors that are not significantly
+    different.
+
+    Args:
+        names: The competitors.
+        ranks: Their average ranks (1 = best), in the order of ``names``.
+        cd: The critical difference (None: no CD bar).
+        groups: Index lists of competitors not significantly different (bars under the axis).
+        title: Shown on top and given as the figure's accessible name.
+        colors: A colour per competitor (cycled), for its mark on the axis.
+
+    Returns:
+        The ``<svg>`` element; every text is escaped.
+    """
+    k = len(names)
+    W, side, axis_y, step = 640, 170, 74, 18
+    top = max(k, 2)  # one competitor still gets an axis from 1 to 2
+
+    def x(r: float) -> float:
+        return side + (r - 1) / (top - 1) * (W - 2 * side)
+
+    order = sorted(range(k), key=lambda i: ranks[i])
+    left = (k + 1) // 2
+    label_y = axis_y + 14 + 7 * len(groups)
+    H = label_y + step * max(left, 1) + 8
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{W}" height="{H}" '
+        f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}">',
+        f'<text x="{W / 2}" y="16" font-size="13" font-weight="bold" text-anchor="middle">{escape(title)}</text>',
+        f'<line x1="{x(1):.1f}" y1="{axis_y}" x2="{x(top):.1f}" y2="{axis_y}" stroke="#222" stroke-width="1.5"/>',
+    ]
+    for i in range(2 * (top - 1) + 1):  # ticks at every half rank, labelled at whole ones
+        r = 1 + i / 2
+        whole = i % 2 == 0
+        parts.append(
+            f'<line x1="{x(r):.1f}" y1="{axis_y}" x2="{x(r):.1f}" y2="{axis_y - (6 if whole else 3)}" stroke="#222"/>'
+        )
+        if whole:
+            parts.append(f'<text x="{x(r):.1f}" y="{axis_y - 9}" font-size="11" text-anchor="middle">{int(r)}</text>')
+    if cd is not None:
+        # A CD longer than the axis is drawn to its end; the label gives the length.
+        end = x(min(1 + cd, top))
+        parts.append(
+            f'<g class="cd"><title>critical difference {fmt(cd)}</title>'
+            f'<line x1="{x(1):.1f}" y1="38" x2="{end:.1f}" y2="38" stroke="#222" stroke-width="2"/>'
+            f'<line x1="{x(1):.1f}" y1="33" x2="{x(1):.1f}" y2="43" stroke="#222"/>'
+            f'<line x1="{end:.1f}" y1="33" x2="{end:.1f}" y2="43" stroke="#222"/>'
+            f'<text x="{(x(1) + end) / 2:.1f}" y="30" font-size="11" text-anchor="middle">CD = {fmt(cd)}</text></g>'
+        )
+    for g, members in enumerate(groups):
+        lo, hi = min(ranks[i] for i in members), max(ranks[i] for i in members)
+        y = axis_y + 8 + 7 * g
+        tip = "not significantly different: " + ", ".join(names[i] for i in members)
+        parts.append(
+            f'<line class="group" x1="{x(lo) - 4:.1f}" y1="{y}" x2="{x(hi) + 4:.1f}" y2="{y}" stroke="#222" '
+            f'stroke-width="4" stroke-linecap="round"><title>{escape(tip)}</title></line>'
+        )
+    for pos, i in enumerate(order):
+        on_left = pos < left
+        y = label_y + step * (pos if on_left else k - 1 - pos)
+        end = side - 12 if on_left else W - side + 12
+        label = f"{names[i]} ({ranks[i]:.2f})"
+        parts.append(
+            f'<polyline fill="none" stroke="#555" points="{x(ranks[i]):.1f},{axis_y} {x(ranks[i]):.1f},{y} '
+            f'{end:.1f},{y}"/>'
+            f'<circle cx="{x(ranks[i]):.1f}" cy="{axis_y}" r="4" fill="{colors[i % len(colors)]}">'
+            f"<title>{escape(label)}</title></circle>"
+            f'<text x="{end + (-4 if on_left else 4):.1f}" y="{y + 4}" font-size="12" '
+            f'text-anchor="{"end" if on_left else "start"}">{escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
