@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from unified_nas.api import TABLE_SEEDS, TRAINED_SEEDS
 from unified_nas.errors import StoreError, UserError
 from unified_nas.lifecycle import ResumeDiverged, Terminated, handle_sigterm, shown_status
 from unified_nas.limits import MAX_SEED
@@ -57,6 +58,13 @@ def _positive_float(text: str) -> float:
     return v
 
 
+THREADS_HELP = "framework threads (torch, TensorFlow, OpenMP; default: available cores / concurrent runs)"
+DEFAULT_FIRST_HELP = (
+    "trial 0 evaluates the recipe's start point (each parameter's default:, else its neutral middle), "
+    "so runs start at the same place"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="unas", description="One NAS recipe, many toolkits (NNI, Optuna, AutoKeras).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -84,15 +92,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--store", default=DEFAULT_STORE, help=f"results store (default ./{DEFAULT_STORE})")
     r.add_argument("--runs-dir", default=None, help="where run directories go (default: unas-runs/ beside the store)")
+    r.add_argument("--threads", type=_int_at_least(1), help=THREADS_HELP)
+    r.add_argument("--default-first", action="store_true", help=DEFAULT_FIRST_HELP)
     r.add_argument("--quiet", action="store_true", help="no progress output")
 
-    be = sub.add_parser("bench", help="benchmark a recipe across backends and seeds, and write the comparison report")
-    be.add_argument("recipe", help="recipe YAML file")
+    be = sub.add_parser(
+        "bench",
+        help="benchmark recipes across backends and seeds, and write the comparison report(s)",
+        description="Benchmark a recipe across backends and seeds. Several recipes, or one suite file "
+        "(YAML: recipes: [paths relative to it], optional name:), run one benchmark per recipe with the "
+        "same flags and add a suite report comparing them.",
+    )
+    be.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe YAML file(s), or one suite file")
     be.add_argument(
         "--backends",
         help="comma-separated (default: every installed backend that is a NAS toolkit, see `unas backends`)",
     )
-    be.add_argument("--seeds", type=_int_at_least(1), default=2, help="seeds per backend (default 2: recipe seed, +1)")
+    be.add_argument(
+        "--seeds",
+        type=_int_at_least(1),
+        default=None,
+        help=f"seeds per backend, from the recipe's seed up (default: {TABLE_SEEDS} for a recipe evaluated "
+        f"by a table, else {TRAINED_SEEDS}; per recipe in a suite)",
+    )
     be.add_argument("--trials", type=_int_at_least(1), help="trial budget per run (overrides the recipe)")
     be.add_argument("--time", type=_positive_float, dest="time_s", metavar="SECONDS", help="wall-clock budget per run")
     be.add_argument(
@@ -105,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument(
         "--jobs", type=_int_at_least(1), default=1, help="runs at once, each in its own process (default 1)"
     )
+    be.add_argument("--threads", type=_int_at_least(1), help=THREADS_HELP + " per run")
+    be.add_argument("--default-first", action="store_true", help=DEFAULT_FIRST_HELP + " (every backend)")
     be.add_argument(
         "--retrain",
         type=_int_at_least(0),
@@ -116,13 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--store", default=DEFAULT_STORE)
     be.add_argument("--runs-dir", default=None, help="where run directories and reports go (default: unas-runs/)")
 
-    rep = sub.add_parser("report", help="show a stored run, or write a benchmark's report")
-    rep.add_argument("run_id", nargs="?", default="latest", help="run or benchmark id, a unique prefix, or 'latest'")
+    rep = sub.add_parser("report", help="show a stored run, or write a benchmark's or a suite's report")
+    rep.add_argument(
+        "run_id", nargs="?", default="latest", help="run, benchmark or suite id, a unique prefix, or 'latest'"
+    )
     rep.add_argument(
         "--format",
         choices=("table", "json", "csv", "html", "md"),
         default=None,
-        help="runs: table (default), json, csv; benchmarks: html (default), md, json",
+        help="runs: table (default), json, csv; benchmarks and suites: html (default), md, json",
     )
     rep.add_argument("--store", default=DEFAULT_STORE)
     rep.add_argument("--output", "-o", help="write to this file instead of stdout")
@@ -146,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
-    from unified_nas.recipe import load_recipe
-    from unified_nas.runner import resume_run, run_recipe
+    from unified_nas.api import run
+    from unified_nas.runner import resume_run
 
     if a.resume is not None:
         given = [
@@ -162,30 +188,34 @@ def _cmd_run(a: argparse.Namespace) -> int:
                 ("--pruner", a.pruner),
                 ("--option", a.option or None),
                 ("--runs-dir", a.runs_dir),
+                ("--default-first", a.default_first or None),
             )
             if v is not None
         ]
         if given:
             raise UserError(f"--resume continues a stored run as it was started; drop {', '.join(given)}")
         return _summary(
-            resume_run(a.resume, store=_existing_store(a.store, readonly=False), progress=not a.quiet), a.store
+            resume_run(
+                a.resume, store=_existing_store(a.store, readonly=False), progress=not a.quiet, threads=a.threads
+            ),
+            a.store,
         )
     if a.recipe is None or a.backend is None:
         raise UserError("run needs a RECIPE and --backend (or --resume RUN_ID)")
-    recipe = load_recipe(a.recipe)
-    runs_dir = Path(a.runs_dir) if a.runs_dir else Path(a.store).resolve().parent / "unas-runs"
-    report = run_recipe(
-        recipe,
+    report = run(
+        a.recipe,
         a.backend,
         strategy=a.strategy,
         trials=a.trials,
         time_s=a.time_s,
         seed=a.seed,
         pruner=a.pruner,
-        store=a.store,
-        runs_dir=runs_dir,
-        progress=not a.quiet,
         option_texts=parse_assignments(a.option),
+        options={"default_first": True} if a.default_first else None,
+        threads=a.threads,
+        store=a.store,
+        runs_dir=a.runs_dir or None,
+        progress=not a.quiet,
     )
     return _summary(report, a.store)
 
@@ -230,7 +260,14 @@ def _cmd_report(a: argparse.Namespace) -> int:
     from unified_nas.report.render import RENDERERS
 
     store = _existing_store(a.store)
-    if a.run_id.startswith("bench-") or (a.run_id != "latest" and store.is_bench(a.run_id)):
+    if a.run_id.startswith("suite-") or (a.run_id != "latest" and store.is_suite(a.run_id)):
+        from unified_nas.bench.suite import SUITE_RENDERERS, suite_data
+
+        fmt = a.format or "html"
+        if fmt not in SUITE_RENDERERS:
+            raise UserError(f"--format {fmt} is for runs; a suite report is html, md or json")
+        text = SUITE_RENDERERS[fmt](suite_data(store, store.suite(a.run_id)["bench_ids"]))
+    elif a.run_id.startswith("bench-") or (a.run_id != "latest" and store.is_bench(a.run_id)):
         from unified_nas.bench.render import BENCH_RENDERERS
         from unified_nas.bench.summary import bench_data
 
@@ -258,43 +295,35 @@ def _cmd_report(a: argparse.Namespace) -> int:
 
 
 def _cmd_bench(a: argparse.Namespace) -> int:
-    from unified_nas.bench.orchestrate import BenchSpec, run_bench
-    from unified_nas.bench.render import write_reports
-    from unified_nas.recipe import load_recipe
+    from unified_nas.api import bench
 
-    recipe = load_recipe(a.recipe)
-    if recipe.seed + a.seeds - 1 > MAX_SEED:
-        raise UserError(f"--seeds: seeds {recipe.seed}..{recipe.seed + a.seeds - 1} go past {MAX_SEED}")
-    if a.backends is None:
-        from unified_nas.registry import default_bench_backends
-
-        a.backends = ",".join(default_bench_backends())
-    backends = tuple(b.strip() for b in a.backends.split(",") if b.strip())
-    if not backends or len(set(backends)) != len(backends):
-        raise UserError(f"--backends: expected distinct comma-separated names, got {a.backends!r}")
     strategies = {}
     for item in a.strategy:
         name, sep, strat = item.partition("=")
         if not sep or not name or not strat:
             raise UserError(f"--strategy: expected BACKEND=NAME, got {item!r}")
         strategies[name] = strat
-    spec = BenchSpec(
-        str(Path(a.recipe).resolve()),
-        backends,
-        tuple(recipe.seed + i for i in range(a.seeds)),
-        a.trials,
-        a.time_s,
-        strategies,
-        a.retrain,
+    result = bench(
+        a.recipes,
+        backends=a.backends,
+        seeds=a.seeds,
+        trials=a.trials,
+        time_s=a.time_s,
+        strategies=strategies,
+        jobs=a.jobs,
+        threads=a.threads,
+        retrain=a.retrain,
+        default_first=a.default_first,
+        resume=a.resume,
+        store=a.store,
+        runs_dir=a.runs_dir or None,
     )
-    runs_dir = Path(a.runs_dir) if a.runs_dir else Path(a.store).resolve().parent / "unas-runs"
-    bench_id = run_bench(recipe, spec, Path(a.store), runs_dir, a.jobs, a.resume)
-    store = ResultsStore(a.store)
-    paths = write_reports(store, bench_id, runs_dir / bench_id)
-    latest = store.latest_bench_runs(bench_id)
-    print(f"benchmark {bench_id}: reports {', '.join(paths)}")
-    print(f"view again: unas report {bench_id} --format html|md|json --store {a.store}")
-    bad = [f"{b} seed {s}: {r['status']}" for (b, s), r in latest.items() if r["status"] != "complete"]
+    for bench_id, paths in result.reports.items():
+        print(f"benchmark {bench_id}: reports {', '.join(paths)}")
+    if result.suite_id is not None:
+        print(f"suite {result.suite_id}: reports {', '.join(result.suite_reports)}")
+    print(f"view again: unas report {result.id} --format html|md|json --store {a.store}")
+    bad = result.incomplete()
     if bad:
         print("unas: error: some runs did not complete (kept in the report): " + "; ".join(bad), file=sys.stderr)
         return EXIT_RUNTIME

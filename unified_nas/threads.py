@@ -10,7 +10,13 @@ therefore sets, before and after its toolkit is imported:
   libraries read them when they load);
 * ``TF_NUM_INTRAOP_THREADS``, ``TF_NUM_INTEROP_THREADS`` (TensorFlow reads them
   when its runtime starts) and ``tf.config.threading`` if TensorFlow is loaded;
-* ``torch.set_num_threads`` / ``torch.set_num_interop_threads``.
+* ``torch.set_num_threads`` / ``torch.set_num_interop_threads``;
+* ``OMP_WAIT_POLICY=PASSIVE`` unless the user set a policy: OpenMP's default
+  lets an idle thread spin for its next task, and a spinning thread whose
+  core another process holds stalls the whole team. Measured here with one
+  other busy process (``benchmarks/threads_bench.py`` worker): a digits_mlp
+  training on 2 threads took 3.2-5.9 s spinning and 0.28-0.51 s passive
+  (1 thread: 0.25 s either way).
 
 The count is ``cores // jobs`` (the cores this process may run on, shared by
 the runs of a benchmark that run at once), at least 1, unless the user gives
@@ -32,6 +38,7 @@ _INTER_VARS = ("TF_NUM_INTEROP_THREADS",)
 # A child process of a run (NNI's web-engine trials) reads the run's choice from here.
 ENV_VAR = "UNAS_THREADS"
 INTER_OP_THREADS = 1
+WAIT_POLICY_VAR = "OMP_WAIT_POLICY"
 
 
 def cores_available() -> int:
@@ -77,6 +84,8 @@ def set_thread_environment(threads: int) -> None:
         os.environ[var] = str(threads)
     for var in _INTER_VARS:
         os.environ[var] = str(INTER_OP_THREADS)
+    if not os.environ.get(WAIT_POLICY_VAR):  # the user's policy stands; else idle threads sleep (module docstring)
+        os.environ[WAIT_POLICY_VAR] = "PASSIVE"
     os.environ[ENV_VAR] = str(threads)
 
 
@@ -130,7 +139,7 @@ def apply_threads(threads: int, source: str = "") -> dict[str, Any]:
         "threads": threads,
         "source": source,
         "cores_available": cores_available(),
-        "env": {var: os.environ[var] for var in _INTRA_VARS + _INTER_VARS},
+        "env": {var: os.environ[var] for var in (*_INTRA_VARS, *_INTER_VARS, WAIT_POLICY_VAR)},
     }
     for name, frame in (("torch", _torch_threads(threads)), ("tensorflow", _tensorflow_threads(threads))):
         if frame is not None:

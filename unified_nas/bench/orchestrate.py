@@ -34,6 +34,7 @@ class BenchSpec:
     time_s: float | None
     strategies: dict[str, str] = field(default_factory=dict)
     retrain: int = 0
+    default_first: bool = False  # every run's trial 0 is the recipe's start point (the common option)
 
     def config(self, recipe: Recipe) -> dict[str, Any]:
         d = asdict(self)
@@ -62,8 +63,25 @@ def check_backends(recipe: Recipe, spec: BenchSpec) -> None:
         raise UserError(f"--strategy names backend(s) not benchmarked: {', '.join(sorted(unknown))}")
     for name in spec.backends:
         backend = get_backend(name)
-        backend.check(recipe, backend.options(recipe, {"strategy": spec.strategies.get(name)}))
+        overrides = {"strategy": spec.strategies.get(name), "default_first": spec.default_first or None}
+        backend.check(recipe, backend.options(recipe, overrides))
     check_data_fits(recipe, load_recipe_data(recipe))
+
+
+def resumable_bench(store: ResultsStore, recipe: Recipe, spec: BenchSpec) -> str:
+    """The latest benchmark in ``store`` with exactly these settings (what ``--resume`` continues).
+
+    Raises:
+        UserError: There is none.
+    """
+    config = spec.config(recipe)
+    for bench_id, _, _ in store.list_benches():
+        if store.bench(bench_id)[1] == config:
+            return bench_id
+    raise UserError(
+        f"--resume: no earlier benchmark of recipe {recipe.name} with these backends, seeds, budget and "
+        "strategies in the store"
+    )
 
 
 def plan(store: ResultsStore, recipe: Recipe, spec: BenchSpec, resume: bool) -> tuple[str, list[tuple[str, int]]]:
@@ -72,32 +90,30 @@ def plan(store: ResultsStore, recipe: Recipe, spec: BenchSpec, resume: bool) -> 
     Raises:
         UserError: ``resume`` with no earlier benchmark of these settings.
     """
-    config = spec.config(recipe)
     todo = [(b, s) for s in spec.seeds for b in spec.backends]  # seed-major: machine noise hits backends alike
     if resume:
-        for bench_id, _, _ in store.list_benches():
-            if store.bench(bench_id)[1] == config:
-                done = {k for k, r in store.latest_bench_runs(bench_id).items() if r["status"] == "complete"}
-                return bench_id, [t for t in todo if t not in done]
-        raise UserError(
-            "--resume: no earlier benchmark of this recipe with these backends, seeds, budget and "
-            "strategies in the store"
-        )
+        bench_id = resumable_bench(store, recipe, spec)
+        done = {k for k, r in store.latest_bench_runs(bench_id).items() if r["status"] == "complete"}
+        return bench_id, [t for t in todo if t not in done]
     bench_id = f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{recipe.name}-{secrets.token_hex(2)}"
-    store.save_bench(bench_id, recipe.name, config, time.time())
+    store.save_bench(bench_id, recipe.name, spec.config(recipe), time.time())
     return bench_id, todo
 
 
 class LiveView:
     """One line per change of a run: started, trials done with best-so-far, finished or failed."""
 
-    def __init__(self, store: ResultsStore, total_trials: int | None, metric: str, direction: str) -> None:
+    def __init__(
+        self, store: ResultsStore, total_trials: int | None, metric: str, direction: str, enabled: bool = True
+    ) -> None:
         self.store, self.total, self.metric = store, total_trials, metric
         self.sign = 1 if direction == "maximize" else -1
         self.seen: dict[str, int] = {}
+        self.enabled = enabled  # False: silent (the Python API's progress=False)
 
     def line(self, tag: str, text: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {tag:<22} {text}", file=sys.stderr, flush=True)
+        if self.enabled:
+            print(f"[{time.strftime('%H:%M:%S')}] {tag:<22} {text}", file=sys.stderr, flush=True)
 
     def poll(self, tag: str, run_id: str) -> None:
         # Polled twice a second per running run: count first, parse the records only when one was added.
@@ -123,6 +139,8 @@ def run_bench(
     jobs: int = 1,
     resume: bool = False,
     progress: bool = True,
+    threads: int | None = None,
+    checked: bool = False,
 ) -> str:
     """Runs (or resumes) a benchmark; the caller writes the report (``bench.render.write_reports``).
 
@@ -134,6 +152,9 @@ def run_bench(
         jobs: Runs at once (each run is a process; 2 cores suit 1-2).
         resume: Continue the latest benchmark with the same settings.
         progress: Print the live view on stderr.
+        threads: Framework threads per run (``--threads``); None: the cores divided by ``jobs``.
+        checked: The caller ran :func:`check_backends` on this recipe and spec already (a suite
+            checks every recipe before its first benchmark starts): do not load the data again.
 
     Returns:
         The benchmark id.
@@ -142,14 +163,19 @@ def run_bench(
         UserError: Bad input, before any run starts.
         KeyboardInterrupt: After stopping the running workers (finished runs are kept).
     """
-    check_backends(recipe, spec)
+    if not checked:
+        check_backends(recipe, spec)
     if resume and not Path(store_path).is_file():
         raise UserError(f"--resume: no results store at {store_path}")
     store = ResultsStore(store_path)  # after the checks: refused input creates nothing
     runs_dir.mkdir(parents=True, exist_ok=True)
     bench_id, todo = plan(store, recipe, spec, resume)
     view = LiveView(
-        store, spec.trials or recipe.budget.trials, recipe.objectives[0].metric, recipe.objectives[0].direction
+        store,
+        spec.trials or recipe.budget.trials,
+        recipe.objectives[0].metric,
+        recipe.objectives[0].direction,
+        enabled=progress,
     )
     view.line(
         bench_id,
@@ -174,6 +200,9 @@ def run_bench(
                     "store": str(store_path),
                     "runs_dir": str(runs_dir),
                     "retrain": spec.retrain,
+                    "default_first": spec.default_first,
+                    "threads": threads,
+                    "jobs": jobs,
                     "parent_pid": os.getpid(),
                 }
                 store.set_bench_run(bench_id, backend, seed, run_id, "starting")

@@ -82,6 +82,7 @@ def main(job: dict[str, Any]) -> int:
             progress=False,
             run_id=run_id,
             threads=job.get("threads"),
+            extra_options={"default_first": True} if job.get("default_first") else None,
             jobs=job.get("jobs", 1),
         )
         extra = {}

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from unified_nas.errors import StoreError
+from unified_nas.errors import StoreError, UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 STATUSES = ("complete", "pruned", "failed")
@@ -24,6 +27,38 @@ def check_schema(d: dict[str, Any], what: str) -> None:
             f"{what} has schema_version {v!r}; this unified-nas reads {SCHEMA_VERSION} only "
             "(upgrade unified-nas, or re-run with this version)"
         )
+
+
+def require_pandas() -> Any:
+    """Imports pandas on first use: it is an optional extra, and ``import unified_nas`` must stay light.
+
+    Returns:
+        The ``pandas`` module.
+
+    Raises:
+        UserError: pandas is not installed (the message names the pip command).
+    """
+    try:
+        import pandas
+    except ImportError:
+        raise UserError("to_pandas() needs pandas: pip install 'unified-nas[pandas]'") from None
+    return pandas
+
+
+# Per-trial columns of RunReport.to_pandas besides the metrics and the sample, in order.
+_TRIAL_COLUMNS = (
+    "params",
+    "flops",
+    "duration_s",
+    "train_s",
+    "overhead_s",
+    "simulated_s",
+    "true_accuracy",
+    "test_accuracy",
+    "start_time",
+    "native_id",
+    "error",
+)
 
 
 @dataclass
@@ -201,6 +236,50 @@ class RunReport:
     def active_s(self) -> float:
         """Seconds the run searched over all its attempts (time while no process ran it does not count)."""
         return sum(a.get("active_s", 0.0) for a in self.attempts) + self.current_attempt_s()
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The trials as a DataFrame, one row per trial in run order.
+
+        Columns: ``index``, ``status``; one per objective and per metric the
+        trials recorded (``val_accuracy``, ``val_loss``, ...; objectives first);
+        ``params``, ``flops``, ``duration_s``, ``train_s``, ``overhead_s``,
+        ``simulated_s`` and ``true_accuracy`` (table recipes), ``test_accuracy``,
+        ``start_time``, ``native_id``, ``error``; then one per canonical label
+        of the space, named by the label (``lr``, ``cell/op_1_0``). A label
+        that is also the name of one of the columns before it is prefixed
+        ``sample.`` (a label ``params`` becomes ``sample.params``). Missing
+        values are NaN/None.
+
+        ``test_accuracy`` is filled for the incumbent only, as in every report:
+        the test set must not pick among trials.
+
+        Returns:
+            A ``pandas.DataFrame``.
+
+        Raises:
+            UserError: pandas is not installed (``pip install 'unified-nas[pandas]'``).
+        """
+        pd = require_pandas()
+        best = (self.incumbent or {}).get("index")
+        metrics = [o["metric"] for o in self.objectives]
+        for t in self.trials:
+            metrics += [m for m in t.metrics if m not in metrics]
+        metrics = [m for m in metrics if m not in _TRIAL_COLUMNS]  # params, flops: their own columns
+        fixed = ["index", "status", *metrics, *_TRIAL_COLUMNS]
+        labels = [p["label"] for p in self.space.get("params", [])]
+        for t in self.trials:  # a label missing from the header (an older report): still shown
+            labels += [k for k in t.sample if k not in labels]
+        named = {label: f"sample.{label}" if label in fixed else label for label in labels}
+        rows = []
+        for t in self.trials:
+            values = dict(zip([o["metric"] for o in self.objectives], t.objectives or []))
+            row: dict[str, Any] = {"index": t.index, "status": t.status}
+            row.update({m: t.metrics.get(m, values.get(m)) for m in metrics})
+            row.update({c: getattr(t, c) for c in _TRIAL_COLUMNS})
+            row["test_accuracy"] = t.test_accuracy if t.index == best else None
+            row.update({named[k]: t.sample.get(k) for k in labels})
+            rows.append(row)
+        return pd.DataFrame(rows, columns=[*fixed, *named.values()])
 
     def to_dict(self, with_trials: bool = True) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "trials"}

@@ -33,6 +33,13 @@ CREATE TABLE IF NOT EXISTS bench_runs (
     PRIMARY KEY (bench_id, run_id));
 """
 _OUR_TABLES = {"meta", "runs", "trials", "benches", "bench_runs"}
+# Suites came later: a store without this table is still ours (it holds no suites). The table is
+# made on the first suite written, so read-only commands never alter an older store.
+_SUITES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS suites (
+    suite_id TEXT PRIMARY KEY, created_at REAL NOT NULL, name TEXT NOT NULL,
+    bench_ids TEXT NOT NULL, config TEXT NOT NULL);
+"""
 
 
 class ResultsStore:
@@ -253,6 +260,66 @@ class ResultsStore:
 
     def list_benches(self) -> list[tuple[str, str, float]]:
         return list(self._db.execute("SELECT bench_id, recipe, created_at FROM benches ORDER BY created_at DESC"))
+
+    # -- suites (one benchmark per recipe, compared in one report) -------------------------------------
+    def _has_suites(self) -> bool:
+        return (
+            self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='suites'").fetchone() is not None
+        )
+
+    def save_suite(
+        self, suite_id: str, name: str, bench_ids: list[str], config: dict[str, Any], created_at: float
+    ) -> None:
+        """Stores a suite: its benchmarks (in recipe order) and the settings they ran with.
+
+        Raises:
+            StoreError: The store is read-only or cannot be written.
+        """
+        try:
+            self._db.executescript(_SUITES_SCHEMA)
+            self._db.execute(
+                "INSERT INTO suites VALUES (?,?,?,?,?)",
+                (suite_id, created_at, name, json.dumps(bench_ids), json.dumps(config)),
+            )
+            self._db.commit()
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"cannot write results store {self.path}: {e}") from None
+
+    def suite(self, suite_id: str) -> dict[str, Any]:
+        """A stored suite (``latest`` or a unique prefix accepted).
+
+        Returns:
+            ``{"suite_id", "name", "bench_ids", "config", "created_at"}``.
+
+        Raises:
+            StoreError: If nothing or more than one suite matches (a store from before suites holds none).
+        """
+        if not self._has_suites():
+            raise StoreError(f"no suite {suite_id!r} in {self.path} (it holds no suites)")
+        sid = self._resolve(suite_id, "suites", "suite_id", "created_at", "suite")
+        name, bench_ids, config, created = self._db.execute(
+            "SELECT name, bench_ids, config, created_at FROM suites WHERE suite_id=?", (sid,)
+        ).fetchone()
+        return {
+            "suite_id": sid,
+            "name": name,
+            "bench_ids": json.loads(bench_ids),
+            "config": json.loads(config),
+            "created_at": created,
+        }
+
+    def is_suite(self, suite_id: str) -> bool:
+        try:
+            self.suite(suite_id)
+            return True
+        except StoreError:
+            return False
+
+    def list_suites(self) -> list[tuple[str, str, float]]:
+        """(suite_id, name, created_at), newest first; empty for a store from before suites."""
+        if not self._has_suites():
+            return []
+        return list(self._db.execute("SELECT suite_id, name, created_at FROM suites ORDER BY created_at DESC"))
 
     def list_runs(self) -> list[tuple[str, str, str, str, float, dict[str, Any] | None]]:
         """(run_id, recipe, backend, status, started_at, owning process), newest first."""
