@@ -79,7 +79,10 @@ class Strategy:
         requires: Optional modules it imports (checked before the run).
         extra: The pip extra that installs them.
         default_first: Whether the backend can make the recipe's start point its first trial
-            (the ``default_first`` option) with this strategy.
+            (the ``default_first`` option) with this strategy. Opt-in: a strategy must be
+            shown to do it (the behaviour suite checks every one that declares it).
+        starts_at_default: Whether its first trial is the start point anyway (keras-tuner's
+            grid begins with every default), so ``default_first`` needs nothing more.
     """
 
     name: str
@@ -92,7 +95,8 @@ class Strategy:
     multi_fidelity: bool = False
     requires: tuple[str, ...] = ()
     extra: str = ""
-    default_first: bool = True
+    default_first: bool = False
+    starts_at_default: bool = False
 
     def missing(self) -> list[str]:
         """Modules of ``requires`` that are not importable."""

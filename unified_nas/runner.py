@@ -232,7 +232,7 @@ def run_recipe(
     extra_options: Mapping[str, Any] | None = None,
     option_texts: Mapping[str, str] | None = None,
     run_id: str | None = None,
-    threads: int | None = None,
+    threads: int | str | None = None,
     jobs: int = 1,
 ) -> RunReport:
     """Runs a recipe on a backend and stores the normalized report.
@@ -253,7 +253,8 @@ def run_recipe(
         option_texts: Backend option overrides as ``--option KEY=VALUE`` texts (the CLI), converted
             to each option's declared type.
         run_id: Use this id (a benchmark assigns ids before its runs start); default: a new one.
-        threads: Framework threads for the run's trials (``--threads``); None: the cores shared by ``jobs``.
+        threads: Framework threads for the run's trials (``--threads``): a count, ``"auto"`` (the cores
+            shared by ``jobs`` runs) or None (one; see :mod:`unified_nas.threads`).
         jobs: Runs sharing this machine's cores at once (a benchmark's ``--jobs``).
 
     Returns:
@@ -319,7 +320,7 @@ def run_recipe(
             "kind": recipe.space.kind,
             "size": str(space_size(decls)),
             "params": [d.to_dict() for d in decls],
-            # Where start-point strategies (keras-tuner greedy/Bayesian, default_first) begin, for every backend.
+            # Where strategies that start from the defaults, and default_first runs, begin: the same on every backend.
             "start": start_sample(decls),
         },
         environment={**environment(backend.packages), "threads": thread_record},
@@ -338,16 +339,13 @@ def run_recipe(
     return _execute(backend, ctx, report, store, progress, replay=None)
 
 
-def _thread_plan(threads: int | None, jobs: int) -> tuple[int, str]:
+def _thread_plan(threads: int | str | None, jobs: int) -> tuple[int, str]:
     """The run's thread count, set in the environment before any toolkit is imported.
 
     Raises:
-        UserError: ``threads`` or ``jobs`` below 1.
+        UserError: A bad ``threads`` or ``jobs``.
     """
-    try:
-        count, source = threads_per_run(jobs, threads)
-    except ValueError as e:
-        raise UserError(f"--threads: {e}") from None
+    count, source = threads_per_run(jobs, threads)
     set_thread_environment(count)
     return count, source
 
@@ -366,7 +364,7 @@ def check_creatable(path: Path) -> None:
 
 
 def resume_run(
-    run_id: str, *, store: ResultsStore | str | Path, progress: bool = True, threads: int | None = None
+    run_id: str, *, store: ResultsStore | str | Path, progress: bool = True, threads: int | str | None = None
 ) -> RunReport:
     """Continues a killed, interrupted or failed run until its budget is spent.
 

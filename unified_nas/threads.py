@@ -16,14 +16,22 @@ therefore sets, before and after its toolkit is imported:
   core another process holds stalls the whole team. Measured here with one
   other busy process (``benchmarks/threads_bench.py`` worker): a digits_mlp
   training on 2 threads took 3.2-5.9 s spinning and 0.28-0.51 s passive
-  (1 thread: 0.25 s either way).
+  (1 thread: 0.25 s either way). On a quiet machine passive threads cost
+  more wake-ups (0.79 s against 0.22 s spinning), a bounded loss against an
+  unbounded one.
 
-The count is ``cores // jobs`` (the cores this process may run on, shared by
-the runs of a benchmark that run at once), at least 1, unless the user gives
-``--threads``. Inter-op pools get one thread: the networks searched here are
-chains of small ops, and a second pool only competes with the first for the
-same cores. What was applied (read back from the frameworks) goes into the
-run report's environment, so a reader sees the conditions of every timing.
+How many: one intra-op thread per run unless the user says otherwise, and
+the cores go to runs side by side (``unas bench --jobs``). Measured on 2
+cores with ``benchmarks/threads_bench.py``, every network our recipes ship
+trains fastest on one thread, quiet or busy (digits_mlp 0.18 s on one
+thread, 0.22-0.79 s on two; digits_cnn 0.44 s against 0.82-0.97 s): their
+ops are too small to split, and a split pays a synchronisation per op.
+``--threads auto`` gives ``cores // jobs`` (the cores this process may run
+on, shared by the runs that run at once) for networks large enough to gain
+from it; ``--threads N`` sets N. Inter-op pools get one thread: the networks
+are chains of ops, and a second pool only competes for the same cores. What
+was applied (read back from the frameworks) goes into the run report's
+environment, so a reader sees the conditions of every timing.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ import os
 import sys
 from typing import Any
 
+from unified_nas.errors import UserError
+
 # Read by the native libraries and TensorFlow at load time; set before any framework is imported.
 _INTRA_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
 _INTER_VARS = ("TF_NUM_INTEROP_THREADS",)
@@ -39,6 +49,8 @@ _INTER_VARS = ("TF_NUM_INTEROP_THREADS",)
 ENV_VAR = "UNAS_THREADS"
 INTER_OP_THREADS = 1
 WAIT_POLICY_VAR = "OMP_WAIT_POLICY"
+DEFAULT_THREADS = 1  # see the module docstring for the measurements behind it
+AUTO = "auto"
 
 
 def cores_available() -> int:
@@ -49,27 +61,46 @@ def cores_available() -> int:
         return os.cpu_count() or 1
 
 
-def threads_per_run(jobs: int = 1, threads: int | None = None) -> tuple[int, str]:
+def threads_per_run(jobs: int = 1, threads: int | str | None = None) -> tuple[int, str]:
     """How many intra-op threads each run gets, and why.
 
     Args:
         jobs: Runs that share the cores at once (a benchmark's ``--jobs``).
-        threads: The user's ``--threads``; None derives the count from the cores.
+        threads: The user's ``--threads``: a count, ``"auto"`` (the cores shared by ``jobs``
+            runs), or None for the default of one thread per run.
 
     Returns:
         ``(threads, source)``, the source a short text for the report.
 
     Raises:
-        ValueError: ``jobs`` or ``threads`` below 1.
+        UserError: ``jobs`` below 1, or ``threads`` neither ``"auto"`` nor an integer >= 1 (naming which).
     """
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        return threads, "--threads"
-    cores = cores_available()
-    return max(1, cores // jobs), f"{cores} core(s) / {jobs} concurrent run(s)"
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UserError(f"jobs: expected an integer >= 1, got {jobs!r}")
+    if threads is None:
+        return DEFAULT_THREADS, "default: one per run (cores go to concurrent runs, --jobs)"
+    if threads == AUTO:
+        cores = cores_available()
+        return max(1, cores // jobs), f"auto: {cores} core(s) / {jobs} concurrent run(s)"
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise UserError(f"threads: expected an integer >= 1 or 'auto', got {threads!r}")
+    return threads, "--threads"
+
+
+def parse_threads(text: str) -> int | str:
+    """A ``--threads`` value from the command line: ``auto`` or an integer >= 1.
+
+    Raises:
+        UserError: Anything else, with the reason.
+    """
+    value: int | str = text
+    if text != AUTO:
+        try:
+            value = int(text)
+        except ValueError:
+            pass  # refused just below, with the same message as any other bad value
+    threads_per_run(1, value)
+    return value
 
 
 def set_thread_environment(threads: int) -> None:
@@ -145,6 +176,25 @@ def apply_threads(threads: int, source: str = "") -> dict[str, Any]:
         if frame is not None:
             record[name] = frame
     return record
+
+
+def share_with_children(processes: int) -> int:
+    """Divides the run's thread count among ``processes`` trial processes running at once.
+
+    A backend that trains trials in child processes, several at a time, calls
+    this before starting them, so its trials together use what one in-process
+    trial would (children read it with :func:`apply_inherited_threads`).
+
+    Args:
+        processes: Trial processes that run at the same time.
+
+    Returns:
+        The count each child gets (at least 1).
+    """
+    text = os.environ.get(ENV_VAR, "")
+    share = max(1, (int(text) if text.isdigit() else DEFAULT_THREADS) // max(1, processes))
+    os.environ[ENV_VAR] = str(share)
+    return share
 
 
 def apply_inherited_threads() -> dict[str, Any] | None:

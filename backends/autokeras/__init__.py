@@ -52,11 +52,12 @@ class Backend(BaseBackend):
     strategies = {
         s.name: s
         for s in (
-            Strategy("greedy", "Greedy"),
-            Strategy("random", "RandomSearch"),
-            Strategy("bayesian", "BayesianOptimization"),
-            Strategy("hyperband", "Hyperband (patched: promoted trials)", multi_fidelity=True, default_first=False),
-            Strategy("grid", "keras-tuner GridSearch", finite_only=True),
+            Strategy("greedy", "Greedy", default_first=True),
+            Strategy("random", "RandomSearch", default_first=True),
+            Strategy("bayesian", "BayesianOptimization", default_first=True),
+            # Hyperband's brackets own the trial schedule: no first trial to hand it.
+            Strategy("hyperband", "Hyperband (patched: promoted trials)", multi_fidelity=True),
+            Strategy("grid", "keras-tuner GridSearch", finite_only=True, default_first=True, starts_at_default=True),
         )
     }
     default_strategy = "greedy"

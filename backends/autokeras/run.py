@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import autokeras as ak
 import keras_tuner
 
+from unified_nas.backends.autokeras import Backend
 from unified_nas.backends.autokeras.normalize import NativeTrial
 from unified_nas.backends.autokeras.space import UnasBlock, UnasHead
 from unified_nas.backends.autokeras.tuner import TrialEnv, tuner_class
@@ -153,7 +154,7 @@ def build_automodel(graph: tuple[Any, Any], ctx: RunContext, emit: Callable[[Nat
     )
     # A failing architecture is a failed record, not the end of the search (default: 3 in a row abort).
     model.tuner.oracle.max_consecutive_failed_trials = UNLIMITED
-    if ctx.options.default_first:
+    if ctx.options.default_first and not Backend.strategies[strategy].starts_at_default:
         start_with_defaults(model.tuner.oracle)
     return model
 

@@ -33,17 +33,16 @@ class Backend(BaseBackend):
     strategies = {
         s.name: s
         for s in (
-            Strategy("random", "Random"),
-            Strategy("grid", "GridSearch", default_first=False),
-            Strategy("evolution", "RegularizedEvolution"),
-            Strategy("tpe", "TPE (patched: input choices, no 1 s sleep)", default_first=False),
+            Strategy("random", "Random", default_first=True),
+            Strategy("grid", "GridSearch"),
+            Strategy("evolution", "RegularizedEvolution", default_first=True),
+            Strategy("tpe", "TPE (patched: input choices, no 1 s sleep)"),
             Strategy(
                 "rl",
                 "PolicyBasedRL",
                 categorical_only=True,
                 requires=("tianshou", "gym"),
                 extra="nni-rl",
-                default_first=False,
             ),
             Strategy("darts", "DARTS (one-shot)", one_shot=True),
             Strategy("gumbel_darts", "GumbelDARTS (one-shot)", one_shot=True),

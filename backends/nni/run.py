@@ -178,11 +178,17 @@ def start_with(strategy: Any, values: Mapping[str, Any]) -> None:
     pending = [True]
 
     def random(*args: Any, **kwargs: Any) -> Any:
-        if pending and pending.pop():
-            # Random passes the space it searches; Evolution keeps it as model_space (both after NNI's setup).
-            space = args[0] if args else strategy.model_space
-            return space.freeze(from_canonical(space.simplify(), values))
-        return draw(*args, **kwargs)
+        if not pending:
+            return draw(*args, **kwargs)
+        # Random passes the space it searches; Evolution keeps it as model_space (both after NNI's setup).
+        space = args[0] if args else strategy.model_space
+        sample = from_canonical(space.simplify(), values)
+        model = space.freeze(sample)  # a start point NNI refuses raises here, and is not skipped silently
+        dedup = getattr(strategy, "_dedup_helper", None)
+        if dedup is not None:  # as the strategy's own draws do: the start point is not drawn again
+            dedup.dedup(sample)
+        pending.clear()
+        return model
 
     strategy.random = random
 

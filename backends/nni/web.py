@@ -31,6 +31,7 @@ from unified_nas.backends.nni.web_workarounds import (
 )
 from unified_nas.errors import UnasError
 from unified_nas.space import start_values
+from unified_nas.threads import share_with_children
 
 if TYPE_CHECKING:
     from unified_nas.runner import RunContext
@@ -94,6 +95,7 @@ def run_web(spec: dict[str, Any], ctx: RunContext, emit: Callable[[NativeTrial],
     workdir = run_dir / "nni-experiments"
     exp.config.experiment_working_directory = str(workdir)
     exp.config.trial_concurrency = int(opts.get("trial_concurrency", 1))
+    share_with_children(exp.config.trial_concurrency)  # k trial processes at once share the run's threads
     if ctx.budget.trials:
         exp.config.max_trial_number = ctx.budget.trials
     if ctx.budget.time_s:

@@ -29,17 +29,22 @@ class Backend(BaseBackend):
     capabilities = Capabilities(
         space_kinds=frozenset({"macro", "cell", "dense_cell"}), pruning=True, pruners=("none", "median", "hyperband")
     )
+    # Every sampler takes Optuna's enqueued first trial (study.enqueue_trial): default_first on all.
     strategies = {
         s.name: s
         for s in (
-            Strategy("random", "RandomSampler", multi_objective=True),
-            Strategy("tpe", "TPESampler", multi_objective=True),
-            Strategy("grid", "BruteForceSampler", multi_objective=True, finite_only=True),
-            Strategy("cmaes", "CmaEsSampler", numeric_only=True, requires=("cmaes",), extra="optuna"),
-            Strategy("bayesian", "GPSampler", multi_objective=True, requires=("scipy",), extra="optuna"),
-            Strategy("nsga2", "NSGAIISampler", multi_objective=True),
-            Strategy("evolution", "NSGAIISampler (genetic algorithm)", multi_objective=True),
-            Strategy("hyperband", "TPESampler + HyperbandPruner", multi_fidelity=True),
+            Strategy("random", "RandomSampler", multi_objective=True, default_first=True),
+            Strategy("tpe", "TPESampler", multi_objective=True, default_first=True),
+            Strategy("grid", "BruteForceSampler", multi_objective=True, finite_only=True, default_first=True),
+            Strategy(
+                "cmaes", "CmaEsSampler", numeric_only=True, requires=("cmaes",), extra="optuna", default_first=True
+            ),
+            Strategy(
+                "bayesian", "GPSampler", multi_objective=True, requires=("scipy",), extra="optuna", default_first=True
+            ),
+            Strategy("nsga2", "NSGAIISampler", multi_objective=True, default_first=True),
+            Strategy("evolution", "NSGAIISampler (genetic algorithm)", multi_objective=True, default_first=True),
+            Strategy("hyperband", "TPESampler + HyperbandPruner", multi_fidelity=True, default_first=True),
         )
     }
     default_strategy = "tpe"

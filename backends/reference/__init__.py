@@ -43,12 +43,18 @@ class Backend(BaseBackend):
         s.name: s
         for s in (
             # Neither looks at scores, so any number of objectives is fine (the runner computes the Pareto front).
-            Strategy("random", "uniform random over the IR (unified_nas.space.random_sample)", multi_objective=True),
+            Strategy(
+                "random",
+                "uniform random over the IR (unified_nas.space.random_sample)",
+                multi_objective=True,
+                default_first=True,
+            ),
             Strategy(
                 "grid",
                 "every sample once, in declaration order (unified_nas.space.enumerate_samples)",
                 multi_objective=True,
                 finite_only=True,
+                default_first=True,
             ),
         )
     }

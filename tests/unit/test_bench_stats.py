@@ -78,6 +78,17 @@ def test_probability_of_improvement_of_disjoint_and_tied_samples():
         prob_improvement([], [1.0], sign=1)
 
 
+def test_the_rank_test_is_exact_with_ties_and_never_significant_on_too_few_runs():
+    # All tied within each sample: the normal approximation gives p 0.047 ("significant") for 3 vs 3,
+    # while the smallest p any split of 3 and 3 can reach is 2 / C(6, 3) = 0.1.
+    assert prob_improvement([0.9] * 3, [0.8] * 3, sign=1)["mannwhitney_p"] == pytest.approx(0.1)
+    assert prob_improvement([0.9, 0.91, 0.95, 0.97, 0.99], [0.8, 0.82, 0.85, 0.7, 0.6], sign=1)[
+        "mannwhitney_p"
+    ] == pytest.approx(2 / 252)  # disjoint 5 vs 5: 2 of C(10, 5) splits as extreme
+    assert prob_improvement([0.9, 0.95], [0.5, 0.6], sign=1)["mannwhitney_p"] == pytest.approx(1 / 3)
+    assert prob_improvement([0.9], [0.1, 0.2, 0.3], sign=1)["mannwhitney_p"] == 1.0
+
+
 def test_probability_of_improvement_is_mann_whitney_u_over_nm():
     from scipy.stats import mannwhitneyu
 

@@ -100,6 +100,17 @@ def test_cell_ops_take_a_default_for_every_edge():
     assert e.value.path == "space.ops.default"
 
 
+def test_a_cell_edge_starts_at_the_first_op_with_weights_and_reads_the_previous_cell():
+    nb201 = parse_space({"type": "dense_cell"})  # NAS-Bench-201 lists none first: not a start
+    assert set(start_sample(nb201.decls()).values()) == {"conv_1x1"}
+    only_free = parse_space({"type": "dense_cell", "ops": ["none", "skip_connect", "avg_pool_3x3"]})
+    assert set(start_sample(only_free.decls()).values()) == {"none"}  # no weighted op: the first listed
+    cell = parse_space({"type": "cell", "ops": ["none", "max_pool_3x3", "sep_conv_3x3"], "nodes": 2})
+    start = start_sample(cell.decls())
+    assert {v for k, v in start.items() if "/op_" in k} == {"sep_conv_3x3"}
+    assert {v for k, v in start.items() if "/input_" in k} == {1}
+
+
 def test_the_start_point_is_canonical_and_start_values_cover_inactive_labels():
     recipe = recipe_from_raw(conformance_raw("mlp"))
     decls = recipe.space.decls()

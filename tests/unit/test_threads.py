@@ -11,20 +11,33 @@ from pathlib import Path
 import pytest
 
 from unified_nas import threads as T
+from unified_nas.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_threads_are_the_cores_shared_by_the_concurrent_runs(monkeypatch):
+def test_one_thread_by_default_auto_shares_the_cores_and_a_count_is_kept(monkeypatch):
     monkeypatch.setattr(T, "cores_available", lambda: 8)
-    assert T.threads_per_run(1) == (8, "8 core(s) / 1 concurrent run(s)")
-    assert T.threads_per_run(3)[0] == 2
-    assert T.threads_per_run(16)[0] == 1  # never below one
+    assert T.threads_per_run(1)[0] == T.threads_per_run(4)[0] == 1
+    assert T.threads_per_run(1, "auto") == (8, "auto: 8 core(s) / 1 concurrent run(s)")
+    assert T.threads_per_run(3, "auto")[0] == 2
+    assert T.threads_per_run(16, "auto")[0] == 1  # never below one
     assert T.threads_per_run(2, threads=5) == (5, "--threads")
-    with pytest.raises(ValueError, match="threads must be >= 1"):
-        T.threads_per_run(1, threads=0)
-    with pytest.raises(ValueError, match="jobs must be >= 1"):
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "two", ""])
+def test_a_bad_thread_count_is_refused_naming_the_field(bad):
+    with pytest.raises(UserError, match=r"^threads: expected an integer >= 1 or 'auto'"):
+        T.threads_per_run(1, bad)
+    with pytest.raises(UserError, match="^jobs: "):
         T.threads_per_run(0)
+
+
+def test_the_cli_text_is_auto_or_a_count():
+    assert T.parse_threads("auto") == "auto" and T.parse_threads("3") == 3
+    for bad in ("0", "x", "1.5", ""):
+        with pytest.raises(UserError, match="threads: expected"):
+            T.parse_threads(bad)
 
 
 def test_cores_available_follow_the_affinity_mask():

@@ -14,7 +14,7 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +75,14 @@ def resumable_bench(store: ResultsStore, recipe: Recipe, spec: BenchSpec) -> str
         UserError: There is none.
     """
     config = spec.config(recipe)
+    # A benchmark stored before a setting existed ran with that setting's default.
+    defaults = {f.name: f.default for f in fields(BenchSpec) if f.default is not MISSING}
     for bench_id, _, _ in store.list_benches():
-        if store.bench(bench_id)[1] == config:
+        if {**defaults, **store.bench(bench_id)[1]} == config:
             return bench_id
     raise UserError(
-        f"--resume: no earlier benchmark of recipe {recipe.name} with these backends, seeds, budget and "
-        "strategies in the store"
+        f"--resume: no earlier benchmark of recipe {recipe.name} with these backends, seeds "
+        f"{list(spec.seeds)}, budget and strategies in the store"
     )
 
 
@@ -139,7 +141,7 @@ def run_bench(
     jobs: int = 1,
     resume: bool = False,
     progress: bool = True,
-    threads: int | None = None,
+    threads: int | str | None = None,
     checked: bool = False,
 ) -> str:
     """Runs (or resumes) a benchmark; the caller writes the report (``bench.render.write_reports``).
@@ -152,7 +154,7 @@ def run_bench(
         jobs: Runs at once (each run is a process; 2 cores suit 1-2).
         resume: Continue the latest benchmark with the same settings.
         progress: Print the live view on stderr.
-        threads: Framework threads per run (``--threads``); None: the cores divided by ``jobs``.
+        threads: Framework threads per run (``--threads``: a count, ``"auto"``, None for one).
         checked: The caller ran :func:`check_backends` on this recipe and spec already (a suite
             checks every recipe before its first benchmark starts): do not load the data again.
 

@@ -23,7 +23,9 @@ value that favours no end of the range, so no backend starts at a corner:
   no order and no middle, and any rule we invented (say, the alphabetically
   first op) would be as arbitrary as the author's order while hiding it. The
   recipe's order is visible, every backend gets the same value, and a recipe
-  changes it with ``default:``.
+  changes it with ``default:``. (Cell spaces name their own start op and
+  input, see ``spaces.neutral_op``: an unordered op list often begins with
+  ``none``.)
 """
 
 from __future__ import annotations

