@@ -5,14 +5,16 @@ What it measures: the wall time of one trial's training (build, train, score:
 architecture, the recipe's start point, of ``recipes/digits_mlp.yaml`` and
 ``recipes/digits_cnn.yaml``, in fresh processes, under:
 
-* ``torch``: torch as installed, nothing set (one intra-op thread per core);
+* ``torch defaults``: our trainer with torch as installed, nothing set (one
+  intra-op thread per core, OpenMP threads spinning while idle);
 * ``unas``: a run's default setting (``unified_nas.threads``: one intra-op
   and one inter-op thread, OMP_WAIT_POLICY=PASSIVE, the OpenMP/MKL/TF
   variables), as ``unas run`` and ``unas bench --jobs J`` apply it;
 * ``unas auto``: ``--threads auto``, cores // jobs intra-op threads;
 * ``hand``: a hand-written minimal loop over the same network and data (no
-  per-batch loss check, no history), at 1 thread and at all cores; the
-  fastest is the reference the trainer is compared with.
+  per-batch loss check, no history, no test scoring), at 1 thread, at all
+  cores, and with torch's defaults; the fastest is the reference the trainer
+  is compared with.
 
 Each setting runs with 1 process and with ``--jobs 2`` processes at once
 (what ``unas bench --jobs 2`` does), ``--repeats`` trainings each; figures are
@@ -76,7 +78,7 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     from unified_nas.threads import apply_threads, set_thread_environment, threads_per_run
 
     threads = None
-    if cfg["mode"] != "torch":
+    if cfg.get("threads") != "torch":
         threads, source = threads_per_run(cfg["jobs"], cfg.get("threads"))
         set_thread_environment(threads)  # before torch loads, as a run does
     import torch
@@ -106,7 +108,7 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
 def measure(cfg: dict[str, Any], processes: int) -> dict[str, Any]:
     """Runs ``processes`` workers of ``cfg`` at once; per-training median over all of them."""
     env = dict(os.environ)
-    if cfg["mode"] == "torch":
+    if cfg.get("threads") == "torch":
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "UNAS_THREADS"):
             env.pop(var, None)  # torch as a user who sets nothing gets it
     procs = [
@@ -141,11 +143,19 @@ def main() -> None:
         for recipe in RECIPES:
             rows: dict[tuple[str, int], float] = {}
             for jobs in (1, 2):
-                settings = [("torch defaults", {}), ("unas", {}), ("unas auto", {"threads": "auto"})]
+                settings = [
+                    ("torch defaults", {"threads": "torch"}),
+                    ("unas", {}),
+                    ("unas auto", {"threads": "auto"}),
+                ]
                 if jobs == 1:
-                    settings += [("hand 1 thread", {"threads": 1}), (f"hand {cores} threads", {"threads": cores})]
+                    settings += [
+                        ("hand 1 thread", {"threads": 1}),
+                        (f"hand {cores} threads", {"threads": cores}),
+                        ("hand torch dflt", {"threads": "torch"}),
+                    ]
                 for label, extra in settings:
-                    mode = "torch" if label.startswith("torch") else label.split()[0]
+                    mode = label.split()[0] if label.startswith("hand") else "unas"
                     cfg = {"recipe": recipe, "mode": mode, "jobs": jobs, "repeats": a.repeats, **extra}
                     m = measure(cfg, jobs)
                     rows[(label, jobs)] = m["median_s"]

@@ -40,13 +40,11 @@ __all__ = [
 
 
 class _CallableBench(types.ModuleType):
-    """The ``unified_nas.bench`` subpackage, callable as :func:`unified_nas.api.bench`.
+    """The ``unified_nas.bench`` subpackage, made callable as :func:`unified_nas.api.bench`.
 
-    ``unas.bench`` is both the API function and a subpackage's name. Python
-    binds a subpackage to its parent's attribute whenever it is imported,
-    which would replace a function of that name at the first benchmark; so
-    the subpackage itself is what gets called (``unas.bench(...)``), and
-    ``unified_nas.bench.orchestrate`` still works.
+    Why: importing a subpackage binds it to its parent's attribute of that name, so a function
+    ``unas.bench`` would be replaced by the module at the first ``import unified_nas.bench.*``.
+    Calling the subpackage itself keeps both ``unas.bench(...)`` and ``unified_nas.bench.orchestrate``.
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

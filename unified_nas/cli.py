@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from unified_nas.api import TABLE_SEEDS, TRAINED_SEEDS
+from unified_nas.bench.inputs import TABLE_SEEDS, TRAINED_SEEDS
 from unified_nas.errors import StoreError, UserError
 from unified_nas.lifecycle import ResumeDiverged, Terminated, handle_sigterm, shown_status
 from unified_nas.limits import MAX_SEED
 from unified_nas.options import parse_assignments
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore  # sqlite3 + json only: no toolkit
+from unified_nas.threads import parse_threads
 
 if TYPE_CHECKING:
     from unified_nas.report.records import RunReport
@@ -48,6 +49,13 @@ def _int_at_least(low: int, high: int | None = None):
     return parse
 
 
+def _threads(text: str) -> int | str:
+    try:
+        return parse_threads(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("threads: ")) from None
+
+
 def _positive_float(text: str) -> float:
     try:
         v = float(text)
@@ -58,7 +66,10 @@ def _positive_float(text: str) -> float:
     return v
 
 
-THREADS_HELP = "framework threads (torch, TensorFlow, OpenMP; default: available cores / concurrent runs)"
+THREADS_HELP = (
+    "framework threads (torch, TensorFlow, OpenMP): N, or 'auto' for available cores / concurrent runs "
+    "(default 1: the recipes' networks train fastest on one thread; use --jobs for more cores)"
+)
 DEFAULT_FIRST_HELP = (
     "trial 0 evaluates the recipe's start point (each parameter's default:, else its neutral middle), "
     "so runs start at the same place"
@@ -92,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--store", default=DEFAULT_STORE, help=f"results store (default ./{DEFAULT_STORE})")
     r.add_argument("--runs-dir", default=None, help="where run directories go (default: unas-runs/ beside the store)")
-    r.add_argument("--threads", type=_int_at_least(1), help=THREADS_HELP)
+    r.add_argument("--threads", type=_threads, help=THREADS_HELP)
     r.add_argument("--default-first", action="store_true", help=DEFAULT_FIRST_HELP)
     r.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -127,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument(
         "--jobs", type=_int_at_least(1), default=1, help="runs at once, each in its own process (default 1)"
     )
-    be.add_argument("--threads", type=_int_at_least(1), help=THREADS_HELP + " per run")
+    be.add_argument("--threads", type=_threads, help=THREADS_HELP + "; per run")
     be.add_argument("--default-first", action="store_true", help=DEFAULT_FIRST_HELP + " (every backend)")
     be.add_argument(
         "--retrain",
@@ -266,7 +277,8 @@ def _cmd_report(a: argparse.Namespace) -> int:
         fmt = a.format or "html"
         if fmt not in SUITE_RENDERERS:
             raise UserError(f"--format {fmt} is for runs; a suite report is html, md or json")
-        text = SUITE_RENDERERS[fmt](suite_data(store, store.suite(a.run_id)["bench_ids"]))
+        suite = store.suite(a.run_id)
+        text = SUITE_RENDERERS[fmt](suite_data(store, suite["bench_ids"], created_at=suite["created_at"]))
     elif a.run_id.startswith("bench-") or (a.run_id != "latest" and store.is_bench(a.run_id)):
         from unified_nas.bench.render import BENCH_RENDERERS
         from unified_nas.bench.summary import bench_data

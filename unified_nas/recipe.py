@@ -130,8 +130,20 @@ def _check_seed(path: str, seed: Any) -> None:
         raise RecipeError(path, f"{shown_value(seed)} is above {MAX_SEED} (seeds must fit in 32 bits)")
 
 
-def _check_name(raw: Mapping[str, Any], default_name: str) -> str:
-    """The recipe's name, or ``default_name`` (the file stem) if it has none; refuses unsafe names."""
+def check_name(raw: Mapping[str, Any], default_name: str) -> str:
+    """The ``name:`` of a recipe or suite file, or ``default_name`` (the file stem) if it has none.
+
+    Args:
+        raw: The file's parsed YAML.
+        default_name: The name to use when there is no ``name:`` field.
+
+    Returns:
+        The name.
+
+    Raises:
+        RecipeError: The name is not a non-empty string, or it (or, with no ``name:``, the file
+            stem) breaks :data:`NAME_RULE`.
+    """
     if "name" not in raw:
         if not NAME_RE.fullmatch(default_name):
             raise RecipeError(
@@ -300,7 +312,7 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
             "data",
             f"a table recipe has no data of its own: table {evaluation.table} was recorded on {evaluation.dataset}",
         )
-    name = _check_name(raw, default_name)
+    name = check_name(raw, default_name)
     training = as_mapping("training", raw.get("training") or {})
     seed = raw.get("seed", 0)
     _check_seed("seed", seed)

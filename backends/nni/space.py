@@ -383,6 +383,16 @@ def from_canonical(mutables: Mapping[str, Any], values: Mapping[str, Any]) -> di
     NNI freezes a model only from a value for every mutable, inactive ones
     included, so ``values`` must give every label; an ``InputChoice``
     (``CategoricalMultiple``) takes its index as a one-element list.
+
+    Args:
+        mutables: The model space's mutables by label (``simplify()``).
+        values: A canonical value for every label of ``mutables`` (extra labels are ignored).
+
+    Returns:
+        The NNI sample, by label.
+
+    Raises:
+        KeyError: ``values`` has no value for a label of ``mutables``.
     """
     return {k: [values[k]] if isinstance(m, CategoricalMultiple) else values[k] for k, m in mutables.items()}
 

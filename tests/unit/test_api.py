@@ -10,7 +10,7 @@ import pytest
 
 import unified_nas as unas
 from tests.conftest import ROOT
-from unified_nas.api import TABLE_SEEDS, TRAINED_SEEDS, bench_seeds, default_seed_count
+from unified_nas.bench.inputs import TABLE_SEEDS, TRAINED_SEEDS, bench_seeds, default_seed_count
 from unified_nas.errors import StoreError, UserError
 from unified_nas.limits import MAX_SEED
 from unified_nas.recipe import load_recipe, parse_recipe
@@ -139,7 +139,7 @@ def test_load_never_creates_a_store(tmp_path):
         ({"trials": 0}, "trials: 0 is not in 1.."),
         ({"time_s": float("nan")}, "time_s: nan is not a finite number > 0"),
         ({"seed": MAX_SEED + 1}, "seed:"),
-        ({"threads": 0}, "threads: 0"),
+        ({"threads": 0}, "threads: expected an integer >= 1 or 'auto', got 0"),
         ({"backend": "nosuch"}, "unknown backend 'nosuch'"),
         ({"options": {"bogus": 1}}, "bogus"),
     ],
@@ -213,6 +213,43 @@ def test_bench_on_a_table_recipe_then_load(tmp_path):
         with pytest.raises(StoreError):
             res.run("nosuch")
     assert store.read_bytes() == before  # reading wrote nothing
+
+
+def test_suite_data_is_computed_once_and_keeps_its_creation_time(tmp_path, monkeypatch):
+    _needs_table()
+    import json
+
+    from unified_nas.bench import suite as suite_module
+    from unified_nas.bench import summary
+
+    store = tmp_path / "s.sqlite"
+    b = unas.bench(
+        [NB201, ROOT / "recipes" / "nb201_cifar100.yaml"],
+        backends="reference",
+        seeds=2,
+        trials=3,
+        store=store,
+        progress=False,
+    )
+    assert b.suite_id is not None and len(b.bench_ids) == 2
+    written = json.loads(next(Path(f) for f in b.suite_reports if f.endswith(".json")).read_text())
+    calls: list[str] = []
+    real = summary.bench_data
+
+    def counted(s, bench_id, *args, **kwargs):
+        calls.append(bench_id)
+        return real(s, bench_id, *args, **kwargs)
+
+    monkeypatch.setattr(summary, "bench_data", counted)
+    monkeypatch.setattr(suite_module, "bench_data", counted)
+    with unas.load(store) as res:
+        again = res.bench(b.suite_id)
+        created = res.suites()[0]["created_at"]
+    assert (
+        json.loads(json.dumps(again.data["suite"])) == written
+    )  # rendered again: the same numbers and the stored creation time
+    assert written["created_at"] == created
+    assert sorted(calls) == sorted(b.bench_ids)  # each benchmark's data once, shared with the suite's
 
 
 def test_bench_of_a_recipe_object_writes_its_text_for_the_workers(tmp_path):

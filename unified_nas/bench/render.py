@@ -465,7 +465,8 @@ def _pairs_html(d: dict[str, Any]) -> str:
 
 
 def _explain_pairs(d: dict[str, Any]) -> str:
-    return EXPLAIN["pairs"].format(alpha=d.get("alpha", ALPHA))
+    """How to read the pairwise table, and, with too few seeds, that no difference can be significant."""
+    return " ".join([EXPLAIN["pairs"].format(alpha=d.get("alpha", ALPHA)), *d.get("power_note", [])])
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
@@ -476,12 +477,28 @@ figure{margin:0}"""
 
 
 def start_text(d: dict[str, Any]) -> str:
-    """Where the runs start: the recipe's start point, and whether every run evaluated it first."""
-    first = (
-        "every run evaluated it as trial 0 (default_first)"
-        if d["config"].get("default_first")
-        else "default_first was off: only strategies that start from defaults (keras-tuner greedy) begin there"
-    )
+    """Where the runs start: the recipe's start point, and which runs evaluated it first.
+
+    Read from each run's options, not the benchmark's flag: a recipe may turn
+    ``default_first`` on under one backend only, which the reader must see.
+
+    Args:
+        d: Output of ``bench_data``.
+
+    Returns:
+        One sentence.
+    """
+    on = sorted({r["backend"] for r in d["runs"] if r.get("default_first")})
+    off = sorted({r["backend"] for r in d["runs"] if not r.get("default_first")})
+    if on and not off:
+        first = "every run evaluated it as trial 0 (default_first)"
+    elif not on:
+        first = "default_first was off: only strategies that start from their defaults begin there"
+    else:
+        first = (
+            f"UNEQUAL START: runs of {', '.join(on)} evaluated it as trial 0 (default_first), "
+            f"runs of {', '.join(off)} did not"
+        )
     return f"Start point (each parameter's default:, else its neutral value): {json.dumps(d['start'])}; {first}."
 
 
@@ -663,7 +680,20 @@ def write_rendered(
 
 
 def write_reports(store: Any, bench_id: str, out_dir: Any) -> list[str]:
-    """Writes report.html, report.md and report.json of a benchmark into ``out_dir``; returns the paths."""
+    """Writes report.html, report.md and report.json of a benchmark into ``out_dir``.
+
+    Args:
+        store: The results store holding the benchmark (a :class:`~unified_nas.report.store.ResultsStore`).
+        bench_id: The benchmark's id (full, ``latest`` or a unique prefix).
+        out_dir: The folder (created).
+
+    Returns:
+        The paths written.
+
+    Raises:
+        StoreError: The benchmark is not in the store or has no stored run.
+        OSError: A file cannot be written.
+    """
     from unified_nas.bench.summary import bench_data
 
     return write_rendered(bench_data(store, bench_id), BENCH_RENDERERS, out_dir)

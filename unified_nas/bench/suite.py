@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -100,7 +100,12 @@ def _warnings(rows: Sequence[dict[str, Any]], dropped: Sequence[str]) -> list[st
     return out
 
 
-def suite_data(store: ResultsStore, bench_ids: Sequence[str]) -> dict[str, Any]:
+def suite_data(
+    store: ResultsStore,
+    bench_ids: Sequence[str],
+    created_at: float | None = None,
+    benches: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Everything the suite report shows, as one JSON-ready dict.
 
     A backend's score on a recipe is the IQM over seeds of its runs' final incumbent score on
@@ -111,9 +116,13 @@ def suite_data(store: ResultsStore, bench_ids: Sequence[str]) -> dict[str, Any]:
     Args:
         store: The results store holding the benchmarks.
         bench_ids: One benchmark per recipe (full ids, ``latest`` or unique prefixes).
+        created_at: When the suite was created (the stored suite's ``created_at``), so a
+            stored suite renders the same every time. None: now (a suite being written).
+        benches: Each benchmark's ``bench_data`` by full id, if computed already (the
+            bootstraps make it slow); the others are computed here.
 
     Returns:
-        ``created_at``, ``alpha``, ``score`` (what the score is, in words), ``backends`` (compared),
+        ``kind`` (``suite``), ``created_at``, ``alpha``, ``score`` (what the score is, in words), ``backends`` (compared),
         ``recipes`` (per benchmark: ``bench_id``, ``recipe``, ``metric``, ``direction``, ``seeds``,
         ``trials``, ``scores`` per backend with ``iqm``/``iqm_ci95``/``n``, ``ranks`` per backend),
         ``average_ranks`` per backend, ``friedman`` (``chi2``, ``p``, ``reason``, ``significant``),
@@ -131,7 +140,8 @@ def suite_data(store: ResultsStore, bench_ids: Sequence[str]) -> dict[str, Any]:
     if again is not None:
         raise UserError(f"benchmark {again} is given twice")
     backends = _common_backends(configs)
-    rows = [_recipe_row(bench_data(store, bid), backends) for bid in ids]
+    known = benches or {}
+    rows = [_recipe_row(known[bid] if bid in known else bench_data(store, bid), backends) for bid in ids]
     ranked = friedman_nemenyi(
         [[r["scores"][b]["iqm"] for b in backends] for r in rows],
         [1 if r["direction"] == "maximize" else -1 for r in rows],
@@ -143,7 +153,7 @@ def suite_data(store: ResultsStore, bench_ids: Sequence[str]) -> dict[str, Any]:
     p = ranked["friedman_p"]
     return {
         "kind": "suite",
-        "created_at": time.time(),
+        "created_at": time.time() if created_at is None else created_at,
         "alpha": ALPHA,
         "score": SCORE,
         "backends": backends,
@@ -189,7 +199,14 @@ def score_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def friedman_text(d: dict[str, Any]) -> str:
-    """One sentence: Friedman's test and what it allows the reader to conclude."""
+    """One sentence: Friedman's test and what it allows the reader to conclude.
+
+    Args:
+        d: Output of :func:`suite_data`.
+
+    Returns:
+        The sentence (plain text, not escaped).
+    """
     f, n, k = d["friedman"], len(d["recipes"]), len(d["backends"])
     if f["p"] is None:
         return (
@@ -205,7 +222,14 @@ def friedman_text(d: dict[str, Any]) -> str:
 
 
 def cd_text(d: dict[str, Any]) -> str:
-    """One sentence on how to read the critical-difference diagram."""
+    """One sentence on how to read the critical-difference diagram.
+
+    Args:
+        d: Output of :func:`suite_data`.
+
+    Returns:
+        The sentence (plain text, not escaped).
+    """
     cd = d["nemenyi"]["cd"]
     if cd is None:
         return "One backend: no critical difference."
@@ -217,7 +241,14 @@ def cd_text(d: dict[str, Any]) -> str:
 
 
 def suite_svg(d: dict[str, Any]) -> str:
-    """The suite's critical-difference diagram."""
+    """The suite's critical-difference diagram.
+
+    Args:
+        d: Output of :func:`suite_data`.
+
+    Returns:
+        An inline ``<svg>`` element (:func:`~unified_nas.bench.svg.cd_diagram`).
+    """
     names = d["backends"]
     groups = [[names.index(b) for b in g] for g in d["nemenyi"]["groups"]]
     return cd_diagram(
@@ -298,20 +329,30 @@ def render_suite_md(d: dict[str, Any]) -> str:
 
 
 def render_suite_json(d: dict[str, Any]) -> str:
-    """The suite's data as indented JSON."""
+    """The suite's data as indented JSON.
+
+    Args:
+        d: Output of :func:`suite_data`.
+
+    Returns:
+        The JSON text.
+    """
     return json.dumps(d, indent=1)
 
 
 SUITE_RENDERERS = {"html": render_suite_html, "md": render_suite_md, "json": render_suite_json}
 
 
-def write_suite_reports(store: ResultsStore, bench_ids: Sequence[str], out_dir: Path) -> list[str]:
+def write_suite_reports(
+    store: ResultsStore, bench_ids: Sequence[str], out_dir: Path, created_at: float | None = None
+) -> list[str]:
     """Writes report.html, report.md and report.json of a suite into ``out_dir``.
 
     Args:
         store: The results store holding the benchmarks.
         bench_ids: One benchmark per recipe (at least 2).
         out_dir: The folder (created).
+        created_at: When the suite was created; see :func:`suite_data`.
 
     Returns:
         The paths written.
@@ -320,4 +361,4 @@ def write_suite_reports(store: ResultsStore, bench_ids: Sequence[str], out_dir: 
         UserError: See :func:`suite_data`.
         StoreError: A benchmark is not in the store or has no stored run.
     """
-    return write_rendered(suite_data(store, bench_ids), SUITE_RENDERERS, out_dir)
+    return write_rendered(suite_data(store, bench_ids, created_at), SUITE_RENDERERS, out_dir)

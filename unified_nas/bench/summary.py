@@ -25,48 +25,28 @@ from unified_nas.errors import StoreError
 from unified_nas.report.records import RunReport, pareto_front
 from unified_nas.report.store import ResultsStore
 
-# Two-sided 95% Student t quantiles by degrees of freedom (1..30); 1.96 beyond.
-_T95 = [
-    12.706,
-    4.303,
-    3.182,
-    2.776,
-    2.571,
-    2.447,
-    2.365,
-    2.306,
-    2.262,
-    2.228,
-    2.201,
-    2.179,
-    2.160,
-    2.145,
-    2.131,
-    2.120,
-    2.110,
-    2.101,
-    2.093,
-    2.086,
-    2.080,
-    2.074,
-    2.069,
-    2.064,
-    2.060,
-    2.056,
-    2.052,
-    2.048,
-    2.045,
-    2.042,
-]
-
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:
-    """Mean, median, min, max and the 95% confidence half-width of the mean (None for one value)."""
+    """Mean, median, min, max and the 95% confidence half-width of the mean (Student t).
+
+    Args:
+        values: The values (None entries are left out).
+
+    Returns:
+        ``n``, ``mean``, ``median``, ``min``, ``max``, ``ci95`` (the half-width: the two-sided 95%
+        Student t quantile with n - 1 degrees of freedom times the standard error; None for fewer
+        than 2 values) and ``std`` (sample standard deviation; None for fewer than 2); all None
+        but ``n`` for no value.
+    """
     v = [x for x in values if x is not None]
     if not v:
         return {"n": 0, "mean": None, "median": None, "min": None, "max": None, "ci95": None, "std": None}
     std = statistics.stdev(v) if len(v) > 1 else None
-    half = None if std is None else (_T95[len(v) - 2] if len(v) - 1 <= 30 else 1.96) * std / math.sqrt(len(v))
+    half = None
+    if std is not None:
+        from scipy.stats import t  # here, not at import: importing unified_nas must not import scipy
+
+        half = float(t.ppf(0.975, len(v) - 1)) * std / math.sqrt(len(v))
     return {
         "n": len(v),
         "mean": statistics.fmean(v),
@@ -224,6 +204,7 @@ def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | 
     return {
         **base,
         "strategy": rep.strategy,
+        "default_first": bool(rep.options.get("default_first")),
         "version": rep.backend.get("version"),
         "run_status": rep.status,
         "budget_asked": rep.budget_asked,
@@ -253,6 +234,31 @@ def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | 
             for t in trials
         ],
     }
+
+
+def seed_warnings(backends: dict[str, Any]) -> list[str]:
+    """Says so when too few runs per backend make every pairwise test unable to reject.
+
+    With n and m runs, the smallest two-sided p a rank test can reach is 2 / C(n + m, n)
+    (all of one above all of the other): 0.33 for 2 against 2, 0.1 for 3 against 3.
+
+    Args:
+        backends: The per-backend summaries of :func:`bench_data` (``objective.n`` runs with a result).
+
+    Returns:
+        One warning, or none.
+    """
+    counts = sorted(b["objective"]["n"] for b in backends.values())
+    if len(counts) < 2 or not counts[0]:
+        return []
+    n, m = counts[0], counts[1]
+    smallest = 2 / math.comb(n + m, n)
+    if smallest < ALPHA:
+        return []
+    return [
+        f"with {n} and {m} runs the smallest attainable p of a pairwise test is {smallest:.2g}: no difference "
+        f"can be significant at {ALPHA:g}; run more seeds (--seeds) to test differences"
+    ]
 
 
 def budget_warnings(runs: Sequence[dict[str, Any]], table: bool = False) -> list[str]:
@@ -367,6 +373,7 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
         "runs": runs,
         "reference": reference,
         "warnings": budget_warnings(runs, first.by_table),
+        "power_note": seed_warnings(backends),  # beside the pairwise tests it is about
         "alpha": ALPHA,
         # Final scores compared pair by pair: the headline objective, and the accuracy the report shows.
         "comparisons": {
@@ -378,7 +385,15 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
 
 
 def accuracy_key(by_table: bool) -> str:
-    """The accuracy a benchmark reports for incumbents: ``true`` (the table's) or ``test``."""
+    """The accuracy a benchmark reports for incumbents.
+
+    Args:
+        by_table: Whether the recipe's trials are evaluated by a table.
+
+    Returns:
+        ``true`` (the table's mean accuracy over its recorded seeds) for a table recipe, else
+        ``test``: the prefix of the incumbent's accuracy keys (``true_accuracy``, ``test_accuracy``).
+    """
     return "true" if by_table else "test"
 
 

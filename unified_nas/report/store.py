@@ -58,6 +58,8 @@ class ResultsStore:
         StoreError: If the file is missing (``readonly``, or not ``create``), cannot be written,
             is a SQLite database that is not a unified-nas store (an Optuna
             study, say), or has a schema this version does not read.
+
+    A context manager: ``with ResultsStore(path) as store:`` closes it on leaving the block.
     """
 
     def __init__(self, path: str | Path = DEFAULT_STORE, readonly: bool = False, create: bool = True) -> None:
@@ -116,11 +118,22 @@ class ResultsStore:
             except sqlite3.OperationalError as e:
                 raise StoreError(f"cannot write results store {self.path}: {e}") from None
 
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Closes the database connection (the store is unusable after)."""
         self._db.close()
 
     def save_run(self, report: RunReport) -> None:
-        """Inserts or updates a run's header (trials are saved one by one)."""
+        """Inserts or updates a run's header (trials are saved one by one).
+
+        Args:
+            report: The run (its trials are not saved here: :meth:`add_trial`).
+        """
         self._db.execute(
             "INSERT INTO runs VALUES (?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET status=excluded.status, report=excluded.report",
             (
@@ -139,6 +152,10 @@ class ResultsStore:
 
         Two ``unas run --resume`` of one run started at once: one claims it, the other is refused.
 
+        Args:
+            report: The run's new header.
+            expected_status: The status the stored run must still have.
+
         Returns:
             True if this call claimed the run.
         """
@@ -150,7 +167,12 @@ class ResultsStore:
         return cur.rowcount == 1
 
     def add_trial(self, run_id: str, record: TrialRecord) -> None:
-        """Commits one finished trial right away."""
+        """Commits one finished trial right away.
+
+        Args:
+            run_id: The run's id.
+            record: The trial (replaces a stored trial of the same index).
+        """
         self._db.execute(
             "INSERT OR REPLACE INTO trials VALUES (?,?,?,?)",
             (run_id, record.index, json.dumps(record.to_dict()), record.test_accuracy),
@@ -158,15 +180,36 @@ class ResultsStore:
         self._db.commit()
 
     def trials(self, run_id: str) -> list[TrialRecord]:
+        """A run's stored trials, in trial order (empty for an unknown run).
+
+        Args:
+            run_id: The full run id.
+
+        Returns:
+            The trial records.
+        """
         rows = self._db.execute("SELECT record, test_accuracy FROM trials WHERE run_id=? ORDER BY idx", (run_id,))
         return [TrialRecord.from_dict(json.loads(r), t) for r, t in rows]
 
     def trial_count(self, run_id: str) -> int:
-        """Trials stored so far for a run (cheap: no record is parsed)."""
+        """Trials stored so far for a run (cheap: no record is parsed).
+
+        Args:
+            run_id: The full run id.
+
+        Returns:
+            The count (0 for an unknown run).
+        """
         return self._db.execute("SELECT COUNT(*) FROM trials WHERE run_id=?", (run_id,)).fetchone()[0]
 
     def resolve_id(self, run_id: str) -> str:
         """Accepts a full run id, ``latest``, or a unique prefix.
+
+        Args:
+            run_id: What the user gave.
+
+        Returns:
+            The full run id.
 
         Raises:
             StoreError: If nothing or more than one run matches.
@@ -194,7 +237,17 @@ class ResultsStore:
         return rows[0]
 
     def load_run(self, run_id: str) -> RunReport:
-        """The full report of a run (``latest`` or a unique id prefix accepted)."""
+        """The full report of a run, with its trials and summary.
+
+        Args:
+            run_id: A full run id, ``latest`` or a unique prefix.
+
+        Returns:
+            The run's report.
+
+        Raises:
+            StoreError: If nothing or more than one run matches.
+        """
         rid = self.resolve_id(run_id)
         (text,) = self._db.execute("SELECT report FROM runs WHERE run_id=?", (rid,)).fetchone()
         report = RunReport.from_dict(json.loads(text), self.trials(rid))
@@ -203,6 +256,14 @@ class ResultsStore:
 
     # -- benchmarks ---------------------------------------------------------------------------------
     def save_bench(self, bench_id: str, recipe: str, config: dict[str, Any], created_at: float) -> None:
+        """Stores a benchmark's header, unless one of that id is stored already.
+
+        Args:
+            bench_id: The benchmark's id.
+            recipe: The recipe's name.
+            config: The settings it runs with (backends, seeds, budget, ...).
+            created_at: When it was created (seconds since the epoch).
+        """
         self._db.execute(
             "INSERT OR IGNORE INTO benches VALUES (?,?,?,?)", (bench_id, created_at, recipe, json.dumps(config))
         )
@@ -218,7 +279,17 @@ class ResultsStore:
         error: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        """Inserts or updates one (backend, seed) run of a benchmark."""
+        """Inserts or updates one (backend, seed) run of a benchmark.
+
+        Args:
+            bench_id: The benchmark's id.
+            backend: The run's backend.
+            seed: The run's seed.
+            run_id: The run's id (one attempt of this backend and seed).
+            status: The attempt's status.
+            error: Why it failed, if it did.
+            extra: Anything else the report shows about the attempt.
+        """
         self._db.execute(
             "INSERT INTO bench_runs VALUES (?,?,?,?,?,?,?) ON CONFLICT(bench_id, run_id) DO UPDATE SET "
             "status=excluded.status, error=excluded.error, extra=excluded.extra",
@@ -227,7 +298,13 @@ class ResultsStore:
         self._db.commit()
 
     def bench(self, bench_id: str) -> tuple[str, dict[str, Any], float]:
-        """(bench_id, config, created_at) of a benchmark (``latest`` or a unique prefix).
+        """A stored benchmark's header.
+
+        Args:
+            bench_id: A full benchmark id, ``latest`` or a unique prefix.
+
+        Returns:
+            ``(bench_id, config, created_at)``.
 
         Raises:
             StoreError: If nothing or more than one benchmark matches.
@@ -237,6 +314,7 @@ class ResultsStore:
         return bid, json.loads(config), created
 
     def is_bench(self, bench_id: str) -> bool:
+        """Whether ``bench_id`` (full, ``latest`` or a unique prefix) names exactly one stored benchmark."""
         try:
             self.bench(bench_id)
             return True
@@ -244,7 +322,14 @@ class ResultsStore:
             return False
 
     def bench_runs(self, bench_id: str) -> list[dict[str, Any]]:
-        """Every run attempt of a benchmark, oldest first."""
+        """Every run attempt of a benchmark, oldest first.
+
+        Args:
+            bench_id: The full benchmark id.
+
+        Returns:
+            Per attempt: ``backend``, ``seed``, ``run_id``, ``status``, ``error``, ``extra``.
+        """
         rows = self._db.execute(
             "SELECT backend, seed, run_id, status, error, extra FROM bench_runs WHERE bench_id=? ORDER BY rowid",
             (bench_id,),
@@ -255,10 +340,18 @@ class ResultsStore:
         ]
 
     def latest_bench_runs(self, bench_id: str) -> dict[tuple[str, int], dict[str, Any]]:
-        """The last attempt of each (backend, seed) of a benchmark: the one that counts."""
+        """The last attempt of each (backend, seed) of a benchmark: the one that counts.
+
+        Args:
+            bench_id: The full benchmark id.
+
+        Returns:
+            ``{(backend, seed): attempt}``, the attempts as :meth:`bench_runs` gives them.
+        """
         return {(r["backend"], r["seed"]): r for r in self.bench_runs(bench_id)}
 
     def list_benches(self) -> list[tuple[str, str, float]]:
+        """Every stored benchmark as ``(bench_id, recipe, created_at)``, newest first."""
         return list(self._db.execute("SELECT bench_id, recipe, created_at FROM benches ORDER BY created_at DESC"))
 
     # -- suites (one benchmark per recipe, compared in one report) -------------------------------------
@@ -271,6 +364,15 @@ class ResultsStore:
         self, suite_id: str, name: str, bench_ids: list[str], config: dict[str, Any], created_at: float
     ) -> None:
         """Stores a suite: its benchmarks (in recipe order) and the settings they ran with.
+
+        Creates the suites table on the first suite (see ``_SUITES_SCHEMA``).
+
+        Args:
+            suite_id: The suite's id.
+            name: The suite's name.
+            bench_ids: Its benchmarks, one per recipe, in recipe order.
+            config: The recipes, each benchmark's settings and where the report was written.
+            created_at: When it was created (seconds since the epoch); its report shows this time.
 
         Raises:
             StoreError: The store is read-only or cannot be written.
@@ -286,7 +388,10 @@ class ResultsStore:
             raise StoreError(f"cannot write results store {self.path}: {e}") from None
 
     def suite(self, suite_id: str) -> dict[str, Any]:
-        """A stored suite (``latest`` or a unique prefix accepted).
+        """A stored suite.
+
+        Args:
+            suite_id: A full suite id, ``latest`` or a unique prefix.
 
         Returns:
             ``{"suite_id", "name", "bench_ids", "config", "created_at"}``.
@@ -309,6 +414,7 @@ class ResultsStore:
         }
 
     def is_suite(self, suite_id: str) -> bool:
+        """Whether ``suite_id`` (full, ``latest`` or a unique prefix) names exactly one stored suite."""
         try:
             self.suite(suite_id)
             return True
@@ -322,7 +428,12 @@ class ResultsStore:
         return list(self._db.execute("SELECT suite_id, name, created_at FROM suites ORDER BY created_at DESC"))
 
     def list_runs(self) -> list[tuple[str, str, str, str, float, dict[str, Any] | None]]:
-        """(run_id, recipe, backend, status, started_at, owning process), newest first."""
+        """Every stored run, newest first.
+
+        Returns:
+            ``(run_id, recipe, backend, status, started_at, owning process)`` per run; the process
+            (as :mod:`unified_nas.lifecycle` records it) is None if none was recorded.
+        """
         rows = self._db.execute(
             "SELECT run_id, recipe, backend, status, started_at, "
             "json_extract(report, '$.process') FROM runs ORDER BY started_at DESC"
