@@ -287,3 +287,17 @@ def test_suite_refuses_fewer_than_two_benchmarks_or_no_common_backend(benches, t
     with pytest.raises(UserError, match="no backend is in every benchmark"):
         suite_data(store, [ids[0], "bench-elsewhere"])
     store.close()
+
+
+def test_a_run_without_a_score_counts_as_the_worst_in_pairwise_comparisons():
+    from unified_nas.bench.summary import comparisons
+
+    def run(backend: str, score: float | None) -> dict:
+        return {"backend": backend, "incumbent": None if score is None else {"objectives": [score]}}
+
+    # b's successes beat a's, but b failed on two seeds of three: compared on successes only, b would win.
+    runs = [run("a", s) for s in (0.80, 0.81, 0.82)] + [run("b", 0.95), run("b", None), run("b", None)]
+    (pair,) = comparisons(runs, ["a", "b"], "objective", sign=1)
+    assert pair["p"] == pytest.approx(6 / 9)  # a beats b's two failed runs on every seed, loses to its success
+    (lower,) = comparisons(runs, ["a", "b"], "objective", sign=-1)  # lower is better: failures still worst
+    assert lower["p"] == pytest.approx(1.0)

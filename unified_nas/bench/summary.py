@@ -89,6 +89,10 @@ def final_score(run: dict[str, Any], what: str) -> float | None:
     return inc["objectives"][0] if what == "objective" else inc.get(f"{what}_accuracy")
 
 
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
 def comparisons(runs: Sequence[dict[str, Any]], backends: Sequence[str], what: str, sign: int) -> list[dict[str, Any]]:
     """Every pair of backends compared on their runs' final score (:func:`final_score`).
 
@@ -96,7 +100,9 @@ def comparisons(runs: Sequence[dict[str, Any]], backends: Sequence[str], what: s
     run of B, with its bootstrap interval and the two-sided Mann-Whitney p
     (:func:`~unified_nas.bench.stats.prob_improvement`); the p-values of all pairs are
     Holm-adjusted as one family, and a pair is ``significant`` when its adjusted p is below
-    :data:`~unified_nas.bench.stats.ALPHA`. Pairs where a backend has no score are left out.
+    :data:`~unified_nas.bench.stats.ALPHA`. A run that ended without a score (no trial completed,
+    crashed) counts as the worst possible result, as in the rank curves: a backend whose search
+    fails on some seeds must not be compared on its successes only.
 
     Args:
         runs: Run summaries.
@@ -107,7 +113,8 @@ def comparisons(runs: Sequence[dict[str, Any]], backends: Sequence[str], what: s
     Returns:
         One dict per pair: ``a``, ``b``, the keys of ``prob_improvement``, ``holm_p``, ``significant``.
     """
-    finals = {b: [v for r in runs if r["backend"] == b if (v := final_score(r, what)) is not None] for b in backends}
+    worst = -sign * math.inf  # below every score in the comparison's direction
+    finals = {b: [_or(final_score(r, what), worst) for r in runs if r["backend"] == b] for b in backends}
     pairs = [(a, b) for i, a in enumerate(backends) for b in backends[i + 1 :] if finals[a] and finals[b]]
     out = [{"a": a, "b": b, **prob_improvement(finals[a], finals[b], sign)} for a, b in pairs]
     for o, adjusted in zip(out, holm([o["mannwhitney_p"] for o in out])):
