@@ -224,6 +224,9 @@ def bench(
         check_resumable(store_path, planned)
     # Everything is checked: from here on files are written.
     result = Benchmark(store_path, [])
+    data: dict[
+        str, dict[str, Any]
+    ] = {}  # each benchmark's report numbers, computed once for its report and the suite's
     for p in planned:
         if p.item.path is None:
             write_object_file(p.item.recipe, Path(p.spec.recipe_path))
@@ -231,20 +234,26 @@ def bench(
             p.item.recipe, p.spec, store_path, runs, jobs, resume, progress, threads=threads, checked=True
         )
         result.bench_ids.append(bench_id)
-        result.reports[bench_id] = _write_bench_reports(store_path, bench_id, runs / bench_id)
+        result.reports[bench_id], data[bench_id] = _write_bench_reports(store_path, bench_id, runs / bench_id)
     if suite is not None:
-        result.suite_id, result.suite_reports = _save_suite(store_path, runs, suite, planned, result.bench_ids)
+        result.suite_id, result.suite_reports = _save_suite(store_path, runs, suite, planned, data)
     return result
 
 
 # -- writing a benchmark's reports ------------------------------------------------------------------------------------
-def _write_bench_reports(store: Path, bench_id: str, out_dir: Path) -> list[str]:
-    """Writes a benchmark's report.html, .md and .json into ``out_dir``; returns their paths."""
+def _write_bench_reports(store: Path, bench_id: str, out_dir: Path) -> tuple[list[str], dict[str, Any]]:
+    """Writes a benchmark's report.html, .md and .json into ``out_dir``.
+
+    Returns:
+        Their paths, and the report's numbers (``bench_data``, which a suite report reuses).
+    """
     # Imported here, after the input is checked: the report's statistics import scipy (about a second).
-    from unified_nas.bench.render import write_reports
+    from unified_nas.bench.render import BENCH_RENDERERS, write_rendered
+    from unified_nas.bench.summary import bench_data
 
     with ResultsStore(store) as s:
-        return write_reports(s, bench_id, out_dir)
+        data = bench_data(s, bench_id)
+    return write_rendered(data, BENCH_RENDERERS, out_dir), data
 
 
 def new_suite_id(name: str) -> str:
@@ -253,9 +262,16 @@ def new_suite_id(name: str) -> str:
 
 
 def _save_suite(
-    store: Path, runs_dir: Path, name: str, planned: Sequence[Planned], bench_ids: list[str]
+    store: Path, runs_dir: Path, name: str, planned: Sequence[Planned], benches: Mapping[str, dict[str, Any]]
 ) -> tuple[str, list[str]]:
     """Stores the suite and writes its report into ``<runs_dir>/<suite id>/``.
+
+    Args:
+        store: The results store.
+        runs_dir: Where the suite's folder goes.
+        name: The suite's name.
+        planned: Its benchmarks as planned (recipe and spec each), in order.
+        benches: Each benchmark's ``bench_data`` by id, in the same order (already computed for its report).
 
     Returns:
         The suite id and the report files.
@@ -270,9 +286,10 @@ def _save_suite(
         "out_dir": str(out),
     }
     created = time.time()
+    bench_ids = list(benches)
     with ResultsStore(store) as s:
         s.save_suite(suite_id, name, bench_ids, config, created)
-        return suite_id, write_suite_reports(s, bench_ids, out, created_at=created)
+        return suite_id, write_suite_reports(s, bench_ids, out, created_at=created, benches=benches)
 
 
 # -- load -------------------------------------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ def run_bench(
     threads: int | str | None = None,
     checked: bool = False,
 ) -> str:
-    """Runs (or resumes) a benchmark; the caller writes the report (``bench.render.write_reports``).
+    """Runs (or resumes) a benchmark; the caller writes the report (``bench_data`` rendered by ``bench.render``).
 
     Args:
         recipe: The loaded recipe (``spec.recipe_path`` is what workers load).

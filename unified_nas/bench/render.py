@@ -677,23 +677,3 @@ def write_rendered(
         p.write_text(fn(d))
         paths.append(str(p))
     return paths
-
-
-def write_reports(store: Any, bench_id: str, out_dir: Any) -> list[str]:
-    """Writes report.html, report.md and report.json of a benchmark into ``out_dir``.
-
-    Args:
-        store: The results store holding the benchmark (a :class:`~unified_nas.report.store.ResultsStore`).
-        bench_id: The benchmark's id (full, ``latest`` or a unique prefix).
-        out_dir: The folder (created).
-
-    Returns:
-        The paths written.
-
-    Raises:
-        StoreError: The benchmark is not in the store or has no stored run.
-        OSError: A file cannot be written.
-    """
-    from unified_nas.bench.summary import bench_data
-
-    return write_rendered(bench_data(store, bench_id), BENCH_RENDERERS, out_dir)

@@ -344,7 +344,11 @@ SUITE_RENDERERS = {"html": render_suite_html, "md": render_suite_md, "json": ren
 
 
 def write_suite_reports(
-    store: ResultsStore, bench_ids: Sequence[str], out_dir: Path, created_at: float | None = None
+    store: ResultsStore,
+    bench_ids: Sequence[str],
+    out_dir: Path,
+    created_at: float | None = None,
+    benches: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[str]:
     """Writes report.html, report.md and report.json of a suite into ``out_dir``.
 
@@ -353,6 +357,7 @@ def write_suite_reports(
         bench_ids: One benchmark per recipe (at least 2).
         out_dir: The folder (created).
         created_at: When the suite was created; see :func:`suite_data`.
+        benches: Each benchmark's ``bench_data`` by full id, if computed already; see :func:`suite_data`.
 
     Returns:
         The paths written.
@@ -361,4 +366,4 @@ def write_suite_reports(
         UserError: See :func:`suite_data`.
         StoreError: A benchmark is not in the store or has no stored run.
     """
-    return write_rendered(suite_data(store, bench_ids, created_at), SUITE_RENDERERS, out_dir)
+    return write_rendered(suite_data(store, bench_ids, created_at, benches), SUITE_RENDERERS, out_dir)
