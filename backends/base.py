@@ -318,31 +318,32 @@ class Backend(ABC):
         return gaps
 
     def _table_gaps(self, recipe: Recipe, options: Options, strat: Strategy | None) -> list[Gap]:
-        """What a table of final results cannot serve: anything that needs training or partial training."""
+        """What a table of final results, or a proxy, cannot serve: anything that needs (partial) training."""
         gaps: list[Gap] = []
-        table = recipe.evaluation.table
+        ev = recipe.evaluation
+        table = f"proxy {ev.proxy}" if ev.proxy is not None else f"table {ev.table}"
         if strat is not None and strat.one_shot:
             gaps.append(
                 Gap(
-                    f"strategy '{strat.name}' on table {table}",
+                    f"strategy '{strat.name}' on {table}",
                     "table",
-                    "a one-shot strategy trains a supernet on data; a table holds final results only",
+                    "a one-shot strategy trains a supernet on data; this evaluation trains nothing",
                 )
             )
         if strat is not None and strat.multi_fidelity:
             gaps.append(
                 Gap(
-                    f"strategy '{strat.name}' on table {table}",
+                    f"strategy '{strat.name}' on {table}",
                     "table",
-                    "a multi-fidelity strategy needs results after fewer epochs; the table holds final ones",
+                    "a multi-fidelity strategy needs results after fewer epochs; this evaluation has no epochs",
                 )
             )
         if options.pruner != "none":
             gaps.append(
                 Gap(
-                    f"pruner '{options.pruner}' on table {table}",
+                    f"pruner '{options.pruner}' on {table}",
                     "table",
-                    "pruning needs per-epoch results; the table holds final ones",
+                    "pruning needs per-epoch results; this evaluation has no epochs",
                 )
             )
         return gaps

@@ -11,7 +11,7 @@ from unified_nas.recipe import Recipe, load_recipe, parse_recipe
 ROOT = Path(__file__).resolve().parent.parent
 ALL_RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 # Table recipes (evaluation: {table: ...}) have no data to build or train their networks on.
-TABLE_RECIPES = [p for p in ALL_RECIPES if not load_recipe(p).evaluation.trains]
+TABLE_RECIPES = [p for p in ALL_RECIPES if load_recipe(p).evaluation.table is not None]
 RECIPES = [p for p in ALL_RECIPES if p not in TABLE_RECIPES]  # recipes that train
 
 

@@ -16,15 +16,22 @@ Evaluators:
       one recorded training seed of the architecture, chosen from the run seed
       and the trial's position; the table's training time as simulated cost;
       ``params`` and ``flops`` counted by unified-nas from the architecture.
+    * :class:`ProxyScore` (``evaluation: {proxy: synflow}``): a zero-cost proxy, nothing trained.
+    * :class:`Constrained` wraps any of them when the recipe has ``constraints:`` or objectives
+      known before training (``latency_ms``, a proxy): those are computed first, and a sample
+      outside a bound is not evaluated (its result carries ``violations``).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from unified_nas.metrics import Metric
 from unified_nas.train.result import EpochCallback, TrialResult
 
 if TYPE_CHECKING:
@@ -42,24 +49,55 @@ class EvaluationSpec:
     """The recipe's ``evaluation`` section.
 
     Attributes:
-        table: None to train every trial, else the tabular benchmark's name (``nasbench201``).
+        table: None unless a tabular benchmark answers, else its name (``nasbench201``).
         dataset: The table's data set (``cifar10``, ``cifar100``, ``imagenet``).
+        proxy: None unless trials are scored by this zero-cost proxy instead of training.
     """
 
     table: str | None = None
     dataset: str | None = None
+    proxy: str | None = None
 
     @property
     def trains(self) -> bool:
-        """Whether trials are trained (no table)."""
+        """Whether trials are trained (no table, no proxy)."""
+        return self.table is None and self.proxy is None
+
+    @property
+    def has_data(self) -> bool:
+        """Whether the recipe brings data of its own (a table's data is the table's)."""
         return self.table is None
+
+    def unavailable(self, metric: Metric) -> str | None:
+        """Why this evaluation cannot give ``metric`` (None if it can).
+
+        A table records trained validation accuracy, but has no examples for a
+        proxy's minibatch; proxy evaluation trains nothing.
+
+        Args:
+            metric: A registered metric.
+
+        Returns:
+            The reason, for a one-line recipe error, or None.
+        """
+        if self.proxy is not None and metric.cost == "trained":
+            return f"evaluation by proxy {self.proxy} trains nothing, so there is no {metric.name}"
+        if self.table is not None:
+            if metric.cost == "trained" and metric.name != "val_accuracy":
+                return f"table {self.table} records val_accuracy only of the trained metrics"
+            if metric.cost == "zero_cost":
+                return f"table {self.table} holds no examples to compute {metric.name} on"
+        return None
 
     def describe(self) -> dict[str, Any]:
         """The report's ``evaluation`` section.
 
         Returns:
-            ``{"mode": "train"}`` or ``{"mode": "table", "table": ..., "dataset": ...}``.
+            ``{"mode": "train"}``, ``{"mode": "proxy", "proxy": ...}`` or
+            ``{"mode": "table", "table": ..., "dataset": ...}``.
         """
+        if self.proxy is not None:
+            return {"mode": "proxy", "proxy": self.proxy}
         return (
             {"mode": "train"} if self.table is None else {"mode": "table", "table": self.table, "dataset": self.dataset}
         )
@@ -175,8 +213,108 @@ class TableLookup(Evaluator):
         )
 
 
+class ProxyScore(Evaluator):
+    """Scores a sample by a zero-cost proxy, training nothing (recipe ``evaluation: {proxy: synflow}``).
+
+    The proxy is computed on the sample's torch twin from one seeded minibatch
+    of the recipe's training data (:mod:`unified_nas.proxies`), so it is the
+    same number whichever backend proposed the sample. ``native`` is never called.
+
+    Args:
+        proxy: The proxy's registered name.
+        space: The recipe's search space.
+        data: The split data set.
+        seed: The run seed (weights and minibatch).
+    """
+
+    def __init__(self, proxy: str, space: SearchSpace, data: Dataset, seed: int) -> None:
+        self.proxy, self.space, self.data, self.seed = proxy, space, data, seed
+
+    def __call__(
+        self,
+        sample: Mapping[str, Any],
+        trial: int,
+        on_epoch: EpochCallback | None = None,
+        native: NativeTraining | None = None,
+    ) -> TrialResult:
+        from unified_nas.metrics import compute_before_training
+
+        t0 = time.perf_counter()
+        values = compute_before_training((self.proxy, "params", "flops"), self.space, sample, self.data, self.seed)
+        score = values[self.proxy]
+        if math.isnan(score):  # a failed trial on every backend, rather than each toolkit's own NaN handling
+            raise ValueError(f"proxy {self.proxy} is undefined (NaN) for this architecture")
+        return TrialResult(
+            metrics={self.proxy: score},
+            test_accuracy=None,
+            params=int(values["params"]),
+            flops=int(values["flops"]),
+            train_s=time.perf_counter() - t0,  # the evaluation's own cost, as training time is for trained trials
+        )
+
+
+class Constrained(Evaluator):
+    """Computes the metrics known before training that the recipe names, and checks its constraints first.
+
+    Wraps the run's evaluator. For each sample it computes the constrained
+    metrics and the objectives the inner evaluator does not give (e.g.
+    ``latency_ms``, a proxy beside trained accuracy) with
+    :func:`unified_nas.metrics.compute_before_training`. A sample outside a
+    bound is not evaluated at all: its result carries ``violations`` and the
+    metrics known so far, and each backend tells its toolkit the worst score
+    (Optuna also gets the violations, see its ``constraints_func``).
+
+    Args:
+        inner: The run's evaluator.
+        recipe: The recipe (constraints, objectives, space).
+        data: The run's data.
+        seed: The run seed.
+        given: Metrics ``inner`` gives itself (not computed again).
+    """
+
+    def __init__(self, inner: Evaluator, recipe: Recipe, data: Dataset, seed: int, given: set[str]) -> None:
+        from unified_nas.metrics import METRICS
+
+        self.inner, self.recipe, self.data, self.seed = inner, recipe, data, seed
+        self.bounds = recipe.constraints
+        # The constrained metrics first, then size (an infeasible sample's record still has it), then
+        # objectives the inner evaluator does not give: these are skipped for an infeasible sample.
+        first = [b.metric for b in self.bounds] + (["params", "flops"] if self.bounds else [])
+        self.checked = tuple(dict.fromkeys(first))
+        later = [o.metric for o in recipe.objectives if METRICS[o.metric].cost != "trained" and o.metric not in given]
+        self.later = tuple(m for m in dict.fromkeys(later) if m not in self.checked)
+        self.names = self.checked + self.later
+
+    def __call__(
+        self,
+        sample: Mapping[str, Any],
+        trial: int,
+        on_epoch: EpochCallback | None = None,
+        native: NativeTraining | None = None,
+    ) -> TrialResult:
+        from unified_nas.metrics import compute_before_training, violations
+
+        r = self.recipe
+        values = compute_before_training(self.checked, r.space, sample, self.data, self.seed)
+        violated = violations(self.bounds, values)
+        if not violated:
+            values.update(compute_before_training(self.later, r.space, sample, self.data, self.seed))
+        known = {k: v for k, v in values.items() if k not in ("params", "flops")}  # those have fields of their own
+        if violated:
+            return TrialResult(
+                metrics=known,
+                test_accuracy=None,
+                params=int(values["params"]),
+                flops=int(values["flops"]),
+                violations=violated,
+            )
+        result = self.inner(sample, trial, on_epoch, native)
+        result.metrics = {**known, **result.metrics}
+        return result
+
+
 def make_evaluator(recipe: Recipe, data: Dataset, seed: int) -> Evaluator:
-    """The run's evaluator, from the recipe's ``evaluation`` section.
+    """The run's evaluator, from the recipe's ``evaluation`` section (and its constraints).
 
     Args:
         recipe: The recipe.
@@ -184,17 +322,25 @@ def make_evaluator(recipe: Recipe, data: Dataset, seed: int) -> Evaluator:
         seed: The run seed.
 
     Returns:
-        :class:`Training` or :class:`TableLookup`.
+        :class:`Training`, :class:`ProxyScore` or :class:`TableLookup`, wrapped in
+        :class:`Constrained` when the recipe has constraints or objectives known before training.
 
     Raises:
         RecipeError: An unknown table or data set.
         UserError: The table's package is not installed (with the pip command).
     """
     spec = recipe.evaluation
-    if spec.trains:
-        return Training(recipe, data, seed)
-    from unified_nas.tables import open_table, table_info
+    inner: Evaluator
+    if spec.proxy is not None:
+        inner, given = ProxyScore(spec.proxy, recipe.space, data, seed), {spec.proxy, "params", "flops"}
+    elif spec.trains:
+        inner, given = Training(recipe, data, seed), {"params", "flops"}
+    else:
+        from unified_nas.tables import open_table, table_info
 
-    return TableLookup(
-        open_table(spec), recipe.space, data.input_shape, data.num_classes, seed, table_info(spec).epochs
-    )
+        inner = TableLookup(
+            open_table(spec), recipe.space, data.input_shape, data.num_classes, seed, table_info(spec).epochs
+        )
+        given = {"params", "flops"}
+    wrapped = Constrained(inner, recipe, data, seed, given)
+    return wrapped if wrapped.names else inner

@@ -18,8 +18,9 @@ Models take channels-last input like the data (``(N, H, W, C)`` or
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
@@ -112,6 +113,33 @@ def channels_last(model: Any) -> Any:
     return ChannelsLast().eval()
 
 
+def write_onnx(model: Any, inputs: tuple[Any, ...], f: str | BinaryIO, input_names: Sequence[str] = ("x",)) -> None:
+    """Writes ``model`` as ONNX the one way unified-nas does (``unas export`` and latency measurement).
+
+    torch's legacy exporter (``dynamo=False``: the dynamo exporter needs
+    onnxscript features that vary between torch versions), a dynamic batch axis,
+    the output named ``logits``.
+
+    Args:
+        model: A torch module.
+        inputs: Example inputs (tensors).
+        f: A path, or a binary file object (the legacy exporter writes to both).
+        input_names: One name per input.
+    """
+    import torch
+
+    names = list(input_names)
+    torch.onnx.export(
+        model,
+        inputs,
+        f,  # type: ignore[arg-type]  # torch's hint names paths only; the legacy exporter takes file objects
+        input_names=names,
+        output_names=["logits"],
+        dynamic_axes={name: {0: "batch"} for name in (*names, "logits")},
+        dynamo=False,
+    )
+
+
 def export_trial(report: RunReport, trial: str, fmt: str, out_dir: Path) -> dict[str, Any]:
     """Retrains and writes one trial's architecture; returns what ``sample.json`` holds.
 
@@ -129,7 +157,7 @@ def export_trial(report: RunReport, trial: str, fmt: str, out_dir: Path) -> dict
     record = pick_trial(report, trial)
     text = report.recipe["text"]
     recipe = load_recipe_text(text, report.recipe.get("base_dir", "."), report.recipe["name"], f"run {report.run_id}")
-    if not recipe.evaluation.trains:
+    if not recipe.evaluation.has_data:
         raise UserError(
             f"run {report.run_id} was evaluated by table {recipe.evaluation.table}: there is no data to "
             f"train the architecture on; its canonical sample is in the run's records"
@@ -152,15 +180,7 @@ def export_trial(report: RunReport, trial: str, fmt: str, out_dir: Path) -> dict
             torch.jit.trace(wrapped, torch.from_numpy(example)).save(str(path))
         else:
             path = out_dir / "model.onnx"
-            torch.onnx.export(
-                wrapped,
-                (torch.from_numpy(example),),
-                str(path),
-                input_names=["x"],
-                output_names=["logits"],
-                dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
-                dynamo=False,
-            )
+            write_onnx(wrapped, (torch.from_numpy(example),), str(path))
     info = {
         "format": fmt,
         "file": path.name,

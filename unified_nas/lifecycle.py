@@ -229,6 +229,7 @@ class Replay:
             stopped="pruned" if rec.status == "pruned" else None,
             simulated_s=rec.simulated_s,
             true_accuracy=rec.true_accuracy,
+            violations=rec.violations,
         )
 
     def consume(self, record: TrialRecord) -> TrialRecord | None:

@@ -21,11 +21,13 @@ from unified_nas.data import BUILTIN, DataSpec
 from unified_nas.errors import RecipeError
 from unified_nas.evaluation import EvaluationSpec
 from unified_nas.limits import MAX_EPOCHS, MAX_SEED
+from unified_nas.metrics import METRICS, Bound
 from unified_nas.recipe_text import parse_recipe_yaml, read_recipe_text, shown
 from unified_nas.space import SearchSpace
 from unified_nas.space.parse import (
     TRAINING_HPARAMS,
     as_mapping,
+    as_number,
     is_int,
     is_number,
     parse_space,
@@ -33,10 +35,6 @@ from unified_nas.space.parse import (
     shown_value,
 )
 
-# Metrics a recipe may optimise, with their natural direction.
-METRICS = {"val_accuracy": "maximize", "val_loss": "minimize", "params": "minimize", "flops": "minimize"}
-# What a table recipe can optimise: the table's accuracy, and what unified-nas counts itself.
-TABLE_METRICS = ("val_accuracy", "params", "flops")
 SCHEDULES = ("constant", "cosine")
 TOP_FIELDS = (
     "name",
@@ -49,6 +47,7 @@ TOP_FIELDS = (
     "seed",
     "backends",
     "evaluation",
+    "constraints",
 )
 # The name becomes part of a run-directory path and of store keys: no separators,
 # no "..", no control characters, bounded length.
@@ -109,6 +108,7 @@ class Recipe:
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     description: str = ""
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    constraints: tuple[Bound, ...] = ()  # checked before any training (unified_nas.metrics)
     source: str = ""  # the YAML text, kept verbatim in every report
     base_dir: str = "."
 
@@ -116,6 +116,11 @@ class Recipe:
     def content_hash(self) -> str:
         """sha256 (first 16 hex digits) of the recipe text."""
         return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Every metric the recipe names, objectives first, then constraints."""
+        return tuple(dict.fromkeys([o.metric for o in self.objectives] + [b.metric for b in self.constraints]))
 
     def backend_options(self, backend: str) -> dict[str, Any]:
         """The recipe's options for one backend (empty if none)."""
@@ -223,9 +228,11 @@ def _parse_protocol(raw: Mapping[str, Any]) -> Protocol:
     )
 
 
-def _parse_objectives(raw: Any) -> tuple[Objective, ...]:
+def _parse_objectives(raw: Any, evaluation: EvaluationSpec) -> tuple[Objective, ...]:
     if raw is None:
-        return (Objective("val_accuracy", "maximize"),)
+        return (
+            (Objective(evaluation.proxy, "maximize"),) if evaluation.proxy else (Objective("val_accuracy", "maximize"),)
+        )
     items = raw if isinstance(raw, list) else [raw]
     out = []
     for i, item in enumerate(items):
@@ -234,10 +241,8 @@ def _parse_objectives(raw: Any) -> tuple[Objective, ...]:
             item = {"metric": item}
         item = as_mapping(p, item)
         reject_unknown(p, item, ("metric", "direction"))
-        metric = item.get("metric")
-        if metric not in METRICS:
-            raise RecipeError(f"{p}.metric", f"{shown(metric)} is not one of {', '.join(METRICS)}")
-        direction = item.get("direction", METRICS[metric])
+        metric = _check_metric(f"{p}.metric", item.get("metric"), evaluation)
+        direction = item.get("direction", METRICS[metric].direction)
         if direction not in ("maximize", "minimize"):
             raise RecipeError(f"{p}.direction", f"{shown(direction)} is not one of maximize, minimize")
         out.append(Objective(metric, direction))
@@ -245,6 +250,47 @@ def _parse_objectives(raw: Any) -> tuple[Objective, ...]:
         raise RecipeError("objectives", "needs at least one objective")
     if len({o.metric for o in out}) != len(out):
         raise RecipeError("objectives", "a metric is listed twice")
+    return tuple(out)
+
+
+def _check_metric(path: str, name: Any, evaluation: EvaluationSpec) -> str:
+    """Refuses a metric that is not registered, or that the recipe's evaluation cannot give.
+
+    Returns:
+        The metric's name.
+
+    Raises:
+        RecipeError: Naming ``path``.
+    """
+    if not isinstance(name, str) or name not in METRICS:
+        raise RecipeError(path, f"{shown(name)} is not one of {', '.join(METRICS)}")
+    why = evaluation.unavailable(METRICS[name])
+    if why:
+        raise RecipeError(path, why)
+    return name
+
+
+def _parse_constraints(raw: Any, evaluation: EvaluationSpec) -> tuple[Bound, ...]:
+    """``{metric: {max: x, min: y}}``: bounds on metrics known before training (checked before any training)."""
+    raw = as_mapping("constraints", raw if raw is not None else {})
+    out = []
+    for name, bound in raw.items():
+        p = f"constraints.{shown_value(name)}"
+        _check_metric(p, name, evaluation)
+        if METRICS[name].cost == "trained":
+            raise RecipeError(
+                p,
+                f"{name} is known only after training; constraints are checked before training, on "
+                "params, flops, latency_ms or a zero-cost proxy",
+            )
+        bound = as_mapping(p, bound)
+        reject_unknown(p, bound, ("min", "max"))
+        if not bound:
+            raise RecipeError(p, "needs min or max")
+        low, high = (None if k not in bound else float(as_number(f"{p}.{k}", bound[k])) for k in ("min", "max"))
+        if low is not None and high is not None and low > high:
+            raise RecipeError(p, f"min {low:g} is above max {high:g}")
+        out.append(Bound(name, low, high))
     return tuple(out)
 
 
@@ -259,7 +305,7 @@ def _parse_budget(raw: Any, evaluation: EvaluationSpec) -> Budget:
     for key, v in (("time_s", time_s), ("simulated_s", sim_s)):
         if v is not None and is_number(0, None, low_open=True)(v):
             raise RecipeError(f"budget.{key}", cast(str, is_number(0, None, low_open=True)(v)))
-    if sim_s is not None and evaluation.trains:
+    if sim_s is not None and evaluation.table is None:
         raise RecipeError("budget.simulated_s", "only a table recipe (evaluation: {table: ...}) has simulated time")
     if trials is None and time_s is None and sim_s is None:
         raise RecipeError("budget", "needs trials, time_s or simulated_s")
@@ -267,13 +313,22 @@ def _parse_budget(raw: Any, evaluation: EvaluationSpec) -> Budget:
 
 
 def _parse_evaluation(raw: Any) -> EvaluationSpec:
-    """``train`` (the default) or ``{table: NAME, dataset: NAME}``; the table itself is checked later."""
+    """``train`` (the default), ``{proxy: NAME}`` or ``{table: NAME, dataset: NAME}``; a table is checked later."""
     if raw is None or raw == "train":
         return EvaluationSpec()
     if isinstance(raw, str):
-        raise RecipeError("evaluation", f"{shown(raw)} is not train or a mapping {{table: ..., dataset: ...}}")
+        raise RecipeError(
+            "evaluation", f"{shown(raw)} is not train or a mapping {{table: ..., dataset: ...}} or {{proxy: ...}}"
+        )
     raw = as_mapping("evaluation", raw)
-    reject_unknown("evaluation", raw, ("table", "dataset"))
+    if "proxy" in raw:
+        reject_unknown("evaluation", raw, ("proxy",))
+        proxy = raw["proxy"]
+        proxies = [n for n, m in METRICS.items() if m.cost == "zero_cost"]
+        if proxy not in proxies:
+            raise RecipeError("evaluation.proxy", f"{shown(proxy)} is not one of {', '.join(proxies)}")
+        return EvaluationSpec(proxy=proxy)
+    reject_unknown("evaluation", raw, ("table", "dataset", "proxy"))
     for key in ("table", "dataset"):
         if not isinstance(raw.get(key), str):
             raise RecipeError(f"evaluation.{key}", "missing" if key not in raw else f"{shown(raw[key])} is not a name")
@@ -305,9 +360,9 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
     evaluation = _parse_evaluation(raw.get("evaluation"))
     if "space" not in raw:
         raise RecipeError("space", "missing")
-    if evaluation.trains and "data" not in raw:
+    if evaluation.has_data and "data" not in raw:
         raise RecipeError("data", "missing")
-    if not evaluation.trains and "data" in raw:
+    if not evaluation.has_data and "data" in raw:
         raise RecipeError(
             "data",
             f"a table recipe has no data of its own: table {evaluation.table} was recorded on {evaluation.dataset}",
@@ -320,21 +375,16 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
     for backend, opts in backends.items():
         as_mapping(f"backends.{shown_value(backend)}", opts if opts is not None else {})
     space = parse_space(raw["space"], training)
-    objectives = _parse_objectives(raw.get("objectives"))
-    if not evaluation.trains:
+    objectives = _parse_objectives(raw.get("objectives"), evaluation)
+    constraints = _parse_constraints(raw.get("constraints"), evaluation)
+    if evaluation.table is not None:
         from unified_nas.tables.recipes import check_table_space
 
         check_table_space(evaluation, space)
-        for i, o in enumerate(objectives):
-            if o.metric not in TABLE_METRICS:
-                raise RecipeError(
-                    f"objectives[{i}].metric",
-                    f"table {evaluation.table} records no {o.metric} (table objectives: {', '.join(TABLE_METRICS)})",
-                )
     return Recipe(
         name=name,
         description=str(raw.get("description", "")),
-        data=_parse_data(raw["data"]) if evaluation.trains else None,
+        data=_parse_data(raw["data"]) if evaluation.has_data else None,
         space=space,
         protocol=_parse_protocol(training),
         objectives=objectives,
@@ -342,6 +392,7 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
         seed=seed,
         backends=backends,
         evaluation=evaluation,
+        constraints=constraints,
         source=source,
         base_dir=base_dir,
     )

@@ -109,7 +109,7 @@ class RunContext:
         return self.evaluator(sample, trial, on_epoch, native)
 
     def objective_values(self, result: TrialResult) -> list[float]:
-        return [result.value(o.metric) for o in self.recipe.objectives]
+        return result.objective_values((o.metric, o.direction) for o in self.recipe.objectives)
 
     def record_from_result(
         self,
@@ -135,6 +135,8 @@ class RunContext:
                 error=error,
                 extra=extra or {},
             )
+        if not result.feasible and status == "complete":  # the toolkit saw a worst score; the record says why
+            status = "infeasible"
         return TrialRecord(
             index,
             native_id,
@@ -153,6 +155,7 @@ class RunContext:
             test_accuracy=result.test_accuracy,
             simulated_s=result.simulated_s,
             true_accuracy=result.true_accuracy,
+            violations=result.violations,
         )
 
     def emit(self, record: TrialRecord) -> None:
@@ -315,6 +318,7 @@ def run_recipe(
             "epochs_per_trial": recipe.protocol.epochs if recipe.evaluation.trains else None,
         },
         evaluation=recipe.evaluation.describe(),
+        constraints=[b.to_dict() for b in recipe.constraints],
         data=data.describe(),
         space={
             "kind": recipe.space.kind,
@@ -323,7 +327,7 @@ def run_recipe(
             # Where strategies that start from the defaults, and default_first runs, begin: the same on every backend.
             "start": start_sample(decls),
         },
-        environment={**environment(backend.packages), "threads": thread_record},
+        environment={**environment(backend.packages), "threads": thread_record, **_latency_settings(recipe)},
         run_dir=str(run_dir),
         started_at=time.time(),
         process=this_process(),
@@ -337,6 +341,26 @@ def run_recipe(
         recipe, data, seed, budget, options, run_dir, run_id, lambda rec: None, quiet=not progress, evaluator=evaluator
     )
     return _execute(backend, ctx, report, store, progress, replay=None)
+
+
+def _latency_settings(recipe: Recipe) -> dict[str, Any]:
+    """How ``latency_ms`` is measured, for the report of a recipe that names it (a latency means nothing without it)."""
+    if "latency_ms" not in recipe.metric_names:
+        return {}
+    import torch
+
+    from unified_nas.latency import DEFAULT_REPEATS, DEFAULT_WARMUP
+
+    return {
+        "latency": {
+            "statistic": "median",
+            "runtime": "torch",
+            "batch_size": 1,
+            "threads": torch.get_num_threads(),
+            "warmup": DEFAULT_WARMUP,
+            "repeats": DEFAULT_REPEATS,
+        }
+    }
 
 
 def _thread_plan(threads: int | str | None, jobs: int) -> tuple[int, str]:

@@ -80,23 +80,24 @@ class Backend(BaseBackend):
     def gaps(self, recipe: Recipe, options: Options) -> list[Gap]:
         gaps = super().gaps(recipe, options)
         metric = recipe.objectives[0].metric
-        if metric not in LOGGED_METRICS:
+        if metric not in LOGGED_METRICS and recipe.evaluation.trains:
             gaps.append(
                 Gap(
                     f"objective '{metric}'",
                     "toolkit",
-                    f"keras-tuner ranks trials by a metric Keras logs: {', '.join(LOGGED_METRICS)}",
+                    f"keras-tuner ranks trained trials by a metric Keras logs: {', '.join(LOGGED_METRICS)}",
                 )
             )
         decay = l2_decay_gap(recipe)
         if decay is not None:
             gaps.append(decay)
         if options.extra.get("max_model_size") is not None and not recipe.evaluation.trains:
+            ev = recipe.evaluation
             gaps.append(
                 Gap(
-                    f"max_model_size on table {recipe.evaluation.table}",
+                    f"max_model_size on {f'proxy {ev.proxy}' if ev.proxy else f'table {ev.table}'}",
                     "adapter",
-                    "AutoKeras enforces it while building a model, which a looked-up trial does not do",
+                    "AutoKeras enforces it while building a model, which a trial that is not trained does not do",
                 )
             )
         if options.resume and options.strategy == "hyperband":

@@ -135,7 +135,8 @@ def build_automodel(graph: tuple[Any, Any], ctx: RunContext, emit: Callable[[Nat
         kwargs.setdefault("max_epochs", recipe.protocol.epochs)  # AutoKeras's default is 1000
         # keras-tuner stops after one pass over the brackets (1 trial when max_epochs is 1): the trial budget decides.
         kwargs.setdefault("hyperband_iterations", UNLIMITED)
-    env = TrialEnv(recipe.space, ctx.data, recipe.protocol, ctx.seed, emit, ctx.out_of_budget, ctx.evaluate)
+    objectives = tuple((o.metric, o.direction) for o in recipe.objectives)
+    env = TrialEnv(recipe.space, ctx.data, recipe.protocol, ctx.seed, emit, ctx.out_of_budget, ctx.evaluate, objectives)
     model = ak.AutoModel(
         inputs=inp,
         outputs=out,

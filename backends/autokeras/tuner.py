@@ -54,6 +54,7 @@ class TrialEnv:
     out_of_budget: Callable[[], bool]  # RunContext.out_of_budget: wall-clock or simulated time spent
     # RunContext.evaluate: (sample, on_epoch, native training) -> result; it decides whether to train.
     evaluate: Callable[..., TrialResult]
+    objectives: tuple[tuple[str, str], ...] = (("val_accuracy", "maximize"),)  # (metric, direction), recipe order
 
 
 class UnasTunerMixin:
@@ -121,7 +122,11 @@ class UnasTunerMixin:
             self.unas_unfitted += 1
             self._declare(trial.hyperparameters)
         self._history, self._result = list(result.history), result
-        return {k: float(v) for k, v in result.metrics.items()}
+        # The objectives by name as well: an infeasible sample (not trained) has no val_accuracy of its
+        # own, and the oracle is then told the worst value, as every backend's toolkit is.
+        objectives = self.unas.objectives
+        values = result.objective_values(objectives)
+        return {**{k: float(v) for k, v in result.metrics.items()}, **{m: v for (m, _), v in zip(objectives, values)}}
 
     def _declare(self, hp: keras_tuner.HyperParameters) -> None:
         """What a build does for the oracle, without building any layer (a trial answered without training).

@@ -144,7 +144,7 @@ def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
     except Exception as exc:
         _write(e, {"error": format_failure(exc)})
         raise
-    values = [result.value(o.metric) for o in e.recipe.objectives]
+    values = result.objective_values((o.metric, o.direction) for o in e.recipe.objectives)
     payload = {"sample": sample, "result": result.to_dict()}
     if e.result_dir:
         _write(e, payload)

@@ -81,6 +81,12 @@ def make_objective(suggest: Suggest, ctx: RunContext, prune: bool) -> Callable[[
 
         result = ctx.evaluate(sample, on_epoch)
         trial.set_user_attr("result", result.to_dict())
+        # Optuna's own constraint handling (5.0: Trial.set_constraint, which replaced samplers'
+        # constraints_func): how far each bound is violated, <= 0 when met. TPE, NSGA-II and GP rank
+        # infeasible trials below feasible ones; the other samplers see only their worst scores.
+        known = {**result.metrics, "params": result.params, "flops": result.flops}
+        for bound in ctx.recipe.constraints:
+            trial.set_constraint(bound.metric, bound.violation(known[bound.metric]))
         if result.stopped == "pruned":
             raise optuna.TrialPruned()
         values = ctx.objective_values(result)

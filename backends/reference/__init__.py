@@ -79,8 +79,12 @@ class Backend(BaseBackend):
         import importlib.util
 
         gaps = super().gaps(recipe, options)
-        if recipe.evaluation.trains and importlib.util.find_spec("torch") is None:
-            gaps.append(Gap("training", "toolkit", "the shared trainer needs torch: pip install 'unified-nas[torch]'"))
+        if recipe.evaluation.has_data and importlib.util.find_spec("torch") is None:
+            gaps.append(
+                Gap(
+                    "training", "toolkit", "the shared trainer and proxies need torch: pip install 'unified-nas[torch]'"
+                )
+            )
         return gaps
 
     def prepare(self, options: Options) -> None:

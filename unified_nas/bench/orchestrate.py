@@ -53,7 +53,7 @@ def check_backends(recipe: Recipe, spec: BenchSpec) -> None:
     from unified_nas.registry import get_backend
     from unified_nas.runner import check_data_fits
 
-    if spec.retrain and not recipe.evaluation.trains:
+    if spec.retrain and not recipe.evaluation.has_data:
         raise UserError(
             f"--retrain: recipe {recipe.name} is evaluated by table {recipe.evaluation.table}; "
             "there is no data to retrain its incumbents on"

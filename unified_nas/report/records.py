@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SCHEMA_VERSION = 1
-STATUSES = ("complete", "pruned", "failed")
+STATUSES = ("complete", "pruned", "failed", "infeasible")
 
 
 def check_schema(d: dict[str, Any], what: str) -> None:
@@ -68,9 +68,12 @@ class TrialRecord:
     Attributes:
         index: 0-based position in the run.
         native_id: The toolkit's own id of the trial.
-        status: ``complete``, ``pruned`` or ``failed``.
+        status: ``complete``, ``pruned``, ``failed`` or ``infeasible`` (violated a recipe
+            constraint; not trained, see ``violations``).
         sample: Canonical sample ``{label: JSON scalar}``.
-        metrics: ``val_accuracy``, ``val_loss``, ``train_loss`` (last epoch run).
+        metrics: ``val_accuracy``, ``val_loss``, ``train_loss`` (last epoch run), and the
+            registered metrics computed before training that the recipe names (an
+            infeasible trial has only these).
         objectives: Objective values in recipe order (None if failed).
         params: Trainable parameters. flops: FLOPs of one example (2 per multiply-add).
         history: Per-epoch metrics.
@@ -81,6 +84,7 @@ class TrialRecord:
         simulated_s: Training time a table recorded for the sample (table recipes only).
         true_accuracy: The table's mean validation accuracy of the sample over its
             recorded seeds (table recipes only; shown for incumbents, as test accuracy is).
+        violations: The constraints an infeasible trial violated (``params 61234 > max 50000``).
         test_accuracy: Kept in the store, shown for the incumbent only (not in ``to_dict``).
     """
 
@@ -100,6 +104,7 @@ class TrialRecord:
     extra: dict[str, Any] = field(default_factory=dict)
     simulated_s: float | None = None
     true_accuracy: float | None = None
+    violations: list[str] | None = None
     test_accuracy: float | None = field(default=None, repr=False)
     schema_version: int = SCHEMA_VERSION
 
@@ -180,7 +185,8 @@ class RunReport:
     search_cost: dict[str, Any] | None = None  # one-shot: supernet wall time and epochs, apart from the trials
     process: dict[str, Any] | None = None  # host, pid, start ticks of the process running it (lifecycle.py)
     attempts: list[dict[str, Any]] = field(default_factory=list)  # earlier attempts of a resumed run
-    evaluation: dict[str, Any] = field(default_factory=lambda: {"mode": "train"})  # train, or the table used
+    evaluation: dict[str, Any] = field(default_factory=lambda: {"mode": "train"})  # train, proxy, or the table used
+    constraints: list[dict[str, Any]] = field(default_factory=list)  # the recipe's bounds (metrics.Bound.to_dict)
     trials: list[TrialRecord] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 

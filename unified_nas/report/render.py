@@ -6,9 +6,9 @@ import csv
 import io
 import json
 import time
-from typing import cast
+from typing import Any, cast
 
-from unified_nas.report.records import RunReport
+from unified_nas.report.records import STATUSES, RunReport, TrialRecord
 
 
 def _fmt(v: object) -> str:
@@ -81,9 +81,10 @@ def render_table(report: RunReport) -> str:
         f"recipe {r.recipe['name']} ({r.recipe['hash']})  backend {r.backend['name']} {r.backend['version']}"
         f"  strategy {r.strategy}  seed {r.seed}",
         f"started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.started_at))}  wall {spent.get('wall_s', 0):.1f}s"
-        f"  trials {spent.get('trials', 0)}/{r.budget_asked.get('trials') or '-'} (complete {spent.get('complete', 0)},"
-        f" pruned {spent.get('pruned', 0)}, failed {spent.get('failed', 0)})",
+        f"  trials {spent.get('trials', 0)}/{r.budget_asked.get('trials') or '-'} ({status_counts(spent)})",
     ]
+    if r.constraints:
+        lines.append("constraints: " + ", ".join(_bound_text(b) for b in r.constraints))
     if r.error:
         lines.append(f"error: {r.error}")
     threads = r.environment.get("threads")
@@ -94,6 +95,12 @@ def render_table(report: RunReport) -> str:
             if name in threads
         )
         lines.append(f"threads {threads['threads']} ({threads['source']}; intra+inter-op{frames})")
+    lat = r.environment.get("latency")
+    if lat:
+        lines.append(
+            f"latency_ms: {lat['statistic']} of {lat['repeats']} forward passes after {lat['warmup']} warm-up,"
+            f" {lat['runtime']} eager, batch {lat['batch_size']}, {lat['threads']} thread(s), on this run's machine"
+        )
     if r.search_cost:
         lines.append(
             f"one-shot search cost: supernet {r.search_cost['supernet_wall_s']:.1f}s over"
@@ -119,17 +126,38 @@ def render_table(report: RunReport) -> str:
             f"  {quality}  params {inc['params']}  flops {inc['flops']}"
         )
         lines.append("  sample: " + json.dumps(inc["sample"]))
-    if r.pareto_front:
-        lines.append(f"pareto front (trials): {r.pareto_front}")
     objs = [o["metric"] for o in r.objectives]
-    # A table run has no losses and no training time; its simulated training time instead.
-    head = ["#", "status", *objs, "sim_s" if table else "val_loss", "params", "flops", "dur_s", "train_s", "ovh_s"]
+    others = metric_columns(r)
+    if r.pareto_front:
+        lines += ["", f"pareto front ({len(r.pareto_front)} trials, {' vs '.join(objs)}):"]
+        front = sorted((t for t in r.trials if t.index in r.pareto_front), key=lambda t: t.objectives or [])
+        lines += _columns(
+            ["#", *objs, *[m for m in others if m == "latency_ms"], "params", "flops"],
+            [
+                [str(t.index), *[_fmt(_metric(t, m)) for m in objs + [m for m in others if m == "latency_ms"]]]
+                + [_fmt(t.params), _fmt(t.flops)]
+                for t in front
+            ],
+        )
+    # A table run has no training time: its simulated training time instead.
+    head = [
+        "#",
+        "status",
+        *objs,
+        *others,
+        *(["sim_s"] if table else []),
+        "params",
+        "flops",
+        "dur_s",
+        "train_s",
+        "ovh_s",
+    ]
     rows = [
         [
             str(t.index),
             t.status,
-            *[_fmt(v) for v in (t.objectives or cast("list[float | None]", [None] * len(objs)))],
-            _fmt(t.simulated_s if table else t.metrics.get("val_loss")),
+            *[_fmt(_metric(t, m)) for m in objs + others],
+            *([_fmt(t.simulated_s)] if table else []),
             _fmt(t.params),
             _fmt(t.flops),
             f"{t.duration_s:.2f}",
@@ -138,15 +166,62 @@ def render_table(report: RunReport) -> str:
         ]
         for t in r.trials
     ]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
     lines.append("")
-    lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
-    for row, t in zip(rows, r.trials):
-        lines.append(
-            "  ".join(c.rjust(w) for c, w in zip(row, widths))
-            + (f"  {t.error.splitlines()[-1][:80]}" if t.error else "")
-        )
+    notes = [
+        f"  {t.error.splitlines()[-1][:80]}" if t.error else ("  " + "; ".join(t.violations) if t.violations else "")
+        for t in r.trials
+    ]
+    lines += [row + note for row, note in zip(_columns(head, rows), ["", *notes])]
     return "\n".join(lines)
+
+
+def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
+    """Right-aligned text columns: the header line, then one line per row."""
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+    return ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in [head, *rows]]
+
+
+def _metric(t: TrialRecord, name: str) -> float | int | None:
+    """A trial's value of a metric: its metrics, or its counted size (an infeasible trial has no objectives)."""
+    if name in ("params", "flops"):
+        return cast("int | None", getattr(t, name))
+    return t.metrics.get(name)
+
+
+def _bound_text(b: dict[str, Any]) -> str:
+    parts = ([f"{b['min']:g} <="] if b.get("min") is not None else []) + [b["metric"]]
+    return " ".join(parts + ([f"<= {b['max']:g}"] if b.get("max") is not None else []))
+
+
+def status_counts(spent: dict[str, Any], number_first: bool = False, skip: str = "") -> str:
+    """``complete 3, pruned 0, failed 0`` (and ``infeasible N`` when a run has infeasible trials).
+
+    Args:
+        spent: A report's ``budget_spent``.
+        number_first: ``3 complete`` instead of ``complete 3``.
+        skip: A status to leave out.
+
+    Returns:
+        The counts, comma-separated.
+    """
+    shown = [s for s in STATUSES if (s != "infeasible" or spent.get(s)) and s != skip]
+    return ", ".join(f"{spent.get(s, 0)} {s}" if number_first else f"{s} {spent.get(s, 0)}" for s in shown)
+
+
+def metric_columns(report: RunReport) -> list[str]:
+    """The metrics the run's trials have besides its objectives, in registry order (unknown names last).
+
+    Args:
+        report: The run.
+
+    Returns:
+        Metric names, e.g. ``["val_loss", "train_loss", "latency_ms"]``.
+    """
+    from unified_nas.metrics import METRICS
+
+    objs = {o["metric"] for o in report.objectives}
+    present = {k for t in report.trials for k in t.metrics} - objs - {"params", "flops"}
+    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
 
 
 RENDERERS = {"table": render_table, "json": render_json, "csv": render_csv}

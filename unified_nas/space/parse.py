@@ -101,7 +101,12 @@ def is_bool(v: Any) -> str | None:
     return None if isinstance(v, bool) else f"{shown_value(v)} is not true or false"
 
 
-def _number(path: str, x: Any) -> float | int:
+def as_number(path: str, x: Any) -> float | int:
+    """A finite number, also from a YAML string such as ``1e-4`` (which PyYAML does not read as a float).
+
+    Raises:
+        RecipeError: Naming ``path``: not a number, or not finite.
+    """
     # PyYAML reads 1e-4 (no dot) as a string; accept it rather than confuse users.
     if isinstance(x, str):
         try:
@@ -147,7 +152,8 @@ def parse_value(path: str, raw: Any, check: Check, numeric: str | None = None) -
         if not raw:
             raise RecipeError(path, "an empty list has nothing to choose from")
         vals = [
-            (_number(f"{path}[{i}]", v) if numeric == "float" and isinstance(v, str) else v) for i, v in enumerate(raw)
+            (as_number(f"{path}[{i}]", v) if numeric == "float" and isinstance(v, str) else v)
+            for i, v in enumerate(raw)
         ]
         for v in vals:
             why = check(v)
@@ -158,7 +164,7 @@ def parse_value(path: str, raw: Any, check: Check, numeric: str | None = None) -
         except ValueError as e:
             raise RecipeError(path, str(e)) from None
     if isinstance(raw, str) and numeric == "float":
-        raw = _number(path, raw)
+        raw = as_number(path, raw)
     why = check(raw)
     if why:
         raise RecipeError(path, why)
@@ -177,7 +183,7 @@ def _with_default(path: str, value: Value, raw: Mapping[str, Any], numeric: str 
         raise RecipeError(f"{path}.default", "a fixed value has no default (give two or more choices)")
     default = raw["default"]
     if (numeric == "float" and isinstance(default, str)) or isinstance(value, FloatRange):
-        default = _number(f"{path}.default", default)
+        default = as_number(f"{path}.default", default)
     if isinstance(value, FloatRange) and not isinstance(default, bool):
         default = float(default)
     why = value.check(default)
@@ -195,7 +201,7 @@ def _parse_range(path: str, raw: Mapping[str, Any], check: Check, numeric: str |
     for k in ("low", "high"):
         if k not in raw:
             raise RecipeError(f"{path}.{k}", "missing")
-    low, high = _number(f"{path}.low", raw["low"]), _number(f"{path}.high", raw["high"])
+    low, high = as_number(f"{path}.low", raw["low"]), as_number(f"{path}.high", raw["high"])
     kind = raw.get("type") or (
         "int" if numeric == "int" or (isinstance(low, int) and isinstance(high, int) and "step" in raw) else numeric
     )

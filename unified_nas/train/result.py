@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,7 +16,9 @@ class TrialResult:
     """Metrics of one trained architecture.
 
     Attributes:
-        metrics: Final ``val_accuracy``, ``val_loss``, ``train_loss``.
+        metrics: Final ``val_accuracy``, ``val_loss``, ``train_loss``, and any
+            registered metric the recipe names that is computed before training
+            (:mod:`unified_nas.metrics`).
         test_accuracy: Accuracy on the test split of the final weights; the
             run report shows it for the incumbent only.
         history: One dict per epoch (``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy``).
@@ -28,6 +30,9 @@ class TrialResult:
         true_accuracy: A table's mean validation accuracy over its recorded
             training seeds: the architecture's quality without the noise of one
             training run (table recipes; None when trained).
+        violations: The recipe constraints the sample violated (``params 61234 > max 50000``):
+            it was not trained and ``metrics`` holds only what is known before training.
+            None for a feasible sample.
     """
 
     metrics: dict[str, float]
@@ -39,6 +44,12 @@ class TrialResult:
     stopped: str | None = None
     simulated_s: float | None = None
     true_accuracy: float | None = None
+    violations: list[str] | None = None
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the sample met every constraint (and so was evaluated)."""
+        return self.violations is None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,10 +58,15 @@ class TrialResult:
     def from_dict(d: dict[str, Any]) -> TrialResult:
         return TrialResult(**d)
 
-    def value(self, metric: str) -> float:
-        """A metric by objective name (``params`` and ``flops`` included)."""
-        if metric == "params":
-            return float(self.params)
-        if metric == "flops":
-            return float(self.flops)
-        return self.metrics[metric]
+    def objective_values(self, objectives: Iterable[tuple[str, str]]) -> list[float]:
+        """The values every toolkit is told, in recipe order (see :func:`unified_nas.metrics.objective_values`).
+
+        Args:
+            objectives: ``(metric, direction)`` pairs.
+
+        Returns:
+            The values; an infeasible trial's untrained metrics are their worst values.
+        """
+        from unified_nas.metrics import objective_values
+
+        return objective_values(self.metrics, self.params, self.flops, objectives, self.feasible)
