@@ -292,6 +292,15 @@ class Backend(ABC):
                         f"multi-objective strategies: {', '.join(multi) or 'none'}",
                     )
                 )
+        if recipe.constraints and strat is not None and strat.one_shot:
+            gaps.append(
+                Gap(
+                    f"constraints with strategy '{strat.name}'",
+                    "toolkit",
+                    "a one-shot strategy trains one supernet and exports one architecture; its search "
+                    "cannot be told which samples are infeasible",
+                )
+            )
         if options.default_first and strat is not None and (strat.one_shot or not strat.default_first):
             gaps.append(
                 Gap(

@@ -18,6 +18,7 @@ from unified_nas.errors import StoreError, UserError
 from unified_nas.lifecycle import ResumeDiverged, Terminated, handle_sigterm, shown_status
 from unified_nas.limits import MAX_SEED
 from unified_nas.options import parse_assignments
+from unified_nas.report.render import status_counts
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore  # sqlite3 + json only: no toolkit
 from unified_nas.threads import parse_threads
 
@@ -174,11 +175,38 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a recipe without running it")
     v.add_argument("recipe")
 
+    m = sub.add_parser("metrics", help="list the metrics recipes may use as objectives and constraints")
+    m.add_argument("--format", choices=("table", "json"), default="table")
     b = sub.add_parser("backends", help="list backends, their strategies and capabilities")
     b.add_argument("--format", choices=("table", "json"), default="table")
 
     ls = sub.add_parser("runs", help="list stored runs")
     ls.add_argument("--store", default=DEFAULT_STORE)
+
+    tab = sub.add_parser(
+        "tabulate",
+        help="train sampled (or all) architectures of a recipe into a table of your own, resumably",
+        description="Train N distinct architectures drawn with the recipe's seed (or every architecture of a "
+        "finite space) under the recipe's protocol, with every zero-cost proxy, into a SQLite table. Each "
+        "architecture is committed when it finishes; the same command again resumes, skipping those stored.",
+    )
+    tab.add_argument("recipe", help="recipe YAML file (one that trains)")
+    how = tab.add_mutually_exclusive_group(required=True)
+    how.add_argument("--sample", type=_int_at_least(1), metavar="N", help="N distinct architectures, seeded")
+    how.add_argument("--all", action="store_true", help="every architecture of a finite space")
+    tab.add_argument("--out", help="table file (default: unas-tables/<recipe name>.sqlite)")
+    tab.add_argument(
+        "--seed", type=_int_at_least(0, MAX_SEED), help="training and sampling seed (default: the recipe's)"
+    )
+    tab.add_argument("--threads", type=_threads, help=THREADS_HELP)
+    tab.add_argument("--quiet", action="store_true", help="no progress output")
+
+    px = sub.add_parser(
+        "proxies", help="Spearman and Kendall correlation of each proxy, params and FLOPs with trained accuracy"
+    )
+    px.add_argument("table", help="a table file written by `unas tabulate`")
+    px.add_argument("--json", action="store_true", help="print strict JSON instead of a text table")
+    px.add_argument("--out", help="also write the correlations as a markdown report to this file")
     return p
 
 
@@ -234,10 +262,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
 def _summary(report: RunReport, store: str) -> int:
     """Prints a finished run's summary; exit 1 if no trial completed (a run that found nothing did not work)."""
     spent, inc = report.budget_spent, report.incumbent
-    print(
-        f"run {report.run_id}: {spent['complete']} complete, {spent['pruned']} pruned, {spent['failed']} failed"
-        f" in {spent['wall_s']:.1f}s"
-    )
+    print(f"run {report.run_id}: {status_counts(spent, number_first=True)} in {spent['wall_s']:.1f}s")
     if inc:
         key = "true_accuracy" if report.by_table else "test_accuracy"
         shown = "-" if inc.get(key) is None else f"{inc[key]:.4g}"
@@ -247,7 +272,7 @@ def _summary(report: RunReport, store: str) -> int:
         first = next((t.error for t in report.trials if t.error), None)
         why = f"; first error: {first.strip().splitlines()[-1][:300]}" if first else ""
         print(
-            f"unas: error: no trial completed ({spent['failed']} failed, {spent['pruned']} pruned){why}",
+            f"unas: error: no trial completed ({status_counts(spent, number_first=True, skip='complete')}){why}",
             file=sys.stderr,
         )
         return EXIT_RUNTIME
@@ -412,6 +437,22 @@ def _cmd_backends(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_metrics(a: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from unified_nas.metrics import METRICS
+
+    if a.format == "json":
+        print(json.dumps([asdict(m) for m in METRICS.values()], indent=2))
+        return EXIT_OK
+    width = max(map(len, METRICS))
+    print(f"{'metric'.ljust(width)}  {'direction':9}  {'cost':9}  how it is computed")
+    for m in METRICS.values():
+        print(f"{m.name.ljust(width)}  {m.direction:9}  {m.cost:9}  {m.how}")
+    print("constraints: any metric whose cost is not 'trained' (checked before a sample is trained)")
+    return EXIT_OK
+
+
 def _cmd_runs(a: argparse.Namespace) -> int:
     import time
 
@@ -423,6 +464,50 @@ def _cmd_runs(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_tabulate(a: argparse.Namespace) -> int:
+    from unified_nas.threads import apply_threads, set_thread_environment, threads_per_run
+
+    count, source = threads_per_run(1, a.threads)
+    set_thread_environment(count)  # before torch is imported, as `unas run` does
+    from unified_nas.recipe import load_recipe
+    from unified_nas.tables.own import default_table_path, tabulate
+
+    recipe = load_recipe(a.recipe)
+    out = Path(a.out) if a.out else default_table_path(recipe.name)
+    import torch  # noqa: F401  (loaded now, so apply_threads can size its pools)
+
+    apply_threads(count, source)
+    s = tabulate(recipe, out, sample=a.sample, all=a.all, seed=a.seed, progress=not a.quiet)
+    size = "infinite" if s.space_size == float("inf") else str(int(s.space_size))
+    print(
+        f"table {s.path}: {s.rows} architectures of a space of {size} ({s.mode} {s.requested}: trained {s.trained},"
+        f" {s.failed} failed, {s.skipped} already stored) in {s.wall_s:.1f}s"
+    )
+    print(f"correlations: unas proxies {s.path}")
+    return EXIT_OK
+
+
+def _cmd_proxies(a: argparse.Namespace) -> int:
+    from unified_nas.tables.correlation import correlations_markdown, correlations_text, proxy_correlations
+    from unified_nas.tables.own import OwnTable, strict_json
+
+    with OwnTable.open(a.table) as table:
+        rows = proxy_correlations(table)
+        if a.json:
+            text = strict_json({"table": str(table.path), **table.meta.to_dict(), "correlations": rows}, indent=2)
+        else:
+            text = correlations_text(table, rows)
+        if a.out:  # written first: a bad --out fails before anything is printed
+            try:
+                Path(a.out).write_text(correlations_markdown(table, rows))
+            except OSError as e:
+                raise UserError(f"--out: cannot write {a.out}: {e.strerror or e}") from None
+    sys.stdout.write(text.rstrip("\n") + "\n")
+    if a.out:
+        print(f"wrote {a.out}", file=sys.stderr)
+    return EXIT_OK
+
+
 COMMANDS = {
     "run": _cmd_run,
     "bench": _cmd_bench,
@@ -430,7 +515,10 @@ COMMANDS = {
     "report": _cmd_report,
     "validate": _cmd_validate,
     "backends": _cmd_backends,
+    "metrics": _cmd_metrics,
     "runs": _cmd_runs,
+    "tabulate": _cmd_tabulate,
+    "proxies": _cmd_proxies,
 }
 
 

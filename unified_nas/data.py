@@ -183,6 +183,10 @@ def load_recipe_data(recipe: Recipe) -> Dataset:
             message holds the pip command). Every command reads its data before any work, so
             checking here refuses such a recipe before anything is written, once for all of them.
     """
+    if recipe.data is None and recipe.evaluation.own_table:
+        from unified_nas.tables.recipes import own_table_dataset
+
+        return own_table_dataset(recipe)
     if recipe.data is None:
         from unified_nas.tables.recipes import open_table, table_dataset
 

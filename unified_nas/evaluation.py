@@ -16,6 +16,7 @@ Evaluators:
       one recorded training seed of the architecture, chosen from the run seed
       and the trial's position; the table's training time as simulated cost;
       ``params`` and ``flops`` counted by unified-nas from the architecture.
+    * :class:`OwnTableLookup` (``evaluation: {table: PATH}``): a table made by ``unas tabulate``.
     * :class:`ProxyScore` (``evaluation: {proxy: synflow}``): a zero-cost proxy, nothing trained.
     * :class:`Constrained` wraps any of them when the recipe has ``constraints:`` or objectives
       known before training (``latency_ms``, a proxy): those are computed first, and a sample
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
     from unified_nas.space import SearchSpace
     from unified_nas.tables.nasbench201 import NasBench201Table
+    from unified_nas.tables.own import OwnTable
 
 # A backend's own way to train the sample it is asking about (called only if training is wanted).
 NativeTraining = Callable[[], TrialResult]
@@ -68,6 +70,11 @@ class EvaluationSpec:
         """Whether the recipe brings data of its own (a table's data is the table's)."""
         return self.table is None
 
+    @property
+    def own_table(self) -> bool:
+        """Whether the table is a file made by ``unas tabulate`` (its path in ``table``; no ``dataset``)."""
+        return self.table is not None and self.dataset is None
+
     def unavailable(self, metric: Metric) -> str | None:
         """Why this evaluation cannot give ``metric`` (None if it can).
 
@@ -83,7 +90,7 @@ class EvaluationSpec:
         if self.proxy is not None and metric.cost == "trained":
             return f"evaluation by proxy {self.proxy} trains nothing, so there is no {metric.name}"
         if self.table is not None:
-            if metric.cost == "trained" and metric.name != "val_accuracy":
+            if metric.cost == "trained" and metric.name != "val_accuracy" and not self.own_table:
                 return f"table {self.table} records val_accuracy only of the trained metrics"
             if metric.cost == "zero_cost":
                 return f"table {self.table} holds no examples to compute {metric.name} on"
@@ -98,6 +105,8 @@ class EvaluationSpec:
         """
         if self.proxy is not None:
             return {"mode": "proxy", "proxy": self.proxy}
+        if self.own_table:
+            return {"mode": "table", "table": self.table, "dataset": None, "own": True}
         return (
             {"mode": "train"} if self.table is None else {"mode": "table", "table": self.table, "dataset": self.dataset}
         )
@@ -210,6 +219,45 @@ class TableLookup(Evaluator):
             flops=flops,
             simulated_s=obs.train_time,
             true_accuracy=obs.mean_val_accuracy,
+        )
+
+
+class OwnTableLookup(Evaluator):
+    """Answers from a table made by ``unas tabulate`` (``evaluation: {table: PATH}``): nothing is trained.
+
+    The table trained each architecture once, under one seed: that training's
+    last-epoch metrics are the trial's, its training time the simulated cost,
+    and its validation accuracy the ``true_accuracy`` (the only estimate the
+    table has). An architecture whose tabulation failed is a failed trial.
+
+    Args:
+        table: The opened table (its coverage of the recipe's space checked when the data was loaded).
+    """
+
+    def __init__(self, table: OwnTable) -> None:
+        self.table = table
+
+    def __call__(
+        self,
+        sample: Mapping[str, Any],
+        trial: int,
+        on_epoch: EpochCallback | None = None,
+        native: NativeTraining | None = None,
+    ) -> TrialResult:
+        row = self.table.lookup(sample)
+        if row is None:  # check_replay made sure every architecture is there; a table changed since
+            raise KeyError(f"architecture not in table {self.table.path}: {dict(sample)}")
+        if not row.complete:
+            raise RuntimeError(f"the architecture failed when it was tabulated: {row.error}")
+        metrics = {k: float(getattr(row, k)) for k in ("val_accuracy", "val_loss", "train_loss")}
+        return TrialResult(
+            metrics=metrics,
+            test_accuracy=row.test_accuracy,
+            history=[{"epoch": self.table.epochs - 1, **metrics}],
+            params=int(row.params or 0),
+            flops=int(row.flops or 0),
+            simulated_s=row.train_s,
+            true_accuracy=row.val_accuracy,
         )
 
 
@@ -335,6 +383,10 @@ def make_evaluator(recipe: Recipe, data: Dataset, seed: int) -> Evaluator:
         inner, given = ProxyScore(spec.proxy, recipe.space, data, seed), {spec.proxy, "params", "flops"}
     elif spec.trains:
         inner, given = Training(recipe, data, seed), {"params", "flops"}
+    elif spec.own_table:
+        from unified_nas.tables.recipes import open_own_table
+
+        inner, given = OwnTableLookup(open_own_table(spec, recipe.base_dir)), {"params", "flops"}
     else:
         from unified_nas.tables import open_table, table_info
 

@@ -74,7 +74,7 @@ class Metric:
         return self.high if self.high is not None else UNBOUNDED_WORST
 
 
-_PROXY_HOW = "zero-cost proxy on the initialised torch twin, one seeded training minibatch (unified_nas.proxies)"
+_PROXY_HOW = "on the initialised torch twin, one seeded training minibatch (unified_nas.proxies)"
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -90,11 +90,13 @@ METRICS: dict[str, Metric] = {
             "median forward time of one example on this machine, torch eager, after warm-up (unified_nas.latency)",
             0.0,
         ),
-        Metric("synflow", "maximize", "zero_cost", _PROXY_HOW),
-        Metric("snip", "maximize", "zero_cost", _PROXY_HOW),
-        Metric("grad_norm", "maximize", "zero_cost", _PROXY_HOW),
-        Metric("jacov", "maximize", "zero_cost", _PROXY_HOW),
-        Metric("naswot", "maximize", "zero_cost", _PROXY_HOW),
+        Metric("synflow", "maximize", "zero_cost", "synaptic flow, Tanaka et al. 2020; " + _PROXY_HOW),
+        Metric("snip", "maximize", "zero_cost", "connection sensitivity |g*w|, Lee et al. 2019; " + _PROXY_HOW),
+        Metric(
+            "grad_norm", "maximize", "zero_cost", "norm of the loss gradients, Abdelfattah et al. 2021; " + _PROXY_HOW
+        ),
+        Metric("jacov", "maximize", "zero_cost", "input-Jacobian correlation, Mellor et al. 2020 (v1); " + _PROXY_HOW),
+        Metric("naswot", "maximize", "zero_cost", "ReLU-code kernel log det, Mellor et al. ICML 2021; " + _PROXY_HOW),
     )
 }
 PROXY_METRICS = tuple(n for n, m in METRICS.items() if m.cost == "zero_cost")

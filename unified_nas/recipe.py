@@ -329,10 +329,19 @@ def _parse_evaluation(raw: Any) -> EvaluationSpec:
             raise RecipeError("evaluation.proxy", f"{shown(proxy)} is not one of {', '.join(proxies)}")
         return EvaluationSpec(proxy=proxy)
     reject_unknown("evaluation", raw, ("table", "dataset", "proxy"))
+    from unified_nas.tables.recipes import TABLES, table_info
+
+    table = raw.get("table")
+    # A table file of `unas tabulate` is named by its path: a name with a '/' or a '.'; bare names are tables we ship.
+    if isinstance(table, str) and table not in TABLES and ("/" in table or "." in table):
+        if "dataset" in raw:
+            raise RecipeError("evaluation.dataset", f"table file {shown(table)} records its own data; drop dataset")
+        if "\0" in table:
+            raise RecipeError("evaluation.table", f"{shown(table)} is not a file path")
+        return EvaluationSpec(table=table)
     for key in ("table", "dataset"):
         if not isinstance(raw.get(key), str):
             raise RecipeError(f"evaluation.{key}", "missing" if key not in raw else f"{shown(raw[key])} is not a name")
-    from unified_nas.tables.recipes import table_info
 
     spec = EvaluationSpec(raw["table"], raw["dataset"])
     table_info(spec)  # unknown table or data set: named now
@@ -377,7 +386,7 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
     space = parse_space(raw["space"], training)
     objectives = _parse_objectives(raw.get("objectives"), evaluation)
     constraints = _parse_constraints(raw.get("constraints"), evaluation)
-    if evaluation.table is not None:
+    if evaluation.table is not None and not evaluation.own_table:  # a table file is checked when it is opened
         from unified_nas.tables.recipes import check_table_space
 
         check_table_space(evaluation, space)

@@ -319,7 +319,7 @@ def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "true acc IQM [95% CI]" if table else "test acc IQM [95% CI]",
         "retrained test",
         "time to target s (median)",
-        "complete/pruned/failed",
+        "complete/pruned/failed/infeasible",
         "wall s (total)",
         "overhead s/trial (median)",
     ]
@@ -339,7 +339,7 @@ def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 fmt_iqm(s["true" if table else "test"]),
                 _pm(s["retrain_test"]),
                 f"{fmt_num(s['time_to_target_s']['median'], 3)} ({s['reached_target']} reached)",
-                "/".join(str(s["trials"][k]) for k in ("complete", "pruned", "failed")),
+                "/".join(str(s["trials"].get(k, 0)) for k in ("complete", "pruned", "failed", "infeasible")),
                 f"{s['wall_s']:.1f}",
                 fmt_num(s["overhead_s"]["median"], 3),
             ]

@@ -22,9 +22,11 @@ def render_json(report: RunReport) -> str:
 
 
 def render_csv(report: RunReport) -> str:
-    """One row per trial; sample labels as ``sample.<label>`` columns."""
+    """One row per trial; further metrics as ``metric.<name>``, sample labels as ``sample.<label>`` columns."""
     labels = sorted({k for t in report.trials for k in t.sample})
     objs = [o["metric"] for o in report.objectives]
+    # Every other metric the trials have (latency, proxies, train_loss), after the fixed columns.
+    more = [m for m in metric_columns(report) if m not in ("val_accuracy", "val_loss")]
     head = [
         "index",
         "native_id",
@@ -42,6 +44,8 @@ def render_csv(report: RunReport) -> str:
         "simulated_s",
         "true_accuracy",
         "error",
+        "violations",
+        *[f"metric.{m}" for m in more],
         *[f"sample.{label}" for label in labels],
     ]
     out = io.StringIO()
@@ -66,6 +70,8 @@ def render_csv(report: RunReport) -> str:
                 t.simulated_s,
                 t.true_accuracy,
                 t.error,
+                "; ".join(t.violations or []),
+                *[t.metrics.get(m) for m in more],
                 *[t.sample.get(label) for label in labels],
             ]
         )
@@ -101,6 +107,8 @@ def render_table(report: RunReport) -> str:
             f"latency_ms: {lat['statistic']} of {lat['repeats']} forward passes after {lat['warmup']} warm-up,"
             f" {lat['runtime']} eager, batch {lat['batch_size']}, {lat['threads']} thread(s), on this run's machine"
         )
+    if r.evaluation.get("mode") == "proxy":
+        lines.append(f"evaluated by proxy {r.evaluation['proxy']}: no trial was trained")
     if r.search_cost:
         lines.append(
             f"one-shot search cost: supernet {r.search_cost['supernet_wall_s']:.1f}s over"
@@ -110,7 +118,7 @@ def render_table(report: RunReport) -> str:
     table = r.by_table
     if table:
         lines.append(
-            f"evaluated by table {r.evaluation['table']} ({r.evaluation['dataset']}): simulated training "
+            f"evaluated by table {r.evaluation['table']} ({r.evaluation['dataset'] or r.data.get('name')}): simulated training "
             f"{spent.get('simulated_s', 0):.0f}s"
             + (f" of {r.budget_asked['simulated_s']:.0f}s" if r.budget_asked.get("simulated_s") else "")
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -24,9 +25,11 @@ from unified_nas.tables.nasbench201 import CANONICAL_CELL
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
     from unified_nas.evaluation import EvaluationSpec
+    from unified_nas.recipe import Recipe
     from unified_nas.space import SearchSpace
     from unified_nas.space.spaces import CellSpace, DenseCellSpace
     from unified_nas.tables.nasbench201 import NasBench201Table
+    from unified_nas.tables.own import OwnTable
 
 _DISTS = (Categorical, IntRange, FloatRange)
 
@@ -99,7 +102,10 @@ def table_info(spec: EvaluationSpec) -> TableInfo:
     """
     info = TABLES.get(spec.table or "")
     if info is None:
-        raise RecipeError("evaluation.table", f"{spec.table!r} is not one of {', '.join(TABLES)}")
+        raise RecipeError(
+            "evaluation.table",
+            f"{spec.table!r} is not one of {', '.join(TABLES)}, nor the path of a table file (unas tabulate)",
+        )
     if spec.dataset not in info.datasets:
         raise RecipeError("evaluation.dataset", f"{spec.dataset!r} is not one of {', '.join(info.datasets)}")
     return info
@@ -134,6 +140,42 @@ def check_table_space(spec: EvaluationSpec, space: SearchSpace) -> None:
         raise RecipeError(
             f"training.{searched[0]}",
             f"table {spec.table} was recorded with one training protocol; training hyperparameters cannot be searched",
+        )
+
+
+def own_table_path(spec: EvaluationSpec, base_dir: str) -> Path:
+    """The file of a table made by ``unas tabulate``: its path, relative to the recipe's folder."""
+    return Path(base_dir) / str(spec.table)
+
+
+def open_own_table(spec: EvaluationSpec, base_dir: str) -> OwnTable:
+    """Opens a recipe's table file read-only.
+
+    Raises:
+        RecipeError: ``evaluation.table``: no such file, or not a table of unified-nas.
+    """
+    from unified_nas.tables.own import OwnTable
+
+    return OwnTable.open(own_table_path(spec, base_dir), field="evaluation.table")
+
+
+def own_table_dataset(recipe: Recipe) -> Dataset:
+    """The data of a recipe evaluated by a table file: the tabulated data's shapes, no examples to train on.
+
+    The table must hold every architecture of the recipe's space (a search may propose any).
+
+    Raises:
+        RecipeError: ``evaluation.table``: no table there, another space, or only part of the space.
+    """
+    table = open_own_table(recipe.evaluation, recipe.base_dir)
+    with table:
+        table.check_replay(recipe.space.decls())
+        d = table.meta.data
+        return _stand_in(
+            f"table {table.path.name}/{d['name']}",
+            tuple(d["input_shape"]),
+            int(d["num_classes"]),
+            table.meta.fingerprint,
         )
 
 
@@ -173,12 +215,19 @@ def table_dataset(spec: EvaluationSpec) -> Dataset:
     Raises:
         RecipeError: Unknown table or data set.
     """
-    from unified_nas.data import Dataset, SplitInfo
-
     info = table_info(spec)
     d = info.datasets[str(spec.dataset)]
-    y = np.arange(d.num_classes, dtype=np.int64)
-    x = np.zeros((d.num_classes, *d.input_shape), dtype=np.float32)
     digest = hashlib.sha256(f"{spec.table}:{spec.dataset}".encode()).hexdigest()[:16]
+    return _stand_in(f"{spec.table}/{d.name}", d.input_shape, d.num_classes, digest)
+
+
+def _stand_in(name: str, input_shape: tuple[int, ...], num_classes: int, digest: str) -> Dataset:
+    """One all-zero example per class in every split (see :func:`table_dataset`); ``digest`` identifies the table."""
+    from unified_nas.data import Dataset, SplitInfo
+
+    y = np.arange(num_classes, dtype=np.int64)
+    x = np.zeros((num_classes, *input_shape), dtype=np.float32)
     split = SplitInfo(0, 0.0, 0.0, {"train": 0, "val": 0, "test": 0}, digest)
-    return Dataset(f"{spec.table}/{d.name}", "image", d.input_shape, d.num_classes, x, y, x, y, x, y, split, digest)
+    return Dataset(
+        name, "image" if len(input_shape) == 3 else "tabular", input_shape, num_classes, x, y, x, y, x, y, split, digest
+    )
