@@ -41,6 +41,7 @@ from unified_nas.bench.inputs import (
     write_object_file,
 )
 from unified_nas.bench.plan import Planned, check_resumable, plan_benches
+from unified_nas.devices import check_spec
 from unified_nas.limits import MAX_SEED
 from unified_nas.recipe import Recipe
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore
@@ -91,6 +92,7 @@ def run(
     options: Mapping[str, Any] | None = None,
     option_texts: Mapping[str, str] | None = None,
     threads: int | str | None = None,
+    device: str | None = None,
     store: PathLike = DEFAULT_STORE,
     runs_dir: PathLike | None = None,
     progress: bool = False,
@@ -110,6 +112,8 @@ def run(
             each option's declared type (what the command line gives).
         threads: Framework threads (torch, TensorFlow, OpenMP): a count, ``"auto"`` (the available
             cores) or None (one; see :mod:`unified_nas.threads`).
+        device: Where torch trains: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; None: the recipe's
+            ``device:``, else the CPU (see :mod:`unified_nas.devices`).
         store: The results store file (created if missing).
         runs_dir: Where the run directory goes; default ``unas-runs/`` beside the store.
         progress: Show progress on stderr (and let the toolkit log).
@@ -132,6 +136,8 @@ def run(
     check_budget(trials, time_s)
     if seed is not None:
         check_int("seed", seed, 0, MAX_SEED)
+    if device is not None:
+        check_spec(device)
     return run_recipe(
         _as_recipe(recipe),
         backend,
@@ -146,6 +152,7 @@ def run(
         extra_options=options,
         option_texts=option_texts,
         threads=threads,
+        device=device,
     )
 
 

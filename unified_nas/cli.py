@@ -76,6 +76,11 @@ DEFAULT_FIRST_HELP = (
     "so runs start at the same place"
 )
 
+DEVICE_HELP = (
+    "where torch trains: auto (CUDA if present), cpu, cuda or cuda:N (default: the recipe's device:, else cpu); "
+    "CUDA where there is none is refused before any work"
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="unas", description="One NAS recipe, many toolkits (NNI, Optuna, AutoKeras).")
@@ -106,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--runs-dir", default=None, help="where run directories go (default: unas-runs/ beside the store)")
     r.add_argument("--threads", type=_threads, help=THREADS_HELP)
     r.add_argument("--default-first", action="store_true", help=DEFAULT_FIRST_HELP)
+    r.add_argument("--device", help=DEVICE_HELP)
     r.add_argument("--quiet", action="store_true", help="no progress output")
 
     be = sub.add_parser(
@@ -228,6 +234,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
                 ("--option", a.option or None),
                 ("--runs-dir", a.runs_dir),
                 ("--default-first", a.default_first or None),
+                ("--device", a.device),
             )
             if v is not None
         ]
@@ -252,6 +259,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
         option_texts=parse_assignments(a.option),
         options={"default_first": True} if a.default_first else None,
         threads=a.threads,
+        device=a.device,
         store=a.store,
         runs_dir=a.runs_dir or None,
         progress=not a.quiet,

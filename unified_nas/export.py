@@ -64,8 +64,9 @@ def _torch_model(recipe: Any, sample: dict[str, Any], data: Any, seed: int) -> t
     from unified_nas.train.evaluate import train_sample
 
     model, result = train_sample(recipe.space, sample, data, recipe.protocol, seed)
-    # A trained (not looked-up) result always has a test accuracy.
-    return model.eval(), {
+    # A trained (not looked-up) result always has a test accuracy; the file holds CPU weights whatever
+    # device trained them (--device), so it loads anywhere.
+    return model.cpu().eval(), {
         "val_accuracy": result.metrics["val_accuracy"],
         "test_accuracy": cast(float, result.test_accuracy),
     }

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from unified_nas.data import BUILTIN, DataSpec
+from unified_nas.devices import SPEC_RE, SPEC_RULE
 from unified_nas.errors import RecipeError
 from unified_nas.evaluation import EvaluationSpec
 from unified_nas.limits import MAX_EPOCHS, MAX_SEED
@@ -48,6 +49,7 @@ TOP_FIELDS = (
     "backends",
     "evaluation",
     "constraints",
+    "device",
 )
 # The name becomes part of a run-directory path and of store keys: no separators,
 # no "..", no control characters, bounded length.
@@ -109,6 +111,7 @@ class Recipe:
     description: str = ""
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     constraints: tuple[Bound, ...] = ()  # checked before any training (unified_nas.metrics)
+    device: str | None = None  # auto|cpu|cuda|cuda:N; None: cpu unless --device says otherwise (unified_nas.devices)
     source: str = ""  # the YAML text, kept verbatim in every report
     base_dir: str = "."
 
@@ -390,8 +393,12 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
         from unified_nas.tables.recipes import check_table_space
 
         check_table_space(evaluation, space)
+    device = raw.get("device")
+    if device is not None and not (isinstance(device, str) and SPEC_RE.fullmatch(device)):
+        raise RecipeError("device", f"{shown(device)} is not one of {SPEC_RULE}")
     return Recipe(
         name=name,
+        device=device,
         description=str(raw.get("description", "")),
         data=_parse_data(raw["data"]) if evaluation.has_data else None,
         space=space,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from unified_nas.data import Dataset, load_recipe_data
+from unified_nas.devices import Device, resolve_device, use_device
 from unified_nas.environment import environment
 from unified_nas.errors import RecipeError, UnasError, UserError
 from unified_nas.evaluation import Evaluator, NativeTraining, make_evaluator
@@ -237,6 +238,7 @@ def run_recipe(
     run_id: str | None = None,
     threads: int | str | None = None,
     jobs: int = 1,
+    device: str | None = None,
 ) -> RunReport:
     """Runs a recipe on a backend and stores the normalized report.
 
@@ -259,6 +261,8 @@ def run_recipe(
         threads: Framework threads for the run's trials (``--threads``): a count, ``"auto"`` (the cores
             shared by ``jobs`` runs) or None (one; see :mod:`unified_nas.threads`).
         jobs: Runs sharing this machine's cores at once (a benchmark's ``--jobs``).
+        device: Where torch trains (``--device auto|cpu|cuda|cuda:N``); None: the recipe's
+            ``device:``, else the CPU (see :mod:`unified_nas.devices`).
 
     Returns:
         The finished report (status ``complete``).
@@ -280,6 +284,7 @@ def run_recipe(
     check_data_fits(recipe, data)
     evaluator = make_evaluator(recipe, data, seed)  # a table's package is missing: refused here
     thread_count, thread_source = _thread_plan(threads, jobs)
+    chosen = _use_device(device or recipe.device)  # no CUDA for --device cuda: refused here, nothing written
     backend.prepare(options)  # heavy imports now, so they are not booked as search time
     thread_record = apply_threads(thread_count, thread_source)
     budget = Budget(
@@ -327,7 +332,12 @@ def run_recipe(
             # Where strategies that start from the defaults, and default_first runs, begin: the same on every backend.
             "start": start_sample(decls),
         },
-        environment={**environment(backend.packages), "threads": thread_record, **_latency_settings(recipe)},
+        environment={
+            **environment(backend.packages),
+            "threads": thread_record,
+            "device": chosen.describe(),
+            **_latency_settings(recipe),
+        },
         run_dir=str(run_dir),
         started_at=time.time(),
         process=this_process(),
@@ -341,6 +351,17 @@ def run_recipe(
         recipe, data, seed, budget, options, run_dir, run_id, lambda rec: None, quiet=not progress, evaluator=evaluator
     )
     return _execute(backend, ctx, report, store, progress, replay=None)
+
+
+def _use_device(spec: str | None) -> Device:
+    """Resolves the run's device and makes it this process's (and its children's) training device.
+
+    Raises:
+        UserError: CUDA asked for where there is none.
+    """
+    chosen = resolve_device(spec)
+    use_device(chosen)
+    return chosen
 
 
 def _latency_settings(recipe: Recipe) -> dict[str, Any]:
@@ -452,6 +473,8 @@ def resume_run(
         raise UserError(f"data of run {report.run_id} changed since it started; start a new run")
     evaluator = make_evaluator(recipe, data, report.seed)
     thread_count, thread_source = _thread_plan(threads, 1)
+    # The device the run asked for when it started (a resumed run on another machine resolves it again).
+    chosen = _use_device((report.environment.get("device") or {}).get("requested"))
     backend.prepare(options)
     thread_record = apply_threads(thread_count, thread_source)
     # What the earlier attempt left, for the report: how it ended, how long it searched, what it kept.
@@ -466,7 +489,7 @@ def resume_run(
             "resumed_at": time.time(),
         }
     )
-    report.environment = {**report.environment, "threads": thread_record}
+    report.environment = {**report.environment, "threads": thread_record, "device": chosen.describe()}
     report.status, report.error, report.ended_at, report.process = "running", None, None, this_process()
     asked = report.budget_asked
     time_left = None if asked.get("time_s") is None else max(0.0, asked["time_s"] - report.active_s())

@@ -38,3 +38,25 @@ def select_keras_backend(name: str) -> None:
     # run directory (the behaviour suite's writes_confined check). A "home" that is not a folder makes
     # Keras skip both, quietly (it ignores the OSError). A KERAS_HOME the user set is kept.
     os.environ.setdefault("KERAS_HOME", os.devnull)
+    _match_device()
+
+
+def _match_device() -> None:
+    """Shows Keras only the run's device (``--device``, see ``unified_nas.devices``), before TensorFlow loads.
+
+    TensorFlow takes every visible GPU by default, and Keras's torch backend
+    takes CUDA when it is there: a ``--device cpu`` run would train Keras on
+    the GPU and torch on the CPU, and the comparison would measure the device.
+    ``CUDA_VISIBLE_DEVICES`` is read by both at import: empty hides the GPUs;
+    N shows GPU N alone (as the framework's device 0).
+    """
+    from unified_nas.devices import current_device
+
+    dev = current_device()
+    if not dev.startswith("cuda"):
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        return
+    index = int(dev.split(":")[1])
+    # torch's cuda:N counts the devices already visible to it: keep the user's numbering.
+    shown = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    os.environ["CUDA_VISIBLE_DEVICES"] = shown[index] if index < len(shown) else str(index)

@@ -27,6 +27,7 @@ from torch.utils.data import TensorDataset
 from unified_nas.backends.nni.normalize import NativeTrial
 from unified_nas.backends.nni.space import UnasModelSpace, to_canonical
 from unified_nas.backends.nni.workarounds import enas, import_strategies
+from unified_nas.devices import lightning_accelerator
 from unified_nas.errors import RecipeError, format_failure
 from unified_nas.torch_model import to_tensor
 
@@ -101,8 +102,7 @@ def run_oneshot(spec: dict[str, Any], ctx: RunContext, report: Callable[[NativeT
         optimizer=optimizer,
         num_classes=data.num_classes,
         max_epochs=epochs,
-        accelerator="cpu",
-        devices=1,
+        **lightning_accelerator(),  # the run's --device (unified_nas.devices)
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,

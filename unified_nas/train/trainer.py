@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from unified_nas.data import Dataset
+from unified_nas.devices import current_device
 from unified_nas.errors import TrainingDiverged
 from unified_nas.recipe import Protocol
 from unified_nas.space.spaces import TrainingConfig
@@ -36,8 +37,10 @@ def make_optimizer(model: nn.Module, hp: TrainingConfig) -> torch.optim.Optimize
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1024) -> tuple[float, float]:
-    """Returns (mean cross-entropy loss, accuracy) of ``model`` on ``x, y``."""
+    """Returns (mean cross-entropy loss, accuracy) of ``model`` on ``x, y`` (moved to the model's device if need be)."""
     model.eval()
+    device = next(model.parameters()).device
+    x, y = x.to(device), y.to(device)
     loss_sum, correct = 0.0, 0
     for i in range(0, len(x), batch):
         out = model(x[i : i + batch])
@@ -70,9 +73,12 @@ def train(
     Raises:
         TrainingDiverged: If the training loss becomes NaN or infinite.
     """
-    xt, yt = to_tensor(data.x_train), torch.from_numpy(data.y_train)
-    xv, yv = to_tensor(data.x_val), torch.from_numpy(data.y_val)
-    gen = torch.Generator().manual_seed(seed)
+    # The run's device (unified_nas.devices): the network and both splits move there once, not per batch.
+    device = torch.device(current_device())
+    model.to(device)
+    xt, yt = to_tensor(data.x_train).to(device), torch.from_numpy(data.y_train).to(device)
+    xv, yv = to_tensor(data.x_val).to(device), torch.from_numpy(data.y_val).to(device)
+    gen = torch.Generator().manual_seed(seed)  # on the CPU: the batch order is the same on every device
     opt = make_optimizer(model, hp)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, protocol.epochs) if protocol.schedule == "cosine" else None
     history: list[dict[str, float]] = []
@@ -83,7 +89,7 @@ def train(
         perm = torch.randperm(len(xt), generator=gen)
         loss_sum = 0.0
         for i in range(0, len(xt), hp.batch_size):
-            idx = perm[i : i + hp.batch_size]
+            idx = perm[i : i + hp.batch_size].to(device)
             if len(idx) < 2 and len(xt) > 1:
                 continue  # a batch of one breaks BatchNorm; drop the remainder
             opt.zero_grad(set_to_none=True)
