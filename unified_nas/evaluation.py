@@ -310,7 +310,7 @@ class Constrained(Evaluator):
     :func:`unified_nas.metrics.compute_before_training`. A sample outside a
     bound is not evaluated at all: its result carries ``violations`` and the
     metrics known so far, and each backend tells its toolkit the worst score
-    (Optuna also gets the violations, see its ``constraints_func``).
+    (Optuna also gets the violations, as ``Trial.set_constraint``).
 
     Args:
         inner: The run's evaluator.
@@ -347,6 +347,9 @@ class Constrained(Evaluator):
         violated = violations(self.bounds, values)
         if not violated:
             values.update(compute_before_training(self.later, r.space, sample, self.data, self.seed))
+            undefined = [m for m in self.later if math.isnan(values[m])]
+            if undefined:  # it would fail after training (metrics.objective_values): fail before, train nothing
+                raise ValueError(f"objective {', '.join(undefined)} is undefined (NaN) for this architecture")
         known = {k: v for k, v in values.items() if k not in ("params", "flops")}  # those have fields of their own
         if violated:
             return TrialResult(

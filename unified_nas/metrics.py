@@ -203,18 +203,21 @@ def objective_values(
 
     Raises:
         KeyError: A feasible trial lacks an objective metric.
+        ValueError: An objective of a feasible trial is NaN (the trial fails on every backend).
     """
     counted = {"params": float(params), "flops": float(flops)}
     out = []
     for name, direction in objectives:
-        if name in metrics:
-            out.append(float(metrics[name]))
-        elif name in counted:
-            out.append(counted[name])
-        elif not feasible:
-            out.append(METRICS[name].worst(direction))
-        else:
+        value = float(metrics[name]) if name in metrics else counted.get(name)
+        if not feasible and (value is None or math.isnan(value)):
+            value = METRICS[name].worst(direction)
+        if value is None:
             raise KeyError(name)
+        if math.isnan(value):
+            # One rule for every backend: a NaN cannot be ranked, so the trial fails and says why
+            # (toolkits would otherwise each do something else: NNI takes it, Optuna fails it quietly).
+            raise ValueError(f"objective {name} is NaN")
+        out.append(value)
     return out
 
 

@@ -374,6 +374,8 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
         raise RecipeError("space", "missing")
     if evaluation.has_data and "data" not in raw:
         raise RecipeError("data", "missing")
+    if evaluation.own_table and "data" in raw:
+        raise RecipeError("data", f"table file {evaluation.table} records its own data; drop data:")
     if not evaluation.has_data and "data" in raw:
         raise RecipeError(
             "data",

@@ -144,6 +144,7 @@ def _run_row(d: Mapping[str, Any], r: Mapping[str, Any]) -> dict[str, Any]:
         "complete": spent.get("complete"),
         "pruned": spent.get("pruned"),
         "failed": spent.get("failed"),
+        "infeasible": spent.get("infeasible", 0),
         "wall_s": spent.get("wall_s"),
         "simulated_s": spent.get("simulated_s"),
         "time_to_target_s": r.get("time_to_target_s"),

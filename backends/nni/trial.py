@@ -78,7 +78,9 @@ def env_json(recipe: Recipe, seed: int, run_dir: Path) -> str:
     path.write_text(recipe.source)
     results = run_dir / "trial_results"
     results.mkdir(exist_ok=True)
-    return json.dumps({"recipe": str(path), "base_dir": recipe.base_dir, "seed": seed, "result_dir": str(results)})
+    # Absolute: a trial process may start in another working directory than this one.
+    base_dir = str(Path(recipe.base_dir).resolve())
+    return json.dumps({"recipe": str(path), "base_dir": base_dir, "seed": seed, "result_dir": str(results)})
 
 
 def _resolve_env(env: str) -> TrialEnv:
@@ -141,10 +143,10 @@ def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
             on_epoch,
             lambda: train_model(model.executable_model(), arch, e.data, e.recipe.protocol, e.seed, on_epoch),
         )
+        values = result.objective_values((o.metric, o.direction) for o in e.recipe.objectives)  # NaN: fails
     except Exception as exc:
         _write(e, {"error": format_failure(exc)})
         raise
-    values = result.objective_values((o.metric, o.direction) for o in e.recipe.objectives)
     payload = {"sample": sample, "result": result.to_dict()}
     if e.result_dir:
         _write(e, payload)

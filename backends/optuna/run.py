@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -89,11 +88,7 @@ def make_objective(suggest: Suggest, ctx: RunContext, prune: bool) -> Callable[[
             trial.set_constraint(bound.metric, bound.violation(known[bound.metric]))
         if result.stopped == "pruned":
             raise optuna.TrialPruned()
-        values = ctx.objective_values(result)
-        bad = [o.metric for o, v in zip(ctx.recipe.objectives, values) if math.isnan(v)]
-        if bad:
-            # Optuna would fail the trial too, but with a log warning only: raised, the cause reaches the record.
-            raise ValueError(f"objective {', '.join(bad)} is NaN")
+        values = ctx.objective_values(result)  # raises on a NaN objective: the cause reaches the record
         return values[0] if len(values) == 1 else values
 
     def objective(trial: optuna.Trial) -> Any:

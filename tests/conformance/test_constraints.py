@@ -77,6 +77,15 @@ def test_infeasible_trials_are_told_as_worst_scores():
         TrialResult({}, None).objective_values([("val_accuracy", "maximize")])
 
 
+def test_a_nan_objective_fails_the_trial_and_an_infeasible_one_is_told_the_worst():
+    from unified_nas.train.result import TrialResult
+
+    with pytest.raises(ValueError, match="objective jacov is NaN"):  # the same on every backend
+        TrialResult({"jacov": math.nan}, None).objective_values([("jacov", "maximize")])
+    infeasible = TrialResult({"jacov": math.nan}, None, violations=["jacov nan > max 1"])
+    assert infeasible.objective_values([("jacov", "maximize")]) == [-1e9]
+
+
 @pytest.mark.parametrize("name", BACKENDS)
 def test_evaluation_by_proxy_trains_nothing_and_scores_the_same_on_every_backend(name, store, tmp_path):
     _need(name)

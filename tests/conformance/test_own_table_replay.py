@@ -33,7 +33,7 @@ def tabulated(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("own")
     (folder / "tabulate.yaml").write_text("name: tiny\ndata: {name: digits}\n" + SPACE + TRAINING)
     tabulate(load_recipe(folder / "tabulate.yaml"), folder / "table.sqlite", all=True, progress=False)
-    (folder / "replay.yaml").write_text("name: tiny\nevaluation: {table: table.sqlite}\n" + SPACE)
+    (folder / "replay.yaml").write_text("name: tiny\nevaluation: {table: table.sqlite}\n" + SPACE + TRAINING)
     return folder
 
 
@@ -60,7 +60,7 @@ def test_a_partial_table_is_refused_before_any_work(tmp_path):
 
     (tmp_path / "tabulate.yaml").write_text("name: tiny\ndata: {name: digits}\n" + SPACE + TRAINING)
     tabulate(load_recipe(tmp_path / "tabulate.yaml"), tmp_path / "part.sqlite", sample=2, progress=False)
-    (tmp_path / "replay.yaml").write_text("name: tiny\nevaluation: {table: part.sqlite}\n" + SPACE)
+    (tmp_path / "replay.yaml").write_text("name: tiny\nevaluation: {table: part.sqlite}\n" + SPACE + TRAINING)
     with pytest.raises(RecipeError, match=r"evaluation.table: table .*part.sqlite holds 2 of 6 architectures"):
         load_recipe_data(load_recipe(tmp_path / "replay.yaml"))
     other = SPACE.replace("[3, 5, 7]", "[3, 5]")
@@ -70,6 +70,15 @@ def test_a_partial_table_is_refused_before_any_work(tmp_path):
     (tmp_path / "missing.yaml").write_text("name: tiny\nevaluation: {table: none.sqlite}\n" + SPACE)
     with pytest.raises(RecipeError, match="evaluation.table: no table at"):
         load_recipe_data(load_recipe(tmp_path / "missing.yaml"))
+
+
+def test_a_replay_with_other_training_is_refused(tabulated):
+    from unified_nas.data import load_recipe_data
+
+    longer = tabulated / "longer.yaml"
+    longer.write_text("name: tiny\nevaluation: {table: table.sqlite}\n" + SPACE + TRAINING.replace("1,", "3,"))
+    with pytest.raises(RecipeError, match="training.epochs: table .* was tabulated with epochs 1, not 3"):
+        load_recipe_data(load_recipe(longer))
 
 
 def test_a_table_file_has_no_dataset_field(tmp_path):

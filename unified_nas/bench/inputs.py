@@ -91,7 +91,8 @@ def default_seed_count(recipe: Recipe) -> int:
         recipe: The recipe.
 
     Returns:
-        :data:`TABLE_SEEDS` (10) for a recipe evaluated by a table, else :data:`TRAINED_SEEDS` (2).
+        :data:`TABLE_SEEDS` (10) for a recipe that trains nothing (a table or a proxy scores its trials:
+        a trial costs milliseconds), else :data:`TRAINED_SEEDS` (2).
     """
     return TRAINED_SEEDS if recipe.evaluation.trains else TABLE_SEEDS
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from unified_nas.errors import StoreError
+from unified_nas.jsontext import strict_json
 from unified_nas.report.records import SCHEMA_VERSION, RunReport, TrialRecord
 
 DEFAULT_STORE = "unas.sqlite"
@@ -142,7 +143,7 @@ class ResultsStore:
                 report.recipe["name"],
                 report.backend["name"],
                 report.status,
-                json.dumps(report.to_dict(with_trials=False)),
+                strict_json(report.to_dict(with_trials=False)),
             ),
         )
         self._db.commit()
@@ -162,7 +163,7 @@ class ResultsStore:
         with self._db:  # commits, or rolls back on error
             cur = self._db.execute(
                 "UPDATE runs SET status=?, report=? WHERE run_id=? AND status=?",
-                (report.status, json.dumps(report.to_dict(with_trials=False)), report.run_id, expected_status),
+                (report.status, strict_json(report.to_dict(with_trials=False)), report.run_id, expected_status),
             )
         return cur.rowcount == 1
 
@@ -175,7 +176,7 @@ class ResultsStore:
         """
         self._db.execute(
             "INSERT OR REPLACE INTO trials VALUES (?,?,?,?)",
-            (run_id, record.index, json.dumps(record.to_dict()), record.test_accuracy),
+            (run_id, record.index, strict_json(record.to_dict()), record.test_accuracy),
         )
         self._db.commit()
 
@@ -293,7 +294,7 @@ class ResultsStore:
         self._db.execute(
             "INSERT INTO bench_runs VALUES (?,?,?,?,?,?,?) ON CONFLICT(bench_id, run_id) DO UPDATE SET "
             "status=excluded.status, error=excluded.error, extra=excluded.extra",
-            (bench_id, backend, seed, run_id, status, error, json.dumps(extra or {})),
+            (bench_id, backend, seed, run_id, status, error, strict_json(extra or {})),
         )
         self._db.commit()
 

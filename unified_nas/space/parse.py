@@ -120,6 +120,8 @@ def as_number(path: str, x: Any) -> float | int:
             return v
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         raise RecipeError(path, f"{shown(x)} is not a number")
+    if isinstance(x, int) and abs(x) > 2**1023:  # YAML integers are unbounded; a float cannot hold this one
+        raise RecipeError(path, f"{shown_value(x)} is not a finite number")
     return x
 
 

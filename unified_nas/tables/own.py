@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from unified_nas.errors import RecipeError, UserError, format_failure
+from unified_nas.jsontext import strict_json
 
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
@@ -72,34 +73,11 @@ DEFAULT_DIR = "unas-tables"
 _METRICS = ("val_accuracy", "val_loss", "train_loss", "test_accuracy", "params", "flops", "train_s", "proxy_s")
 # Recipe fields that do not change an architecture's trained numbers: two recipes that differ only
 # here share a table. Everything else (space, training, data, seed) is fingerprinted.
-_NOT_FINGERPRINTED = ("name", "description", "objectives", "budget", "backends")
+_NOT_FINGERPRINTED = ("name", "description", "objectives", "budget", "backends", "constraints", "device")
 
 
 class OwnTableError(UserError):
     """A table file cannot be used: missing, not ours, another version, or of another recipe (exit 2)."""
-
-
-def strict_json(value: Any, **kwargs: Any) -> str:
-    """``json.dumps`` that never writes NaN or Infinity tokens: non-finite floats become null.
-
-    Args:
-        value: A JSON-ready value (dicts, lists, str, int, float, bool, None).
-        **kwargs: Passed to ``json.dumps`` (``indent``, ``sort_keys`` ...).
-
-    Returns:
-        Strict JSON text.
-    """
-    return json.dumps(_finite(value), allow_nan=False, **kwargs)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _plain(o: Any) -> Any:

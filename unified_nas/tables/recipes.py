@@ -170,6 +170,7 @@ def own_table_dataset(recipe: Recipe) -> Dataset:
     table = open_own_table(recipe.evaluation, recipe.base_dir)
     with table:
         table.check_replay(recipe.space.decls())
+        _check_same_training(recipe, table)
         d = table.meta.data
         return _stand_in(
             f"table {table.path.name}/{d['name']}",
@@ -177,6 +178,33 @@ def own_table_dataset(recipe: Recipe) -> Dataset:
             int(d["num_classes"]),
             table.meta.fingerprint,
         )
+
+
+def _check_same_training(recipe: Recipe, table: OwnTable) -> None:
+    """Refuses a replay recipe whose training differs from the tabulated one (the numbers would be another's).
+
+    Raises:
+        RecipeError: ``training``, naming the first field that differs.
+    """
+    from unified_nas.recipe import load_recipe_text
+
+    made = load_recipe_text(table.meta.recipe_text, recipe.base_dir, table.meta.recipe_name, f"table {table.path}")
+    for name in ("lr", "optimizer", "batch_size", "weight_decay", "dropout"):
+        ours, theirs = getattr(recipe.space.training, name), getattr(made.space.training, name)
+        if ours != theirs:
+            raise RecipeError(
+                f"training.{name}",
+                f"table {table.path} was tabulated with {name} {theirs!r}, not {ours!r}; "
+                "copy the training: section of its recipe (it is in the table)",
+            )
+    for name in ("epochs", "schedule", "patience", "loss"):
+        ours, theirs = getattr(recipe.protocol, name), getattr(made.protocol, name)
+        if ours != theirs:
+            raise RecipeError(
+                f"training.{name}",
+                f"table {table.path} was tabulated with {name} {theirs!r}, not {ours!r}; "
+                "copy the training: section of its recipe (it is in the table)",
+            )
 
 
 def open_table(spec: EvaluationSpec) -> NasBench201Table:
