@@ -49,3 +49,24 @@ def store(tmp_path):
     s = ResultsStore(tmp_path / "unas.sqlite")
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The SQLAlchemy URL of a real PostgreSQL database, one server for the whole session.
+
+    ``postgresql+psycopg://postgres@127.0.0.1:PORT/unas``, for e.g. ``optuna.storages.RDBStorage``.
+    Skips, with what to install, when PostgreSQL or psycopg is missing; fails instead under
+    ``UNAS_REQUIRE_POSTGRES=1`` (set by .ci/run), so CI never silently skips these tests.
+    """
+    import os
+
+    from unified_nas.testing.postgres import PostgresServer, postgres_missing_reason
+
+    reason = postgres_missing_reason()
+    if reason is not None:
+        if os.environ.get("UNAS_REQUIRE_POSTGRES", "") not in ("", "0"):
+            pytest.fail(f"UNAS_REQUIRE_POSTGRES is set but PostgreSQL is not usable: {reason}", pytrace=False)
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server.url
