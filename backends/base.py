@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from unified_nas.errors import Gap, RecipeError, UnsupportedFeatures
+from unified_nas.errors import Gap, RecipeError, UnsupportedFeatures, UserError
 from unified_nas.options import COMMON_OPTIONS, OptionSpec
 from unified_nas.space import Categorical, FloatRange, space_size
 from unified_nas.vocabulary import UNIFIED_STRATEGIES
@@ -153,6 +153,8 @@ class Backend(ABC):
     packages: ClassVar[tuple[str, ...]] = ()
     # Whether `unas bench` without --backends compares it (a contract-checking reference backend does not).
     in_default_bench: ClassVar[bool] = True
+    # Whether several processes can share one search (`unas run --storage`, `unas worker`): see shared_run/join.
+    shares_searches: ClassVar[bool] = False
 
     @classmethod
     def version(cls) -> str:
@@ -374,6 +376,22 @@ class Backend(ABC):
         Raises:
             RecipeError: Naming ``backends.<name>.strategy_args`` and the cause.
         """
+
+    def shared_run(self, run_id: str, storage: str) -> dict[str, Any]:
+        """The description a shared run left in ``storage`` (``RunContext.describe_for_workers``).
+
+        Raises:
+            UserError: This backend does not share searches, or there is no such run there.
+        """
+        raise UserError(f"backend {self.name} cannot share a search between processes")
+
+    def join(self, native: Any, ctx: RunContext, storage: str, trials: int | None) -> int:
+        """Runs trials of a shared search as a worker (``unas worker``); returns how many.
+
+        Raises:
+            UserError: This backend does not share searches.
+        """
+        raise UserError(f"backend {self.name} cannot share a search between processes")
 
     def prepare(self, options: Options) -> None:  # noqa: B027 (optional hook)
         """Imports heavy modules (frameworks, trainer) before the run clock starts.

@@ -41,7 +41,7 @@ from unified_nas.bench.inputs import (
     write_object_file,
 )
 from unified_nas.bench.plan import Planned, check_resumable, plan_benches
-from unified_nas.devices import check_spec
+from unified_nas.devices import check_spec, resolve_device
 from unified_nas.limits import MAX_SEED
 from unified_nas.recipe import Recipe
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore
@@ -173,6 +173,9 @@ def bench(
     store: PathLike = DEFAULT_STORE,
     runs_dir: PathLike | None = None,
     progress: bool = True,
+    executor: str = "local",
+    scheduler: str | None = None,
+    device: str | None = None,
 ) -> Benchmark:
     """Benchmarks recipes across backends and seeds (``unas bench``) and writes the reports.
 
@@ -201,6 +204,12 @@ def bench(
         store: The results store file (created if missing, unless resuming).
         runs_dir: Where run directories and reports go; default ``unas-runs/`` beside the store.
         progress: Print the live view of the runs on stderr.
+        executor: ``local`` (each run a process here, ``jobs`` at a time) or ``dask`` (each run a
+            Dask task; needs ``pip install 'unified-nas[dask]'``, see :mod:`unified_nas.bench.executors`).
+        device: Where each run's torch training runs (``auto``, ``cpu``, ``cuda``, ``cuda:N``; None: each
+            recipe's ``device:``, else the CPU). Checked here; a Dask task of a CUDA run asks for a GPU.
+        scheduler: ``dask`` only: the address of a running Dask scheduler (``tcp://HOST:PORT``);
+            None starts a local cluster on 127.0.0.1 with ``jobs`` worker processes.
 
     Returns:
         The :class:`~unified_nas.results.Benchmark`: ids, report files, ``data`` and ``to_pandas()``.
@@ -209,13 +218,20 @@ def bench(
     Raises:
         RecipeError: A recipe or suite file cannot be read or is invalid (nothing is written).
         UserError: Other bad input: backends, seeds, budget, strategies, a backend that
-            cannot serve a recipe, ``resume`` with nothing to resume (nothing is written).
+            cannot serve a recipe, ``resume`` with nothing to resume, ``executor="dask"`` without
+            dask installed or an unreachable ``scheduler`` (nothing is written).
         StoreError: The store cannot be created or written.
         KeyboardInterrupt: The benchmark was interrupted (finished runs are kept).
     """
+    from unified_nas.bench.executors import check_executor, open_executor
     from unified_nas.bench.orchestrate import run_bench
     from unified_nas.runner import check_creatable
 
+    check_executor(executor, scheduler)
+    if device is not None and executor == "local":
+        resolve_device(device)  # CUDA where there is none: refused before anything is written
+    elif device is not None:
+        check_spec(device)  # the Dask workers' machines decide whether they have it
     check_budget(trials, time_s)
     check_int("jobs", jobs, 1)
     check_int("retrain", retrain, 0)
@@ -229,19 +245,31 @@ def bench(
     check_creatable(runs)
     if resume:
         check_resumable(store_path, planned)
-    # Everything is checked: from here on files are written.
-    result = Benchmark(store_path, [])
-    data: dict[
-        str, dict[str, Any]
-    ] = {}  # each benchmark's report numbers, computed once for its report and the suite's
-    for p in planned:
-        if p.item.path is None:
-            write_object_file(p.item.recipe, Path(p.spec.recipe_path))
-        bench_id = run_bench(
-            p.item.recipe, p.spec, store_path, runs, jobs, resume, progress, threads=threads, checked=True
-        )
-        result.bench_ids.append(bench_id)
-        result.reports[bench_id], data[bench_id] = _write_bench_reports(store_path, bench_id, runs / bench_id)
+    # Connecting to the scheduler is the last check (one cluster serves every benchmark of a suite).
+    with open_executor(executor, scheduler, jobs) as ex:
+        # Everything is checked: from here on files are written.
+        result = Benchmark(store_path, [])
+        data: dict[
+            str, dict[str, Any]
+        ] = {}  # each benchmark's report numbers, computed once for its report and the suite's
+        for p in planned:
+            if p.item.path is None:
+                write_object_file(p.item.recipe, Path(p.spec.recipe_path))
+            bench_id = run_bench(
+                p.item.recipe,
+                p.spec,
+                store_path,
+                runs,
+                jobs,
+                resume,
+                progress,
+                threads=threads,
+                checked=True,
+                executor=ex,
+                device=device,
+            )
+            result.bench_ids.append(bench_id)
+            result.reports[bench_id], data[bench_id] = _write_bench_reports(store_path, bench_id, runs / bench_id)
     if suite is not None:
         result.suite_id, result.suite_reports = _save_suite(store_path, runs, suite, planned, data)
     return result

@@ -112,7 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=_threads, help=THREADS_HELP)
     r.add_argument("--default-first", action="store_true", help=DEFAULT_FIRST_HELP)
     r.add_argument("--device", help=DEVICE_HELP)
+    r.add_argument(
+        "--storage",
+        metavar="URL",
+        help="share the search through this storage (a database URL or journal file; backends that can: Optuna); "
+        "other processes join with `unas worker RUN_ID --storage URL`",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress output")
+
+    w = sub.add_parser("worker", help="join a run's shared search (started with `unas run ... --storage URL`)")
+    w.add_argument("run_id", metavar="RUN_ID")
+    w.add_argument("--storage", required=True, metavar="URL", help="the storage the run was started with")
+    w.add_argument(
+        "--trials", type=_int_at_least(1), help="at most N trials here (default: until the run's budget is done)"
+    )
+    w.add_argument("--backend", help="the run's backend (default: the one installed backend that shares searches)")
+    w.add_argument("--threads", type=_threads, help=THREADS_HELP)
+    w.add_argument("--device", help=DEVICE_HELP)
+    w.add_argument("--quiet", action="store_true", help="no progress output")
 
     be = sub.add_parser(
         "bench",
@@ -146,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=_int_at_least(1), default=1, help="runs at once, each in its own process (default 1)"
     )
     be.add_argument("--threads", type=_threads, help=THREADS_HELP + "; per run")
+    be.add_argument("--device", help=DEVICE_HELP)
     be.add_argument("--default-first", action="store_true", help=DEFAULT_FIRST_HELP + " (every backend)")
     be.add_argument(
         "--retrain",
@@ -157,6 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--resume", action="store_true", help="continue the latest benchmark with the same settings")
     be.add_argument("--store", default=DEFAULT_STORE)
     be.add_argument("--runs-dir", default=None, help="where run directories and reports go (default: unas-runs/)")
+    be.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="where runs execute: local processes (default), or dask: each run a Dask task, one per worker "
+        "process at a time (pip install 'unified-nas[dask]')",
+    )
+    be.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="with --executor dask: a running Dask scheduler, whose workers were started with "
+        "--nthreads 1 --resources unas_run=1 and see the recipe and --runs-dir at the same paths "
+        "(default: a local cluster on 127.0.0.1 with --jobs workers)",
+    )
 
     rep = sub.add_parser("report", help="show a stored run, or write a benchmark's or a suite's report")
     rep.add_argument(
@@ -235,6 +267,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
                 ("--runs-dir", a.runs_dir),
                 ("--default-first", a.default_first or None),
                 ("--device", a.device),
+                ("--storage", a.storage),
             )
             if v is not None
         ]
@@ -257,7 +290,11 @@ def _cmd_run(a: argparse.Namespace) -> int:
         seed=a.seed,
         pruner=a.pruner,
         option_texts=parse_assignments(a.option),
-        options={"default_first": True} if a.default_first else None,
+        options={
+            **({"default_first": True} if a.default_first else {}),
+            **({"storage": a.storage} if a.storage else {}),
+        }
+        or None,
         threads=a.threads,
         device=a.device,
         store=a.store,
@@ -280,7 +317,8 @@ def _summary(report: RunReport, store: str) -> int:
         first = next((t.error for t in report.trials if t.error), None)
         why = f"; first error: {first.strip().splitlines()[-1][:300]}" if first else ""
         print(
-            f"unas: error: no trial completed ({status_counts(spent, number_first=True, skip='complete')}){why}",
+            f"unas: error: no trial completed ({spent['failed']} failed, {spent['pruned']} pruned"
+            f"{', ' + str(spent['infeasible']) + ' infeasible' if spent.get('infeasible') else ''}){why}",
             file=sys.stderr,
         )
         return EXIT_RUNTIME
@@ -362,6 +400,9 @@ def _cmd_bench(a: argparse.Namespace) -> int:
         resume=a.resume,
         store=a.store,
         runs_dir=a.runs_dir or None,
+        executor=a.executor,
+        device=a.device,
+        scheduler=a.scheduler,
     )
     for bench_id, paths in result.reports.items():
         print(f"benchmark {bench_id}: reports {', '.join(paths)}")
@@ -445,6 +486,26 @@ def _cmd_backends(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_worker(a: argparse.Namespace) -> int:
+    from unified_nas.runner import join_run
+
+    if a.device is not None:
+        from unified_nas.devices import check_spec
+
+        check_spec(a.device)
+    ran = join_run(
+        a.run_id,
+        a.storage,
+        backend_name=a.backend,
+        trials=a.trials,
+        threads=a.threads,
+        device=a.device,
+        progress=not a.quiet,
+    )
+    print(f"worker: ran {ran} trial(s) of run {a.run_id}; they are stored by the run's first process")
+    return EXIT_OK
+
+
 def _cmd_metrics(a: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -524,6 +585,7 @@ COMMANDS = {
     "validate": _cmd_validate,
     "backends": _cmd_backends,
     "metrics": _cmd_metrics,
+    "worker": _cmd_worker,
     "runs": _cmd_runs,
     "tabulate": _cmd_tabulate,
     "proxies": _cmd_proxies,

@@ -109,6 +109,26 @@ class RunContext:
         assert self.evaluator is not None, "RunContext needs its evaluator"
         return self.evaluator(sample, trial, on_epoch, native)
 
+    def describe_for_workers(self) -> dict[str, Any]:
+        """What a worker process needs to join this run's shared search (:func:`join_run`): JSON-ready.
+
+        The recipe text (with the folder its relative paths refer to), seed,
+        options, budget and data digests: a worker rebuilds the same recipe,
+        split and protocol from it, and refuses data that differs.
+        """
+        return {
+            "run_id": self.run_id,
+            "recipe": {
+                "text": self.recipe.source,
+                "name": self.recipe.name,
+                "base_dir": str(Path(self.recipe.base_dir).resolve()),
+            },
+            "seed": self.seed,
+            "options": self.options.to_dict(),
+            "budget": {"trials": self.budget.trials, "time_s": self.budget.time_s},
+            "data": {"split_sha256": self.data.split.sha256, "content_sha256": self.data.content_sha256},
+        }
+
     def objective_values(self, result: TrialResult) -> list[float]:
         return result.objective_values((o.metric, o.direction) for o in self.recipe.objectives)
 
@@ -558,3 +578,78 @@ def _execute(
         report.summarize()
         store.save_run(report)
     return report
+
+
+def join_run(
+    run_id: str,
+    storage: str,
+    *,
+    backend_name: str | None = None,
+    trials: int | None = None,
+    threads: int | str | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> int:
+    """``unas worker``: joins a run's search shared through a storage, from any process or machine.
+
+    The worker rebuilds the run from the description its first process left
+    in the storage (:meth:`RunContext.describe_for_workers`): the same recipe,
+    split, protocol, options and budget. It stores nothing itself: the run's
+    first process stores every worker's trials in the unified store.
+
+    Args:
+        run_id: The run (as ``unas run ... --storage`` printed it).
+        storage: The storage URL the run was started with.
+        backend_name: The backend; None: the one installed backend that shares searches.
+        trials: At most this many trials here (None: until the run's budget is done).
+        threads, device: As for :func:`run_recipe`, for this worker.
+        progress: Let the toolkit log.
+
+    Returns:
+        Trials this worker ran.
+
+    Raises:
+        UserError: No backend shares searches, no such run in the storage, or the data
+            here differs from the run's.
+    """
+    from unified_nas.recipe import load_recipe_text
+    from unified_nas.registry import entries
+
+    if backend_name is None:
+        sharing = [n for n, e in sorted(entries().items()) if e.installed() and e.backend_class().shares_searches]
+        if len(sharing) != 1:
+            raise UserError(f"worker: give --backend (backends that share a search: {', '.join(sharing) or 'none'})")
+        backend_name = sharing[0]
+    backend = get_backend(backend_name)
+    if not backend.shares_searches:
+        raise UserError(f"worker: backend {backend_name} cannot share a search between processes")
+    info = backend.shared_run(run_id, storage)
+    r = info["recipe"]
+    recipe = load_recipe_text(r["text"], r["base_dir"], r["name"], f"run {run_id}")
+    options = backend.options(recipe, info["options"])
+    backend.check(recipe, options)
+    data = load_recipe_data(recipe)
+    if (data.split.sha256, data.content_sha256) != (info["data"]["split_sha256"], info["data"]["content_sha256"]):
+        raise UserError(f"worker: the data of run {run_id} differs here (another file, or another split)")
+    evaluator = make_evaluator(recipe, data, info["seed"])
+    thread_count, thread_source = _thread_plan(threads, 1)
+    _use_device(device or recipe.device)
+    backend.prepare(options)
+    apply_threads(thread_count, thread_source)
+    budget = Budget(trials=info["budget"]["trials"], time_s=info["budget"]["time_s"])
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=f"unas-worker-{run_id}-") as scratch:
+        ctx = RunContext(
+            recipe,
+            data,
+            info["seed"],
+            budget,
+            options,
+            Path(scratch),
+            run_id,
+            lambda rec: None,
+            quiet=not progress,
+            evaluator=evaluator,
+        )
+        return int(backend.join(backend.translate(ctx), ctx, storage, trials))

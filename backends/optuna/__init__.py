@@ -11,8 +11,10 @@ from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
 from unified_nas.backends.optuna.normalize import normalize_trial
 from unified_nas.backends.optuna.run import make_sampler, run_study
+from unified_nas.backends.optuna.shared import check_storage_url
 from unified_nas.backends.optuna.translate import make_suggest
-from unified_nas.errors import Gap
+from unified_nas.errors import Gap, UserError
+from unified_nas.options import OptionSpec
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
@@ -48,17 +50,41 @@ class Backend(BaseBackend):
         )
     }
     default_strategy = "tpe"
+    option_specs = (
+        OptionSpec(
+            "storage",
+            "str",
+            None,
+            "share the study: an RDB URL (postgresql://, mysql://, sqlite:///) or an Optuna journal file; "
+            "other processes join with `unas worker RUN_ID --storage URL`",
+        ),
+    )
+    shares_searches = True
     requires = ("optuna", "torch")
     extra = "optuna"
     packages = ("torch", "optuna")
 
     def gaps(self, recipe: Recipe, options: Options) -> list[Gap]:
         gaps = super().gaps(recipe, options)
+        if options.extra.get("storage") and options.resume:
+            gaps.append(
+                Gap(
+                    "resuming a run on a shared storage",
+                    "adapter",
+                    "its study lives on in the storage: join it with `unas worker RUN_ID --storage URL`",
+                )
+            )
         if len(recipe.objectives) > 1 and (options.pruner != "none" or options.strategy == "hyperband"):
             gaps.append(
                 Gap("pruning with several objectives", "toolkit", "Optuna prunes single-objective studies only")
             )
         return gaps
+
+    def check(self, recipe: Recipe, options: Options) -> None:
+        url = options.extra.get("storage")
+        if url is not None:
+            check_storage_url(url)
+        super().check(recipe, options)
 
     def prepare(self, options: Options) -> None:
         import unified_nas.train.evaluate  # noqa: F401  (torch + the shared trainer)
@@ -74,3 +100,19 @@ class Backend(BaseBackend):
 
     def normalize(self, native_trial: optuna.trial.FrozenTrial, ctx: RunContext) -> TrialRecord:
         return normalize_trial(native_trial, ctx)
+
+    def shared_run(self, run_id: str, storage: str) -> dict[str, Any]:
+        from unified_nas.backends.optuna.shared import RUN_ATTR, open_storage
+
+        try:
+            study = optuna.load_study(study_name=run_id, storage=open_storage(check_storage_url(storage)))
+        except KeyError:
+            raise UserError(f"worker: no run {run_id} in the storage {storage}") from None
+        if RUN_ATTR not in study.user_attrs:
+            raise UserError(f"worker: study {run_id} in {storage} was not started by `unas run --storage`")
+        return dict(study.user_attrs[RUN_ATTR])
+
+    def join(self, native: Any, ctx: RunContext, storage: str, trials: int | None) -> int:
+        from unified_nas.backends.optuna.run import join_study
+
+        return join_study(ctx, native, storage, trials)

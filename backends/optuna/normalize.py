@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 
+from unified_nas.backends.optuna.shared import WORKER_ATTR
 from unified_nas.report.records import TrialRecord
 from unified_nas.train.result import TrialResult
 
@@ -42,6 +43,12 @@ def normalize_trial(trial: optuna.trial.FrozenTrial, ctx: RunContext) -> TrialRe
     result = TrialResult.from_dict(attrs["result"]) if "result" in attrs else None
     status = STATUS.get(trial.state, "failed") if result is not None else "failed"
     error = attrs.get("error")
+    if status == "failed" and error is None and WORKER_ATTR in attrs:
+        w = attrs[WORKER_ATTR]
+        error = (
+            f"worker {w['host']}:{w['pid']} stopped during the trial (no Optuna heartbeat); "
+            "the trial is retried as a new one"
+        )
     if status == "failed" and error is None:
         # Optuna's warning about it is filtered out of the log (run.optuna_logging): say so in the record.
         error = f"Optuna marked the trial {trial.state.name} without an exception"
@@ -54,5 +61,6 @@ def normalize_trial(trial: optuna.trial.FrozenTrial, ctx: RunContext) -> TrialRe
         start_time=start,
         duration_s=end - start,
         error=error,
-        extra={"optuna_state": trial.state.name},
+        # A shared study's trials say which worker ran them (backends/optuna/shared.py).
+        extra={"optuna_state": trial.state.name, **({"worker": attrs[WORKER_ATTR]} if WORKER_ATTR in attrs else {})},
     )

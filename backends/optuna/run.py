@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from unified_nas.errors import RecipeError, format_failure
+from unified_nas.backends.optuna.shared import (
+    RUN_ATTR,
+    SURPLUS_ATTR,
+    WORKER_ATTR,
+    budget_done,
+    finished_unreported,
+    open_storage,
+    wait_for_budget,
+    within_budget,
+    worker_tag,
+)
+from unified_nas.errors import RecipeError, UserError, format_failure
 from unified_nas.space import start_sample
 
 if TYPE_CHECKING:
@@ -52,7 +65,13 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     }[name]()
 
 
-def make_objective(suggest: Suggest, ctx: RunContext, prune: bool) -> Callable[[optuna.Trial], Any]:
+class SurplusTrial(Exception):
+    """A shared study's trial started after its budget was taken by other workers (failed at once)."""
+
+
+def make_objective(
+    suggest: Suggest, ctx: RunContext, prune: bool, shared: bool = False
+) -> Callable[[optuna.Trial], Any]:
     """The objective: suggest a canonical sample, train it with the shared protocol, return the objectives.
 
     A failing trial keeps its traceback in the user attribute ``error`` (the
@@ -62,6 +81,8 @@ def make_objective(suggest: Suggest, ctx: RunContext, prune: bool) -> Callable[[
         suggest: The search space as a suggestion function.
         ctx: The run's context (training, objectives).
         prune: Report each epoch's primary metric and stop when Optuna's pruner says so.
+        shared: The study is shared by several workers (:mod:`.shared`): a trial beyond the
+            run's budget is surplus and fails at once; each trial records its worker.
 
     Returns:
         The function ``study.optimize`` calls per trial.
@@ -69,8 +90,15 @@ def make_objective(suggest: Suggest, ctx: RunContext, prune: bool) -> Callable[[
     primary = ctx.recipe.objectives[0].metric
 
     def evaluate(trial: optuna.Trial) -> Any:
+        if shared and not within_budget(trial.study, trial.number, ctx.budget.trials):
+            # Another worker took the last trial of the budget: this one is surplus, not run, not stored.
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            trial.study.stop()
+            raise SurplusTrial(f"trial {trial.number} is beyond the run's budget of {ctx.budget.trials}")
         sample = suggest(trial)
         trial.set_user_attr("sample", sample)
+        if shared:
+            trial.set_user_attr(WORKER_ATTR, worker_tag())
 
         def on_epoch(epoch: int, row: dict[str, float]) -> bool:
             if not prune or primary not in row:
@@ -94,7 +122,7 @@ def make_objective(suggest: Suggest, ctx: RunContext, prune: bool) -> Callable[[
     def objective(trial: optuna.Trial) -> Any:
         try:
             return evaluate(trial)
-        except optuna.TrialPruned:
+        except (optuna.TrialPruned, SurplusTrial):
             raise
         except Exception as e:
             # The innermost frames say where it went wrong; the outer ones would only be this objective's callers.
@@ -198,6 +226,8 @@ def run_study(suggest: Suggest, ctx: RunContext, report: Callable[[optuna.trial.
         KeyboardInterrupt: Ctrl-C; the trial it cut off is not emitted (Optuna calls no callback for it).
     """
     opts = ctx.options
+    if opts.extra.get("storage"):
+        return run_shared_study(suggest, ctx, report)
     pruner = "hyperband" if opts.strategy == "hyperband" else opts.pruner
     memory = optuna.storages.InMemoryStorage()
     study = optuna.create_study(
@@ -232,3 +262,125 @@ def run_study(suggest: Suggest, ctx: RunContext, report: Callable[[optuna.trial.
             else:
                 optuna.copy_study(from_study_name=ctx.run_id, from_storage=memory, to_storage=target)
     return study
+
+
+def _stop_when_done(study: optuna.Study, ctx: RunContext, sync: Callable[[], None]) -> None:
+    """Callback of a shared study: store what finished, stop once the budget is done or the time is up."""
+    sync()
+    if ctx.out_of_budget() or budget_done(study, ctx.budget.trials):
+        study.stop()
+
+
+def _optimize_shared(study: optuna.Study, ctx: RunContext, objective: Any, sync: Callable[[], None]) -> None:
+    """This process's share of a shared study, until the budget is done (retrying dead workers' trials)."""
+    while True:
+        with optuna_logging(ctx.quiet):
+            study.optimize(
+                objective,
+                timeout=ctx.time_left(),
+                catch=(Exception,),
+                callbacks=[lambda s, _t: _stop_when_done(s, ctx, sync)],
+                gc_after_trial=False,
+                show_progress_bar=False,
+            )
+        if ctx.out_of_budget() or ctx.budget.trials is None:
+            sync()
+            return
+        # Other workers may still be running trials, and one of them may have died: wait, storing their
+        # trials as they finish; a dead worker's trial comes back as a waiting retry this process runs.
+        wait_for_budget(study, ctx.budget.trials, sync)
+        if budget_done(study, ctx.budget.trials):
+            sync()
+            return
+
+
+def run_shared_study(
+    suggest: Suggest, ctx: RunContext, report: Callable[[optuna.trial.FrozenTrial], None]
+) -> optuna.Study:
+    """Creates the run's study in a shared storage (``--storage``) and runs this process's share of it.
+
+    The study carries what ``unas worker`` needs to join (:data:`RUN_ATTR`).
+    This process stores every worker's finished trials in the unified store,
+    and returns once the run's budget is done (see :mod:`.shared`).
+
+    Raises:
+        UserError: The storage cannot be opened, or holds a study of this name already.
+    """
+    opts = ctx.options
+    storage = open_storage(opts.extra["storage"])
+    pruner = "hyperband" if opts.strategy == "hyperband" else opts.pruner
+    try:
+        study = optuna.create_study(
+            study_name=ctx.run_id,
+            storage=storage,
+            sampler=make_sampler(opts.strategy, ctx.seed, opts.strategy_args),
+            pruner=make_pruner(pruner),
+            directions=ctx.directions,  # type: ignore[arg-type]
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        raise UserError(f"--storage: a study named {ctx.run_id} exists there already") from None
+    study.set_user_attr(RUN_ATTR, ctx.describe_for_workers())
+    # Printed even with --quiet: the run id is what other processes need to join, and they may start now.
+    print(
+        f"run {ctx.run_id}: other processes join with: unas worker {ctx.run_id} --storage URL",
+        file=sys.stderr,
+        flush=True,
+    )
+    if opts.default_first:
+        study.enqueue_trial(start_sample(ctx.recipe.space.decls()))
+    reported: set[int] = set()
+
+    def sync() -> None:
+        for t in finished_unreported(study, reported):
+            reported.add(t.number)
+            report(t)
+
+    _optimize_shared(study, ctx, make_objective(suggest, ctx, prune=pruner != "none", shared=True), sync)
+    return study
+
+
+def join_study(ctx: RunContext, suggest: Suggest, storage_url: str, trials: int | None) -> int:
+    """``unas worker``: runs trials of a shared study until its budget is done (or ``trials`` of them here).
+
+    Args:
+        ctx: The run rebuilt from the study's :data:`RUN_ATTR` (its budget is the run's).
+        suggest: The search space as a suggestion function.
+        storage_url: The ``--storage`` URL.
+        trials: At most this many trials in this worker (None: until the run's budget is done).
+
+    Returns:
+        Trials this worker ran (surplus ones not counted).
+    """
+    opts = ctx.options
+    pruner = "hyperband" if opts.strategy == "hyperband" else opts.pruner
+    # Another seed per worker: with the run's own seed every worker's sampler would propose the same samples.
+    seed = (ctx.seed + 1 + os.getpid()) % 2**32
+    study = optuna.load_study(
+        study_name=ctx.run_id,
+        storage=open_storage(storage_url),
+        sampler=make_sampler(opts.strategy, seed, opts.strategy_args),
+        pruner=make_pruner(pruner),
+    )
+    mine: list[int] = []
+
+    def stop(s: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+        if not t.user_attrs.get(SURPLUS_ATTR):
+            mine.append(t.number)
+        if ctx.out_of_budget() or budget_done(s, ctx.budget.trials) or (trials is not None and len(mine) >= trials):
+            s.stop()
+
+    objective = make_objective(suggest, ctx, prune=pruner != "none", shared=True)
+    while not budget_done(study, ctx.budget.trials) and (trials is None or len(mine) < trials):
+        with optuna_logging(ctx.quiet):
+            study.optimize(
+                objective,
+                timeout=ctx.time_left(),
+                catch=(Exception,),
+                callbacks=[stop],
+                gc_after_trial=False,
+                show_progress_bar=False,
+            )
+        if ctx.out_of_budget() or ctx.budget.trials is None:
+            break
+        wait_for_budget(study, ctx.budget.trials, lambda: None)
+    return len(mine)

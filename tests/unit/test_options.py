@@ -67,7 +67,7 @@ def test_an_option_of_another_backend_is_unknown_and_named(tmp_path):
     )
     assert out.returncode == 2
     assert (
-        "--option keras_backend: unknown option of optuna (options: strategy, strategy_args, pruner, default_first)"
+        "--option keras_backend: unknown option of optuna (options: strategy, strategy_args, pruner, default_first, storage)"
         in out.stderr
     )
     assert list(tmp_path.iterdir()) == []

@@ -8,16 +8,15 @@ latest unfinished benchmark with the same settings and skips what finished.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from unified_nas.bench.executors import Executor, LocalExecutor
 from unified_nas.errors import UserError
 from unified_nas.recipe import Recipe
 from unified_nas.report.store import ResultsStore
@@ -143,6 +142,8 @@ def run_bench(
     progress: bool = True,
     threads: int | str | None = None,
     checked: bool = False,
+    device: str | None = None,
+    executor: Executor | None = None,
 ) -> str:
     """Runs (or resumes) a benchmark; the caller writes the report (``bench_data`` rendered by ``bench.render``).
 
@@ -157,6 +158,9 @@ def run_bench(
         threads: Framework threads per run (``--threads``: a count, ``"auto"``, None for one).
         checked: The caller ran :func:`check_backends` on this recipe and spec already (a suite
             checks every recipe before its first benchmark starts): do not load the data again.
+        device: Every run's ``--device`` (None: each recipe's ``device:``, else the CPU).
+        executor: Where runs execute (:mod:`unified_nas.bench.executors`, opened and closed by the
+            caller); None: local processes, ``jobs`` at a time.
 
     Returns:
         The benchmark id.
@@ -169,6 +173,7 @@ def run_bench(
         check_backends(recipe, spec)
     if resume and not Path(store_path).is_file():
         raise UserError(f"--resume: no results store at {store_path}")
+    executor = executor or LocalExecutor(jobs)
     store = ResultsStore(store_path)  # after the checks: refused input creates nothing
     runs_dir.mkdir(parents=True, exist_ok=True)
     bench_id, todo = plan(store, recipe, spec, resume)
@@ -183,11 +188,11 @@ def run_bench(
         bench_id,
         f"{len(todo)} run(s) to do of {len(spec.backends) * len(spec.seeds)}" + (" (resumed)" if resume else ""),
     )
-    running: dict[str, tuple[subprocess.Popen, str, int, float]] = {}  # run_id -> (process, backend, seed, start)
+    running: dict[str, tuple[Any, str, int, float]] = {}  # run_id -> (executor's handle, backend, seed, start)
     queue = list(todo)
     try:
         while queue or running:
-            while queue and len(running) < jobs:
+            while queue and (executor.capacity is None or len(running) < executor.capacity):
                 backend, seed = queue.pop(0)
                 run_id = f"{bench_id.removeprefix('bench-')}-{backend}-s{seed}-{secrets.token_hex(2)}"
                 job = {
@@ -200,52 +205,39 @@ def run_bench(
                     "time_s": spec.time_s,
                     "strategy": spec.strategies.get(backend),
                     "store": str(store_path),
-                    "runs_dir": str(runs_dir),
+                    "runs_dir": str(Path(runs_dir).resolve()),  # absolute: a Dask worker has another cwd
                     "retrain": spec.retrain,
                     "default_first": spec.default_first,
                     "threads": threads,
+                    "device": device,
                     "jobs": jobs,
                     "parent_pid": os.getpid(),
                 }
                 store.set_bench_run(bench_id, backend, seed, run_id, "starting")
-                log = open(Path(runs_dir) / f"{run_id}.log", "w")
-                with log:  # the child keeps its own handle
-                    proc = subprocess.Popen(
-                        [sys.executable, "-m", "unified_nas.bench.worker", json.dumps(job)],
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                running[run_id] = (proc, backend, seed, time.time())
-                view.line(f"{backend} seed {seed}", f"started (run {run_id}, log {log.name})")
+                log = Path(runs_dir) / f"{run_id}.log"
+                running[run_id] = (executor.submit(job, log), backend, seed, time.time())
+                view.line(f"{backend} seed {seed}", f"{executor.started} (run {run_id}, log {log.name})")
             time.sleep(0.5)
-            for run_id, (proc, backend, seed, t0) in list(running.items()):
+            for run_id, (handle, backend, seed, t0) in list(running.items()):
                 tag = f"{backend} seed {seed}"
                 if progress:
                     view.poll(tag, run_id)
-                if proc.poll() is None:
+                if not executor.done(handle):
                     continue
                 del running[run_id]
+                crash = executor.collect(handle, store)  # a Dask run's records reach the store here
                 status = store.latest_bench_runs(bench_id)[(backend, seed)]
-                if proc.returncode != 0 and status["status"] in ("starting", "running"):
-                    store.set_bench_run(
-                        bench_id,
-                        backend,
-                        seed,
-                        run_id,
-                        "crashed",
-                        f"worker exited with code {proc.returncode} (see {run_id}.log)",
-                    )
-                    status = {"status": "crashed", "error": f"exit code {proc.returncode}"}
+                if crash is not None and status["status"] in ("starting", "running"):
+                    store.set_bench_run(bench_id, backend, seed, run_id, "crashed", crash.error)
+                    status = {"status": "crashed", "error": crash.short}
                 view.line(
                     tag,
                     f"{status['status']} in {time.time() - t0:.1f}s"
                     + (f": {status['error']}" if status.get("error") else ""),
                 )
     except KeyboardInterrupt:
-        for proc, *_ in running.values():
-            proc.terminate()
-        for run_id, (proc, backend, seed, _) in running.items():
-            proc.wait(timeout=30)
+        executor.stop({run_id: handle for run_id, (handle, *_) in running.items()}, store)
+        for run_id, (_, backend, seed, _) in running.items():
             store.set_bench_run(bench_id, backend, seed, run_id, "interrupted", "benchmark interrupted")
         view.line(bench_id, "interrupted; finished runs are kept. Continue with the same command plus --resume")
         raise

@@ -12,12 +12,34 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Any, cast
+
+
+def spawn(job: dict[str, Any], log: Path) -> subprocess.Popen:
+    """Starts one run of a benchmark in its own process (the only way a run is started).
+
+    Both executors use it: ``local`` on this machine, ``dask`` on the Dask worker
+    that took the run (:mod:`unified_nas.bench.executors`), so a run is the same
+    process with the same thread settings wherever it runs.
+
+    Args:
+        job: The run (see ``orchestrate.run_bench``); ``job["parent_pid"]`` is the process whose
+            death ends the run.
+        log: The run's log file (stdout and stderr), created or truncated.
+
+    Returns:
+        The started process.
+    """
+    with open(log, "w") as f:  # the child keeps its own handle
+        return subprocess.Popen(
+            [sys.executable, "-m", "unified_nas.bench.worker", json.dumps(job)], stdout=f, stderr=subprocess.STDOUT
+        )
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -82,6 +104,7 @@ def main(job: dict[str, Any]) -> int:
             progress=False,
             run_id=run_id,
             threads=job.get("threads"),
+            device=job.get("device"),
             extra_options={"default_first": True} if job.get("default_first") else None,
             jobs=job.get("jobs", 1),
         )

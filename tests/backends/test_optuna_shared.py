@@ -1,0 +1,160 @@
+"""One Optuna study shared by `unas run --storage` and `unas worker` processes, on real databases.
+
+The run's first process and two workers search one study in PostgreSQL (a
+real server started for the session) or SQLite; every finished trial
+reaches the unified store once, and the workers together run exactly the
+budget. A worker killed with SIGKILL in the middle of a trial loses that
+attempt only: Optuna's heartbeat fails it and its retry runs elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from tests.conftest import ROOT  # noqa: E402
+from unified_nas.report.store import ResultsStore  # noqa: E402
+
+# Long enough trials (about 1 s) that a worker can be killed in the middle of one.
+RECIPE = """name: shared
+data: {name: digits}
+space:
+  depth: 1
+  layer: {op: linear, width: [16, 32, 64, 128], activation: [relu, tanh]}
+training: {epochs: 40, batch_size: 32, lr: [0.001, 0.003, 0.01], optimizer: adam}
+budget: {trials: 10}
+backends: {optuna: {strategy: random}}
+"""
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def unas(*args: object, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "unified_nas.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        cwd=kw.get("cwd"),
+    )
+
+
+def _run_id(proc: subprocess.Popen, timeout: float = 60) -> str:
+    """The run id the first process prints as soon as the shared study exists."""
+    deadline = time.time() + timeout
+    assert proc.stderr is not None
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if "other processes join with: unas worker " in line:
+            return line.split("unas worker ")[1].split()[0]
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"no run id printed (exit {proc.poll()})")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def storage_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'optuna.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def _check_store(store_path: Path, run_id: str, budget: int) -> list:
+    with ResultsStore(store_path) as store:
+        report = store.load_run(run_id)
+    numbers = [int(t.native_id) for t in report.trials]
+    assert len(numbers) == len(set(numbers)), f"a trial stored twice: {numbers}"
+    complete = [t for t in report.trials if t.status == "complete"]
+    assert len(complete) == budget, [(t.native_id, t.status, t.error) for t in report.trials]
+    assert report.status == "complete" and report.budget_spent["complete"] == budget
+    return report.trials
+
+
+@pytest.mark.slow
+def test_two_workers_and_the_run_share_one_study(storage_url, tmp_path):
+    (tmp_path / "r.yaml").write_text(RECIPE)
+    store = tmp_path / "unas.sqlite"
+    run = unas(
+        "run", "r.yaml", "--backend", "optuna", "--storage", storage_url, "--store", store, "--quiet", cwd=tmp_path
+    )
+    run_id = _run_id(run)
+    workers = [unas("worker", run_id, "--storage", storage_url, "--quiet", cwd=tmp_path) for _ in range(2)]
+    for w in workers:
+        out, err = w.communicate(timeout=300)
+        assert w.returncode == 0, err
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    trials = _check_store(store, run_id, 10)
+    hosts = {(t.extra.get("worker") or {}).get("pid") for t in trials}
+    assert len(hosts) >= 2, f"trials from one process only: {hosts}"  # the workers did take trials
+
+
+@pytest.mark.slow
+def test_a_killed_workers_trial_is_retried_and_the_budget_completes(postgres_url, tmp_path):
+    storage_url = postgres_url
+    (tmp_path / "r.yaml").write_text(RECIPE)
+    store = tmp_path / "unas.sqlite"
+    run = unas(
+        "run", "r.yaml", "--backend", "optuna", "--storage", storage_url, "--store", store, "--quiet", cwd=tmp_path
+    )
+    run_id = _run_id(run)
+    victim = unas("worker", run_id, "--storage", storage_url, "--quiet", cwd=tmp_path)
+    storage = optuna.storages.RDBStorage(storage_url.replace("postgresql://", "postgresql+psycopg://"))
+    study = optuna.load_study(study_name=run_id, storage=storage)
+    deadline, killed = time.time() + 120, None
+    while time.time() < deadline and killed is None:
+        for t in study.get_trials(deepcopy=False):
+            if (
+                t.state == optuna.trial.TrialState.RUNNING
+                and t.user_attrs.get("unas_worker", {}).get("pid") == victim.pid
+            ):
+                os.kill(victim.pid, signal.SIGKILL)  # in the middle of its trial
+                killed = t.number
+                break
+        time.sleep(0.05)
+    assert killed is not None, "the worker never ran a trial"
+    victim.wait(timeout=30)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    trials = _check_store(store, run_id, 10)
+    lost = next(t for t in trials if int(t.native_id) == killed)
+    assert lost.status == "failed" and f":{victim.pid} stopped during the trial" in (lost.error or "")
+    retries = [
+        t
+        for t in optuna.load_study(study_name=run_id, storage=storage).get_trials()
+        if killed in t.system_attrs.get("retry_history", ())
+    ]
+    assert retries and retries[0].state == optuna.trial.TrialState.COMPLETE  # re-run by a live process
+    assert retries[0].params == next(
+        t.params for t in optuna.load_study(study_name=run_id, storage=storage).get_trials() if t.number == killed
+    )
+
+
+def test_worker_refuses_an_unknown_run_and_a_bad_storage(tmp_path):
+    db = f"sqlite:///{tmp_path / 'empty.db'}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "unified_nas.cli", "worker", "nope", "--storage", db],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("unas: error: worker: no run nope in the storage"), (
+        proc.stderr
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "unified_nas.cli", "run", str(ROOT / "recipes" / "digits_mlp.yaml"), "--backend", "nni"]
+        + ["--storage", db, "--store", str(tmp_path / "s.sqlite")],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert proc.returncode == 2 and "storage" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert not (tmp_path / "s.sqlite").exists()

@@ -1,0 +1,121 @@
+"""`unas bench --executor dask`: refused input writes nothing; Ctrl-C keeps what finished and --resume goes on.
+
+Against real Dask clusters on 127.0.0.1 (no mocks). The equivalence with local
+runs and the lost-worker re-run are in ``tests/conformance/test_bench_dask.py``.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+RECIPE = ROOT / "recipes" / "digits_mlp.yaml"
+
+
+def unas(*args: object, cwd: Path, prelude: str = "pass") -> subprocess.CompletedProcess:
+    """``unas`` in a new interpreter; ``prelude`` runs first (to hide a package, say)."""
+    code = f"import sys; {prelude}; from unified_nas.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def refused(r: subprocess.CompletedProcess, message: str, cwd: Path) -> None:
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("unas: error: "), r.stderr
+    assert message in lines[0], lines[0]
+    assert list(cwd.iterdir()) == []  # nothing written: no store, no runs folder
+
+
+def bench_args(*extra: object) -> list[object]:
+    return ["bench", RECIPE, "--backends", "optuna", "--seeds", "1", "--trials", "2", *extra]
+
+
+def test_executor_dask_without_dask_installed_is_one_line_naming_the_extra(tmp_path):
+    # sys.modules[name] = None makes `import name` raise ImportError, as on a machine without dask.
+    r = unas(*bench_args("--executor", "dask"), cwd=tmp_path, prelude="sys.modules['distributed'] = None")
+    refused(r, "pip install 'unified-nas[dask]'", tmp_path)
+
+
+def test_scheduler_needs_executor_dask(tmp_path):
+    refused(unas(*bench_args("--scheduler", "tcp://127.0.0.1:1"), cwd=tmp_path), "--executor dask", tmp_path)
+
+
+distributed = pytest.importorskip(
+    "distributed", reason="dask[distributed] is not installed (pip install 'unified-nas[dask]')"
+)
+
+
+def test_unreachable_scheduler_is_refused_fast_and_writes_nothing(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.time()
+    r = unas(*bench_args("--executor", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"), cwd=tmp_path)
+    refused(r, f"--scheduler tcp://127.0.0.1:{port}: cannot connect", tmp_path)
+    assert time.time() - t0 < 30
+
+
+def test_scheduler_without_run_slots_is_refused(tmp_path):
+    with distributed.LocalCluster(
+        n_workers=1, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        r = unas(*bench_args("--executor", "dask", "--scheduler", cluster.scheduler_address), cwd=tmp_path)
+    refused(r, "--resources unas_run=1", tmp_path)
+
+
+@pytest.mark.slow
+def test_interrupted_dask_bench_keeps_finished_runs_and_resumes(tmp_path):
+    from unified_nas.bench.executors import RUN_RESOURCE
+    from unified_nas.report.store import ResultsStore
+
+    args = [RECIPE, "--backends", "optuna", "--seeds", "2", "--trials", "10", "--store", tmp_path / "s.sqlite"]
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            resources={RUN_RESOURCE: 1},
+        ) as cluster,
+        ResultsStore(tmp_path / "s.sqlite") as store,
+    ):
+        dask = ("--executor", "dask", "--scheduler", cluster.scheduler_address)
+        cmd = [sys.executable, "-m", "unified_nas.cli", "bench", *map(str, args), *dask]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120  # Ctrl-C once the first run is stored and the second has started
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            benches = store.list_benches()
+            rows = store.bench_runs(benches[0][0]) if benches else []
+            if any(r["status"] == "complete" for r in rows) and (tmp_path / "unas-runs").is_dir():
+                if sum(p.is_dir() and "-optuna-s" in p.name for p in (tmp_path / "unas-runs").iterdir()) == 2:
+                    break
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 130, stderr[-3000:]
+        bench_id = store.list_benches()[0][0]
+        latest = store.latest_bench_runs(bench_id)
+        assert sorted(r["status"] for r in latest.values()) == ["complete", "interrupted"], latest
+        finished = {r["run_id"] for r in latest.values() if r["status"] == "complete"}
+        stopped = next(r["run_id"] for r in latest.values() if r["status"] == "interrupted")
+        # The interrupted run sent back what it had: its report and the trials it finished.
+        assert store.load_run(stopped).status == "interrupted"
+
+        resumed = subprocess.run([*cmd, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        latest = store.latest_bench_runs(bench_id)
+        assert all(r["status"] == "complete" for r in latest.values()) and len(latest) == 2
+        assert finished <= {r["run_id"] for r in latest.values()}  # the finished run was kept, not redone
+        assert len(store.list_benches()) == 1
