@@ -9,10 +9,10 @@ process) three ways, side by side, ``--repeats`` times each, alternating:
 * ``pg x1``: ``unas run --storage postgresql://...`` alone;
 * ``pg x2``: the same plus one ``unas worker`` joining it.
 
-Printed per way: trials per minute (finished trials over the span from the
-first trial's start to the last trial's end, from the stored records, so
-process start-up is not counted), and the median per-trial overhead (trial
-wall time minus time in the training loop). The storage's cost per trial is
+Printed per way: trials per minute while every process searches (trials
+started from the last process's first trial to the end, from the stored
+records: a worker's start-up, seconds of imports, is not search), and the
+median per-trial overhead (trial wall time minus time in the training loop). The storage's cost per trial is
 ``pg x1`` overhead minus ``memory`` overhead. Goal: ``pg x2`` at least 1.8x
 the trials per minute of ``pg x1`` on 2 cores.
 
@@ -53,9 +53,17 @@ def _figures(store: Path) -> tuple[float, float, int]:
     with ResultsStore(store) as s:
         (run_id, *_), *_ = s.list_runs()
         trials = [t for t in s.load_run(run_id).trials if t.status == "complete"]
-    span = max(t.start_time + t.duration_s for t in trials) - min(t.start_time for t in trials)
+    # The window in which every process was searching: from the last process's first trial (a worker
+    # starts seconds after the run: importing torch) to the end, so start-up is not counted as search.
+    firsts: dict[object, float] = {}
+    for t in trials:
+        who = (t.extra.get("worker") or {}).get("pid")
+        firsts[who] = min(firsts.get(who, t.start_time), t.start_time)
+    window_start = max(firsts.values())
+    inside = [t for t in trials if t.start_time >= window_start]
+    span = max(t.start_time + t.duration_s for t in inside) - window_start
     overhead = statistics.median(t.overhead_s for t in trials) * 1000
-    return len(trials) / span * 60, overhead, len(trials)
+    return len(inside) / span * 60, overhead, len(trials)
 
 
 def _one(way: str, url: str, recipe: Path, trials: int, folder: Path) -> tuple[float, float, int]:
