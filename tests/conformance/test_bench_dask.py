@@ -22,9 +22,9 @@ import pytest
 
 pytest.importorskip("distributed", reason="dask[distributed] is not installed (pip install 'unified-nas[dask]')")
 
-from distributed import Client, LocalCluster
+from distributed import Client
 
-from unified_nas.bench.executors import RUN_RESOURCE
+from unified_nas.bench.executors import local_cluster
 from unified_nas.report.store import ResultsStore
 
 pytestmark = pytest.mark.slow
@@ -99,14 +99,7 @@ def test_dask_executor_gives_the_same_samples_and_scores_as_local_processes(tmp_
 
 def test_a_killed_dask_worker_run_is_run_again_and_stored_once(tmp_path):
     with (
-        LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            resources={RUN_RESOURCE: 1},
-        ) as cluster,
+        local_cluster(1) as cluster,
         Client(cluster) as client,
     ):
         (first_pid,) = client.run(os.getpid).values()

@@ -75,19 +75,12 @@ def test_scheduler_without_run_slots_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_interrupted_dask_bench_keeps_finished_runs_and_resumes(tmp_path):
-    from unified_nas.bench.executors import RUN_RESOURCE
+    from unified_nas.bench.executors import local_cluster
     from unified_nas.report.store import ResultsStore
 
     args = [RECIPE, "--backends", "optuna", "--seeds", "2", "--trials", "10", "--store", tmp_path / "s.sqlite"]
     with (
-        distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            resources={RUN_RESOURCE: 1},
-        ) as cluster,
+        local_cluster(1) as cluster,
         ResultsStore(tmp_path / "s.sqlite") as store,
     ):
         dask = ("--executor", "dask", "--scheduler", cluster.scheduler_address)

@@ -278,6 +278,27 @@ class _Task(NamedTuple):
     log: Path
 
 
+def local_cluster(workers: int) -> Any:
+    """A Dask ``LocalCluster`` for benchmark runs: loopback only, one single-threaded run slot per worker process.
+
+    Args:
+        workers: Worker processes (runs at once).
+
+    Returns:
+        The started cluster (a context manager; close it when done).
+    """
+    distributed = require_dask()
+    return distributed.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,  # no port beyond loopback's scheduler and workers
+        resources={RUN_RESOURCE: 1},
+        env=_WORKER_ENV,
+    )
+
+
 class DaskExecutor:
     """Each run a task on a Dask cluster: an existing one (``scheduler``), else a local one.
 
@@ -299,15 +320,7 @@ class DaskExecutor:
         self.cluster = None
         self.submitted = 0
         if scheduler is None:
-            self.cluster = distributed.LocalCluster(
-                n_workers=jobs,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,  # no port beyond loopback's scheduler and workers
-                resources={RUN_RESOURCE: 1},
-                env=_WORKER_ENV,
-            )
+            self.cluster = local_cluster(jobs)
             self.client = distributed.Client(self.cluster)
             return
         try:
