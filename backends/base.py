@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from unified_nas.report.records import TrialRecord
     from unified_nas.runner import RunContext
 
-COMMON_NAMES = {o.name for o in COMMON_OPTIONS}  # options with CLI flags of their own (--strategy, --pruner)
+# Options with CLI flags of their own (--strategy, --pruner; --storage, which a backend that shares searches declares).
+COMMON_NAMES = {o.name for o in COMMON_OPTIONS} | {"storage"}
 
 
 def accepted_keywords(cls: type) -> set[str] | None:

@@ -69,4 +69,14 @@ def postgres_url():
             pytest.fail(f"UNAS_REQUIRE_POSTGRES is set but PostgreSQL is not usable: {reason}", pytrace=False)
         pytest.skip(reason)
     with PostgresServer() as server:
-        yield server.url
+        # The password of TCP connections is in the server's libpq password file, as a user's
+        # ~/.pgpass would hold it; subprocesses (unas run, unas worker) inherit the variable.
+        before = os.environ.get("PGPASSFILE")
+        os.environ["PGPASSFILE"] = str(server.pgpass)
+        try:
+            yield server.url
+        finally:
+            if before is None:
+                os.environ.pop("PGPASSFILE", None)
+            else:
+                os.environ["PGPASSFILE"] = before

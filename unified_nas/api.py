@@ -42,6 +42,7 @@ from unified_nas.bench.inputs import (
 )
 from unified_nas.bench.plan import Planned, check_resumable, plan_benches
 from unified_nas.devices import check_spec, resolve_device
+from unified_nas.errors import UserError
 from unified_nas.limits import MAX_SEED
 from unified_nas.recipe import Recipe
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore
@@ -232,6 +233,10 @@ def bench(
         resolve_device(device)  # CUDA where there is none: refused before anything is written
     elif device is not None:
         check_spec(device)  # the Dask workers' machines decide whether they have it
+        if device == "auto":  # each worker would decide by itself: runs of one benchmark on different hardware
+            raise UserError("--device auto with --executor dask: say cpu or cuda, so every run gets the same hardware")
+    if scheduler is not None and threads == "auto":  # --jobs says nothing about a remote worker's cores
+        raise UserError("--threads auto with --scheduler: give a count (the workers' machines are not this one)")
     check_budget(trials, time_s)
     check_int("jobs", jobs, 1)
     check_int("retrain", retrain, 0)

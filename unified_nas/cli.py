@@ -292,7 +292,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
         option_texts=parse_assignments(a.option),
         options={
             **({"default_first": True} if a.default_first else {}),
-            **({"storage": a.storage} if a.storage else {}),
+            **({"storage": a.storage} if a.storage is not None else {}),
         }
         or None,
         threads=a.threads,

@@ -71,6 +71,7 @@ class RunContext:
     evaluator: Evaluator | None = None
     evaluations: int = 0  # samples evaluated so far (replayed ones included)
     simulated_s: float = 0.0  # a table's training time of the trials finished so far (replayed ones included)
+    packages: dict[str, str] = field(default_factory=dict)  # versions the run records (workers must match them)
 
     @property
     def directions(self) -> list[str]:
@@ -127,6 +128,10 @@ class RunContext:
             "options": self.options.to_dict(),
             "budget": {"trials": self.budget.trials, "time_s": self.budget.time_s},
             "data": {"split_sha256": self.data.split.sha256, "content_sha256": self.data.content_sha256},
+            # One clock for every process: a worker's wall-clock budget ends when the run's does.
+            "started": self.started,
+            # A worker must run the same code: a sampler or trainer of another version is another search.
+            "packages": dict(self.packages),
         }
 
     def objective_values(self, result: TrialResult) -> list[float]:
@@ -368,7 +373,17 @@ def run_recipe(
         run_dir.rmdir()  # nothing was stored: leave no empty run directory behind
         raise
     ctx = RunContext(
-        recipe, data, seed, budget, options, run_dir, run_id, lambda rec: None, quiet=not progress, evaluator=evaluator
+        recipe,
+        data,
+        seed,
+        budget,
+        options,
+        run_dir,
+        run_id,
+        lambda rec: None,
+        quiet=not progress,
+        evaluator=evaluator,
+        packages=report.environment["packages"],
     )
     return _execute(backend, ctx, report, store, progress, replay=None)
 
@@ -626,8 +641,16 @@ def join_run(
     info = backend.shared_run(run_id, storage)
     r = info["recipe"]
     recipe = load_recipe_text(r["text"], r["base_dir"], r["name"], f"run {run_id}")
-    options = backend.options(recipe, info["options"])
+    # This worker's way to the storage (a host name may differ between machines), not the first process's.
+    options = backend.options(recipe, {**info["options"], "storage": storage})
     backend.check(recipe, options)
+    here = environment(backend.packages)["packages"]
+    for name, theirs in info.get("packages", {}).items():
+        if here.get(name) != theirs:
+            raise UserError(
+                f"worker: run {run_id} runs {name} {theirs}, this is {here.get(name, 'not installed')}; "
+                "install the run's versions"
+            )
     data = load_recipe_data(recipe)
     if (data.split.sha256, data.content_sha256) != (info["data"]["split_sha256"], info["data"]["content_sha256"]):
         raise UserError(f"worker: the data of run {run_id} differs here (another file, or another split)")
@@ -637,6 +660,7 @@ def join_run(
     backend.prepare(options)
     apply_threads(thread_count, thread_source)
     budget = Budget(trials=info["budget"]["trials"], time_s=info["budget"]["time_s"])
+    started = float(info.get("started", time.time()))
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix=f"unas-worker-{run_id}-") as scratch:
@@ -651,5 +675,6 @@ def join_run(
             lambda rec: None,
             quiet=not progress,
             evaluator=evaluator,
+            started=started,
         )
         return int(backend.join(backend.translate(ctx), ctx, storage, trials))

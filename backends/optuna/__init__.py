@@ -66,6 +66,14 @@ class Backend(BaseBackend):
 
     def gaps(self, recipe: Recipe, options: Options) -> list[Gap]:
         gaps = super().gaps(recipe, options)
+        if options.extra.get("storage") and recipe.budget.simulated_s is not None:
+            gaps.append(
+                Gap(
+                    "a simulated-time budget with a shared storage",
+                    "adapter",
+                    "simulated time is counted per process; give the shared search a trial budget",
+                )
+            )
         if options.extra.get("storage") and options.resume:
             gaps.append(
                 Gap(
@@ -81,10 +89,10 @@ class Backend(BaseBackend):
         return gaps
 
     def check(self, recipe: Recipe, options: Options) -> None:
+        super().check(recipe, options)
         url = options.extra.get("storage")
         if url is not None:
             check_storage_url(url)
-        super().check(recipe, options)
 
     def prepare(self, options: Options) -> None:
         import unified_nas.train.evaluate  # noqa: F401  (torch + the shared trainer)
@@ -105,7 +113,9 @@ class Backend(BaseBackend):
         from unified_nas.backends.optuna.shared import RUN_ATTR, open_storage
 
         try:
-            study = optuna.load_study(study_name=run_id, storage=open_storage(check_storage_url(storage)))
+            study = optuna.load_study(
+                study_name=run_id, storage=open_storage(check_storage_url(storage, must_exist=True))
+            )
         except KeyError:
             raise UserError(f"worker: no run {run_id} in the storage {storage}") from None
         if RUN_ATTR not in study.user_attrs:

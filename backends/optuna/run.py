@@ -19,7 +19,7 @@ from unified_nas.backends.optuna.shared import (
     budget_done,
     finished_unreported,
     open_storage,
-    wait_for_budget,
+    settle,
     within_budget,
     worker_tag,
 )
@@ -228,13 +228,13 @@ def run_study(suggest: Suggest, ctx: RunContext, report: Callable[[optuna.trial.
     opts = ctx.options
     if opts.extra.get("storage"):
         return run_shared_study(suggest, ctx, report)
-    pruner = "hyperband" if opts.strategy == "hyperband" else opts.pruner
+    sampler, pruner, prune = _study_parts(opts, ctx.seed)
     memory = optuna.storages.InMemoryStorage()
     study = optuna.create_study(
         study_name=ctx.run_id,
         storage=memory,
-        sampler=make_sampler(opts.strategy, ctx.seed, opts.strategy_args),
-        pruner=make_pruner(pruner),
+        sampler=sampler,
+        pruner=pruner,
         directions=ctx.directions,  # type: ignore[arg-type]  # Optuna wants Literals; recipes allow only these
     )
     if opts.default_first:  # Optuna's own way to fix a trial's parameters; the sampler sees it as any trial
@@ -242,7 +242,7 @@ def run_study(suggest: Suggest, ctx: RunContext, report: Callable[[optuna.trial.
     try:
         with optuna_logging(ctx.quiet):
             study.optimize(
-                make_objective(suggest, ctx, prune=pruner != "none"),
+                make_objective(suggest, ctx, prune=prune),
                 n_trials=ctx.budget.trials,
                 timeout=ctx.budget.time_s,
                 catch=(Exception,),
@@ -264,34 +264,61 @@ def run_study(suggest: Suggest, ctx: RunContext, report: Callable[[optuna.trial.
     return study
 
 
-def _stop_when_done(study: optuna.Study, ctx: RunContext, sync: Callable[[], None]) -> None:
-    """Callback of a shared study: store what finished, stop once the budget is done or the time is up."""
-    sync()
-    if ctx.out_of_budget() or budget_done(study, ctx.budget.trials):
-        study.stop()
+def _study_parts(opts: Any, seed: int) -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner, bool]:
+    """The seeded sampler, the pruner, and whether trials report epochs to it (one definition for every study)."""
+    pruner = "hyperband" if opts.strategy == "hyperband" else opts.pruner
+    return make_sampler(opts.strategy, seed, opts.strategy_args), make_pruner(pruner), pruner != "none"
 
 
-def _optimize_shared(study: optuna.Study, ctx: RunContext, objective: Any, sync: Callable[[], None]) -> None:
-    """This process's share of a shared study, until the budget is done (retrying dead workers' trials)."""
+def _search_shared(
+    study: optuna.Study,
+    ctx: RunContext,
+    objective: Any,
+    sync: Callable[[], None],
+    cap: int | None = None,
+) -> int:
+    """This process's share of a shared study, the same loop for the run's first process and for workers.
+
+    Runs trials until the run's trial budget is done, its wall-clock budget
+    (counted from the run's start, in every process) is spent, or ``cap``
+    trials ran here; then waits until no trial of any process is left running,
+    storing finished trials (``sync``) as they come, and runs the retry of a
+    dead worker's trial if one is waiting (see :func:`.shared.settle`).
+
+    Args:
+        study: The shared study.
+        ctx: The run's context (budget, clock).
+        objective: :func:`make_objective` with ``shared=True``.
+        sync: Stores finished trials (the first process); a no-op in workers.
+        cap: At most this many trials here (``unas worker --trials``).
+
+    Returns:
+        Trials run here (surplus ones not counted).
+    """
+    mine: list[int] = []
+
+    def after_trial(s: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+        if not t.user_attrs.get(SURPLUS_ATTR):
+            mine.append(t.number)
+        sync()
+        if ctx.out_of_budget() or budget_done(s, ctx.budget.trials) or (cap is not None and len(mine) >= cap):
+            s.stop()
+
     while True:
-        with optuna_logging(ctx.quiet):
-            study.optimize(
-                objective,
-                timeout=ctx.time_left(),
-                catch=(Exception,),
-                callbacks=[lambda s, _t: _stop_when_done(s, ctx, sync)],
-                gc_after_trial=False,
-                show_progress_bar=False,
-            )
-        if ctx.out_of_budget() or ctx.budget.trials is None:
-            sync()
-            return
-        # Other workers may still be running trials, and one of them may have died: wait, storing their
-        # trials as they finish; a dead worker's trial comes back as a waiting retry this process runs.
-        wait_for_budget(study, ctx.budget.trials, sync)
-        if budget_done(study, ctx.budget.trials):
-            sync()
-            return
+        if not (ctx.out_of_budget() or budget_done(study, ctx.budget.trials) or (cap is not None and len(mine) >= cap)):
+            with optuna_logging(ctx.quiet):
+                study.optimize(
+                    objective,
+                    timeout=ctx.time_left(),
+                    catch=(Exception,),
+                    callbacks=[after_trial],
+                    gc_after_trial=False,
+                    show_progress_bar=False,
+                )
+        if not settle(study, ctx.budget.trials, sync, ctx.out_of_budget):
+            return len(mine)  # nothing left to run here; every trial of every process has finished
+        if cap is not None and len(mine) >= cap:
+            return len(mine)  # a retry is waiting, but this worker has done its share
 
 
 def run_shared_study(
@@ -301,20 +328,19 @@ def run_shared_study(
 
     The study carries what ``unas worker`` needs to join (:data:`RUN_ATTR`).
     This process stores every worker's finished trials in the unified store,
-    and returns once the run's budget is done (see :mod:`.shared`).
+    and returns once no trial of any process is left running (see :mod:`.shared`).
 
     Raises:
         UserError: The storage cannot be opened, or holds a study of this name already.
     """
     opts = ctx.options
-    storage = open_storage(opts.extra["storage"])
-    pruner = "hyperband" if opts.strategy == "hyperband" else opts.pruner
+    sampler, pruner, prune = _study_parts(opts, ctx.seed)
     try:
         study = optuna.create_study(
             study_name=ctx.run_id,
-            storage=storage,
-            sampler=make_sampler(opts.strategy, ctx.seed, opts.strategy_args),
-            pruner=make_pruner(pruner),
+            storage=open_storage(opts.extra["storage"]),
+            sampler=sampler,
+            pruner=pruner,
             directions=ctx.directions,  # type: ignore[arg-type]
         )
     except optuna.exceptions.DuplicatedStudyError:
@@ -335,15 +361,15 @@ def run_shared_study(
             reported.add(t.number)
             report(t)
 
-    _optimize_shared(study, ctx, make_objective(suggest, ctx, prune=pruner != "none", shared=True), sync)
+    _search_shared(study, ctx, make_objective(suggest, ctx, prune=prune, shared=True), sync)
     return study
 
 
 def join_study(ctx: RunContext, suggest: Suggest, storage_url: str, trials: int | None) -> int:
-    """``unas worker``: runs trials of a shared study until its budget is done (or ``trials`` of them here).
+    """``unas worker``: runs trials of a shared study until the run's budget is done (or ``trials`` here).
 
     Args:
-        ctx: The run rebuilt from the study's :data:`RUN_ATTR` (its budget is the run's).
+        ctx: The run rebuilt from the study's :data:`RUN_ATTR` (its budget and clock are the run's).
         suggest: The search space as a suggestion function.
         storage_url: The ``--storage`` URL.
         trials: At most this many trials in this worker (None: until the run's budget is done).
@@ -351,36 +377,7 @@ def join_study(ctx: RunContext, suggest: Suggest, storage_url: str, trials: int 
     Returns:
         Trials this worker ran (surplus ones not counted).
     """
-    opts = ctx.options
-    pruner = "hyperband" if opts.strategy == "hyperband" else opts.pruner
     # Another seed per worker: with the run's own seed every worker's sampler would propose the same samples.
-    seed = (ctx.seed + 1 + os.getpid()) % 2**32
-    study = optuna.load_study(
-        study_name=ctx.run_id,
-        storage=open_storage(storage_url),
-        sampler=make_sampler(opts.strategy, seed, opts.strategy_args),
-        pruner=make_pruner(pruner),
-    )
-    mine: list[int] = []
-
-    def stop(s: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
-        if not t.user_attrs.get(SURPLUS_ATTR):
-            mine.append(t.number)
-        if ctx.out_of_budget() or budget_done(s, ctx.budget.trials) or (trials is not None and len(mine) >= trials):
-            s.stop()
-
-    objective = make_objective(suggest, ctx, prune=pruner != "none", shared=True)
-    while not budget_done(study, ctx.budget.trials) and (trials is None or len(mine) < trials):
-        with optuna_logging(ctx.quiet):
-            study.optimize(
-                objective,
-                timeout=ctx.time_left(),
-                catch=(Exception,),
-                callbacks=[stop],
-                gc_after_trial=False,
-                show_progress_bar=False,
-            )
-        if ctx.out_of_budget() or ctx.budget.trials is None:
-            break
-        wait_for_budget(study, ctx.budget.trials, lambda: None)
-    return len(mine)
+    sampler, pruner, prune = _study_parts(ctx.options, (ctx.seed + 1 + os.getpid()) % 2**32)
+    study = optuna.load_study(study_name=ctx.run_id, storage=open_storage(storage_url), sampler=sampler, pruner=pruner)
+    return _search_shared(study, ctx, make_objective(suggest, ctx, prune=prune, shared=True), lambda: None, trials)

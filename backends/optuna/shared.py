@@ -30,16 +30,16 @@ comparison needs:
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import optuna
 
 from unified_nas.errors import UserError
+from unified_nas.lifecycle import owner_alive, this_process
 
 # Seconds between heartbeats, and without one before a running trial counts as dead. Short enough
 # that a dead worker's trial is retried within a minute, long enough not to fail a trial whose
@@ -83,25 +83,23 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
                 engine_kwargs={"pool_pre_ping": True},
             )
-    except ModuleNotFoundError as e:
-        raise UserError(f"--storage: the driver {e.name} is not installed ({POSTGRES_HINT} for PostgreSQL)") from None
+    except ImportError as e:  # SQLAlchemy's dialect import of a missing driver (psycopg, pymysql)
+        raise UserError(f"--storage: a database driver is missing ({POSTGRES_HINT} for PostgreSQL): {e}") from None
     except Exception as e:  # SQLAlchemy's OperationalError and kin: the message's first line says why
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"--storage: cannot open {_hide_password(url)}: {first[:300]}") from None
-
-
-def _hide_password(url: str) -> str:
-    """``url`` without its password (it may end up in logs and reports)."""
-    scheme, _, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at or ":" not in creds:
-        return url
-    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+        raise UserError(f"--storage: cannot open {url}: {first[:300]}") from None
 
 
 def worker_tag() -> dict[str, Any]:
-    """Who runs a trial (its record's ``extra.worker``)."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
+    """Who runs a trial (its record's ``extra.worker``): the process (to tell it is gone), its device and threads.
+
+    Workers may run with their own ``--device`` and ``--threads``: each trial says what it ran on.
+    """
+    import torch
+
+    from unified_nas.devices import current_device
+
+    return {**this_process(), "device": current_device(), "threads": torch.get_num_threads()}
 
 
 def _counted(trials: Sequence[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
@@ -143,36 +141,98 @@ def finished_unreported(study: optuna.Study, reported: set[int]) -> list[optuna.
     ]
 
 
-def wait_for_budget(study: optuna.Study, budget: int | None, on_finished: Any, poll_s: float = 1.0) -> None:
-    """Waits until the study's budget is done, storing other workers' trials as they finish.
+def fail_dead_local_trials(study: optuna.Study) -> None:
+    """Fails, and retries once, running trials whose worker was on this machine and is gone.
 
-    A trial whose worker died is failed here too once its heartbeat is stale
-    (``fail_stale_trials``), which enqueues its retry for a live worker.
+    Optuna's heartbeat does this for RDB storages after its grace period; a
+    journal file has no heartbeat. A worker on this machine (same host, boot
+    and pid namespace, see :func:`unified_nas.lifecycle.owner_alive`) can be
+    checked directly, on any storage. A dead worker on another machine is
+    only found by the heartbeat.
+    """
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if owner_alive(t.user_attrs.get(WORKER_ATTR)) is False:
+            try:
+                if not study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another process failed it first
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)(
+                    study, study._storage.get_trial(t._trial_id)
+                )
+
+
+def settle(
+    study: optuna.Study,
+    budget: int | None,
+    sync: Callable[[], None],
+    out_of_time: Callable[[], bool],
+    poll_s: float = 1.0,
+) -> bool:
+    """After a process's ``optimize`` stopped: whether it has more to run, else wait for the others to finish.
+
+    Stores finished trials (``sync``) on every pass and fails dead workers'
+    trials (heartbeat, or a gone process on this machine), which enqueues
+    their retries.
 
     Args:
         study: The shared study.
-        budget: The run's trial budget (None: nothing to wait for).
-        on_finished: Called once per pass (stores finished trials).
-        poll_s: Seconds between passes.
+        budget: The run's trial budget (None: a time budget only).
+        sync: Stores finished trials (the run's first process); a no-op in workers.
+        out_of_time: The run's wall-clock budget is spent (the same clock in every process).
+        poll_s: Seconds between passes while other processes' trials run.
+
+    Returns:
+        True if this process should run trials again (a retry is waiting, or the budget has
+        room and time is left); False once every trial of every process has finished.
     """
     while True:
-        on_finished()
-        if budget is None or budget_done(study, budget):
-            return
-        # (Optuna wraps an RDB storage in a cache, so ask it rather than test the type; a journal has no heartbeat.)
-        optuna.storages.fail_stale_trials(study)
-        waiting = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.WAITING]
-        if waiting:
-            return  # a retry is waiting: the caller runs it
+        sync()
+        optuna.storages.fail_stale_trials(study)  # no-op without a heartbeat (journal files)
+        fail_dead_local_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        running = any(t.state == optuna.trial.TrialState.RUNNING for t in trials)
+        waiting = any(t.state == optuna.trial.TrialState.WAITING for t in trials)
+        finished_work = out_of_time() or budget_done(study, budget)
+        if not out_of_time() and (waiting or (not finished_work and not running)):
+            return True
+        if not running:
+            sync()
+            return False
         time.sleep(poll_s)
 
 
-def check_storage_url(url: Any) -> str:
-    """A ``--storage`` value: a non-empty string.
+def check_storage_url(url: Any, must_exist: bool = False) -> str:
+    """Refuses a ``--storage`` value that cannot work, before anything is written (opens an RDB to check).
+
+    Args:
+        url: The flag's value.
+        must_exist: A journal file must exist already (``unas worker`` joins; it creates nothing).
+
+    Returns:
+        The URL.
 
     Raises:
-        UserError: Otherwise.
+        UserError: Not a string; a password in the URL (it would be kept in the run report and the
+            study: use ``PGPASSWORD`` or ``~/.pgpass``); a journal in a missing folder; a database
+            that cannot be opened or a missing driver.
     """
     if not isinstance(url, str) or not url.strip() or "\0" in url:
         raise UserError(f"--storage: {url!r} is not a database URL or journal file path")
+    if "://" not in url:
+        path = Path(url)
+        if must_exist and not path.is_file():
+            raise UserError(f"--storage: no journal file {url}")
+        if not path.parent.is_dir():
+            raise UserError(f"--storage: the folder of {url} does not exist")
+        return url
+    creds = url.split("://", 1)[1].split("/", 1)[0]
+    if ("@" in creds and ":" in creds.rsplit("@", 1)[0]) or "password=" in url.lower():
+        raise UserError(
+            "--storage: put the password in PGPASSWORD or ~/.pgpass (MySQL: ~/.my.cnf), not in the URL: "
+            "the URL is kept in the run report"
+        )
+    open_storage(url)  # connects (and creates Optuna's tables in a new database): a bad URL fails here
     return url

@@ -33,7 +33,11 @@ training: {epochs: 40, batch_size: 32, lr: [0.001, 0.003, 0.01], optimizer: adam
 budget: {trials: 10}
 backends: {optuna: {strategy: random}}
 """
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def env() -> dict[str, str]:
+    """The environment at call time: the PostgreSQL fixture sets PGPASSFILE after import."""
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def unas(*args: object, **kw) -> subprocess.Popen:
@@ -42,7 +46,7 @@ def unas(*args: object, **kw) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=ENV,
+        env=env(),
         cwd=kw.get("cwd"),
     )
 
@@ -144,7 +148,7 @@ def test_worker_refuses_an_unknown_run_and_a_bad_storage(tmp_path):
         [sys.executable, "-m", "unified_nas.cli", "worker", "nope", "--storage", db],
         capture_output=True,
         text=True,
-        env=ENV,
+        env=env(),
     )
     assert proc.returncode == 2 and proc.stderr.startswith("unas: error: worker: no run nope in the storage"), (
         proc.stderr
@@ -154,7 +158,50 @@ def test_worker_refuses_an_unknown_run_and_a_bad_storage(tmp_path):
         + ["--storage", db, "--store", str(tmp_path / "s.sqlite")],
         capture_output=True,
         text=True,
-        env=ENV,
+        env=env(),
     )
     assert proc.returncode == 2 and "storage" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
     assert not (tmp_path / "s.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_with_a_time_budget_every_workers_trial_is_stored(tmp_path):
+    """The run's clock is every process's: the first process waits for the workers' last trials."""
+    (tmp_path / "r.yaml").write_text(RECIPE.replace("budget: {trials: 10}", "budget: {time_s: 15}"))
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    store = tmp_path / "unas.sqlite"
+    run = unas("run", "r.yaml", "--backend", "optuna", "--storage", url, "--store", store, "--quiet", cwd=tmp_path)
+    run_id = _run_id(run)
+    worker = unas("worker", run_id, "--storage", url, "--quiet", cwd=tmp_path)
+    _, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    study = optuna.load_study(study_name=run_id, storage=url)
+    finished = {t.number for t in study.get_trials() if t.state.is_finished() and not t.user_attrs.get("unas_surplus")}
+    with ResultsStore(store) as s:
+        stored = [int(t.native_id) for t in s.load_run(run_id).trials]
+    assert sorted(stored) == sorted(finished) and len(stored) == len(set(stored))
+    assert not [t for t in study.get_trials() if t.state == optuna.trial.TrialState.RUNNING]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://me:secret@127.0.0.1:1/db", "put the password in PGPASSWORD or ~/.pgpass"),
+        ("sqlite:////nonexistent/folder/x.db", "cannot open sqlite:////nonexistent/folder/x.db"),
+        ("/nonexistent/folder/study.journal", "the folder of /nonexistent/folder/study.journal does not exist"),
+        ("", "'' is not a database URL or journal file path"),
+    ],
+)
+def test_a_bad_storage_is_refused_before_anything_is_written(url, message, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "unified_nas.cli", "run", str(ROOT / "recipes" / "digits_mlp.yaml"), "--backend"]
+        + ["optuna", "--storage", url, "--store", str(tmp_path / "s.sqlite"), "--runs-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        env=env(),
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith(f"unas: error: --storage: {message}"), proc.stderr
+    assert proc.stderr.count("\n") == 1 and "secret" not in proc.stderr
+    assert not (tmp_path / "s.sqlite").exists() and not (tmp_path / "runs").exists()

@@ -86,13 +86,24 @@ def test_server_does_not_run_as_root(postgres_url: str) -> None:
     url = urlsplit(postgres_url)
     with psycopg.connect(host="127.0.0.1", port=url.port, user="postgres", dbname="unas") as connection:
         row = connection.execute("SELECT pg_backend_pid(), current_setting('max_connections')").fetchone()
-    assert row is not None
-    pid, max_connections = row
+        assert row is not None
+        pid, max_connections = row
+        # Read while connected: the backend process ends with the connection.
+        status = Path(f"/proc/{pid}/status").read_text()
     assert int(max_connections) >= 50
-    uid = next(
-        line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:")
-    )
+    uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
     assert int(uid) != 0
+
+
+def test_tcp_connections_need_the_password(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any local user can reach 127.0.0.1: without the server's password (its libpq file), no way in."""
+    import psycopg
+
+    url = urlsplit(postgres_url)
+    assert url.password is None  # never in the URL: unified-nas keeps storage URLs in run reports
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent")
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(host="127.0.0.1", port=url.port, user="postgres", dbname="unas", connect_timeout=5)
 
 
 def test_optuna_rdb_study_with_heartbeat(postgres_url: str) -> None:

@@ -165,7 +165,7 @@ def check_executor(executor: str, scheduler: str | None) -> None:
 def task_resources(job: dict[str, Any]) -> dict[str, float]:
     """The Dask resources one run holds while it runs.
 
-    The hook for devices: a run on a GPU (``job["device"]``, once ``--device`` exists) also
+    The hook for devices: a run on a GPU (``job["device"]``, ``--device``) also
     asks for a ``GPU``, so a cluster whose workers declare ``--resources GPU=1`` gives
     each GPU to one run at a time.
     """

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -236,6 +237,8 @@ class PostgresServer:
         self.start_attempts = max(1, start_attempts)
         self.timeout = timeout
         self.url: str | None = None
+        self.password = secrets.token_urlsafe(24)  # for TCP connections (see _init_cluster)
+        self.pgpass: Path | None = None  # the libpq password file; point PGPASSFILE at it
         self.port: int | None = None
         self.directory: Path | None = None
         self.log_path: Path | None = None
@@ -345,8 +348,18 @@ class PostgresServer:
         except BaseException:
             self.stop()  # KeyboardInterrupt and the like: clean up, then let it through
             raise
+        self._write_pgpass()
+        # No password in the URL (unified-nas refuses one: the URL is kept in run reports); libpq
+        # finds it in the file PGPASSFILE names, as a user's ~/.pgpass would hold it.
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{self.database}"
         return self.url
+
+    def _write_pgpass(self) -> None:
+        """A libpq password file for this server, readable by this process's user only (libpq insists on 0600)."""
+        fd, path = tempfile.mkstemp(prefix="unas-pgpass-")
+        with os.fdopen(fd, "w") as f:
+            f.write(f"127.0.0.1:{self.port}:*:postgres:{self.password}\n")
+        self.pgpass = Path(path)
 
     def _init_cluster(self) -> None:
         assert self.directory is not None and self.log_path is not None
@@ -357,14 +370,20 @@ class PostgresServer:
             # socket and the log; mkdtemp's 0700 keeps everyone else out.
             for path in (self.directory, self.socket_dir, self.log_path):
                 os.chown(path, *self._ids)
+        # Any local user can reach 127.0.0.1, so TCP connections need a password (a random one, this
+        # server's only); the unix socket, in our 0700 directory, trusts whoever can reach it.
+        pwfile = self.directory / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        pwfile.chmod(0o600)
+        if self._ids is not None:
+            os.chown(pwfile, *self._ids)
         self._command(
             "initdb",
             f"--pgdata={self.data_dir}",
             "--username=postgres",
-            # trust: anyone who can connect is let in without a password. Safe here only
-            # because the server listens on 127.0.0.1 and a socket in our 0700 directory, and
-            # holds nothing but throwaway test data.
-            "--auth=trust",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={pwfile}",
             "--encoding=UTF8",
             "--locale=C",
             "--no-sync",  # a throwaway cluster: no need to wait for the disk
@@ -417,7 +436,13 @@ class PostgresServer:
 
         # Over TCP, as the URL will be used: this also proves the server answers on 127.0.0.1.
         with psycopg.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True, connect_timeout=10
+            host="127.0.0.1",
+            port=self.port,
+            user="postgres",
+            password=self.password,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=10,
         ) as connection:
             connection.execute(f'CREATE DATABASE "{self.database}"')  # name checked in __init__
 
@@ -429,6 +454,8 @@ class PostgresServer:
         self._running = False
         if self._finalizer is not None:
             self._finalizer()  # runs _cleanup once; later calls do nothing
+        if self.pgpass is not None:
+            self.pgpass.unlink(missing_ok=True)
 
     @staticmethod
     def _cleanup(bin_dir: Path, directory: Path, ids: tuple[int, int] | None, owner_pid: int) -> None:
