@@ -133,7 +133,11 @@ def budget_done(study: optuna.Study, budget: int | None) -> bool:
 
 
 def finished_unreported(study: optuna.Study, reported: set[int]) -> list[optuna.trial.FrozenTrial]:
-    """Finished trials of every worker not stored yet, in trial order (surplus trials are never stored)."""
+    """Finished trials of every worker not stored yet (surplus trials are never stored).
+
+    In trial-number order within one call; a trial that finishes after a later-numbered one is
+    stored after it, so a record's ``index`` (the trial number) is unique but not its store order.
+    """
     return [
         t
         for t in study.get_trials(deepcopy=False)

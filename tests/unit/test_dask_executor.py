@@ -73,6 +73,23 @@ def test_scheduler_without_run_slots_is_refused(tmp_path):
     refused(r, "--resources unas_run=1", tmp_path)
 
 
+def _private_trials(rows: list[dict]) -> int:
+    """Trials a running run has stored in its private store on the (local) Dask worker."""
+    import sqlite3
+    import tempfile
+
+    running = [r["run_id"] for r in rows if r["status"] not in ("complete", "failed", "crashed", "interrupted")]
+    found = 0
+    for run_id in running:
+        for db in Path(tempfile.gettempdir()).glob(f"unas-{run_id}-*/store.sqlite"):
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+                    found += con.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+            except sqlite3.Error:
+                continue  # not created yet, or being written
+    return found
+
+
 @pytest.mark.slow
 def test_interrupted_dask_bench_keeps_finished_runs_and_resumes(tmp_path):
     from unified_nas.bench.executors import local_cluster
@@ -86,14 +103,15 @@ def test_interrupted_dask_bench_keeps_finished_runs_and_resumes(tmp_path):
         dask = ("--executor", "dask", "--scheduler", cluster.scheduler_address)
         cmd = [sys.executable, "-m", "unified_nas.cli", "bench", *map(str, args), *dask]
         proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 120  # Ctrl-C once the first run is stored and the second has started
+        # Ctrl-C once the first run is stored and the second has finished a trial in its private store
+        # (on the worker: a temporary folder per run): then it has records to send back.
+        deadline = time.time() + 180
         while time.time() < deadline and proc.poll() is None:
             time.sleep(0.2)
             benches = store.list_benches()
             rows = store.bench_runs(benches[0][0]) if benches else []
-            if any(r["status"] == "complete" for r in rows) and (tmp_path / "unas-runs").is_dir():
-                if sum(p.is_dir() and "-optuna-s" in p.name for p in (tmp_path / "unas-runs").iterdir()) == 2:
-                    break
+            if any(r["status"] == "complete" for r in rows) and _private_trials(rows) > 0:
+                break
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
