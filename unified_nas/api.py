@@ -137,8 +137,6 @@ def run(
     check_budget(trials, time_s)
     if seed is not None:
         check_int("seed", seed, 0, MAX_SEED)
-    if device is not None:
-        check_spec(device)
     return run_recipe(
         _as_recipe(recipe),
         backend,

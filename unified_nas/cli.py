@@ -489,10 +489,6 @@ def _cmd_backends(a: argparse.Namespace) -> int:
 def _cmd_worker(a: argparse.Namespace) -> int:
     from unified_nas.runner import join_run
 
-    if a.device is not None:
-        from unified_nas.devices import check_spec
-
-        check_spec(a.device)
     ran = join_run(
         a.run_id,
         a.storage,
@@ -534,10 +530,9 @@ def _cmd_runs(a: argparse.Namespace) -> int:
 
 
 def _cmd_tabulate(a: argparse.Namespace) -> int:
-    from unified_nas.threads import apply_threads, set_thread_environment, threads_per_run
+    from unified_nas.threads import apply_threads, plan_threads
 
-    count, source = threads_per_run(1, a.threads)
-    set_thread_environment(count)  # before torch is imported, as `unas run` does
+    count, source = plan_threads(a.threads)  # before torch is imported, as `unas run` does
     from unified_nas.recipe import load_recipe
     from unified_nas.tables.own import default_table_path, tabulate
 

@@ -31,7 +31,7 @@ from unified_nas.report.store import ResultsStore
 from unified_nas.space import space_size, start_sample
 from unified_nas.space.ops import SPATIAL_FAMILIES
 from unified_nas.space.spaces import CellSpace, DenseCellSpace
-from unified_nas.threads import apply_threads, set_thread_environment, threads_per_run
+from unified_nas.threads import apply_threads, plan_threads
 from unified_nas.train.result import EpochCallback, TrialResult
 
 
@@ -308,7 +308,7 @@ def run_recipe(
     data = load_recipe_data(recipe)
     check_data_fits(recipe, data)
     evaluator = make_evaluator(recipe, data, seed)  # a table's package is missing: refused here
-    thread_count, thread_source = _thread_plan(threads, jobs)
+    thread_count, thread_source = plan_threads(threads, jobs)
     chosen = _use_device(device or recipe.device)  # no CUDA for --device cuda: refused here, nothing written
     backend.prepare(options)  # heavy imports now, so they are not booked as search time
     thread_record = apply_threads(thread_count, thread_source)
@@ -419,17 +419,6 @@ def _latency_settings(recipe: Recipe) -> dict[str, Any]:
     }
 
 
-def _thread_plan(threads: int | str | None, jobs: int) -> tuple[int, str]:
-    """The run's thread count, set in the environment before any toolkit is imported.
-
-    Raises:
-        UserError: A bad ``threads`` or ``jobs``.
-    """
-    count, source = threads_per_run(jobs, threads)
-    set_thread_environment(count)
-    return count, source
-
-
 def check_creatable(path: Path) -> None:
     """Refuses a directory that cannot be made, before the store is created.
 
@@ -507,7 +496,7 @@ def resume_run(
     ):
         raise UserError(f"data of run {report.run_id} changed since it started; start a new run")
     evaluator = make_evaluator(recipe, data, report.seed)
-    thread_count, thread_source = _thread_plan(threads, 1)
+    thread_count, thread_source = plan_threads(threads, 1)
     # The device the run asked for when it started (a resumed run on another machine resolves it again).
     chosen = _use_device((report.environment.get("device") or {}).get("requested"))
     backend.prepare(options)
@@ -655,7 +644,7 @@ def join_run(
     if (data.split.sha256, data.content_sha256) != (info["data"]["split_sha256"], info["data"]["content_sha256"]):
         raise UserError(f"worker: the data of run {run_id} differs here (another file, or another split)")
     evaluator = make_evaluator(recipe, data, info["seed"])
-    thread_count, thread_source = _thread_plan(threads, 1)
+    thread_count, thread_source = plan_threads(threads, 1)
     _use_device(device or recipe.device)
     backend.prepare(options)
     apply_threads(thread_count, thread_source)

@@ -120,6 +120,26 @@ def set_thread_environment(threads: int) -> None:
     os.environ[ENV_VAR] = str(threads)
 
 
+def plan_threads(threads: int | str | None, jobs: int = 1) -> tuple[int, str]:
+    """A process's thread count (:func:`threads_per_run`), set in the environment before any toolkit loads.
+
+    Call :func:`apply_threads` with the result once the frameworks are imported.
+
+    Args:
+        threads: ``--threads``: a count, ``"auto"`` or None.
+        jobs: Runs sharing this machine's cores.
+
+    Returns:
+        (threads, where the number came from).
+
+    Raises:
+        UserError: A bad ``threads`` or ``jobs``.
+    """
+    count, source = threads_per_run(jobs, threads)
+    set_thread_environment(count)
+    return count, source
+
+
 def _torch_threads(threads: int) -> dict[str, int] | None:
     torch = sys.modules.get("torch")  # never import a framework just to configure it
     if torch is None:

@@ -201,18 +201,17 @@ def _bound_text(b: dict[str, Any]) -> str:
     return " ".join(parts + ([f"<= {b['max']:g}"] if b.get("max") is not None else []))
 
 
-def status_counts(spent: dict[str, Any], number_first: bool = False, skip: str = "") -> str:
+def status_counts(spent: dict[str, Any], number_first: bool = False) -> str:
     """``complete 3, pruned 0, failed 0`` (and ``infeasible N`` when a run has infeasible trials).
 
     Args:
         spent: A report's ``budget_spent``.
         number_first: ``3 complete`` instead of ``complete 3``.
-        skip: A status to leave out.
 
     Returns:
         The counts, comma-separated.
     """
-    shown = [s for s in STATUSES if (s != "infeasible" or spent.get(s)) and s != skip]
+    shown = [s for s in STATUSES if s != "infeasible" or spent.get(s)]
     return ", ".join(f"{spent.get(s, 0)} {s}" if number_first else f"{s} {spent.get(s, 0)}" for s in shown)
 
 
