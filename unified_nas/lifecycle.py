@@ -232,6 +232,20 @@ class Replay:
             violations=rec.violations,
         )
 
+    def hand_over(self) -> set[int]:
+        """Ends replay at once, for a search that keeps its own history and proposes nothing again.
+
+        A shared Optuna study lives on in its storage: resuming attaches to it
+        instead of restarting the strategy, so no stored trial comes back. What
+        comes back is every trial that finished while the run's first process
+        was gone, and only those must be stored.
+
+        Returns:
+            The indices of the stored trials (the toolkit's trial numbers).
+        """
+        self.emitted = len(self.records)
+        return {r.index for r in self.records}
+
     def consume(self, record: TrialRecord) -> TrialRecord | None:
         """Matches an emitted record against the stored one.
 

@@ -74,14 +74,6 @@ class Backend(BaseBackend):
                     "simulated time is counted per process; give the shared search a trial budget",
                 )
             )
-        if options.extra.get("storage") and options.resume:
-            gaps.append(
-                Gap(
-                    "resuming a run on a shared storage",
-                    "adapter",
-                    "its study lives on in the storage: join it with `unas worker RUN_ID --storage URL`",
-                )
-            )
         if len(recipe.objectives) > 1 and (options.pruner != "none" or options.strategy == "hyperband"):
             gaps.append(
                 Gap("pruning with several objectives", "toolkit", "Optuna prunes single-objective studies only")
@@ -92,7 +84,7 @@ class Backend(BaseBackend):
         super().check(recipe, options)
         url = options.extra.get("storage")
         if url is not None:
-            check_storage_url(url)
+            check_storage_url(url, must_exist=options.resume)  # a resume attaches to the study it left there
 
     def prepare(self, options: Options) -> None:
         import unified_nas.train.evaluate  # noqa: F401  (torch + the shared trainer)

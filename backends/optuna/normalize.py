@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from unified_nas.backends.optuna.shared import WORKER_ATTR
+from unified_nas.backends.optuna.shared import DEAD_ATTR, WORKER_ATTR
 from unified_nas.report.records import TrialRecord
 from unified_nas.train.result import TrialResult
 
@@ -43,7 +43,10 @@ def normalize_trial(trial: optuna.trial.FrozenTrial, ctx: RunContext) -> TrialRe
     result = TrialResult.from_dict(attrs["result"]) if "result" in attrs else None
     status = STATUS.get(trial.state, "failed") if result is not None else "failed"
     error = attrs.get("error")
-    if status == "failed" and error is None and WORKER_ATTR in attrs:
+    dead = attrs.get(DEAD_ATTR) or {}
+    if status == "failed" and error is None and dead.get("trial") == trial.number:  # shared.fail_dead_trials
+        error = dead["why"]
+    if status == "failed" and error is None and WORKER_ATTR in attrs:  # Optuna's heartbeat failed it
         w = attrs[WORKER_ATTR]
         error = (
             f"worker {w['host']}:{w['pid']} stopped during the trial (no Optuna heartbeat); "

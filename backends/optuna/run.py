@@ -90,6 +90,8 @@ def make_objective(
     primary = ctx.recipe.objectives[0].metric
 
     def evaluate(trial: optuna.Trial) -> Any:
+        if shared:  # first of all: a RUNNING trial without it is known dead (shared.fail_dead_trials)
+            trial.set_user_attr(WORKER_ATTR, worker_tag(trial.number))
         if shared and not within_budget(trial.study, trial.number, ctx.budget.trials):
             # Another worker took the last trial of the budget: this one is surplus, not run, not stored.
             trial.set_user_attr(SURPLUS_ATTR, True)
@@ -97,8 +99,6 @@ def make_objective(
             raise SurplusTrial(f"trial {trial.number} is beyond the run's budget of {ctx.budget.trials}")
         sample = suggest(trial)
         trial.set_user_attr("sample", sample)
-        if shared:
-            trial.set_user_attr(WORKER_ATTR, worker_tag())
 
         def on_epoch(epoch: int, row: dict[str, float]) -> bool:
             if not prune or primary not in row:
@@ -330,31 +330,46 @@ def run_shared_study(
     This process stores every worker's finished trials in the unified store,
     and returns once no trial of any process is left running (see :mod:`.shared`).
 
+    Resuming (``unas run --resume`` after this process died or was stopped)
+    attaches to the study as it is in the storage: the trials stored before
+    are not proposed or stored again, the trials workers finished meanwhile
+    are stored now, a trial the dead process left running is failed and
+    retried (:func:`.shared.settle`), and the search goes on to the budget.
+
     Raises:
-        UserError: The storage cannot be opened, or holds a study of this name already.
+        UserError: The storage cannot be opened, holds a study of this name already
+            (a new run), or no longer holds the run's study (a resume).
     """
     opts = ctx.options
     sampler, pruner, prune = _study_parts(opts, ctx.seed)
-    try:
-        study = optuna.create_study(
-            study_name=ctx.run_id,
-            storage=open_storage(opts.extra["storage"]),
-            sampler=sampler,
-            pruner=pruner,
-            directions=ctx.directions,  # type: ignore[arg-type]
-        )
-    except optuna.exceptions.DuplicatedStudyError:
-        raise UserError(f"--storage: a study named {ctx.run_id} exists there already") from None
-    study.set_user_attr(RUN_ATTR, ctx.describe_for_workers())
+    storage = open_storage(opts.extra["storage"])
+    reported: set[int] = set()
+    if ctx.replay is not None:
+        try:
+            study = optuna.load_study(study_name=ctx.run_id, storage=storage, sampler=sampler, pruner=pruner)
+        except KeyError:
+            raise UserError(f"--storage: the study of run {ctx.run_id} is gone from {opts.extra['storage']}") from None
+        reported = ctx.replay.hand_over()
+    else:
+        try:
+            study = optuna.create_study(
+                study_name=ctx.run_id,
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                directions=ctx.directions,  # type: ignore[arg-type]
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            raise UserError(f"--storage: a study named {ctx.run_id} exists there already") from None
+        study.set_user_attr(RUN_ATTR, ctx.describe_for_workers())
+        if opts.default_first:
+            study.enqueue_trial(start_sample(ctx.recipe.space.decls()))
     # Printed even with --quiet: the run id is what other processes need to join, and they may start now.
     print(
         f"run {ctx.run_id}: other processes join with: unas worker {ctx.run_id} --storage URL",
         file=sys.stderr,
         flush=True,
     )
-    if opts.default_first:
-        study.enqueue_trial(start_sample(ctx.recipe.space.decls()))
-    reported: set[int] = set()
 
     def sync() -> None:
         for t in finished_unreported(study, reported):

@@ -30,6 +30,7 @@ comparison needs:
 
 from __future__ import annotations
 
+import datetime
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -49,6 +50,9 @@ GRACE_S = 20
 RUN_ATTR = "unas.run"  # study user attribute: what a worker needs to rebuild the run
 SURPLUS_ATTR = "unas_surplus"  # trial user attribute: started beyond the budget, not run
 WORKER_ATTR = "unas_worker"  # trial user attribute: host and pid of the worker that ran it
+# Trial user attribute: why a live process failed this trial for its dead one ({"trial": N, "why": ...}; the
+# number because Optuna's retry inherits the user attributes of the trial it retries).
+DEAD_ATTR = "unas_dead"
 RETRY_HISTORY = "retry_history"  # system attribute of a retry: the attempts it replaces (Optuna's callback)
 POSTGRES_HINT = "pip install 'unified-nas[postgres]'"
 
@@ -90,16 +94,20 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         raise UserError(f"--storage: cannot open {url}: {first[:300]}") from None
 
 
-def worker_tag() -> dict[str, Any]:
+def worker_tag(trial: int) -> dict[str, Any]:
     """Who runs a trial (its record's ``extra.worker``): the process (to tell it is gone), its device and threads.
 
     Workers may run with their own ``--device`` and ``--threads``: each trial says what it ran on.
+
+    Args:
+        trial: The trial's number. Optuna's retry of a dead worker's trial inherits its user
+            attributes, so a tag counts only for the trial it names (:func:`fail_dead_trials`).
     """
     import torch
 
     from unified_nas.devices import current_device
 
-    return {**this_process(), "device": current_device(), "threads": torch.get_num_threads()}
+    return {**this_process(), "device": current_device(), "threads": torch.get_num_threads(), "trial": trial}
 
 
 def _counted(trials: Sequence[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
@@ -145,27 +153,50 @@ def finished_unreported(study: optuna.Study, reported: set[int]) -> list[optuna.
     ]
 
 
-def fail_dead_local_trials(study: optuna.Study) -> None:
-    """Fails, and retries once, running trials whose worker was on this machine and is gone.
+def _dead(trial: optuna.trial.FrozenTrial, now: datetime.datetime) -> str | None:
+    """Why a RUNNING trial's process is known to be gone, or None if it may be alive."""
+    tag = trial.user_attrs.get(WORKER_ATTR)
+    if tag is not None and tag.get("trial") == trial.number:  # not a tag inherited from the trial it retries
+        if owner_alive(tag) is False:
+            return f"worker {tag['host']}:{tag['pid']} stopped during the trial; the trial is retried as a new one"
+        return None
+    # The objective tags its trial before anything else (run.make_objective). Untagged this long after
+    # it started, its process died between Optuna creating the trial and the objective: before the first
+    # heartbeat too, and Optuna's heartbeat never fails a trial without one (5.0,
+    # RDBStorage._get_stale_trial_ids), so without this the run would wait for it forever.
+    if trial.datetime_start is not None and (now - trial.datetime_start).total_seconds() > GRACE_S:
+        return (
+            f"the process running it stopped before the trial began (untagged for over {GRACE_S} s); "
+            "the trial is retried as a new one"
+        )
+    return None
 
-    Optuna's heartbeat does this for RDB storages after its grace period; a
-    journal file has no heartbeat. A worker on this machine (same host, boot
-    and pid namespace, see :func:`unified_nas.lifecycle.owner_alive`) can be
-    checked directly, on any storage. A dead worker on another machine is
-    only found by the heartbeat.
+
+def fail_dead_trials(study: optuna.Study) -> None:
+    """Fails, and retries once, running trials whose process is known to be gone.
+
+    Optuna's heartbeat does this for RDB storages after its grace period, for
+    trials that sent a heartbeat; a journal file has no heartbeat. Here: a
+    worker on this machine (same host, boot and pid namespace, see
+    :func:`unified_nas.lifecycle.owner_alive`) is checked directly, on any
+    storage; and a trial its process never tagged within :data:`GRACE_S`
+    died before its objective began, on any machine. A dead worker on
+    another machine, after tagging, is only found by the heartbeat.
     """
+    now = datetime.datetime.now()  # Optuna's datetime_start is naive local time
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if owner_alive(t.user_attrs.get(WORKER_ATTR)) is False:
-            try:
-                if not study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL):
-                    continue
-            except optuna.exceptions.UpdateFinishedTrialError:
-                continue  # another process failed it first
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)(
-                    study, study._storage.get_trial(t._trial_id)
-                )
+        why = _dead(t, now)
+        if why is None:
+            continue
+        try:
+            study._storage.set_trial_user_attr(t._trial_id, DEAD_ATTR, {"trial": t.number, "why": why})
+            if not study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process failed it first
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)(study, study._storage.get_trial(t._trial_id))
 
 
 def settle(
@@ -195,7 +226,7 @@ def settle(
     while True:
         sync()
         optuna.storages.fail_stale_trials(study)  # no-op without a heartbeat (journal files)
-        fail_dead_local_trials(study)
+        fail_dead_trials(study)
         trials = study.get_trials(deepcopy=False)
         running = any(t.state == optuna.trial.TrialState.RUNNING for t in trials)
         waiting = any(t.state == optuna.trial.TrialState.WAITING for t in trials)

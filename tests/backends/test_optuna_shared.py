@@ -205,3 +205,41 @@ def test_a_bad_storage_is_refused_before_anything_is_written(url, message, tmp_p
     assert proc.returncode == 2 and proc.stderr.startswith(f"unas: error: --storage: {message}"), proc.stderr
     assert proc.stderr.count("\n") == 1 and "secret" not in proc.stderr
     assert not (tmp_path / "s.sqlite").exists() and not (tmp_path / "runs").exists()
+
+
+def _stored_trials(store_path: Path, run_id: str) -> int:
+    if not store_path.exists():
+        return 0
+    with ResultsStore(store_path) as store:
+        return len(store.load_run(run_id).trials)
+
+
+@pytest.mark.slow
+def test_a_killed_first_process_is_resumed_and_keeps_every_workers_trial(tmp_path):
+    """SIGKILL of `unas run --storage` while a worker goes on; `unas run --resume` stores what was missed."""
+    (tmp_path / "r.yaml").write_text(RECIPE)
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    store = tmp_path / "unas.sqlite"
+    run = unas("run", "r.yaml", "--backend", "optuna", "--storage", url, "--store", store, "--quiet", cwd=tmp_path)
+    run_id = _run_id(run)
+    worker = unas("worker", run_id, "--storage", url, "--quiet", cwd=tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline and _stored_trials(store, run_id) < 2:
+        time.sleep(0.1)
+    run.kill()
+    run.wait(timeout=30)
+    _, err = worker.communicate(timeout=300)  # the worker finishes the budget alone
+    assert worker.returncode == 0, err
+    before = _stored_trials(store, run_id)
+    listed = subprocess.run(
+        [sys.executable, "-m", "unified_nas.cli", "runs", "--store", str(store)], capture_output=True, text=True
+    )
+    assert "died" in listed.stdout, listed.stdout
+    resumed = unas("run", "--resume", run_id, "--store", store, "--quiet", cwd=tmp_path)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    trials = _check_store(store, run_id, 10)  # every trial once, the budget complete
+    assert len(trials) > before  # the worker's trials finished after the kill were stored by the resume
+    study = optuna.load_study(study_name=run_id, storage=url)
+    finished = {t.number for t in study.get_trials() if t.state.is_finished() and not t.user_attrs.get("unas_surplus")}
+    assert sorted(int(t.native_id) for t in trials) == sorted(finished)
