@@ -227,12 +227,8 @@ def bench(
     from unified_nas.runner import check_creatable
 
     check_executor(executor, scheduler)
-    if device is not None and executor == "local":
-        resolve_device(device)  # CUDA where there is none: refused before anything is written
-    elif device is not None:
-        check_spec(device)  # the Dask workers' machines decide whether they have it
-        if device == "auto":  # each worker would decide by itself: runs of one benchmark on different hardware
-            raise UserError("--device auto with --executor dask: say cpu or cuda, so every run gets the same hardware")
+    if device is not None:
+        _check_bench_device(device, executor)
     if scheduler is not None and threads == "auto":  # --jobs says nothing about a remote worker's cores
         raise UserError("--threads auto with --scheduler: give a count (the workers' machines are not this one)")
     check_budget(trials, time_s)
@@ -240,6 +236,10 @@ def bench(
     check_int("retrain", retrain, 0)
     threads_per_run(jobs, threads)  # refused here, before anything is written
     suite, inputs = read_bench_inputs(recipes)
+    if device is None:  # each recipe's own device: (the flag overrides them all)
+        for item in inputs:
+            if item.recipe.device is not None:
+                _check_bench_device(item.recipe.device, executor, f"recipe {item.recipe.name}: ")
     store_path = Path(store)
     runs = Path(runs_dir) if runs_dir is not None else default_runs_dir(store_path)
     planned = plan_benches(
@@ -276,6 +276,27 @@ def bench(
     if suite is not None:
         result.suite_id, result.suite_reports = _save_suite(store_path, runs, suite, planned, data)
     return result
+
+
+def _check_bench_device(device: str, executor: str, prefix: str = "") -> None:
+    """A benchmark's device, refused before anything is written if its runs cannot have it.
+
+    Args:
+        device: ``--device``, or a recipe's ``device:``.
+        executor: ``local`` or ``dask``.
+        prefix: Names the recipe the device comes from (``recipe NAME: ``), empty for the flag.
+
+    Raises:
+        UserError: CUDA where there is none (local runs), a malformed spec, or ``auto`` on Dask
+            (each worker machine would decide for itself: one benchmark on different hardware).
+    """
+    try:
+        if executor == "local":
+            resolve_device(device)  # CUDA where there is none
+        elif check_spec(device) == "auto":  # the Dask workers' machines decide whether they have CUDA
+            raise UserError("--device auto with --executor dask: say cpu or cuda, so every run gets the same hardware")
+    except UserError as e:
+        raise UserError(f"{prefix}{e}") from None
 
 
 # -- writing a benchmark's reports ------------------------------------------------------------------------------------

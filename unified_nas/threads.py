@@ -51,6 +51,9 @@ INTER_OP_THREADS = 1
 WAIT_POLICY_VAR = "OMP_WAIT_POLICY"
 DEFAULT_THREADS = 1  # see the module docstring for the measurements behind it
 AUTO = "auto"
+# Upper bound of --threads and --jobs: more than any machine's cores, and far below the values that
+# overflow OpenMP's and torch's C integers (libgomp: "Invalid value", torch: "Overflow when unpacking").
+MAX_THREADS = 4096
 
 
 def cores_available() -> int:
@@ -73,17 +76,18 @@ def threads_per_run(jobs: int = 1, threads: int | str | None = None) -> tuple[in
         ``(threads, source)``, the source a short text for the report.
 
     Raises:
-        UserError: ``jobs`` below 1, or ``threads`` neither ``"auto"`` nor an integer >= 1 (naming which).
+        UserError: ``jobs`` outside 1..MAX_THREADS, or ``threads`` neither ``"auto"`` nor an integer in
+            1..MAX_THREADS (naming which).
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise UserError(f"jobs: expected an integer >= 1, got {jobs!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_THREADS:
+        raise UserError(f"jobs: expected an integer in 1..{MAX_THREADS}, got {jobs!r}")
     if threads is None:
         return DEFAULT_THREADS, "default: one per run (cores go to concurrent runs, --jobs)"
     if threads == AUTO:
         cores = cores_available()
         return max(1, cores // jobs), f"auto: {cores} core(s) / {jobs} concurrent run(s)"
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise UserError(f"threads: expected an integer >= 1 or 'auto', got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise UserError(f"threads: expected an integer in 1..{MAX_THREADS} or 'auto', got {threads!r}")
     return threads, "--threads"
 
 

@@ -139,7 +139,7 @@ def test_load_never_creates_a_store(tmp_path):
         ({"trials": 0}, "trials: 0 is not in 1.."),
         ({"time_s": float("nan")}, "time_s: nan is not a finite number > 0"),
         ({"seed": MAX_SEED + 1}, "seed:"),
-        ({"threads": 0}, "threads: expected an integer >= 1 or 'auto', got 0"),
+        ({"threads": 0}, "threads: expected an integer in 1..4096 or 'auto', got 0"),
         ({"backend": "nosuch"}, "unknown backend 'nosuch'"),
         ({"options": {"bogus": 1}}, "bogus"),
     ],

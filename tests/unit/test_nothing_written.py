@@ -92,11 +92,39 @@ def test_bench_seeds_past_32_bits_are_refused(tmp_path):
         ("autokeras", {"bogus": 1}, "backends.autokeras.strategy_args.bogus: unknown argument of the random tuner"),
     ],
 )
-def test_bad_strategy_arguments_are_refused_before_anything_is_written(backend, args, message, tmp_path):
+@pytest.mark.parametrize("command", ["run", "bench"])
+def test_bad_strategy_arguments_are_refused_before_anything_is_written(command, backend, args, message, tmp_path):
+    """A benchmark checks them too (in a process per backend), not only each of its runs."""
     _need(backend)
     path = recipe_with(tmp_path, backend, args)
-    refused(unas("run", path, "--backend", backend, cwd=tmp_path), message)
+    flag = "--backend" if command == "run" else "--backends"
+    refused(unas(command, path, flag, backend, cwd=tmp_path), message)
     assert [p.name for p in tmp_path.iterdir()] == ["recipe.yaml"]  # no store, no unas-runs/
+
+
+def test_a_suite_names_the_recipe_whose_strategy_arguments_are_refused(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(RECIPE.read_text())
+    bad = recipe_with(tmp_path, "optuna", {"bogus": 1})
+    bad.write_text(bad.read_text().replace("name: digits_mlp", "name: bad_args"))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("recipes: [good.yaml, recipe.yaml]\n")
+    before = tree(tmp_path)
+    refused(
+        unas("bench", suite, "--backends", "optuna", cwd=tmp_path), "recipe bad_args: backends.optuna.strategy_args"
+    )
+    assert tree(tmp_path) == before
+
+
+def test_bench_refuses_a_recipes_cuda_device_where_there_is_none(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    path = tmp_path / "r.yaml"
+    path.write_text(RECIPE.read_text() + "device: cuda\n")
+    refused(unas("bench", path, "--backends", "optuna", cwd=tmp_path), "device")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.yaml"]
 
 
 def test_a_read_only_store_is_refused_before_the_run_directory(tmp_path):

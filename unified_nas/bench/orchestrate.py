@@ -170,7 +170,10 @@ def run_bench(
         KeyboardInterrupt: After stopping the running workers (finished runs are kept).
     """
     if not checked:
+        from unified_nas.bench.preflight import check_benches
+
         check_backends(recipe, spec)
+        check_benches([(recipe, spec)])
     if resume and not Path(store_path).is_file():
         raise UserError(f"--resume: no results store at {store_path}")
     executor = executor or LocalExecutor(jobs)

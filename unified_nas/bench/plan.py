@@ -64,6 +64,7 @@ def plan_benches(
         UserError: The first problem; for a suite, naming the recipe.
     """
     from unified_nas.bench.orchestrate import BenchSpec, check_backends
+    from unified_nas.bench.preflight import check_benches
 
     planned = []
     for item in inputs:
@@ -86,6 +87,7 @@ def plan_benches(
                 raise
             raise UserError(f"recipe {item.recipe.name}: {e}") from None
         planned.append(Planned(item, spec))
+    check_benches([(p.item.recipe, p.spec) for p in planned])  # the toolkits' own checks, one process each
     return planned
 
 
