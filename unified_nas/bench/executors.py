@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -299,6 +301,42 @@ def local_cluster(workers: int) -> Any:
     )
 
 
+def _connect(distributed: Any, scheduler: str) -> Any:
+    """A client of ``scheduler``, or a one-line refusal within about :data:`CONNECT_TIMEOUT_S` seconds.
+
+    ``Client(timeout=...)`` bounds the TCP connection only (distributed 2025): a listener that accepts
+    and never answers (not a Dask scheduler, or a hung one) blocks the handshake forever. So the client
+    is made in a daemon thread that is given up on after a deadline.
+
+    Raises:
+        UserError: Naming the scheduler (without any password in it) and why.
+    """
+    userinfo = re.search(r"//([^/@]*@)", scheduler)
+
+    def shown(text: str) -> str:  # user:password@ is never printed
+        return text.replace(userinfo.group(1), "***@") if userinfo else text
+
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001  (OSError, TimeoutError, ValueError for a bad address, ...)
+            box["error"] = e
+
+    thread = threading.Thread(target=connect, name="unas-dask-connect", daemon=True)
+    thread.start()
+    thread.join(2 * CONNECT_TIMEOUT_S)
+    if thread.is_alive():
+        raise UserError(
+            f"--scheduler {shown(scheduler)}: no answer in {2 * CONNECT_TIMEOUT_S} s (is it a Dask scheduler?)"
+        )
+    if "error" in box:
+        e = box["error"]
+        raise UserError(f"--scheduler {shown(scheduler)}: cannot connect ({type(e).__name__}: {shown(str(e))})")
+    return box["client"]
+
+
 class DaskExecutor:
     """Each run a task on a Dask cluster: an existing one (``scheduler``), else a local one.
 
@@ -323,10 +361,7 @@ class DaskExecutor:
             self.cluster = local_cluster(jobs)
             self.client = distributed.Client(self.cluster)
             return
-        try:
-            self.client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)
-        except Exception as e:  # noqa: BLE001  (OSError, TimeoutError, ValueError for a bad address, ...)
-            raise UserError(f"--scheduler {scheduler}: cannot connect ({type(e).__name__}: {e})") from None
+        self.client = _connect(distributed, scheduler)
         workers = self.client.scheduler_info(n_workers=-1).get("workers", {}).values()
         if not any(w.get("resources", {}).get(RUN_RESOURCE, 0) >= 1 for w in workers):
             self.client.close()
