@@ -20,10 +20,10 @@ from unified_nas.limits import MAX_SEED
 from unified_nas.options import parse_assignments
 from unified_nas.report.render import status_counts
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore  # sqlite3 + json only: no toolkit
-from unified_nas.threads import parse_threads
+from unified_nas.threads import MAX_THREADS, parse_threads
 
 if TYPE_CHECKING:
-    from unified_nas.report.records import RunReport
+    from unified_nas.report.records import RunReport, TrialRecord
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
@@ -160,7 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="strategy for one backend (repeatable), e.g. --strategy nni=random",
     )
     be.add_argument(
-        "--jobs", type=_int_at_least(1), default=1, help="runs at once, each in its own process (default 1)"
+        "--jobs",
+        type=_int_at_least(1, MAX_THREADS),
+        default=1,
+        help="runs at once, each in its own process (default 1)",
     )
     be.add_argument("--threads", type=_threads, help=THREADS_HELP + "; per run")
     be.add_argument("--device", help=DEVICE_HELP)
@@ -421,10 +424,14 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
     report = _existing_store(a.store).load_run(a.run_id)
     out = Path(a.output) if a.output else Path(report.run_dir) / f"export-{a.trial}-{a.format}"
-    print(
-        f"retraining trial {a.trial} of {report.run_id} ({report.backend['name']}) for {a.format} ...", file=sys.stderr
-    )
-    info = export_trial(report, a.trial, a.format, out)
+
+    def announce(trial: TrialRecord) -> None:
+        print(
+            f"retraining trial {trial.index} of {report.run_id} ({report.backend['name']}) for {a.format} ...",
+            file=sys.stderr,
+        )
+
+    info = export_trial(report, a.trial, a.format, out, on_start=announce)
     m = info["exported_metrics"]
     print(
         f"wrote {out / info['file']} and {out / 'sample.json'}: trial {info['trial']}, val_accuracy "
@@ -536,8 +543,10 @@ def _cmd_tabulate(a: argparse.Namespace) -> int:
     from unified_nas.recipe import load_recipe
     from unified_nas.tables.own import default_table_path, tabulate
 
+    if a.out == "":  # not the default place: an empty name is a mistake (a shell variable unset)
+        raise UserError("--out: empty file name")
     recipe = load_recipe(a.recipe)
-    out = Path(a.out) if a.out else default_table_path(recipe.name)
+    out = Path(a.out) if a.out is not None else default_table_path(recipe.name)
     import torch  # noqa: F401  (loaded now, so apply_threads can size its pools)
 
     apply_threads(count, source)
@@ -555,7 +564,11 @@ def _cmd_proxies(a: argparse.Namespace) -> int:
     from unified_nas.tables.correlation import correlations_markdown, correlations_text, proxy_correlations
     from unified_nas.tables.own import OwnTable, strict_json
 
+    if a.out == "":  # an empty name is a mistake, not "no report"
+        raise UserError("--out: empty file name")
     with OwnTable.open(a.table) as table:
+        if a.out is not None and table.same_file(a.out):  # the report would overwrite its own input
+            raise UserError(f"--out: {a.out} is the table {a.table} itself; write the report to another file")
         rows = proxy_correlations(table)
         if a.json:
             text = strict_json({"table": str(table.path), **table.meta.to_dict(), "correlations": rows}, indent=2)

@@ -18,7 +18,8 @@ Models take channels-last input like the data (``(N, H, W, C)`` or
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -141,17 +142,41 @@ def write_onnx(model: Any, inputs: tuple[Any, ...], f: str | BinaryIO, input_nam
     )
 
 
-def export_trial(report: RunReport, trial: str, fmt: str, out_dir: Path) -> dict[str, Any]:
+def _output_folder(out_dir: Path) -> None:
+    """Creates the output folder, or refuses it before any training (one line naming it).
+
+    Raises:
+        UserError: It is a file, or cannot be created or written.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--output: {out_dir} exists and is not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--output: cannot create {out_dir}: {e.strerror or e}") from None
+    if not os.access(out_dir, os.W_OK):
+        raise UserError(f"--output: cannot write into {out_dir}")
+
+
+def export_trial(
+    report: RunReport,
+    trial: str,
+    fmt: str,
+    out_dir: Path,
+    on_start: Callable[[TrialRecord], None] | None = None,
+) -> dict[str, Any]:
     """Retrains and writes one trial's architecture; returns what ``sample.json`` holds.
 
     Args:
         report: A stored run (with trials).
         trial: ``best`` or a trial index.
         fmt: ``torch``, ``keras`` or ``onnx``.
-        out_dir: Output folder (created).
+        out_dir: Output folder (created once everything else is checked).
+        on_start: Called with the trial once every check passed, before retraining (progress output).
 
     Raises:
-        UserError: Unknown format, or a trial that cannot be exported.
+        UserError: Unknown format, a trial that cannot be exported, or an output folder that
+            cannot be written (all before any training).
     """
     if fmt not in FORMATS:
         raise UserError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -165,7 +190,9 @@ def export_trial(report: RunReport, trial: str, fmt: str, out_dir: Path) -> dict
         )
     data = load_recipe_data(recipe)
     arch = recipe.space.resolve(record.sample)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _output_folder(out_dir)
+    if on_start is not None:
+        on_start(record)
     example = np.zeros((1, *data.input_shape), dtype=np.float32)
     if fmt == "keras":
         model, metrics = _keras_model(arch, data, recipe, report.seed)

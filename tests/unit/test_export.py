@@ -73,3 +73,21 @@ def test_export_refuses_a_failed_or_missing_trial(store, tmp_path, capsys):
         ["export", report.run_id, "--trial", "7", "--format", "torch", "--store", str(tmp_path / "unas.sqlite")]
     )
     assert code == 2 and f"run {report.run_id} has no trial 7" in capsys.readouterr().err
+
+
+def test_export_refuses_an_output_that_is_a_file_before_retraining(store, tmp_path, capsys):
+    """Checked before any training, in one line, and no 'retraining' line printed first."""
+    recipe, report = _run("optuna", store, tmp_path)
+    target = tmp_path / "a_file"
+    target.write_text("keep")
+    capsys.readouterr()
+    code = main(
+        ["export", report.run_id, "--format", "torch", "-o", str(target), "--store", str(tmp_path / "unas.sqlite")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines() == [f"unas: error: --output: {target} exists and is not a folder"]
+    assert target.read_text() == "keep"
+    code = main(
+        ["export", report.run_id, "--trial", "-1", "--format", "torch", "--store", str(tmp_path / "unas.sqlite")]
+    )
+    assert code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1

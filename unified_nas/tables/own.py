@@ -27,7 +27,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
+import re
 import sqlite3
 import sys
 import time
@@ -38,6 +40,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from unified_nas.errors import RecipeError, UserError, format_failure
 from unified_nas.jsontext import strict_json
+from unified_nas.limits import MAX_EPOCHS, MAX_SEED
+from unified_nas.recipe_text import file_label, shown
 
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
@@ -71,6 +75,28 @@ MAX_ARCHS = 100_000
 DEFAULT_DIR = "unas-tables"
 
 _METRICS = ("val_accuracy", "val_loss", "train_loss", "test_accuracy", "params", "flops", "train_s", "proxy_s")
+# What training and measuring can produce (every stored number must also be finite): a table is
+# a file anyone can edit, and an out-of-range value would flow into run reports as a trial's result.
+_METRIC_BOUNDS: dict[str, tuple[float, float]] = {
+    "val_accuracy": (0.0, 1.0),
+    "test_accuracy": (0.0, 1.0),
+    "val_loss": (0.0, math.inf),  # cross-entropy, the only loss a recipe may use
+    "train_loss": (0.0, math.inf),
+    "params": (0.0, math.inf),
+    "flops": (0.0, math.inf),
+    "train_s": (0.0, math.inf),
+    "proxy_s": (0.0, math.inf),
+}
+# The metrics a replayed trial reports: a complete row without one cannot answer a search.
+_REQUIRED_COMPLETE = ("val_accuracy", "val_loss", "train_loss", "train_s")
+_STATUSES = ("complete", "failed")
+_MODES = ("sample", "all")
+# Proxy names become column names (``proxy_<name>``) and cells of the printed and markdown
+# tables: identifiers only, so a table's meta cannot inject terminal escapes or markdown.
+_PROXY_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_FINGERPRINT_RE = re.compile(r"[0-9a-f]{16}")
+# Longest data-set name shown (a user's data file is named by its stem).
+_MAX_SHOWN_NAME = 255
 # Recipe fields that do not change an architecture's trained numbers: two recipes that differ only
 # here share a table. Everything else (space, training, data, seed) is fingerprinted.
 _NOT_FINGERPRINTED = ("name", "description", "objectives", "budget", "backends", "constraints", "device")
@@ -236,6 +262,54 @@ class TableRow:
         }
 
 
+def _damaged(path: Path, where: str, why: str) -> OwnTableError:
+    """The one-line error of a table whose content is not what ``tabulate`` writes."""
+    return OwnTableError(f"{file_label(path)} is a damaged unified-nas table ({where}: {why})")
+
+
+def _number_problem(value: Any, low: float = -math.inf, high: float = math.inf) -> str | None:
+    """Why ``value`` is not a finite number in ``[low, high]``, or None if it is.
+
+    Args:
+        value: A value read from SQLite (int, float, str, bytes or None; None is not checked here).
+        low: Smallest allowed value.
+        high: Largest allowed value.
+
+    Returns:
+        A short reason, or None.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{type(value).__name__} {shown(value)} is not a number"
+    if not math.isfinite(value):
+        return f"{value} is not finite"
+    if not low <= value <= high:
+        return f"{value} is not in [{low}, {high}]"
+    return None
+
+
+def _strict_loads(text: Any) -> Any:
+    """JSON text as Python, refusing NaN and Infinity tokens.
+
+    Raises:
+        ValueError: Not a string, not JSON, nested too deep, or a NaN/Infinity token.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"{type(text).__name__} is not JSON text")
+
+    def refuse(token: str) -> Any:
+        raise ValueError(f"non-strict JSON token {token}")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except RecursionError:  # hostile nesting: refused like any other bad JSON
+        raise ValueError("JSON nested too deep") from None
+
+
+def _is_int(value: Any, low: int, high: int) -> bool:
+    """True if ``value`` is an int (not a bool) in ``[low, high]``."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def _schema(proxies: Sequence[str]) -> str:
     proxy_cols = "".join(f', "proxy_{p}" REAL' for p in proxies)
     metric_cols = ", ".join(f"{m} REAL" for m in _METRICS)
@@ -247,53 +321,159 @@ CREATE TABLE archs (
 """
 
 
-def _connect_ro(path: Path) -> sqlite3.Connection:
-    # mode=ro: SQLite itself refuses any write, and a missing file is an error, not a new database.
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+def _connect(path: Path, mode: str) -> sqlite3.Connection:
+    """Opens a table file by its absolute ``file:`` URI, so its name is never read as a URI itself.
+
+    A relative name such as ``file:t.sqlite?mode=rwc`` would otherwise be taken by SQLite as a URI
+    (another file, other options) while every check looked at the literal name. ``as_uri``
+    percent-encodes ``:``, ``?`` and ``#``, so the file opened is always the literal path.
+
+    Args:
+        path: The table file, as the user named it.
+        mode: SQLite's ``mode``: ``ro`` (SQLite refuses any write, a missing file is an error),
+            ``rw`` (an existing file) or ``rwc`` (created if missing).
+
+    Returns:
+        The connection.
+
+    Raises:
+        sqlite3.Error: SQLite cannot open it.
+    """
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=60)
 
 
 def _read_meta(db: sqlite3.Connection, path: Path) -> TableMeta:
     """The meta record of an open file, refusing anything that is not our table of this version.
 
+    Every value is checked, not only parsed: names from the meta are printed to the terminal and
+    into markdown reports, and numbers size replays, so a value ``tabulate`` cannot have written
+    (a control character, a string where a list belongs, an infinite seed) is refused here.
+
     Raises:
-        OwnTableError: Not a SQLite database, not our table, or another format version.
+        OwnTableError: Not a SQLite database, not our table, another format version, or a meta
+            value that ``tabulate`` cannot have written (naming the key).
     """
     try:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not {"meta", "archs"} <= tables:
-            raise OwnTableError(
-                f"{path} is not a unified-nas table (it has tables {', '.join(sorted(tables)[:5]) or 'none'})"
-            )
+            names = ", ".join(shown(t) for t in sorted(tables, key=str)[:5]) or "none"
+            raise OwnTableError(f"{file_label(path)} is not a unified-nas table (it has tables {names})")
         raw = dict(db.execute("SELECT key, value FROM meta").fetchall())
     except sqlite3.DatabaseError as e:
-        raise OwnTableError(f"{path} is not a unified-nas table ({e})") from None
+        raise OwnTableError(f"{file_label(path)} is not a unified-nas table ({e})") from None
     if raw.get("format") != FORMAT:
-        raise OwnTableError(f"{path} is not a unified-nas table (no format {FORMAT!r})")
+        raise OwnTableError(f"{file_label(path)} is not a unified-nas table (no format {FORMAT!r})")
     if raw.get("format_version") != str(FORMAT_VERSION):
         raise OwnTableError(
-            f"{path} is a table of format {raw.get('format_version')}; this unified-nas reads {FORMAT_VERSION}"
+            f"{file_label(path)} is a table of format {shown(raw.get('format_version'))}; "
+            f"this unified-nas reads {FORMAT_VERSION}"
         )
+    return _parse_meta(raw, path)
+
+
+def _parse_meta(raw: Mapping[Any, Any], path: Path) -> TableMeta:
+    """Checks and parses a table's meta key/value pairs (as ``tabulate`` writes them).
+
+    Args:
+        raw: The ``meta`` table's rows as a dict.
+        path: The table file (for messages).
+
+    Returns:
+        The meta record.
+
+    Raises:
+        OwnTableError: A key missing, or its value not one ``tabulate`` writes.
+    """
+    from unified_nas.recipe import NAME_RE, NAME_RULE
+
+    def text(key: str) -> str:
+        value = raw.get(key)
+        if not isinstance(value, str):
+            raise _damaged(path, f"meta {key}", "missing" if value is None else f"{type(value).__name__}, not text")
+        return value
+
+    def parsed(key: str) -> Any:
+        try:
+            return _strict_loads(text(key))
+        except ValueError as e:
+            raise _damaged(path, f"meta {key}", f"not JSON ({e})") from None
+
+    def integer(key: str, low: int, high: int) -> int:
+        value = text(key)
+        if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+            raise _damaged(path, f"meta {key}", f"{shown(value)} is not an integer in {low}..{high}")
+        return int(value)
+
+    def bad(key: str, value: Any, rule: str) -> OwnTableError:
+        return _damaged(path, f"meta {key}", f"{shown(value)} is not {rule}")
+
+    fingerprint = text("fingerprint")
+    if not _FINGERPRINT_RE.fullmatch(fingerprint):
+        raise bad("fingerprint", fingerprint, "16 hex digits")
+    recipe_name = text("recipe_name")
+    if not NAME_RE.fullmatch(recipe_name):
+        raise bad("recipe_name", recipe_name, f"a recipe name ({NAME_RULE})")
+    recipe_hash = text("recipe_hash")
+    if not _FINGERPRINT_RE.fullmatch(recipe_hash):
+        raise bad("recipe_hash", recipe_hash, "16 hex digits")
+    decls = parsed("decls")
+    if not isinstance(decls, list) or not all(isinstance(d, dict) for d in decls):
+        raise bad("decls", decls, "a list of declarations")
+    size = parsed("space_size")
+    if size is not None and _number_problem(size, 0, math.inf) is not None:
+        raise bad("space_size", size, "a finite number >= 0 or null")
+    data = parsed("data")
+    if not isinstance(data, dict):
+        raise bad("data", data, "an object")
+    name = data.get("name")
+    if not (isinstance(name, str) and name.isprintable() and 0 < len(name) <= _MAX_SHOWN_NAME):
+        raise bad("data.name", name, f"a printable name of at most {_MAX_SHOWN_NAME} characters")
+    shape = data.get("input_shape")
+    if not (isinstance(shape, list) and shape and all(_is_int(d, 1, 2**31) for d in shape)):
+        raise bad("data.input_shape", shape, "a list of positive integers")
+    if not _is_int(data.get("num_classes"), 2, 2**31):
+        raise bad("data.num_classes", data.get("num_classes"), "an integer >= 2")
+    protocol = parsed("protocol")
+    if not isinstance(protocol, dict):
+        raise bad("protocol", protocol, "an object")
+    if not _is_int(protocol.get("epochs"), 1, MAX_EPOCHS):
+        raise bad("protocol.epochs", protocol.get("epochs"), f"an integer in 1..{MAX_EPOCHS}")
+    proxies = parsed("proxies")
+    if not (
+        isinstance(proxies, list)
+        and all(isinstance(p, str) and _PROXY_NAME_RE.fullmatch(p) for p in proxies)
+        and len(set(proxies)) == len(proxies)
+    ):
+        raise bad("proxies", proxies, "a list of distinct proxy names (lowercase identifiers)")
+    mode = text("mode")
+    if mode not in _MODES:
+        raise bad("mode", mode, " or ".join(_MODES))
+    packages = parsed("packages")
+    if not (isinstance(packages, dict) and all(isinstance(v, str) for v in packages.values())):
+        raise bad("packages", packages, "an object of version strings")
     try:
-        size = json.loads(raw["space_size"])
-        return TableMeta(
-            format_version=FORMAT_VERSION,
-            fingerprint=raw["fingerprint"],
-            recipe_name=raw["recipe_name"],
-            recipe_text=raw["recipe_text"],
-            recipe_hash=raw["recipe_hash"],
-            decls=json.loads(raw["decls"]),
-            space_size=math.inf if size is None else size,
-            data=json.loads(raw["data"]),
-            protocol=json.loads(raw["protocol"]),
-            seed=int(raw["seed"]),
-            proxies=tuple(json.loads(raw["proxies"])),
-            mode=raw["mode"],
-            requested=int(raw["requested"]),
-            packages=json.loads(raw["packages"]),
-            created_at=float(raw["created_at"]),
-        )
-    except (KeyError, ValueError, TypeError) as e:
-        raise OwnTableError(f"{path} is a damaged unified-nas table (meta: {type(e).__name__} {e})") from None
+        created_at = float(text("created_at"))
+    except ValueError:
+        raise bad("created_at", raw.get("created_at"), "a number") from None
+    if not math.isfinite(created_at):
+        raise bad("created_at", created_at, "finite")
+    return TableMeta(
+        format_version=FORMAT_VERSION,
+        fingerprint=fingerprint,
+        recipe_name=recipe_name,
+        recipe_text=text("recipe_text"),
+        recipe_hash=recipe_hash,
+        decls=decls,
+        space_size=math.inf if size is None else size,
+        data=data,
+        protocol=protocol,
+        seed=integer("seed", 0, MAX_SEED),
+        proxies=tuple(proxies),
+        mode=mode,
+        requested=integer("requested", 0, MAX_ARCHS),
+        packages=packages,
+        created_at=created_at,
+    )
 
 
 class OwnTable:
@@ -310,7 +490,32 @@ class OwnTable:
         self._db = db
         self.path = path
         self.meta = meta
-        self._columns = [r[1] for r in db.execute("PRAGMA table_info(archs)")]
+        self._columns = [r[1] for r in self._query("PRAGMA table_info(archs)")]
+        needed = ["key", "idx", "sample", "status", "error", *_METRICS, *(f"proxy_{p}" for p in meta.proxies)]
+        missing = [c for c in [*needed, "finished_at"] if c not in self._columns]
+        if missing:
+            raise _damaged(path, "archs", f"no column {shown(missing[0])}")
+        self._decls = self._parse_decls()
+
+    def _parse_decls(self) -> list[ParamDecl]:
+        """The meta's declarations as objects, parsed once (every lookup canonicalizes with them).
+
+        Raises:
+            OwnTableError: A declaration ``ParamDecl.from_dict`` cannot read.
+        """
+        from unified_nas.space.decl import ParamDecl
+
+        try:
+            return [ParamDecl.from_dict(d) for d in self.meta.decls]
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+            raise _damaged(self.path, "meta decls", f"{type(e).__name__} {shown(str(e))}") from None
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Rows of a query; a file SQLite finds corrupt is a damaged table (exit 2), not a crash."""
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise _damaged(self.path, "archs", str(e)) from None
 
     @classmethod
     def open(cls, path: str | Path, field: str | None = None) -> OwnTable:
@@ -324,8 +529,12 @@ class OwnTable:
         Returns:
             The table.
 
+        Every meta value and every row is checked here (names safe to print, numbers finite and in
+        range, samples JSON objects), so a damaged or hostile file is refused before anything uses it.
+
         Raises:
-            OwnTableError: No file there, or it is not a unified-nas table of this format version.
+            OwnTableError: No file there, not a unified-nas table of this format version, or a
+                damaged one (naming the meta key, or the row and column).
             RecipeError: The same, if ``field`` is given.
         """
         if field is None:
@@ -338,17 +547,20 @@ class OwnTable:
     @classmethod
     def _open(cls, p: Path) -> OwnTable:
         if not p.is_file():
-            raise OwnTableError(f"no table at {p} (make one with `unas tabulate RECIPE`)")
+            raise OwnTableError(f"no table at {file_label(p)} (make one with `unas tabulate RECIPE`)")
         try:
-            db = _connect_ro(p)
+            db = _connect(p, "ro")
         except sqlite3.Error as e:
-            raise OwnTableError(f"cannot open table {p}: {e}") from None
+            raise OwnTableError(f"cannot open table {file_label(p)}: {e}") from None
         try:
-            meta = _read_meta(db, p)
+            table = cls(db, p, _read_meta(db, p))
+            # Every row now, not at its first lookup: a damaged table is refused before a replay
+            # creates its run (tables hold at most a few thousand rows; 200 take a few ms).
+            table.rows()
         except BaseException:
             db.close()
             raise
-        return cls(db, p, meta)
+        return table
 
     def __enter__(self) -> OwnTable:
         return self
@@ -376,15 +588,70 @@ class OwnTable:
         return self.meta.epochs
 
     def _row(self, values: Sequence[Any]) -> TableRow:
-        r = dict(zip(self._columns, values, strict=True))
+        """A stored row (``rowid`` first, then every column) as a :class:`TableRow`, checked.
+
+        Raises:
+            OwnTableError: A value ``tabulate`` cannot have written, naming the row and column.
+        """
+        rowid, r = values[0], dict(zip(self._columns, values[1:], strict=True))
+
+        def bad(column: str, why: str) -> OwnTableError:
+            return _damaged(self.path, f"archs row {rowid}, column {column}", why)
+
+        status = r["status"]
+        if status not in _STATUSES:
+            raise bad("status", f"{shown(status)} is not {' or '.join(_STATUSES)}")
+        try:
+            sample = _strict_loads(r["sample"])
+        except ValueError as e:
+            raise bad("sample", f"not JSON ({e})") from None
+        if not isinstance(sample, dict):
+            raise bad("sample", f"{shown(sample)} is not a JSON object")
+        try:
+            canonical = sample_key(sample)
+        except (TypeError, ValueError) as e:
+            raise bad("sample", str(e)) from None
+        # The key is the sample's canonical text (what lookups compute): anything else is an edit.
+        if r["sample"] != canonical or r["key"] != canonical:
+            raise bad("key" if r["sample"] == canonical else "sample", "not the canonical text of the sample")
+        if not _is_int(r["idx"], 0, MAX_ARCHS):
+            raise bad("idx", f"{shown(r['idx'])} is not an integer in 0..{MAX_ARCHS}")
+        error = r["error"]
+        # Shown in reports and terminals: line breaks of a traceback, no other control characters.
+        if error is not None and not (
+            isinstance(error, str) and error.replace("\n", "").replace("\t", "").isprintable()
+        ):
+            raise bad("error", f"{shown(error)} is not printable text")
+        metrics: dict[str, float | None] = {}
+        for m in _METRICS:
+            v = r[m]
+            if v is None:
+                if status == "complete" and m in _REQUIRED_COMPLETE:
+                    raise bad(m, "missing in a complete row")
+            elif (why := _number_problem(v, *_METRIC_BOUNDS[m])) is not None:
+                raise bad(m, why)
+            metrics[m] = v
+        proxies: dict[str, float | None] = {}
+        for p in self.meta.proxies:
+            v = r[f"proxy_{p}"]
+            # ±inf is a real proxy score (naswot of a singular kernel); NaN is stored as NULL.
+            if (
+                v is not None
+                and (why := _number_problem(v)) is not None
+                and not (isinstance(v, float) and math.isinf(v))
+            ):
+                raise bad(f"proxy_{p}", why)
+            proxies[p] = v
+        if (why := _number_problem(r["finished_at"])) is not None:
+            raise bad("finished_at", why)
         return TableRow(
-            key=r["key"],
+            key=canonical,
             index=r["idx"],
-            sample=json.loads(r["sample"]),
-            status=r["status"],
-            error=r["error"],
-            **{m: r[m] for m in _METRICS},
-            proxies={p: r.get(f"proxy_{p}") for p in self.meta.proxies},
+            sample=sample,
+            status=status,
+            error=error,
+            **metrics,
+            proxies=proxies,
             finished_at=r["finished_at"],
         )
 
@@ -393,16 +660,36 @@ class OwnTable:
 
         Args:
             complete_only: Leave out architectures whose training failed.
+
+        Returns:
+            The rows, each checked.
+
+        Raises:
+            OwnTableError: A row holds a value ``tabulate`` cannot have written.
         """
         where = " WHERE status = 'complete'" if complete_only else ""
-        return [self._row(v) for v in self._db.execute(f"SELECT * FROM archs{where} ORDER BY idx")]
+        return [self._row(v) for v in self._query(f"SELECT rowid, * FROM archs{where} ORDER BY idx")]
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM archs").fetchone()[0])
+        return int(self._query("SELECT COUNT(*) FROM archs")[0][0])
 
     def counts(self) -> dict[str, int]:
         """Stored architectures per status, e.g. ``{"complete": 198, "failed": 2}``."""
-        return dict(self._db.execute("SELECT status, COUNT(*) FROM archs GROUP BY status").fetchall())
+        return dict(self._query("SELECT status, COUNT(*) FROM archs GROUP BY status"))
+
+    def same_file(self, other: str | Path) -> bool:
+        """True if ``other`` names this table's file (through a symlink, a hard link or another spelling).
+
+        Args:
+            other: A path, e.g. an output file about to be written.
+
+        Returns:
+            Whether writing ``other`` would overwrite the table.
+        """
+        try:
+            return os.path.samefile(self.path, other)
+        except (OSError, ValueError):  # ``other`` does not exist (yet): compare where it would be
+            return Path(other).resolve() == self.path.resolve()
 
     def lookup(self, sample: Mapping[str, Any]) -> TableRow | None:
         """The row of a sample, or None if it was not tabulated.
@@ -415,13 +702,11 @@ class OwnTable:
         Returns:
             The row (check ``row.complete``: a failed training is stored too), or None.
         """
-        from unified_nas.space.decl import ParamDecl
         from unified_nas.space.sampling import canonicalize
 
-        decls = [ParamDecl.from_dict(d) for d in self.meta.decls]
-        key = sample_key(canonicalize(decls, sample))
-        found = self._db.execute("SELECT * FROM archs WHERE key = ?", (key,)).fetchone()
-        return None if found is None else self._row(found)
+        key = sample_key(canonicalize(self._decls, sample))
+        found = self._query("SELECT rowid, * FROM archs WHERE key = ?", (key,))
+        return self._row(found[0]) if found else None
 
     def same_space(self, decls: Sequence[ParamDecl]) -> bool:
         """True if ``decls`` are exactly the declarations the table was tabulated for."""
@@ -553,26 +838,25 @@ def _plan(decls: Sequence[ParamDecl], sample: int | None, all_: bool, seed: int)
 def _open_for_writing(path: Path, meta: dict[str, str], proxies: Sequence[str]) -> sqlite3.Connection:
     """Opens (or creates) a table for ``tabulate``, refusing a file that is not ours or of another recipe.
 
-    Nothing is written to a refused file: it is read through a read-only connection first.
+    Nothing is written to a refused file: it is read (and every row checked) through a read-only
+    connection first. The file is opened by its absolute path (:func:`_connect`), so ``path`` is
+    always the literal file name that was checked, never a SQLite URI.
 
     Raises:
-        OwnTableError: Not our table, another format, another fingerprint, or not writable.
+        OwnTableError: Not our table, a damaged one, another format, another fingerprint, or not writable.
     """
     if path.exists() and not path.is_file():
-        raise OwnTableError(f"{path} is not a file")
+        raise OwnTableError(f"{file_label(path)} is not a file")
     if path.is_file() and path.stat().st_size > 0:
-        ro = _connect_ro(path)
-        try:
-            old = _read_meta(ro, path)
-        finally:
-            ro.close()
+        with OwnTable.open(path) as table:
+            old = table.meta
         if old.fingerprint != meta["fingerprint"]:
             raise OwnTableError(
                 f"{path} is a table of another recipe or seed (fingerprint {old.fingerprint}, recipe "
                 f"{old.recipe_name}); this recipe's is {meta['fingerprint']}: pass another --out"
             )
         try:
-            db = sqlite3.connect(path, timeout=60)
+            db = _connect(path, "rw")
             with db:  # the last tabulation's mode; everything else stays as first recorded
                 db.executemany(
                     "UPDATE meta SET value = ? WHERE key = ?",
@@ -583,7 +867,7 @@ def _open_for_writing(path: Path, meta: dict[str, str], proxies: Sequence[str]) 
         return db
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=60)
+        db = _connect(path, "rwc")
         db.executescript("BEGIN IMMEDIATE;" + _schema(proxies))
         db.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
         db.commit()
