@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import autokeras as ak
@@ -28,6 +29,25 @@ QUIET = (
     "Skipping variable loading for optimizer",  # get_best_model reloads weights into a fresh, unbuilt optimizer
 )
 PROJECT = "autokeras"  # the project directory inside the run directory
+
+
+@contextlib.contextmanager
+def no_trial_tracebacks() -> Iterator[None]:
+    """keras-tuner prints each failed trial's traceback (``keras_tuner.config.DEBUG``, True by default).
+
+    The traceback is kept in the trial's record (``trial.message``, set whatever DEBUG says) and the
+    progress line says "failed", so printing it is repeated noise, and with ``--quiet`` it is not quiet.
+    Optuna's runs drop their failed-trial tracebacks the same way (backends/optuna/run.py).
+    """
+    from keras_tuner.src import config
+
+    debug, config.DEBUG = config.DEBUG, False
+    try:
+        yield
+    finally:
+        config.DEBUG = debug
+
+
 UNLIMITED = 10**9
 
 
@@ -211,7 +231,7 @@ def run_search(graph: tuple[Any, Any], ctx: RunContext, emit: Callable[[NativeTr
     automodel = build_automodel(graph, ctx, record)
     # Each trial fits with its own batch size (the tuner sets it); this one only feeds AutoKeras's data analysis.
     batch = ctx.recipe.space.training.batch_size
-    with frozen_heap(), warnings.catch_warnings():
+    with frozen_heap(), no_trial_tracebacks(), warnings.catch_warnings():
         for message in QUIET:
             warnings.filterwarnings("ignore", message=message)
         try:

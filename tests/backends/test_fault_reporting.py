@@ -46,6 +46,18 @@ def test_training_failure_is_recorded_with_its_cause_and_not_printed(backend, st
     assert "Traceback" not in shown and "TrainingDiverged" not in shown, shown[-2000:]
 
 
+def test_autokeras_failed_trials_are_recorded_and_not_printed(store, tmp_path, capfd):
+    """keras-tuner prints each failed trial's traceback unless its DEBUG is off (run.no_trial_tracebacks)."""
+    pytest.importorskip("autokeras")
+    report = run_on(
+        "autokeras", diverging_recipe(), store, tmp_path, trials=2, extra_options={"max_model_size": 1}
+    )  # every model is larger than 1 parameter: each trial fails in keras-tuner's own check
+    trials = store.load_run(report.run_id).trials
+    assert [t.status for t in trials] == ["failed", "failed"] and all("Oversized" in (t.error or "") for t in trials)
+    shown = "".join(capfd.readouterr())
+    assert "Traceback" not in shown, shown[-2000:]
+
+
 def test_nni_failure_while_nni_builds_the_network_is_recorded(store, tmp_path, capfd, monkeypatch):
     import unified_nas.backends.nni.space as nni_space
 
