@@ -215,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a recipe without running it")
     v.add_argument("recipe")
+    v.add_argument(
+        "--backend",
+        action="append",
+        default=[],
+        help="also check it as a run on this backend would, toolkit included (strategy arguments); repeatable",
+    )
 
     m = sub.add_parser("metrics", help="list the metrics recipes may use as objectives and constraints")
     m.add_argument("--format", choices=("table", "json"), default="table")
@@ -449,10 +455,14 @@ def _cmd_validate(a: argparse.Namespace) -> int:
     recipe = load_recipe(a.recipe)
     data = load_recipe_data(recipe)
     check_data_fits(recipe, data)
+    if a.backend:  # one process per backend, as a benchmark checks them (a process holds one Keras backend)
+        from unified_nas.bench.preflight import preflight
+
+        preflight({name: [(recipe, {}, recipe.seed, None, None)] for name in a.backend})
     decls = recipe.space.decls()
     print(
         f"{a.recipe}: ok ({recipe.space.kind} space, {len(decls)} parameters, size {space_size(decls)},"
-        f" data {data.name} {data.split.sizes})"
+        f" data {data.name} {data.split.sizes})" + (f"; backends {', '.join(a.backend)} ok" if a.backend else "")
     )
     return EXIT_OK
 

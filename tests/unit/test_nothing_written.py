@@ -92,12 +92,12 @@ def test_bench_seeds_past_32_bits_are_refused(tmp_path):
         ("autokeras", {"bogus": 1}, "backends.autokeras.strategy_args.bogus: unknown argument of the random tuner"),
     ],
 )
-@pytest.mark.parametrize("command", ["run", "bench"])
+@pytest.mark.parametrize("command", ["run", "bench", "validate"])
 def test_bad_strategy_arguments_are_refused_before_anything_is_written(command, backend, args, message, tmp_path):
-    """A benchmark checks them too (in a process per backend), not only each of its runs."""
+    """A benchmark and `validate --backend` check them too (in a process per backend), not only each run."""
     _need(backend)
     path = recipe_with(tmp_path, backend, args)
-    flag = "--backend" if command == "run" else "--backends"
+    flag = "--backends" if command == "bench" else "--backend"
     refused(unas(command, path, flag, backend, cwd=tmp_path), message)
     assert [p.name for p in tmp_path.iterdir()] == ["recipe.yaml"]  # no store, no unas-runs/
 
