@@ -631,7 +631,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt as e:
         what = "terminated" if isinstance(e, Terminated) else "interrupted"
-        hint = "; continue with `unas run --resume <run id>`" if args.command == "run" else ""
+        run_id = getattr(e, "unas_run_id", None)  # set by the runner once the run was stored
+        hint = f"; continue with `unas run --resume {run_id}`" if args.command == "run" and run_id else ""
         print(f"unas: {what}; finished trials are in the store{hint}", file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
     except ResumeDiverged as e:

@@ -147,7 +147,7 @@ def test_killed_run_resumes_to_its_budget(name, sig, workdir, uninterrupted, tmp
         assert f"{run_id}  faults  {name}  died" in listing.stdout  # ... but it is shown as died
     else:
         assert proc.returncode == 128 + signal.SIGTERM, err
-        assert "unas: terminated" in err and "--resume" in err
+        assert "unas: terminated" in err and f"unas run --resume {run_id}`" in err
         assert stored(store)[1]["status"] == "interrupted"
     assert len(before) < TRIALS
 
