@@ -561,8 +561,9 @@ def _execute(
         backend.run(backend.translate(ctx), ctx, on_native)
         raise_if_terminated()  # a SIGTERM the toolkit's code swallowed still ends the run as interrupted
         report.status = "complete"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         report.status, report.error = "interrupted", "interrupted by the user"
+        e.unas_run_id = ctx.run_id  # type: ignore[attr-defined]  # for the CLI's "continue with" hint
         raise
     except ResumeDiverged as e:
         report.status, report.error = "failed", str(e)
