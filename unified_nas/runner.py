@@ -614,7 +614,8 @@ def join_run(
         Trials this worker ran.
 
     Raises:
-        UserError: No backend shares searches, no such run in the storage, or the data
+        UserError: No backend shares searches, no such run in the storage, a malformed run
+            description there (the backend's ``shared_run`` checks its shape), or the data
             here differs from the run's.
     """
     from unified_nas.recipe import load_recipe_text

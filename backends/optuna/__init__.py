@@ -11,7 +11,7 @@ from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
 from unified_nas.backends.optuna.normalize import normalize_trial
 from unified_nas.backends.optuna.run import make_sampler, run_study
-from unified_nas.backends.optuna.shared import check_storage_url
+from unified_nas.backends.optuna.storage import check_storage_url
 from unified_nas.backends.optuna.translate import make_suggest
 from unified_nas.errors import Gap, UserError
 from unified_nas.options import OptionSpec
@@ -102,7 +102,21 @@ class Backend(BaseBackend):
         return normalize_trial(native_trial, ctx)
 
     def shared_run(self, run_id: str, storage: str) -> dict[str, Any]:
-        from unified_nas.backends.optuna.shared import RUN_ATTR, open_storage
+        """The run description ``unas run --storage`` left in the study ``run_id`` of ``storage``.
+
+        Args:
+            run_id: The run (the study's name).
+            storage: The ``--storage`` value; checked first (a worker creates no file or schema).
+
+        Returns:
+            The description, its shape checked (:func:`~unified_nas.backends.optuna.shared.check_run_description`).
+
+        Raises:
+            UserError: A bad storage, no such study, a study not started by ``unas run --storage``,
+                or a malformed description.
+        """
+        from unified_nas.backends.optuna.shared import RUN_ATTR, check_run_description
+        from unified_nas.backends.optuna.storage import open_storage
 
         try:
             study = optuna.load_study(
@@ -112,7 +126,8 @@ class Backend(BaseBackend):
             raise UserError(f"worker: no run {run_id} in the storage {storage}") from None
         if RUN_ATTR not in study.user_attrs:
             raise UserError(f"worker: study {run_id} in {storage} was not started by `unas run --storage`")
-        return dict(study.user_attrs[RUN_ATTR])
+        # Anyone who can write the storage can write this attribute: checked before the worker trusts it.
+        return check_run_description(study.user_attrs[RUN_ATTR], run_id, storage)
 
     def join(self, native: Any, ctx: RunContext, storage: str, trials: int | None) -> int:
         from unified_nas.backends.optuna.run import join_study

@@ -18,11 +18,11 @@ from unified_nas.backends.optuna.shared import (
     WORKER_ATTR,
     budget_done,
     finished_unreported,
-    open_storage,
     settle,
     within_budget,
     worker_tag,
 )
+from unified_nas.backends.optuna.storage import open_storage
 from unified_nas.errors import RecipeError, UserError, format_failure
 from unified_nas.space import start_sample
 

@@ -31,22 +31,18 @@ comparison needs:
 from __future__ import annotations
 
 import datetime
+import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import optuna
 
+from unified_nas.backends.optuna.storage import GRACE_S
 from unified_nas.errors import UserError
 from unified_nas.lifecycle import owner_alive, this_process
 
-# Seconds between heartbeats, and without one before a running trial counts as dead. Short enough
-# that a dead worker's trial is retried within a minute, long enough not to fail a trial whose
-# worker is merely busy (the heartbeat runs in its own thread).
-HEARTBEAT_S = 5
-GRACE_S = 20
 RUN_ATTR = "unas.run"  # study user attribute: what a worker needs to rebuild the run
 SURPLUS_ATTR = "unas_surplus"  # trial user attribute: started beyond the budget, not run
 WORKER_ATTR = "unas_worker"  # trial user attribute: host and pid of the worker that ran it
@@ -54,44 +50,6 @@ WORKER_ATTR = "unas_worker"  # trial user attribute: host and pid of the worker 
 # number because Optuna's retry inherits the user attributes of the trial it retries).
 DEAD_ATTR = "unas_dead"
 RETRY_HISTORY = "retry_history"  # system attribute of a retry: the attempts it replaces (Optuna's callback)
-POSTGRES_HINT = "pip install 'unified-nas[postgres]'"
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """The storage of ``--storage``: an RDB URL (with heartbeat and retries) or a journal file path.
-
-    Args:
-        url: ``postgresql+psycopg://...``, ``postgresql://...``, ``mysql+pymysql://...``,
-            ``sqlite:///path`` or a file path (an Optuna journal).
-
-    Returns:
-        The storage.
-
-    Raises:
-        UserError: The database driver is missing, or the database cannot be reached.
-    """
-    if "://" not in url:
-        from optuna.storages.journal import JournalFileBackend
-
-        return optuna.storages.JournalStorage(JournalFileBackend(url))
-    if url.startswith("postgresql://"):  # SQLAlchemy's default driver is psycopg2; the extra installs psycopg 3
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    try:
-        with warnings.catch_warnings():
-            # Heartbeats and RetryHeartbeatStaleTrialCallback are marked experimental; the optuna pin keeps them.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                heartbeat_interval=HEARTBEAT_S,
-                grace_period=GRACE_S,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
-                engine_kwargs={"pool_pre_ping": True},
-            )
-    except ImportError as e:  # SQLAlchemy's dialect import of a missing driver (psycopg, pymysql)
-        raise UserError(f"--storage: a database driver is missing ({POSTGRES_HINT} for PostgreSQL): {e}") from None
-    except Exception as e:  # SQLAlchemy's OperationalError and kin: the message's first line says why
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"--storage: cannot open {url}: {first[:300]}") from None
 
 
 def worker_tag(trial: int) -> dict[str, Any]:
@@ -239,35 +197,91 @@ def settle(
         time.sleep(poll_s)
 
 
-def check_storage_url(url: Any, must_exist: bool = False) -> str:
-    """Refuses a ``--storage`` value that cannot work, before anything is written (opens an RDB to check).
+def _is_str(v: Any) -> bool:
+    """Whether ``v`` is a string."""
+    return isinstance(v, str)
+
+
+def _is_int(v: Any) -> bool:
+    """Whether ``v`` is an integer (JSON ``true`` is a bool, and Python's bools are ints)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    """Whether ``v`` is a finite number (not a bool)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _description_problem(desc: Any, run_id: str) -> str | None:
+    """What is wrong with a run description read from a study, or None if its shape is right.
+
+    The shape is :meth:`unified_nas.runner.RunContext.describe_for_workers`'s: every key it writes.
+    """
+    from unified_nas.limits import MAX_SEED
+
+    def record(value: Any, key: str, fields: dict[str, Callable[[Any], bool]], kind: str) -> str | None:
+        if not isinstance(value, dict):
+            return f"{key} is not a mapping"
+        for name, ok in fields.items():
+            if name not in value:
+                return f"no {key}.{name}"
+            if not ok(value[name]):
+                return f"{key}.{name} is not {kind}"
+        return None
+
+    if not isinstance(desc, dict):
+        return "not a mapping"
+    for key in ("run_id", "recipe", "seed", "options", "budget", "data", "started", "packages"):
+        if key not in desc:
+            return f"no {key}"
+    if desc["run_id"] != run_id:
+        return f"run_id is {str(desc['run_id'])[:80]!r}"
+    problem = record(desc["recipe"], "recipe", dict.fromkeys(("text", "name", "base_dir"), _is_str), "a string")
+    problem = problem or record(
+        desc["data"], "data", dict.fromkeys(("split_sha256", "content_sha256"), _is_str), "a string"
+    )
+    problem = problem or record(
+        desc["budget"],
+        "budget",
+        {
+            "trials": lambda v: v is None or (_is_int(v) and v > 0),
+            "time_s": lambda v: v is None or (_is_number(v) and v > 0),
+        },
+        "a positive number or null",
+    )
+    if problem:
+        return problem
+    if not (_is_int(desc["seed"]) and 0 <= desc["seed"] <= MAX_SEED):
+        return f"seed is not an integer in 0..{MAX_SEED}"
+    if not (isinstance(desc["options"], dict) and all(isinstance(k, str) for k in desc["options"])):
+        return "options is not a mapping of names"
+    if not _is_number(desc["started"]):
+        return "started is not a time"
+    packages = desc["packages"]
+    if not (isinstance(packages, dict) and all(isinstance(k, str) and _is_str(v) for k, v in packages.items())):
+        return "packages is not a mapping of names to versions"
+    return None
+
+
+def check_run_description(desc: Any, run_id: str, storage: str) -> dict[str, Any]:
+    """Checks the shape of a run description a worker read from the study (``RUN_ATTR``).
+
+    The study is shared storage anyone with access may write: a malformed description
+    must be refused with one line, not end the worker in a ``KeyError``. The recipe text
+    inside is checked again by the recipe loader, the options by the backend's options.
 
     Args:
-        url: The flag's value.
-        must_exist: A journal file must exist already (``unas worker`` joins; it creates nothing).
+        desc: The study's ``unas.run`` user attribute.
+        run_id: The run the worker joins (the study's name).
+        storage: The ``--storage`` value (for the message).
 
     Returns:
-        The URL.
+        A copy of the description.
 
     Raises:
-        UserError: Not a string; a password in the URL (it would be kept in the run report and the
-            study: use ``PGPASSWORD`` or ``~/.pgpass``); a journal in a missing folder; a database
-            that cannot be opened or a missing driver.
+        UserError: A key is missing or has the wrong type, or it describes another run.
     """
-    if not isinstance(url, str) or not url.strip() or "\0" in url:
-        raise UserError(f"--storage: {url!r} is not a database URL or journal file path")
-    if "://" not in url:
-        path = Path(url)
-        if must_exist and not path.is_file():
-            raise UserError(f"--storage: no journal file {url}")
-        if not path.parent.is_dir():
-            raise UserError(f"--storage: the folder of {url} does not exist")
-        return url
-    creds = url.split("://", 1)[1].split("/", 1)[0]
-    if ("@" in creds and ":" in creds.rsplit("@", 1)[0]) or "password=" in url.lower():
-        raise UserError(
-            "--storage: put the password in PGPASSWORD or ~/.pgpass (MySQL: ~/.my.cnf), not in the URL: "
-            "the URL is kept in the run report"
-        )
-    open_storage(url)  # connects (and creates Optuna's tables in a new database): a bad URL fails here
-    return url
+    problem = _description_problem(desc, run_id)
+    if problem is not None:
+        raise UserError(f"worker: the run description of {run_id} in {storage} is malformed ({problem})")
+    return dict(desc)

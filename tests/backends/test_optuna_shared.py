@@ -144,6 +144,7 @@ def test_a_killed_workers_trial_is_retried_and_the_budget_completes(postgres_url
 
 def test_worker_refuses_an_unknown_run_and_a_bad_storage(tmp_path):
     db = f"sqlite:///{tmp_path / 'empty.db'}"
+    optuna.create_study(study_name="another", storage=db)  # a worker needs an Optuna database: it creates none
     proc = subprocess.run(
         [sys.executable, "-m", "unified_nas.cli", "worker", "nope", "--storage", db],
         capture_output=True,
@@ -162,6 +163,70 @@ def test_worker_refuses_an_unknown_run_and_a_bad_storage(tmp_path):
     )
     assert proc.returncode == 2 and "storage" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
     assert not (tmp_path / "s.sqlite").exists()
+
+
+def _description() -> dict:
+    """A run description of the shape ``RunContext.describe_for_workers`` writes."""
+    return {
+        "run_id": "r1",
+        "recipe": {"text": (ROOT / "recipes" / "digits_mlp.yaml").read_text(), "name": "m", "base_dir": str(ROOT)},
+        "seed": 0,
+        "options": {"strategy": "random"},
+        "budget": {"trials": 3, "time_s": None},
+        "data": {"split_sha256": "a", "content_sha256": "b"},
+        "started": 1.0,
+        "packages": {"optuna": optuna.__version__},
+    }
+
+
+def test_a_well_formed_run_description_passes_the_check():
+    from unified_nas.backends.optuna.shared import check_run_description
+
+    assert check_run_description(_description(), "r1", "x") == _description()
+
+
+def _broken(key: str, value: object) -> dict:
+    desc = _description()
+    target, _, leaf = key.rpartition(".")
+    if value is KeyError:
+        del (desc[target] if target else desc)[leaf]
+    else:
+        (desc[target] if target else desc)[leaf] = value
+    return desc
+
+
+@pytest.mark.parametrize(
+    ("desc", "problem"),
+    [
+        (["not", "a", "mapping"], "not a mapping"),
+        (_broken("recipe", KeyError), "no recipe"),
+        (_broken("recipe.text", KeyError), "no recipe.text"),
+        (_broken("recipe.text", 5), "recipe.text is not a string"),
+        (_broken("recipe", "text"), "recipe is not a mapping"),
+        (_broken("seed", "0"), "seed is not an integer"),
+        (_broken("seed", True), "seed is not an integer"),
+        (_broken("budget.trials", "3"), "budget.trials is not a positive number or null"),
+        (_broken("budget.time_s", KeyError), "no budget.time_s"),
+        (_broken("data", None), "data is not a mapping"),
+        (_broken("options", ["strategy"]), "options is not a mapping"),
+        (_broken("started", "now"), "started is not a time"),
+        (_broken("packages", {"optuna": 5}), "packages is not a mapping"),
+        (_broken("run_id", "r2"), "run_id is 'r2'"),
+    ],
+)
+def test_worker_refuses_a_malformed_run_description(tmp_path, desc, problem):
+    """The study is shared storage: a description that is not ours ends the worker with one line, exit 2."""
+    db = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.create_study(study_name="r1", storage=db).set_user_attr("unas.run", desc)
+    proc = subprocess.run(
+        [sys.executable, "-m", "unified_nas.cli", "worker", "r1", "--storage", db],
+        capture_output=True,
+        text=True,
+        env=env(),
+    )
+    expected = f"unas: error: worker: the run description of r1 in {db} is malformed ({problem}"
+    assert proc.returncode == 2 and proc.stderr.startswith(expected), proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
 
 
 @pytest.mark.slow
@@ -191,6 +256,10 @@ def test_with_a_time_budget_every_workers_trial_is_stored(tmp_path):
         ("postgresql://me:secret@127.0.0.1:1/db", "put the password in PGPASSWORD or ~/.pgpass"),
         ("sqlite:////nonexistent/folder/x.db", "cannot open sqlite:////nonexistent/folder/x.db"),
         ("/nonexistent/folder/study.journal", "the folder of /nonexistent/folder/study.journal does not exist"),
+        ("/etc/passwd", "/etc/passwd is not an Optuna journal file"),
+        ("/dev/null", "/dev/null is not a regular file"),
+        ("sqlite:///:memory:", "an in-memory SQLite database cannot be shared between processes"),
+        ("sqlite://", "an in-memory SQLite database cannot be shared between processes"),
         ("", "'' is not a database URL or journal file path"),
     ],
 )
