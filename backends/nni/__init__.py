@@ -16,7 +16,7 @@ from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
 from unified_nas.backends.nni.normalize import NativeTrial, normalize_trial
 from unified_nas.backends.nni.web_workarounds import DEFAULT_MANAGER_HOST, MANAGER_HOSTS
-from unified_nas.errors import Gap
+from unified_nas.errors import Gap, UserError
 from unified_nas.options import OptionSpec
 
 if TYPE_CHECKING:
@@ -120,6 +120,27 @@ class Backend(BaseBackend):
                 )
             )
         return gaps + (one_shot_gaps(recipe, options.strategy) if one_shot else [])
+
+    def check(self, recipe: Recipe, options: Options) -> None:
+        """The generic checks, then: a ``port`` given for the web engine is free on the manager's host.
+
+        NNI's launcher finds a busy port only once the run's row and directory
+        exist; here it is bad input, refused before anything is written.
+
+        Raises:
+            UnsupportedFeatures: As the base class.
+            UserError: ``--option port`` names a port something already listens on.
+        """
+        super().check(recipe, options)
+        port = options.extra.get("port")
+        if options.extra.get("engine", "headless") == "web" and port:
+            from unified_nas.backends.nni.web import port_is_free
+
+            host = str(options.extra.get("manager_host") or DEFAULT_MANAGER_HOST)
+            if not port_is_free(int(port), host):
+                raise UserError(
+                    f"--option port={port}: port {port} is in use on {host}; choose a free one or leave the option out"
+                )
 
     def is_one_shot(self, strategy: str) -> bool:
         s = self.strategies.get(strategy)

@@ -8,6 +8,16 @@ in tests/backends/test_nni_web.py fails.
 * :func:`experiment_file_in_run_dir_nni30` (``EXPERIMENT_FILE_IN_RUN_DIR_NNI30``):
   NNI's experiment manifest ``nni-experiments/.experiment`` goes to the run
   directory instead of the user's home.
+
+Two more reach into NNI 3.0's private API and live where they are used:
+
+* ``web.WatchedExperiment`` (``MANAGER_WATCHDOG``, watchdog.py) wraps
+  ``nni.experiment.launcher._start_rest_server`` to arm a watchdog on the
+  manager's pid the moment it exists, so a SIGKILLed run leaves no manager.
+* ``web._run`` calls ``NasExperiment.start`` and ``_wait_completion`` instead
+  of ``run``, which on Ctrl-C stops the manager and returns None: the
+  finished trials could no longer be read and the interrupt was lost.
+  Covered by tests/backends/test_nni_web_faults.py.
 """
 
 from __future__ import annotations
