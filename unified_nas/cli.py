@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -623,6 +624,8 @@ def one_line(e: BaseException, limit: int | None = None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``unas``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):  # TensorFlow's C++ start-up lines, should anything import it
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     handle_sigterm()
     try:
         return COMMANDS[args.command](args)

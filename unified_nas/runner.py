@@ -309,7 +309,8 @@ def run_recipe(
     check_data_fits(recipe, data)
     evaluator = make_evaluator(recipe, data, seed)  # a table's package is missing: refused here
     thread_count, thread_source = plan_threads(threads, jobs)
-    chosen = _use_device(device or recipe.device)  # no CUDA for --device cuda: refused here, nothing written
+    # No CUDA for --device cuda: refused here, nothing written (an empty --device is refused, not the default).
+    chosen = _use_device(device if device is not None else recipe.device)
     backend.prepare(options)  # heavy imports now, so they are not booked as search time
     thread_record = apply_threads(thread_count, thread_source)
     budget = Budget(
@@ -647,7 +648,7 @@ def join_run(
         raise UserError(f"worker: the data of run {run_id} differs here (another file, or another split)")
     evaluator = make_evaluator(recipe, data, info["seed"])
     thread_count, thread_source = plan_threads(threads, 1)
-    _use_device(device or recipe.device)
+    _use_device(device if device is not None else recipe.device)
     backend.prepare(options)
     apply_threads(thread_count, thread_source)
     budget = Budget(trials=info["budget"]["trials"], time_s=info["budget"]["time_s"])

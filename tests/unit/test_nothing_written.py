@@ -178,3 +178,10 @@ def test_reading_commands_do_not_write_to_our_store(tmp_path):
     assert unas("runs", "--store", "s.sqlite", cwd=tmp_path).returncode == 0
     refused(unas("report", "nope", "--store", "s.sqlite", cwd=tmp_path), "no run 'nope'")
     assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["run", "bench"])
+def test_an_empty_device_is_refused_not_taken_as_the_default(command, tmp_path):
+    flag = "--backend" if command == "run" else "--backends"
+    refused(unas(command, RECIPE, flag, "optuna", "--device", "", cwd=tmp_path), "--device: '' is not one of")
+    assert list(tmp_path.iterdir()) == []
