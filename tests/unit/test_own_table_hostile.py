@@ -9,17 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance.test_own_table_replay import SPACE, TRAINING
 from tests.unit.test_own_tables import SIZE, unas, write_recipe
 from unified_nas.errors import RecipeError
 from unified_nas.recipe import load_recipe
 from unified_nas.tables.own import OwnTable, OwnTableError, tabulate
-
-SPACE = """space:
-  type: macro
-  depth: 1
-  layer: {op: conv, kernel: [3, 5, 7], width: [4, 8], activation: relu}
-"""
-TRAINING = "training: {epochs: 1, batch_size: 64, lr: 0.003, optimizer: adam}\n"
 
 
 @pytest.fixture(scope="module")
