@@ -1,8 +1,9 @@
 """Benchmark: what a benchmark's check of strategy arguments costs before its first run.
 
-``unas bench`` starts one short process per backend, all at once, that builds
-each strategy object as a run would (``unified_nas.bench.preflight``), so bad
-strategy arguments are refused before anything is written. This prints the
+``unas bench`` starts one short process per backend that has strategy
+arguments, all at once, that builds each strategy object as a run would
+(``unified_nas.bench.preflight``), so bad strategy arguments are refused
+before anything is written; a backend without any costs nothing. This prints the
 median wall time of ``unas validate RECIPE`` without and with ``--backend``
 for the given backends (the same check, same processes), alternating the two
 sides so machine noise hits both alike, with one framework thread per process.

@@ -83,7 +83,7 @@ def _job(recipe: Recipe, overrides: Mapping[str, Any], seed: int, trials: int | 
 
 
 def check_benches(benches: Sequence[tuple[Recipe, BenchSpec]]) -> None:
-    """:func:`preflight` for benchmarks: every recipe with every backend it is benchmarked on.
+    """:func:`preflight` for benchmarks: every recipe with every backend it gives strategy arguments.
 
     Args:
         benches: Each benchmark's recipe and spec (its backends, strategies, seeds and budget).
@@ -91,12 +91,18 @@ def check_benches(benches: Sequence[tuple[Recipe, BenchSpec]]) -> None:
     Raises:
         UserError: As :func:`preflight`.
     """
+    from unified_nas.registry import get_backend
+
     jobs: dict[str, list[Job]] = {}
     for recipe, spec in benches:
         for name in spec.backends:
             overrides = {"strategy": spec.strategies.get(name), "default_first": spec.default_first or None}
-            jobs.setdefault(name, []).append((recipe, overrides, spec.seeds[0], spec.trials, spec.time_s))
-    preflight(jobs)
+            # Without strategy arguments there is nothing only the toolkit can refuse (the strategy
+            # names and options were checked already): no process, no toolkit import to pay for.
+            if get_backend(name).options(recipe, overrides).strategy_args:
+                jobs.setdefault(name, []).append((recipe, overrides, spec.seeds[0], spec.trials, spec.time_s))
+    if jobs:
+        preflight(jobs)
 
 
 def preflight(backend_jobs: Mapping[str, Sequence[Job]]) -> None:
