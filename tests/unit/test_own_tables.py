@@ -281,3 +281,17 @@ def test_a_failed_architecture_is_stored_not_retrained_and_left_out_of_correlati
         assert all(r["n"] + r["undefined"] == SIZE - 1 for r in proxy_correlations(table))
     again = tabulate(recipe, path, all=True, progress=False)  # failures are deterministic: not retried
     assert (again.trained, again.skipped) == (0, SIZE)
+
+
+def test_tabulate_trains_on_the_recipes_device_and_refuses_one_it_lacks(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    recipe = write_recipe(tmp_path)
+    recipe.write_text(recipe.read_text() + "device: cuda\n")
+    r = unas("tabulate", recipe, "--sample", "1", "--out", tmp_path / "t.sqlite", cwd=tmp_path)
+    assert (
+        r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()] and "--device cuda: " in r.stderr
+    ), r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]

@@ -946,7 +946,8 @@ def tabulate(
         What was done.
 
     Raises:
-        UserError: A table recipe, bad ``sample``/``all``, a space that does not fit the data.
+        UserError: A table recipe, bad ``sample``/``all``, a space that does not fit the data, a
+            ``device:`` this machine does not have.
         RecipeError: The recipe's data cannot be loaded.
         OwnTableError: ``path`` is not our table, or a table of another recipe or seed.
     """
@@ -963,6 +964,9 @@ def tabulate(
     mode, samples = _plan(decls, sample, all, seed)
     data = load_recipe_data(recipe)
     check_data_fits(recipe, data)
+    from unified_nas.devices import resolve_device, use_device
+
+    use_device(resolve_device(recipe.device))  # as a run does: CUDA where there is none is refused here
     proxies = list(PROXIES)
     from unified_nas.space.sampling import space_size
 
