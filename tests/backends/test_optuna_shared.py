@@ -119,6 +119,7 @@ def test_a_killed_workers_trial_is_retried_and_the_budget_completes(postgres_url
             if (
                 t.state == optuna.trial.TrialState.RUNNING
                 and t.user_attrs.get("unas_worker", {}).get("pid") == victim.pid
+                and "sample" in t.user_attrs  # within the budget and training (a trial is tagged before that check)
             ):
                 os.kill(victim.pid, signal.SIGKILL)  # in the middle of its trial
                 killed = t.number

@@ -102,18 +102,19 @@ def check_benches(benches: Sequence[tuple[Recipe, BenchSpec]]) -> None:
             if get_backend(name).options(recipe, overrides).strategy_args:
                 jobs.setdefault(name, []).append((recipe, overrides, spec.seeds[0], spec.trials, spec.time_s))
     if jobs:
-        preflight(jobs)
+        preflight(jobs, name_recipes=len({recipe.name for recipe, _ in benches}) > 1)
 
 
-def preflight(backend_jobs: Mapping[str, Sequence[Job]]) -> None:
+def preflight(backend_jobs: Mapping[str, Sequence[Job]], name_recipes: bool = False) -> None:
     """Checks every (recipe, options) of every backend in one process per backend, all at once.
 
     Args:
         backend_jobs: Per backend, the recipes with its options, a seed, the trial and time budgets.
+        name_recipes: Prefix a refusal with its recipe's name (a suite of several recipes).
 
     Raises:
         UserError: The first refusal (in the order of ``backend_jobs``), prefixed with the recipe's
-            name when the benchmark has several recipes.
+            name if ``name_recipes``.
     """
     from unified_nas.threads import set_thread_environment
 
@@ -139,13 +140,12 @@ def preflight(backend_jobs: Mapping[str, Sequence[Job]]) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    several = len({r.name for jobs in backend_jobs.values() for r, *_ in jobs}) > 1
     for name, (out, err) in answers.items():
         if procs[name].returncode == 0:
             continue
         answer = json.loads(out) if out.strip().startswith("{") else {}
         message = answer.get("error") or (err.strip().splitlines() or ["no output"])[-1]
-        if answer.get("recipe") and several:
+        if answer.get("recipe") and name_recipes:
             message = f"recipe {answer['recipe']}: {message}"
         raise UserError(message if answer else f"backend {name}: checking its strategy arguments failed: {message}")
 
