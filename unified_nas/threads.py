@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from unified_nas.errors import UserError
@@ -107,21 +108,32 @@ def parse_threads(text: str) -> int | str:
     return value
 
 
-def set_thread_environment(threads: int) -> None:
-    """Sets the variables that native libraries and TensorFlow read when they load.
+def thread_environment(threads: int, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables that native libraries and TensorFlow read when they load, set for ``threads``.
 
-    Call it before a framework is imported; child processes inherit it.
+    Args:
+        threads: Intra-op threads.
+        environ: The environment to start from (default: this process's).
+
+    Returns:
+        A copy of ``environ`` with the thread variables set (a child process's ``env``).
+    """
+    env = dict(os.environ if environ is None else environ)
+    env.update({var: str(threads) for var in _INTRA_VARS})
+    env.update({var: str(INTER_OP_THREADS) for var in _INTER_VARS})
+    if not env.get(WAIT_POLICY_VAR):  # the user's policy stands; else idle threads sleep (module docstring)
+        env[WAIT_POLICY_VAR] = "PASSIVE"
+    env[ENV_VAR] = str(threads)
+    return env
+
+
+def set_thread_environment(threads: int) -> None:
+    """Sets :func:`thread_environment` in this process, before a framework is imported; children inherit it.
 
     Args:
         threads: Intra-op threads.
     """
-    for var in _INTRA_VARS:
-        os.environ[var] = str(threads)
-    for var in _INTER_VARS:
-        os.environ[var] = str(INTER_OP_THREADS)
-    if not os.environ.get(WAIT_POLICY_VAR):  # the user's policy stands; else idle threads sleep (module docstring)
-        os.environ[WAIT_POLICY_VAR] = "PASSIVE"
-    os.environ[ENV_VAR] = str(threads)
+    os.environ.update(thread_environment(threads))
 
 
 def plan_threads(threads: int | str | None, jobs: int = 1) -> tuple[int, str]:

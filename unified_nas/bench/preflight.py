@@ -15,7 +15,6 @@ error. Every backend is checked the same way, in a process like its runs'.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -116,9 +115,9 @@ def preflight(backend_jobs: Mapping[str, Sequence[Job]], name_recipes: bool = Fa
         UserError: The first refusal (in the order of ``backend_jobs``), prefixed with the recipe's
             name if ``name_recipes``.
     """
-    from unified_nas.threads import set_thread_environment
+    from unified_nas.threads import thread_environment
 
-    set_thread_environment(1)  # the checks build objects only; children inherit it
+    env = thread_environment(1)  # the checks build objects only (this process's own setting is left alone)
     procs = {
         name: subprocess.Popen(
             [sys.executable, "-m", MODULE],
@@ -126,7 +125,7 @@ def preflight(backend_jobs: Mapping[str, Sequence[Job]], name_recipes: bool = Fa
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=os.environ.copy(),
+            env=env,
         )
         for name in backend_jobs
     }
