@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from tests.conftest import ROOT  # noqa: E402
+from unified_nas.errors import StoreError  # noqa: E402
 from unified_nas.report.store import ResultsStore  # noqa: E402
 
 # Long enough trials (about 1 s) that a worker can be killed in the middle of one.
@@ -40,8 +42,11 @@ def env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
 def unas(*args: object, **kw) -> subprocess.Popen:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "unified_nas.cli", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -49,6 +54,19 @@ def unas(*args: object, **kw) -> subprocess.Popen:
         env=env(),
         cwd=kw.get("cwd"),
     )
+    _STARTED.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test():
+    """A failed test (a timeout) must not leave a run or worker waiting on the machine for good."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _run_id(proc: subprocess.Popen, timeout: float = 60) -> str:
@@ -278,10 +296,14 @@ def test_a_bad_storage_is_refused_before_anything_is_written(url, message, tmp_p
 
 
 def _stored_trials(store_path: Path, run_id: str) -> int:
+    """Trials the run has stored so far (0 while the store or the run row does not exist yet, or is locked)."""
     if not store_path.exists():
         return 0
-    with ResultsStore(store_path) as store:
-        return len(store.load_run(run_id).trials)
+    try:
+        with ResultsStore(store_path) as store:
+            return len(store.load_run(run_id).trials)
+    except (sqlite3.OperationalError, StoreError):  # the run holds the write lock, or has not saved its row yet
+        return 0
 
 
 @pytest.mark.slow
