@@ -11,13 +11,17 @@ User files are checked before use (:mod:`unified_nas.data_files`), each
 problem a one-line RecipeError naming ``data.path`` or ``data.target``.
 
 Arrays are float32 features and int64 labels ``0..K-1``, channels last; each
-framework converts layout itself.
+framework converts layout itself. How the source's raw values became these
+features (scaling of pixels, standardisation of tabular columns) is the
+data set's :class:`InputTransform`: an exported model carries it, so it takes
+input as the data source holds it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -25,7 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from unified_nas.data_files import check_arrays, read_user_data
-from unified_nas.errors import RecipeError
+from unified_nas.errors import RecipeError, UserError
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
@@ -43,6 +47,58 @@ class DataSpec:
     val: float = 0.2
     test: float = 0.2
     split_seed: int = 0
+
+
+@dataclass(frozen=True)
+class InputTransform:
+    """How raw input (values as the data source holds them) becomes the network's input.
+
+    ``(raw - shift) / scale``, element-wise over the last axis (a tabular
+    feature, an image channel). Training standardises tabular features with the
+    training split's mean and std, and scales pixels (uint8 by 255, the 8x8
+    digits by 16): a model trained on those features needs the same transform
+    in front of it to predict on raw input, which is what ``unas export`` writes.
+    """
+
+    shift: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    @classmethod
+    def identity(cls, channels: int) -> InputTransform:
+        """No change: the features are the raw values."""
+        return cls((0.0,) * channels, (1.0,) * channels)
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """Raw values -> network input (float32).
+
+        Args:
+            raw: Input as the data source holds it, channels (features) last.
+
+        Returns:
+            What the network was trained on.
+        """
+        shift, scale = np.asarray(self.shift, np.float32), np.asarray(self.scale, np.float32)
+        return ((np.asarray(raw, np.float32) - shift) / scale).astype(np.float32)
+
+    def invert(self, x: np.ndarray) -> np.ndarray:
+        """Network input -> raw values (float32): the inverse of :meth:`apply`, e.g. to feed an exported model.
+
+        Args:
+            x: Features as the data set holds them.
+
+        Returns:
+            The raw values they came from.
+        """
+        shift, scale = np.asarray(self.shift, np.float32), np.asarray(self.scale, np.float32)
+        return (np.asarray(x, np.float32) * scale + shift).astype(np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready, for ``sample.json``."""
+        return {
+            "formula": "(x - shift) / scale over the last axis",
+            "shift": list(self.shift),
+            "scale": list(self.scale),
+        }
 
 
 @dataclass(frozen=True)
@@ -72,6 +128,12 @@ class Dataset:
     y_test: np.ndarray
     split: SplitInfo
     content_sha256: str = ""  # of the features and labels as loaded, before the split
+    input_transform: InputTransform | None = None  # None: identity (a table's stand-in has no real inputs)
+
+    @property
+    def transform(self) -> InputTransform:
+        """Raw values -> features (:class:`InputTransform`), identity where none was applied."""
+        return self.input_transform or InputTransform.identity(self.input_shape[-1])
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary for reports."""
@@ -85,13 +147,14 @@ class Dataset:
         }
 
 
-def _load_raw(spec: DataSpec, base_dir: Path) -> tuple[str, np.ndarray, np.ndarray]:
+def _load_raw(spec: DataSpec, base_dir: Path) -> tuple[str, np.ndarray, np.ndarray, float]:
+    """Name, features (scaled: see the returned divisor), raw labels, and the divisor applied to raw values."""
     if spec.name is not None:
         from sklearn import datasets  # deferred: keeps `import unified_nas` light
 
         if spec.name == "digits":
             d = datasets.load_digits()
-            x, y = (d.images / 16.0)[..., None].astype(np.float32), d.target
+            x, y, divisor = (d.images / 16.0)[..., None].astype(np.float32), d.target, 16.0
         else:
             loader = {
                 "iris": datasets.load_iris,
@@ -99,8 +162,9 @@ def _load_raw(spec: DataSpec, base_dir: Path) -> tuple[str, np.ndarray, np.ndarr
                 "breast_cancer": datasets.load_breast_cancer,
             }[spec.name]
             d = loader()
-            x, y = d.data.astype(np.float32), d.target
-        return spec.name, check_arrays(x, y, spec.name, "data.name", "data.name", lambda i: f"{spec.name} row {i}"), y
+            x, y, divisor = d.data.astype(np.float32), d.target, 1.0
+        checked = check_arrays(x, y, spec.name, "data.name", "data.name", lambda i: f"{spec.name} row {i}")
+        return spec.name, checked, y, divisor
     return read_user_data(cast(str, spec.path), spec.target, base_dir)  # a recipe gives exactly one of name, path
 
 
@@ -123,7 +187,7 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
     """
     from sklearn.model_selection import train_test_split
 
-    name, x, y_raw = _load_raw(spec, Path(base_dir))
+    name, x, y_raw, divisor = _load_raw(spec, Path(base_dir))
     # The split digest covers which rows go where; this one the values themselves (a resume checks both).
     content = hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes())
     content.update(np.asarray(y_raw).astype(str).tobytes())
@@ -137,6 +201,8 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
     except ValueError as e:
         raise RecipeError("data", f"cannot split {name}: {' '.join(str(e).split())}") from None
     kind = "image" if x.ndim == 4 else "tabular"
+    channels = x.shape[-1]
+    transform = InputTransform((0.0,) * channels, (divisor,) * channels)
     if kind == "tabular":
         # Standardise with training statistics only, so val/test stay unseen.
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused just below, without warning lines
@@ -145,7 +211,12 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
             raise RecipeError(
                 "data.path", f"{name}: feature values are too large to standardise in float32; rescale them"
             )
-        x = (x - mu) / np.where(sd > 0, sd, 1.0)
+        sd = np.where(sd > 0, sd, 1.0)
+        x = (x - mu) / sd
+        # Composed with the source's divisor: features = (raw / divisor - mu) / sd = (raw - mu*d) / (sd*d).
+        transform = InputTransform(
+            tuple(float(v) * divisor for v in mu.tolist()), tuple(float(v) * divisor for v in sd.tolist())
+        )
     digest = hashlib.sha256(json.dumps([train.tolist(), val.tolist(), test.tolist()]).encode()).hexdigest()
     info = SplitInfo(
         spec.split_seed, spec.val, spec.test, {"train": len(train), "val": len(val), "test": len(test)}, digest[:16]
@@ -165,7 +236,29 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
         y[test],
         info,
         content.hexdigest()[:16],
+        transform,
     )
+
+
+def check_same_data(recorded: Mapping[str, Any], data: Dataset, what: str, consequence: str) -> None:
+    """Refuses data that differs from what a stored run used: another file, other content or another split.
+
+    The one comparison of data digests (resume, export): a run's numbers only mean
+    something on its own data.
+
+    Args:
+        recorded: The run report's ``data`` (:meth:`Dataset.describe` when it started).
+        data: The data loaded now.
+        what: Whose data, for the message (``run ID``).
+        consequence: What using it anyway would do, for the message.
+
+    Raises:
+        UserError: The split or content digest differs.
+    """
+    # (Reports from before content digests existed are checked on the split alone.)
+    was = (recorded["split"]["sha256"], recorded.get("content_sha256") or data.content_sha256)
+    if (data.split.sha256, data.content_sha256) != was:
+        raise UserError(f"data of {what} changed since it ran ({consequence}); start a new run")
 
 
 def load_recipe_data(recipe: Recipe) -> Dataset:

@@ -272,7 +272,7 @@ def check_arrays(
     return x
 
 
-def read_user_data(path_text: str, target: str, base_dir: Path) -> tuple[str, np.ndarray, np.ndarray]:
+def read_user_data(path_text: str, target: str, base_dir: Path) -> tuple[str, np.ndarray, np.ndarray, float]:
     """Reads and checks a user's data file.
 
     Args:
@@ -281,7 +281,8 @@ def read_user_data(path_text: str, target: str, base_dir: Path) -> tuple[str, np
         base_dir: The recipe's folder.
 
     Returns:
-        The file's stem (the data set's name), features and labels.
+        The file's stem (the data set's name), features, labels, and the divisor that turned
+        the file's values into the features (255 for uint8 images, else 1).
 
     Raises:
         RecipeError: Naming ``data.path`` or ``data.target`` and the cause.
@@ -294,7 +295,9 @@ def read_user_data(path_text: str, target: str, base_dir: Path) -> tuple[str, np
             y = y[:, 0]  # (N, 1) label columns, as Keras ships them
         if y.ndim == 1:
             y = _labels(y, "data.path", lambda i: f"{label}: y[{i}]")
-        return path.stem, check_arrays(x, y, label, "data.path", "data.path", lambda i: f"{label}: x[{i}]"), y
+        divisor = 255.0 if x.dtype == np.uint8 else 1.0  # check_arrays scales uint8 images to [0, 1]
+        return path.stem, check_arrays(x, y, label, "data.path", "data.path", lambda i: f"{label}: x[{i}]"), y, divisor
     x, raw_labels, lines = _load_csv(path, target)
     y = _labels(raw_labels, "data.target", lambda i: f"{label} line {lines[i]}")
-    return path.stem, check_arrays(x, y, label, "data.path", "data.target", lambda i: f"{label} line {lines[i]}"), y
+    checked = check_arrays(x, y, label, "data.path", "data.target", lambda i: f"{label} line {lines[i]}")
+    return path.stem, checked, y, 1.0

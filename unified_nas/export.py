@@ -9,10 +9,13 @@ when a torch backend ran it). Written to the output folder:
   (``import unified_nas.keras_model`` for its layers, then
   ``keras.saving.load_model``) or ``model.onnx`` (any ONNX runtime);
 * ``sample.json``: the canonical sample, where it came from, the input
-  layout, and the trial's and the retrained model's metrics.
+  layout and transform, and the trial's and the retrained model's metrics.
 
-Models take channels-last input like the data (``(N, H, W, C)`` or
-``(N, F)``) and output logits.
+Models take **raw** input, as the data source holds it, channels last
+(``(N, H, W, C)`` or ``(N, F)``), and output logits. Training standardises
+tabular features and scales pixels (:class:`~unified_nas.data.InputTransform`);
+every format carries that transform as its first layer, so a user feeds the
+file's values, not the training features. ``sample.json`` records it too.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any, BinaryIO, cast
 
 import numpy as np
 
-from unified_nas.data import load_recipe_data
+from unified_nas.data import Dataset, InputTransform, check_same_data, load_recipe_data
 from unified_nas.errors import UserError
 from unified_nas.recipe import load_recipe_text
 from unified_nas.report.records import RunReport, TrialRecord
@@ -73,7 +76,7 @@ def _torch_model(recipe: Any, sample: dict[str, Any], data: Any, seed: int) -> t
     }
 
 
-def _keras_model(arch: ArchConfig, data: Any, recipe: Any, seed: int) -> tuple[Any, dict[str, float]]:
+def _keras_model(arch: ArchConfig, data: Dataset, recipe: Any, seed: int) -> tuple[Any, dict[str, float]]:
     import os
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -94,22 +97,62 @@ def _keras_model(arch: ArchConfig, data: Any, recipe: Any, seed: int) -> tuple[A
         callbacks=protocol_callbacks(recipe.protocol),
         validation_data=(data.x_val, one_hot(data.y_val, data.num_classes)),
     )
-    return model, {
+    metrics = {
         "val_accuracy": float(hist.history["val_accuracy"][-1]),
         "test_accuracy": accuracy(model, data.x_test, data.y_test),
     }
+    return with_keras_transform(model, data.input_shape, data.transform), metrics
 
 
-def channels_last(model: Any) -> Any:
-    """Wraps a torch model to take the data's channels-last layout, like the Keras model (one input layout for all)."""
+def with_keras_transform(model: Any, input_shape: tuple[int, ...], transform: InputTransform) -> Any:
+    """The Keras model behind its input transform: a ``Normalization`` layer (built in, loads without our code).
+
+    Args:
+        model: The trained Keras model (takes the training features).
+        input_shape: One example's shape, channels last.
+        transform: Raw values -> features.
+
+    Returns:
+        A model that takes raw input.
+    """
+    import keras
+
+    inputs = keras.Input(shape=input_shape, name="x")
+    # Normalization computes (x - mean) / sqrt(variance), over the last axis like the transform.
+    scale = np.asarray(transform.scale, dtype=np.float64)
+    raw = keras.layers.Normalization(
+        axis=-1, mean=list(transform.shift), variance=(scale * scale).tolist(), name="raw_input"
+    )
+    return keras.Model(inputs, model(raw(inputs)), name="unas_export")
+
+
+def channels_last(model: Any, transform: InputTransform | None = None) -> Any:
+    """Wraps a torch model to take channels-last input like the Keras model (one input layout for all).
+
+    Args:
+        model: A torch module taking channels-first images or ``(N, F)`` features.
+        transform: Put this input transform in front (``unas export``: the model then takes raw
+            input); None: the input is the features as trained (latency measurement).
+
+    Returns:
+        The wrapped module, in eval mode.
+    """
     import torch
 
     class ChannelsLast(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
+            # Buffers: saved with the model (TorchScript and ONNX carry them as constants).
+            shift = transform.shift if transform is not None else (0.0,)
+            scale = transform.scale if transform is not None else (1.0,)
+            self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32))
+            self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+            self.transformed = transform is not None
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.transformed:
+                x = (x - cast(torch.Tensor, self.shift)) / cast(torch.Tensor, self.scale)
             return self.model(x.permute(0, 3, 1, 2) if x.dim() == 4 else x)
 
     return ChannelsLast().eval()
@@ -189,6 +232,8 @@ def export_trial(
             f"train the architecture on; its canonical sample is in the run's records"
         )
     data = load_recipe_data(recipe)
+    # Retraining on other data would export another model under this trial's name and metrics.
+    check_same_data(report.data, data, f"run {report.run_id}", "the export would train on other data")
     arch = recipe.space.resolve(record.sample)
     _output_folder(out_dir)
     if on_start is not None:
@@ -202,7 +247,7 @@ def export_trial(
         import torch
 
         model, metrics = _torch_model(recipe, record.sample, data, report.seed)
-        wrapped = channels_last(model)
+        wrapped = channels_last(model, data.transform)
         if fmt == "torch":
             path = out_dir / "model.pt"
             torch.jit.trace(wrapped, torch.from_numpy(example)).save(str(path))
@@ -220,6 +265,9 @@ def export_trial(
         "seed": report.seed,
         "input_shape": list(data.input_shape),
         "input_layout": "channels last, float32",
+        # The model's first layer applies it: feed raw values (as the data source holds them).
+        "input": "raw",
+        "input_transform": data.transform.describe(),
         "num_classes": data.num_classes,
         "output": "logits",
         "trial_metrics": {"val_accuracy": record.metrics.get("val_accuracy"), "test_accuracy": record.test_accuracy},
