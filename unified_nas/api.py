@@ -44,7 +44,8 @@ from unified_nas.bench.plan import Planned, check_resumable, plan_benches
 from unified_nas.devices import check_spec, resolve_device
 from unified_nas.errors import UserError
 from unified_nas.limits import MAX_SEED
-from unified_nas.recipe import Recipe
+from unified_nas.recipe import Recipe, check_unaltered
+from unified_nas.recipe_text import shown
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore
 from unified_nas.results import Benchmark, Results
 from unified_nas.threads import threads_per_run
@@ -72,12 +73,49 @@ def _as_recipe(recipe: RecipeLike) -> Recipe:
 
     Raises:
         RecipeError: The file cannot be read or is not a valid recipe.
+        UserError: Neither a path nor a Recipe, or a Recipe that is not what its text says
+            (:func:`~unified_nas.recipe.check_unaltered`: the run stores the text).
     """
     if isinstance(recipe, Recipe):
+        check_unaltered(recipe, "run")
         return recipe
+    _check_path("recipe", recipe)
     from unified_nas.recipe import load_recipe
 
     return load_recipe(Path(recipe))
+
+
+# -- argument types: the API's callers get the one-line UserError the CLI gives, never a TypeError --------------------
+def _check_path(name: str, value: Any) -> None:
+    """Refuses what is not a file path.
+
+    Raises:
+        UserError: Naming the argument.
+    """
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise UserError(f"{name}: expected a file path, got {shown(value)}")
+
+
+def _check_text_map(name: str, value: Any) -> None:
+    """Refuses what is not a mapping with text keys (``options``, ``option_texts``, ``strategies``).
+
+    Raises:
+        UserError: Naming the argument.
+    """
+    if value is not None and not (isinstance(value, Mapping) and all(isinstance(k, str) for k in value)):
+        raise UserError(f"{name}: expected a mapping of names to values, got {shown(value)}")
+
+
+def _check_texts(name: str, value: Any) -> None:
+    """Refuses what is not None, a string, or a list of strings (``backends``).
+
+    Raises:
+        UserError: Naming the argument.
+    """
+    if value is None or isinstance(value, str):
+        return
+    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise UserError(f"{name}: expected a comma-separated string or a list of names, got {shown(value)}")
 
 
 # -- run --------------------------------------------------------------------------------------------------------------
@@ -137,6 +175,13 @@ def run(
     check_budget(trials, time_s)
     if seed is not None:
         check_int("seed", seed, 0, MAX_SEED)
+    _check_text_map("options", options)
+    _check_text_map("option_texts", option_texts)
+    if option_texts is not None and not all(isinstance(v, str) for v in option_texts.values()):
+        raise UserError("option_texts: expected texts as --option gives them (use options= for typed values)")
+    _check_path("store", store)
+    if runs_dir is not None:
+        _check_path("runs_dir", runs_dir)
     return run_recipe(
         _as_recipe(recipe),
         backend,
@@ -226,6 +271,19 @@ def bench(
     from unified_nas.bench.orchestrate import run_bench
     from unified_nas.runner import check_creatable
 
+    given = (
+        [recipes] if isinstance(recipes, (str, os.PathLike, Recipe)) or not isinstance(recipes, Sequence) else recipes
+    )
+    for one in given:
+        if not isinstance(one, Recipe):
+            _check_path("recipes", one)
+    _check_texts("backends", backends)
+    _check_text_map("strategies", strategies)
+    _check_path("store", store)
+    if runs_dir is not None:
+        _check_path("runs_dir", runs_dir)
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise UserError(f"scheduler: expected an address such as tcp://HOST:PORT, got {shown(scheduler)}")
     check_executor(executor, scheduler)
     if device is not None:
         _check_bench_device(device, executor)
@@ -366,4 +424,5 @@ def load(store: PathLike = DEFAULT_STORE) -> Results:
         StoreError: There is no store at ``store`` (none is created), or the file is not a
             unified-nas store.
     """
+    _check_path("store", store)
     return Results(ResultsStore(Path(store), readonly=True, create=False))

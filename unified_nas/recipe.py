@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any, cast
 
 from unified_nas.data import BUILTIN, DataSpec
 from unified_nas.devices import SPEC_RE, SPEC_RULE
-from unified_nas.errors import RecipeError
+from unified_nas.errors import RecipeError, UserError
 from unified_nas.evaluation import EvaluationSpec
 from unified_nas.limits import MAX_EPOCHS, MAX_SEED
 from unified_nas.metrics import METRICS, Bound
@@ -429,8 +430,40 @@ def load_recipe(path: str | Path) -> Recipe:
         RecipeError: If the file is missing, not a regular file, larger than
             1 MiB, not UTF-8, not YAML, past a YAML limit (nesting, aliases), or invalid.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise RecipeError("", f"expected a recipe file path, got {type(path).__name__}")
     p = Path(path)
     return load_recipe_text(read_recipe_text(p), str(p.parent.resolve()), p.stem, p.name)
+
+
+def check_unaltered(recipe: Recipe, caller: str) -> None:
+    """Refuses a Recipe object that is not what its own YAML text says.
+
+    A run stores the recipe's text, and resume, export and worker processes
+    rebuild the recipe from it; a Recipe altered after parsing
+    (``dataclasses.replace``) would run one thing and store another, and it
+    skips the parser's checks (a negative budget, 10**9 epochs). So an object is
+    accepted only if parsing its text gives it back: one check for runs and
+    benchmarks alike.
+
+    Args:
+        recipe: The object a caller passed.
+        caller: Who asks (``run``, ``bench``), for the message.
+
+    Raises:
+        UserError: It was altered after parsing, or built without its text.
+    """
+    if not isinstance(recipe, Recipe):
+        raise UserError(f"{caller}: expected a Recipe, got {type(recipe).__name__}")
+    try:
+        again = load_recipe_text(recipe.source, recipe.base_dir, recipe.name, f"recipe {recipe.name}")
+    except RecipeError:
+        again = None
+    if again != recipe:
+        raise UserError(
+            f"{caller}: recipe {recipe.name} is not what its YAML text says (changed after parsing, or "
+            "built without parse_recipe(..., source=text)); change the text and parse it again, or pass the recipe's file path"
+        )
 
 
 def load_recipe_text(text: str, base_dir: str, default_name: str, label: str) -> Recipe:

@@ -151,6 +151,61 @@ def test_run_refuses_bad_input_and_writes_nothing(kwargs, message, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def _altered_recipes():
+    """Recipe objects changed after parsing: what ran would not be the text the report stores."""
+    import dataclasses
+
+    from unified_nas.recipe import Budget
+
+    mlp = load_recipe(MLP)
+    return {
+        "negative budget": dataclasses.replace(mlp, budget=Budget(trials=-3)),
+        "protocol": dataclasses.replace(mlp, protocol=dataclasses.replace(mlp.protocol, epochs=3)),
+        "epochs past the cap": dataclasses.replace(mlp, protocol=dataclasses.replace(mlp.protocol, epochs=10**9)),
+    }
+
+
+@pytest.mark.parametrize("case", ["negative budget", "protocol", "epochs past the cap"])
+def test_run_refuses_a_recipe_object_altered_after_parsing(case, tmp_path):
+    """Before: a 'complete' run of 0 trials, 3 epochs trained while the stored text says 1, 10**9 epochs accepted."""
+    with pytest.raises(UserError, match="is not what its YAML text says"):
+        unas.run(_altered_recipes()[case], backend="reference", store=tmp_path / "s.sqlite")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_of_a_recipe_parsed_from_text_stores_that_text(tmp_path):
+    text = MLP.read_text()
+    recipe = parse_recipe(__import__("yaml").safe_load(text), source=text, base_dir=str(MLP.parent))
+    report = unas.run(recipe, backend="reference", trials=1, store=tmp_path / "s.sqlite")
+    assert report.recipe["text"] == text
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: unas.run(123, backend="reference"), "recipe: expected a file path, got 123"),
+        (lambda: unas.run(MLP, backend="reference", options="x"), "options: expected a mapping"),
+        (lambda: unas.run(MLP, backend="reference", option_texts=["a"]), "option_texts: expected a mapping"),
+        (lambda: unas.run(MLP, backend="reference", option_texts={"a": 1}), "option_texts: expected texts"),
+        (lambda: unas.run(MLP, backend="reference", store=None), "store: expected a file path, got None"),
+        (lambda: unas.run(MLP, backend="reference", runs_dir=5), "runs_dir: expected a file path"),
+        (lambda: unas.bench(5, backends="reference"), "recipes: expected a file path, got 5"),
+        (lambda: unas.bench(MLP, backends=5), "backends: expected a comma-separated string"),
+        (lambda: unas.bench(MLP, backends="reference", strategies="x"), "strategies: expected a mapping"),
+        (lambda: unas.bench(MLP, backends="reference", executor="dask", scheduler=5), "scheduler: expected"),
+        (lambda: unas.bench(MLP, backends="reference", store=5), "store: expected a file path"),
+        (lambda: unas.load(5), "store: expected a file path, got 5"),
+        (lambda: unas.load_recipe(None), "expected a recipe file path, got NoneType"),
+    ],
+)
+def test_wrong_argument_types_are_user_errors_not_type_errors(call, message, tmp_path, monkeypatch):
+    """Each of these raised TypeError (or AttributeError, ValueError) from deep inside before."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=message):
+        call()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_default_seed_count_depends_on_how_trials_are_evaluated():
     table, trained = load_recipe(NB201), load_recipe(MLP)
     assert default_seed_count(table) == TABLE_SEEDS == 10 and default_seed_count(trained) == TRAINED_SEEDS == 2

@@ -17,7 +17,7 @@ from typing import Any, Union
 
 from unified_nas.errors import RecipeError, UserError
 from unified_nas.limits import MAX_SEED
-from unified_nas.recipe import Recipe, check_name, load_recipe_text
+from unified_nas.recipe import Recipe, check_name, check_unaltered, load_recipe_text
 from unified_nas.recipe_text import file_label, parse_recipe_yaml, read_recipe_text, shown
 
 RecipeLike = Union[str, "os.PathLike[str]", Recipe]
@@ -305,6 +305,8 @@ def write_object_file(recipe: Recipe, file: Path) -> None:
 def check_recipe_object(recipe: Recipe) -> None:
     """A Recipe object can be benchmarked if its text alone gives it back (workers load it from a file).
 
+    :func:`unified_nas.recipe.check_unaltered`, and no data path relative to its folder.
+
     Args:
         recipe: The recipe object.
 
@@ -312,15 +314,7 @@ def check_recipe_object(recipe: Recipe) -> None:
         UserError: It was built without its YAML text, or reads data from a path
             relative to its folder (the workers would look elsewhere).
     """
-    try:
-        again = load_recipe_text(recipe.source, recipe.base_dir, recipe.name, f"recipe {recipe.name}")
-    except RecipeError:
-        again = None
-    if again != recipe:
-        raise UserError(
-            f"bench: recipe {recipe.name} was not made from its YAML text (parse_recipe(..., source=text)); "
-            "pass the recipe's file path"
-        )
+    check_unaltered(recipe, "bench")
     if recipe.data is not None and recipe.data.path and not Path(recipe.data.path).is_absolute():
         raise UserError(
             f"bench: recipe {recipe.name} reads data.path {recipe.data.path!r} relative to its folder; "
