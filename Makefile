@@ -19,6 +19,9 @@ EXTRAS ?= all
 # while tensorflow-cpu 2.21 (AutoKeras) needs protobuf>=6.31: no resolver can
 # satisfy both. It runs fine on the newer protobuf (measured), so tianshou and
 # gym go in without their pins, and their real dependencies are resolved normally.
+# Order matters: their dependencies first, tianshou last with --no-deps (which skips
+# pip's conflict check). The other way round, installing the dependencies made pip
+# re-check tianshou and print "ERROR: pip's dependency resolver ... protobuf~=3.19.0".
 RL_NODEPS := tianshou==0.4.11 gym==0.26.2
 RL_DEPS   := gym-notices cloudpickle numba h5py tensorboard
 
@@ -26,8 +29,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
-	$(BIN)/python -m pip install -q --no-deps $(RL_NODEPS)
 	$(BIN)/python -m pip install -q $(RL_DEPS)
+	$(BIN)/python -m pip install -q --no-deps $(RL_NODEPS)
 	touch $@
 
 install: $(VENV)/.installed

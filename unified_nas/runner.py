@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from unified_nas.data import Dataset, load_recipe_data
+from unified_nas.data import Dataset, check_same_data, load_recipe_data
 from unified_nas.devices import Device, resolve_device, use_device
 from unified_nas.environment import environment
 from unified_nas.errors import RecipeError, UnasError, UserError
@@ -264,6 +264,7 @@ def run_recipe(
     threads: int | str | None = None,
     jobs: int = 1,
     device: str | None = None,
+    expect_data: Mapping[str, str] | None = None,
 ) -> RunReport:
     """Runs a recipe on a backend and stores the normalized report.
 
@@ -288,12 +289,17 @@ def run_recipe(
         jobs: Runs sharing this machine's cores at once (a benchmark's ``--jobs``).
         device: Where torch trains (``--device auto|cpu|cuda|cuda:N``); None: the recipe's
             ``device:``, else the CPU (see :mod:`unified_nas.devices`).
+        expect_data: The digests the recipe's data must have (``split_sha256``, ``content_sha256``
+            as the Dataset has them; an empty content digest: the split alone is checked), e.g. a
+            benchmark's, so that none of its runs uses a data file or table replaced since it
+            started; None: any.
 
     Returns:
         The finished report (status ``complete``).
 
     Raises:
-        UserError: Bad input, before anything runs (nothing is written).
+        UserError: Bad input, before anything runs (nothing is written); also data other than
+            ``expect_data``.
         StoreError: The store cannot be opened or written (nothing is written).
         UnasError / Exception: The run failed; the report with every finished
             trial is stored with status ``failed`` first.
@@ -306,6 +312,16 @@ def run_recipe(
     options = backend.options(recipe, {"strategy": strategy, "pruner": pruner, **(extra_options or {})}, option_texts)
     backend.check(recipe, options)
     data = load_recipe_data(recipe)
+    if expect_data is not None:
+        # The file or table may have been replaced since the caller took its digests (a benchmark, when it
+        # started): this run's numbers would then be compared with numbers on other data.
+        here = (data.split.sha256, data.content_sha256)
+        want = (expect_data.get("split_sha256"), expect_data.get("content_sha256") or data.content_sha256)
+        if here != want:
+            raise UserError(
+                f"data of recipe {recipe.name} is not the data expected: its data file or table changed since "
+                f"the benchmark started (split/content digests {here[0]}/{here[1]}, expected {want[0]}/{want[1]})"
+            )
     check_data_fits(recipe, data)
     evaluator = make_evaluator(recipe, data, seed)  # a table's package is missing: refused here
     thread_count, thread_source = plan_threads(threads, jobs)
@@ -489,13 +505,7 @@ def resume_run(
             f"{backend.version()}; resume it with that version, or start a new run"
         )
     data = load_recipe_data(recipe)
-    was = report.data
-    # (Reports from before content digests existed are checked on the split alone.)
-    if (data.split.sha256, data.content_sha256) != (
-        was["split"]["sha256"],
-        was.get("content_sha256") or data.content_sha256,
-    ):
-        raise UserError(f"data of run {report.run_id} changed since it started; start a new run")
+    check_same_data(report.data, data, f"run {report.run_id}", "its trials would mix two data sets")
     evaluator = make_evaluator(recipe, data, report.seed)
     thread_count, thread_source = plan_threads(threads, 1)
     # The device the run asked for when it started (a resumed run on another machine resolves it again).
@@ -515,12 +525,13 @@ def resume_run(
         }
     )
     report.environment = {**report.environment, "threads": thread_record, "device": chosen.describe()}
+    owner = report.process
     report.status, report.error, report.ended_at, report.process = "running", None, None, this_process()
     asked = report.budget_asked
     time_left = None if asked.get("time_s") is None else max(0.0, asked["time_s"] - report.active_s())
     # Simulated time is counted again from the replayed trials, so the whole budget is handed on.
     budget = Budget(asked.get("trials"), time_left, asked.get("simulated_s"))
-    if not store.claim_run(report, stored_status):
+    if not store.claim_run(report, stored_status, owner):
         raise UserError(f"run {report.run_id} was claimed by another process meanwhile")
     ctx = RunContext(
         recipe,

@@ -98,26 +98,22 @@ def uninterrupted(workdir):
     return get
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-@pytest.mark.parametrize("name", BACKENDS)
-def test_killed_run_resumes_to_its_budget(name, sig, workdir, uninterrupted, tmp_path):
-    _need(name)
-    store = tmp_path / "s.sqlite"
+def _stop_after_two_trials(name: str, recipe: Path, store: Path, cwd: Path, sig: int) -> tuple[str, list[dict]]:
+    """Starts ``unas run``, sends ``sig`` once two trials are stored; returns its stderr and the trials stored."""
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "unified_nas.cli",
             "run",
-            str(workdir / "faults.yaml"),
+            str(recipe),
             "--backend",
             name,
             "--quiet",
             "--store",
             str(store),
         ],
-        cwd=tmp_path,
+        cwd=cwd,
         env=ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -138,15 +134,23 @@ def test_killed_run_resumes_to_its_budget(name, sig, workdir, uninterrupted, tmp
     assert 2 <= len(before) < TRIALS
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    before = stored(store)[0]  # SIGTERM: a trial may have ended while stopping
+    assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + signal.SIGTERM), err
+    return err, stored(store)[0]  # SIGTERM: a trial may have ended while stopping
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("name", BACKENDS)
+def test_killed_run_resumes_to_its_budget(name, sig, workdir, uninterrupted, tmp_path):
+    _need(name)
+    store = tmp_path / "s.sqlite"
+    err, before = _stop_after_two_trials(name, workdir / "faults.yaml", store, tmp_path, sig)
     run_id = stored(store)[1]["run_id"]
     if sig == signal.SIGKILL:
-        assert proc.returncode == -signal.SIGKILL
         assert stored(store)[1]["status"] == "running"  # nobody could rewrite it ...
         listing = unas("runs", "--store", str(store), cwd=tmp_path)
         assert f"{run_id}  faults  {name}  died" in listing.stdout  # ... but it is shown as died
     else:
-        assert proc.returncode == 128 + signal.SIGTERM, err
         assert "unas: terminated" in err and f"unas run --resume {run_id}`" in err
         assert stored(store)[1]["status"] == "interrupted"
     assert len(before) < TRIALS
@@ -161,6 +165,28 @@ def test_killed_run_resumes_to_its_budget(name, sig, workdir, uninterrupted, tmp
     report = json.loads(unas("report", run_id, "--format", "json", "--store", str(store), cwd=tmp_path).stdout)
     assert report["attempts"][0]["status"] == ("died" if sig == signal.SIGKILL else "interrupted")
     assert report["attempts"][0]["trials"] == len(before)
+
+
+@pytest.mark.slow
+def test_two_resumes_of_one_died_run_at_once_one_proceeds(workdir, tmp_path):
+    """Before, both passed the claim (a died run is stored as running, and a claim leaves it running),
+    both trained the remaining trials, and the attempt history kept one of them."""
+    store = tmp_path / "s.sqlite"
+    _, before = _stop_after_two_trials("reference", workdir / "faults.yaml", store, tmp_path, signal.SIGKILL)
+    run_id = stored(store)[1]["run_id"]
+    args = [sys.executable, "-m", "unified_nas.cli", "run", "--resume", run_id, "--quiet", "--store", str(store)]
+    procs = [
+        subprocess.Popen(args, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = sorted((p.wait(timeout=300), p.stderr.read() if p.stderr else "") for p in procs)
+    assert [code for code, _ in results] == [0, 2], results
+    assert "claimed by another process" in results[1][1] or "is still running" in results[1][1], results[1][1]
+    after, row = stored(store)
+    assert row["status"] == "complete" and [t["index"] for t in after] == list(range(TRIALS))
+    assert after[: len(before)] == before
+    report = json.loads(unas("report", run_id, "--format", "json", "--store", str(store), cwd=tmp_path).stdout)
+    assert len(report["attempts"]) == 1 and report["attempts"][0]["status"] == "died"
 
 
 @pytest.mark.slow

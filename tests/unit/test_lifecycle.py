@@ -46,14 +46,19 @@ def test_active_time_leaves_out_the_time_a_run_was_dead():
 
 def test_claim_run_lets_one_resume_win(store):
     r = _report("run-1")
+    dead = {**this_process(), "pid": 2**22 + 12345}
+    r.status, r.process = "running", dead  # a died run: stored as running, its owner gone
     store.save_run(r)
-    r.status = "running"
-    assert store.claim_run(r, "running") is True
-    r.status = "interrupted"
+    first, second = _report("run-1"), _report("run-1")
+    for claimant, pid in ((first, 1), (second, 2)):
+        claimant.status, claimant.process = "running", {**this_process(), "pid": pid}
+    # Both read the same died run; before, both claims passed (the status stays 'running').
+    assert store.claim_run(first, "running", dead) is True
+    assert store.claim_run(second, "running", dead) is False
+    r.status, r.process = "interrupted", first.process
     store.save_run(r)
-    r.status = "running"
-    assert store.claim_run(r, "interrupted") is True
-    assert store.claim_run(r, "interrupted") is False  # the second resume finds it running
+    assert store.claim_run(second, "interrupted", first.process) is True
+    assert store.claim_run(first, "interrupted", first.process) is False  # the second resume finds it running
 
 
 def test_replay_answers_in_order_and_refuses_another_sample():

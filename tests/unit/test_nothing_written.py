@@ -146,6 +146,22 @@ def test_a_read_only_store_is_refused_before_the_run_directory(tmp_path):
     assert tree(tmp_path) == before
 
 
+def test_a_new_store_in_a_read_only_folder_is_named_as_such(tmp_path):
+    """Before, it was reported as 'not a unified-nas results store (unable to open database file)'."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+        pytest.skip("needs unshare -m (a private mount namespace) to make a read-only file system")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    before = tree(tmp_path)
+    script = (
+        f"mount --bind -o ro {ro} {ro} && exec {sys.executable} -m unified_nas.cli run {RECIPE} "
+        f"--backend reference --trials 1 --store {ro / 's.sqlite'} --runs-dir {tmp_path / 'runs'}"
+    )
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    refused(r, f"cannot create results store {ro / 's.sqlite'}")
+    assert tree(tmp_path) == before
+
+
 def test_reading_commands_refuse_a_foreign_database_and_leave_it_unchanged(tmp_path):
     study = tmp_path / "optuna.sqlite3"  # stands for any SQLite file that is not ours, e.g. an Optuna study
     db = sqlite3.connect(study)

@@ -80,6 +80,8 @@ class ResultsStore:
                 self._db = sqlite3.connect(self.path, timeout=60)
             self._check_or_create()
         except sqlite3.DatabaseError as e:
+            if not self.path.exists():  # SQLite could not create the file: a read-only folder or file system
+                raise StoreError(f"cannot create results store {self.path}: {e}") from None
             if readonly and any(Path(f"{self.path}{x}").exists() for x in ("-journal", "-wal")):
                 raise StoreError(
                     f"{self.path} has an unfinished write of a killed process; any writing "
@@ -148,24 +150,34 @@ class ResultsStore:
         )
         self._db.commit()
 
-    def claim_run(self, report: RunReport, expected_status: str) -> bool:
-        """Saves ``report`` only if the stored run still has ``expected_status`` (one transaction).
+    def claim_run(self, report: RunReport, expected_status: str, expected_owner: dict[str, Any] | None) -> bool:
+        """Saves ``report`` only if the stored run is still as the caller read it: one transaction.
 
-        Two ``unas run --resume`` of one run started at once: one claims it, the other is refused.
+        Two ``unas run --resume`` of one run started at once: exactly one claims it. The status
+        alone cannot tell them apart: a died run is stored as ``running`` and a claim leaves it
+        ``running``, so the owner process the caller saw must still be the stored one.
 
         Args:
-            report: The run's new header.
+            report: The run's new header (this process as its owner).
             expected_status: The status the stored run must still have.
+            expected_owner: The owner process record the caller read (``RunReport.process``).
 
         Returns:
             True if this call claimed the run.
         """
         with self._db:  # commits, or rolls back on error
-            cur = self._db.execute(
-                "UPDATE runs SET status=?, report=? WHERE run_id=? AND status=?",
-                (report.status, strict_json(report.to_dict(with_trials=False)), report.run_id, expected_status),
+            # IMMEDIATE: the write lock before the read, so no other claim slips in between.
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                "SELECT status, json_extract(report, '$.process') FROM runs WHERE run_id=?", (report.run_id,)
+            ).fetchone()
+            if row is None or row[0] != expected_status or (json.loads(row[1]) if row[1] else None) != expected_owner:
+                return False
+            self._db.execute(
+                "UPDATE runs SET status=?, report=? WHERE run_id=?",
+                (report.status, strict_json(report.to_dict(with_trials=False)), report.run_id),
             )
-        return cur.rowcount == 1
+        return True
 
     def add_trial(self, run_id: str, record: TrialRecord) -> None:
         """Commits one finished trial right away.
