@@ -6,8 +6,10 @@ import contextlib
 import logging
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -22,8 +24,8 @@ from unified_nas.backends.optuna.shared import (
     within_budget,
     worker_tag,
 )
-from unified_nas.backends.optuna.storage import open_storage
-from unified_nas.errors import RecipeError, UserError, format_failure
+from unified_nas.backends.optuna.storage import journal_damage, journal_errors, open_storage
+from unified_nas.errors import RecipeError, UnasError, UserError, format_failure
 from unified_nas.space import start_sample
 
 if TYPE_CHECKING:
@@ -205,8 +207,8 @@ def study_storage(ctx: RunContext) -> optuna.storages.JournalStorage:
 def run_study(suggest: Suggest, ctx: RunContext, report: Callable[[optuna.trial.FrozenTrial], None]) -> optuna.Study:
     """Optimises within the budget, then saves the study as ``<run_dir>/optuna.journal`` (:func:`study_storage`).
 
-    The study lives in memory during the search and is copied to the journal
-    at the end, also when the search fails or is interrupted: Optuna's RDB
+    The study lives in memory during the search and is written to the journal
+    at the end (:func:`save_study`), also when the search fails or is interrupted: Optuna's RDB
     storage costs ~130 ms of SQL per trial on these machines (measured with
     benchmarks/optuna_overhead.py), while every finished trial is already
     committed to the unas store by the callback, so nothing is lost.
@@ -224,6 +226,7 @@ def run_study(suggest: Suggest, ctx: RunContext, report: Callable[[optuna.trial.
 
     Raises:
         KeyboardInterrupt: Ctrl-C; the trial it cut off is not emitted (Optuna calls no callback for it).
+        StudyNotSaved: The search ended well but its journal could not be written (a full disk).
     """
     opts = ctx.options
     if opts.extra.get("storage"):
@@ -252,16 +255,114 @@ def run_study(suggest: Suggest, ctx: RunContext, report: Callable[[optuna.trial.
             )
     finally:
         if study.trials:
-            target = study_storage(ctx)
-            if ctx.replay is not None and ctx.run_id in optuna.get_all_study_names(target):
-                # A resumed run: once replay is over the study holds every trial of the earlier copy and
-                # more; stopped during replay it holds fewer, and the earlier copy stays.
-                if not ctx.replay.active:
-                    optuna.delete_study(study_name=ctx.run_id, storage=target)
-                    optuna.copy_study(from_study_name=ctx.run_id, from_storage=memory, to_storage=target)
-            else:
-                optuna.copy_study(from_study_name=ctx.run_id, from_storage=memory, to_storage=target)
+            # Ending in an exception (Ctrl-C, a failure): that exception must still say how the run ended.
+            save_study(memory, ctx, failing=sys.exc_info()[0] is not None)
     return study
+
+
+class StudyNotSaved(UnasError):
+    """The study could not be written to the run directory (a full disk); every trial is in the store."""
+
+
+def write_study(from_storage: optuna.storages.BaseStorage, study_name: str, path: Path) -> None:
+    """Writes one study whole to the journal file ``path``, replacing that file only once all of it is written.
+
+    Optuna appends a journal record by record; a failure part way (a full disk)
+    would leave a partial record at the end, which Optuna's next append is glued
+    to (see :func:`~.storage.journal_damage`). Written to a new file beside it
+    and renamed over it, the journal is always either the earlier file or the
+    whole new one.
+
+    Args:
+        from_storage: The storage holding the study (the run's in-memory one).
+        study_name: The study.
+        path: The journal file to write (replaced whole if it exists).
+
+    Raises:
+        OSError: The new file could not be written or renamed; the earlier one is unchanged, the partial
+            new one removed.
+    """
+    from optuna.storages.journal import JournalFileBackend
+
+    partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
+    partial.unlink(missing_ok=True)  # left by a killed process that had this pid
+    try:
+        target = optuna.storages.JournalStorage(JournalFileBackend(str(partial)))
+        optuna.copy_study(from_study_name=study_name, from_storage=from_storage, to_storage=target)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
+
+
+def _earlier_journal(path: Path, run_id: str) -> tuple[bool, str | None]:
+    """Whether an earlier run-directory journal holds the run's study, and why Optuna cannot use it (None: it can).
+
+    Raises:
+        OSError: It cannot be read (then it cannot be moved aside either).
+    """
+    from optuna.storages.journal import JournalFileBackend
+
+    why = journal_damage(str(path))
+    if why is not None:
+        return False, why
+    try:
+        return run_id in optuna.get_all_study_names(optuna.storages.JournalStorage(JournalFileBackend(str(path)))), None
+    except Exception as e:  # whole JSON lines Optuna still cannot replay (a record of another version, edited by hand)
+        return False, f"Optuna cannot replay it: {type(e).__name__}: {str(e)[:200]}"
+
+
+def save_study(memory: optuna.storages.BaseStorage, ctx: RunContext, failing: bool = False) -> None:
+    """Saves the run's in-memory study as ``<run_dir>/optuna.journal``, written whole (:func:`write_study`).
+
+    A resumed run finds its earlier journal. Once replay is over the study holds
+    every trial of the earlier one and more, and replaces it; stopped during
+    replay it holds fewer, and the earlier journal stays if Optuna can read it.
+    A resume never needs the earlier journal's content (the store holds every
+    trial, and :class:`~unified_nas.lifecycle.Replay` hands them to the
+    re-seeded sampler), so one Optuna cannot read (a full disk cut a record
+    short) is set aside as ``optuna.journal.damaged-<time>``, never deleted,
+    with a one-line note, and the study is written anew.
+
+    Args:
+        memory: The run's in-memory storage.
+        ctx: The run (its directory, id and replay).
+        failing: The search is ending in an exception: a failure to save is a note on stderr, not
+            an exception that would hide the one that ends the run.
+
+    Raises:
+        StudyNotSaved: The journal could not be written (or a damaged one moved aside); an earlier
+            journal is unchanged, and ``unas run --resume`` writes it again.
+    """
+    path = ctx.run_dir / STUDY_FILE
+    try:
+        if path.exists():  # a resumed run's (a new run's directory is new)
+            holds_study, why = _earlier_journal(path, ctx.run_id)
+            if why is not None:
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                aside, n = path.with_name(f"{path.name}.damaged-{stamp}"), 1
+                while aside.exists():  # another one set aside in the same second: never overwritten
+                    aside, n = path.with_name(f"{path.name}.damaged-{stamp}-{n}"), n + 1
+                os.rename(path, aside)
+                print(
+                    f"unas: note: {path} is damaged ({why}); moved aside as {aside.name}, "
+                    "and the study is written again from the run's stored trials",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            elif holds_study and ctx.replay is not None and ctx.replay.active:
+                return
+        write_study(memory, ctx.run_id, path)
+    except OSError as e:
+        message = (
+            f"cannot save the Optuna study as {path}: {e.strerror or type(e).__name__}; every trial is in the "
+            f"store, and `unas run --resume {ctx.run_id}` writes it again"
+        )
+        if failing:
+            print(f"unas: note: {message}", file=sys.stderr, flush=True)
+            return
+        raise StudyNotSaved(message) from None
 
 
 def _study_parts(opts: Any, seed: int) -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner, bool]:
@@ -315,7 +416,7 @@ def _search_shared(
                     gc_after_trial=False,
                     show_progress_bar=False,
                 )
-        if not settle(study, ctx.budget.trials, sync, ctx.out_of_budget):
+        if not settle(study, ctx.budget.trials, sync, ctx.out_of_budget, quiet=ctx.quiet):
             return len(mine)  # nothing left to run here; every trial of every process has finished
         if cap is not None and len(mine) >= cap:
             return len(mine)  # a retry is waiting, but this worker has done its share
@@ -338,46 +439,51 @@ def run_shared_study(
 
     Raises:
         UserError: The storage cannot be opened, holds a study of this name already
-            (a new run), or no longer holds the run's study (a resume).
+            (a new run), no longer holds the run's study (a resume), or is a journal
+            file that got damaged (:func:`.storage.journal_errors`).
     """
     opts = ctx.options
     sampler, pruner, prune = _study_parts(opts, ctx.seed)
-    storage = open_storage(opts.extra["storage"])
-    reported: set[int] = set()
-    if ctx.replay is not None:
-        try:
-            study = optuna.load_study(study_name=ctx.run_id, storage=storage, sampler=sampler, pruner=pruner)
-        except KeyError:
-            raise UserError(f"--storage: the study of run {ctx.run_id} is gone from {opts.extra['storage']}") from None
-        reported = ctx.replay.hand_over()
-    else:
-        try:
-            study = optuna.create_study(
-                study_name=ctx.run_id,
-                storage=storage,
-                sampler=sampler,
-                pruner=pruner,
-                directions=ctx.directions,  # type: ignore[arg-type]
-            )
-        except optuna.exceptions.DuplicatedStudyError:
-            raise UserError(f"--storage: a study named {ctx.run_id} exists there already") from None
-        study.set_user_attr(RUN_ATTR, ctx.describe_for_workers())
-        if opts.default_first:
-            study.enqueue_trial(start_sample(ctx.recipe.space.decls()))
-    # Printed even with --quiet: the run id is what other processes need to join, and they may start now.
-    print(
-        f"run {ctx.run_id}: other processes join with: unas worker {ctx.run_id} --storage URL",
-        file=sys.stderr,
-        flush=True,
-    )
+    # A journal damaged while the study runs (a worker's disk filled up) is named, not a bare JSONDecodeError.
+    with journal_errors(opts.extra["storage"]):
+        storage = open_storage(opts.extra["storage"])
+        reported: set[int] = set()
+        if ctx.replay is not None:
+            try:
+                study = optuna.load_study(study_name=ctx.run_id, storage=storage, sampler=sampler, pruner=pruner)
+            except KeyError:
+                raise UserError(
+                    f"--storage: the study of run {ctx.run_id} is gone from {opts.extra['storage']}"
+                ) from None
+            reported = ctx.replay.hand_over()
+        else:
+            try:
+                study = optuna.create_study(
+                    study_name=ctx.run_id,
+                    storage=storage,
+                    sampler=sampler,
+                    pruner=pruner,
+                    directions=ctx.directions,  # type: ignore[arg-type]
+                )
+            except optuna.exceptions.DuplicatedStudyError:
+                raise UserError(f"--storage: a study named {ctx.run_id} exists there already") from None
+            study.set_user_attr(RUN_ATTR, ctx.describe_for_workers())
+            if opts.default_first:
+                study.enqueue_trial(start_sample(ctx.recipe.space.decls()))
+        # Printed even with --quiet: the run id is what other processes need to join, and they may start now.
+        print(
+            f"run {ctx.run_id}: other processes join with: unas worker {ctx.run_id} --storage URL",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    def sync() -> None:
-        for t in finished_unreported(study, reported):
-            reported.add(t.number)
-            report(t)
+        def sync() -> None:
+            for t in finished_unreported(study, reported):
+                reported.add(t.number)
+                report(t)
 
-    _search_shared(study, ctx, make_objective(suggest, ctx, prune=prune, shared=True), sync)
-    return study
+        _search_shared(study, ctx, make_objective(suggest, ctx, prune=prune, shared=True), sync)
+        return study
 
 
 def join_study(ctx: RunContext, suggest: Suggest, storage_url: str, trials: int | None) -> int:
@@ -391,8 +497,14 @@ def join_study(ctx: RunContext, suggest: Suggest, storage_url: str, trials: int 
 
     Returns:
         Trials this worker ran (surplus ones not counted).
+
+    Raises:
+        UserError: The storage is a journal file that got damaged (:func:`.storage.journal_errors`).
     """
     # Another seed per worker: with the run's own seed every worker's sampler would propose the same samples.
     sampler, pruner, prune = _study_parts(ctx.options, (ctx.seed + 1 + os.getpid()) % 2**32)
-    study = optuna.load_study(study_name=ctx.run_id, storage=open_storage(storage_url), sampler=sampler, pruner=pruner)
-    return _search_shared(study, ctx, make_objective(suggest, ctx, prune=prune, shared=True), lambda: None, trials)
+    with journal_errors(storage_url):
+        study = optuna.load_study(
+            study_name=ctx.run_id, storage=open_storage(storage_url), sampler=sampler, pruner=pruner
+        )
+        return _search_shared(study, ctx, make_objective(suggest, ctx, prune=prune, shared=True), lambda: None, trials)

@@ -30,6 +30,7 @@ comparison needs:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 import time
@@ -157,12 +158,32 @@ def fail_dead_trials(study: optuna.Study) -> None:
             optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)(study, study._storage.get_trial(t._trial_id))
 
 
+def fail_stale_trials(study: optuna.Study, quiet: bool) -> None:
+    """Optuna's ``fail_stale_trials`` (heartbeat-stale trials failed, and retried), silent when ``quiet``.
+
+    Marked experimental since Optuna 2.9 (the optuna pin keeps it as it is): the first
+    call in a process warns with an ``ExperimentalWarning`` on stderr, which ``--quiet``
+    promises not to show. Only that category, only around this call, and only when quiet:
+    entering ``warnings.catch_warnings`` resets Python's once-per-place memory of shown
+    warnings, so doing it on every pass otherwise would repeat other warnings.
+
+    Args:
+        study: The shared study (a no-op without a heartbeat: journal files).
+        quiet: Progress output is off.
+    """
+    with warnings.catch_warnings() if quiet else contextlib.nullcontext():
+        if quiet:
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def settle(
     study: optuna.Study,
     budget: int | None,
     sync: Callable[[], None],
     out_of_time: Callable[[], bool],
     poll_s: float = 1.0,
+    quiet: bool = False,
 ) -> bool:
     """After a process's ``optimize`` stopped: whether it has more to run, else wait for the others to finish.
 
@@ -176,6 +197,7 @@ def settle(
         sync: Stores finished trials (the run's first process); a no-op in workers.
         out_of_time: The run's wall-clock budget is spent (the same clock in every process).
         poll_s: Seconds between passes while other processes' trials run.
+        quiet: ``--quiet``: no toolkit warning on stderr (:func:`fail_stale_trials`'s ExperimentalWarning).
 
     Returns:
         True if this process should run trials again (a retry is waiting, or the budget has
@@ -183,7 +205,7 @@ def settle(
     """
     while True:
         sync()
-        optuna.storages.fail_stale_trials(study)  # no-op without a heartbeat (journal files)
+        fail_stale_trials(study, quiet)
         fail_dead_trials(study)
         trials = study.get_trials(deepcopy=False)
         running = any(t.state == optuna.trial.TrialState.RUNNING for t in trials)

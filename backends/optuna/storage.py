@@ -8,16 +8,25 @@ a SQLite file must be empty or hold Optuna's tables only (never our results
 store or any other database), and is read read-only; an in-memory database
 cannot be shared and is refused. :func:`open_storage` then opens it with
 Optuna's heartbeat and retry of dead workers' trials.
+
+A journal is also read whole before it is used (:func:`journal_damage`): a
+full disk part way through one of Optuna's appends leaves a partial record,
+which Optuna's reader skips, then glues the next append onto it and fails
+later with a ``JSONDecodeError`` that names no file. A damaged journal is
+refused with one line naming it, and left as it is (it is the user's).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import sqlite3
 import stat
 import urllib.parse
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +47,11 @@ JOURNAL_MAX_BYTES = 1 << 30
 # Bytes read to recognise a journal: its first line, one Optuna operation (a study's creation: a few
 # hundred bytes). Bounded so a file of one endless line (or a sparse file of zeros) costs no memory.
 JOURNAL_PREFIX_BYTES = 64 * 1024
+# Longest line read when a journal is checked whole: one operation is a few kB (a trial's result with its
+# epoch history the largest), so a longer line is damage (a run of zeros a crash left), not a record.
+JOURNAL_LINE_MAX_BYTES = 64 << 20
+# How journal_damage says the last line is cut short (the one damage a live writer can also show for a moment).
+PARTIAL_RECORD = "it ends in a partial record"
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
@@ -51,12 +65,14 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         The storage.
 
     Raises:
-        UserError: The database driver is missing, or the database cannot be reached.
+        UserError: The database driver is missing, the database cannot be reached, or the
+            journal file is damaged (Optuna reads it whole here).
     """
     if "://" not in url:
         from optuna.storages.journal import JournalFileBackend
 
-        return optuna.storages.JournalStorage(JournalFileBackend(url))
+        with journal_errors(url):
+            return optuna.storages.JournalStorage(JournalFileBackend(url))
     if url.startswith("postgresql://"):  # SQLAlchemy's default driver is psycopg2; the extra installs psycopg 3
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
@@ -122,10 +138,16 @@ def _read_prefix(path: str, limit: int, what: str) -> bytes:
         os.close(fd)
 
 
-def _is_journal_record(line: bytes) -> bool:
-    """Whether one line is an operation Optuna's journal writes (``JournalStorage._write_log``)."""
+@functools.cache
+def _journal_ops() -> frozenset[int]:
+    """The operation codes of Optuna's journal (``JournalOperation``)."""
     from optuna.storages.journal._storage import JournalOperation
 
+    return frozenset(o.value for o in JournalOperation)
+
+
+def _is_journal_record(line: bytes) -> bool:
+    """Whether one line is an operation Optuna's journal writes (``JournalStorage._write_log``)."""
     try:
         record = json.loads(line)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested deeper than the parser goes
@@ -136,9 +158,116 @@ def _is_journal_record(line: bytes) -> bool:
     return (
         isinstance(op, int)
         and not isinstance(op, bool)
-        and op in {o.value for o in JournalOperation}
+        and op in _journal_ops()
         and isinstance(record.get("worker_id"), str)
     )
+
+
+def journal_damage(path: str) -> str | None:
+    """What keeps Optuna from reading a journal file, or appending to it, safely; None if nothing does.
+
+    Every line must be one whole journal operation. Optuna's reader (5.0,
+    ``JournalFileBackend.read_logs``) stops with a bare ``JSONDecodeError`` at a
+    line that is not one when more lines follow, and skips a partial last line
+    (it may be a record another process is appending); its next append is then
+    glued onto that line and lost, and a later read fails.
+
+    Args:
+        path: The journal file.
+
+    Returns:
+        The damage, naming its line (a partial last line starts with :data:`PARTIAL_RECORD`), or None.
+
+    Raises:
+        OSError: The file cannot be read.
+    """
+    with open(path, "rb") as f:
+        for number, line in enumerate(iter(lambda: f.readline(JOURNAL_LINE_MAX_BYTES), b""), start=1):
+            if len(line) >= JOURNAL_LINE_MAX_BYTES and not line.endswith(b"\n"):
+                return (
+                    f"line {number} is over {JOURNAL_LINE_MAX_BYTES >> 20} MiB, far longer than any journal operation"
+                )
+            if not line.endswith(b"\n"):
+                return f"{PARTIAL_RECORD} at line {number}"
+            if not _is_journal_record(line):
+                return f"line {number} is not an Optuna journal operation"
+    return None
+
+
+def damaged_journal(path: str, why: str) -> UserError:
+    """The one-line error for a damaged ``--storage`` journal (the user's file: it is never moved or rewritten)."""
+    return UserError(
+        f"--storage: {path} is damaged ({why}); Optuna cannot go on with it, and it is left as it is: "
+        "restore it from a copy, or start a new run with another journal file"
+    )
+
+
+def _settled_damage(path: str) -> str | None:
+    """:func:`journal_damage`, a partial last line looked at again under the lock Optuna's writers hold.
+
+    Optuna's processes append under the journal's lock (its ``JournalFileSymlinkLock``, the
+    default of ``JournalFileBackend``): a partial last line seen without it may be a record
+    that a live worker is writing at this moment. Only then is the lock taken (a symlink
+    next to the file for a moment); a lock left by a killed writer is broken by Optuna's
+    lock after its grace period (30 s).
+
+    Raises:
+        UserError: The file cannot be read, or the lock cannot be taken.
+    """
+    try:
+        why = journal_damage(path)
+    except OSError as e:
+        raise UserError(f"--storage: cannot read the journal file {path}: {e.strerror or type(e).__name__}") from None
+    if why is None or not why.startswith(PARTIAL_RECORD):
+        return why
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    lock = JournalFileSymlinkLock(path)
+    try:
+        lock.acquire()
+    except OSError as e:
+        raise UserError(f"--storage: cannot lock the journal file {path}: {e.strerror or type(e).__name__}") from None
+    try:
+        return journal_damage(path)
+    except OSError as e:
+        raise UserError(f"--storage: cannot read the journal file {path}: {e.strerror or type(e).__name__}") from None
+    finally:
+        with contextlib.suppress(RuntimeError):  # another process broke it as stale meanwhile
+            lock.release()
+
+
+@contextlib.contextmanager
+def journal_errors(url: str) -> Iterator[None]:
+    """Names a ``--storage`` journal file that got damaged while the study ran, where Optuna fails on it.
+
+    A worker whose disk fills up part way through an append leaves a partial
+    record that the other processes' appends are glued to; Optuna then fails
+    in whichever process reads it next, with an error that names no file
+    (``JSONDecodeError``, ``UnicodeDecodeError``, or an ``AttributeError``
+    from a lost record). An error inside this block, while the journal file is
+    damaged, becomes the one-line :func:`damaged_journal` error.
+
+    Args:
+        url: The ``--storage`` value (an RDB URL passes everything through).
+
+    Yields:
+        Nothing.
+
+    Raises:
+        UserError: An exception was raised inside and the journal file is damaged.
+    """
+    try:
+        yield
+    except Exception:
+        if "://" in url:
+            raise
+        try:
+            why = journal_damage(url)
+        except OSError:
+            why = None
+        if why is None:
+            raise  # not the journal's doing
+        raise damaged_journal(url, why) from None
 
 
 def _check_journal(path: str, must_exist: bool) -> None:
@@ -146,7 +275,9 @@ def _check_journal(path: str, must_exist: bool) -> None:
 
     A new journal (``unas run``) needs an existing folder; an existing one must be a regular
     file of at most :data:`JOURNAL_MAX_BYTES`, empty (Optuna creates empty journals) or
-    starting with a line that is an Optuna journal operation.
+    starting with a line that is an Optuna journal operation, and then every line of it
+    one whole operation (:func:`journal_damage`, read under Optuna's lock where the last
+    line is partial: :func:`_settled_damage`).
 
     Args:
         path: The ``--storage`` value (a file path).
@@ -175,6 +306,9 @@ def _check_journal(path: str, must_exist: bool) -> None:
     first, newline, _ = head.partition(b"\n")
     if not newline or not _is_journal_record(first):
         raise UserError(f"--storage: {path} is not an Optuna journal file (its first line is no journal operation)")
+    why = _settled_damage(path)
+    if why is not None:
+        raise damaged_journal(path, why)
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -292,7 +426,8 @@ def _check_sqlite(url: str, path: Path, must_exist: bool) -> bool:
 def check_storage_url(url: Any, must_exist: bool = False) -> str:
     """Refuses a ``--storage`` value that cannot work, before anything is written.
 
-    Writes nothing itself: a journal is examined by a bounded read, an SQLite file
+    Writes nothing itself: a journal is read line by line (a partial last line again under
+    Optuna's lock, a symlink next to it for a moment), an SQLite file
     read-only with :mod:`sqlite3`; only a database that already holds Optuna's schema
     (SQLite) or a server (PostgreSQL, MySQL) is opened through Optuna to check it.
 
@@ -306,7 +441,7 @@ def check_storage_url(url: Any, must_exist: bool = False) -> str:
     Raises:
         UserError: Not a string; a password in the URL (it would be kept in the run report and the
             study: use ``PGPASSWORD`` or ``~/.pgpass``); a journal that is not a regular file,
-            not an Optuna journal, over :data:`JOURNAL_MAX_BYTES` or in a missing folder; an
+            not an Optuna journal, damaged, over :data:`JOURNAL_MAX_BYTES` or in a missing folder; an
             in-memory SQLite database; an SQLite file that is not empty nor Optuna's; a database
             that cannot be opened or a missing driver.
     """
