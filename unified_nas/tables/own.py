@@ -13,7 +13,9 @@ The file is SQLite. Every architecture is committed the moment it finishes, so
 a killed tabulation (even ``kill -9``) loses at most the architecture in
 flight, and running the same command again resumes: the sample sequence is the
 same for the same seed, and architectures already stored are skipped, not
-retrained. A table remembers a fingerprint of everything that decides its
+retrained. A kill in the middle of a commit leaves SQLite's journal beside the
+file: readers, which open tables read-only, cannot roll it back and say so;
+``tabulate`` rolls it back before it resumes. A table remembers a fingerprint of everything that decides its
 numbers (space, training, data, seed, proxies); adding to it with a recipe of
 another fingerprint is refused before anything is written.
 
@@ -41,7 +43,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from unified_nas.errors import RecipeError, UserError, format_failure
 from unified_nas.jsontext import strict_json
 from unified_nas.limits import MAX_EPOCHS, MAX_SEED
-from unified_nas.recipe_text import file_label, shown
+from unified_nas.recipe_text import MAX_DEPTH, MAX_RECIPE_BYTES, MAX_VALUES, file_label, shown
 
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
@@ -70,6 +72,8 @@ FORMAT = "unified-nas-own-table"
 FORMAT_VERSION = 1
 #: At most this many architectures per table (``--all`` or ``--sample``): at a few seconds
 #: of training each, more would take days, and ``--all`` holds the whole list in memory.
+#: Readers refuse a file with more rows before reading any: a row costs a few kB of memory
+#: once read (300,006 rows took about 9x the file's size), so the cap bounds what a file costs.
 MAX_ARCHS = 100_000
 #: Default folder of ``unas tabulate``'s tables (relative to the working directory).
 DEFAULT_DIR = "unas-tables"
@@ -89,12 +93,41 @@ _METRIC_BOUNDS: dict[str, tuple[float, float]] = {
 }
 # The metrics a replayed trial reports: a complete row without one cannot answer a search.
 _REQUIRED_COMPLETE = ("val_accuracy", "val_loss", "train_loss", "train_s")
+# What a replayed trial reads of a row (``evaluation.OwnTableLookup``): the replay data's digest covers these.
+_REPLAYED = ("status", "error", "val_accuracy", "val_loss", "train_loss", "test_accuracy", "params", "flops", "train_s")
 _STATUSES = ("complete", "failed")
 _MODES = ("sample", "all")
 # Proxy names become column names (``proxy_<name>``) and cells of the printed and markdown
 # tables: identifiers only, so a table's meta cannot inject terminal escapes or markdown.
 _PROXY_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _FINGERPRINT_RE = re.compile(r"[0-9a-f]{16}")
+# Every meta key ``tabulate`` writes; readers read these and nothing else of the meta table.
+_META_KEYS = (
+    "format",
+    "format_version",
+    "fingerprint",
+    "recipe_name",
+    "recipe_text",
+    "recipe_hash",
+    "decls",
+    "space_size",
+    "data",
+    "protocol",
+    "seed",
+    "proxies",
+    "mode",
+    "requested",
+    "packages",
+    "created_at",
+)
+# SQLite's storage classes (``typeof``) by the name of the Python type they are read as, for messages.
+_SQL_TYPES = {"blob": "bytes", "integer": "int", "real": "float"}
+# A table's meta values are bounded by the limits of the recipe they come from (recipe_text's size,
+# nesting and number of values); every other value read from a table file, by the same size.
+_TOO_LARGE = f"larger than {MAX_RECIPE_BYTES >> 20} MiB, the most a recipe (and any value of a table) may hold"
+# SQLite's extended result code for "a hot journal needs rolling back, but this connection may not
+# write" (SQLITE_READONLY_ROLLBACK); Python's sqlite3 names it from 3.11.
+_READONLY_ROLLBACK = getattr(sqlite3, "SQLITE_READONLY_ROLLBACK", 776)
 # Longest data-set name shown (a user's data file is named by its stem).
 _MAX_SHOWN_NAME = 255
 # Recipe fields that do not change an architecture's trained numbers: two recipes that differ only
@@ -113,6 +146,13 @@ def _plain(o: Any) -> Any:
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
+# One encoder for every key (what json.dumps would build per call): opening a table computes a key
+# per row and per architecture of its space, 31,250 for NAS-Bench-201's size.
+_KEY_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_plain, allow_nan=False)
+# A row as the content digest reads it (see OwnTable._scan).
+_ROW_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def sample_key(sample: Mapping[str, Any]) -> str:
     """The row key of a canonical sample: its sorted, compact JSON.
 
@@ -122,7 +162,7 @@ def sample_key(sample: Mapping[str, Any]) -> str:
     Returns:
         The key; equal samples give equal keys.
     """
-    return json.dumps(dict(sample), sort_keys=True, separators=(",", ":"), default=_plain, allow_nan=False)
+    return _KEY_JSON.encode(dict(sample))
 
 
 def _decl_dicts(decls: Sequence[ParamDecl]) -> list[dict[str, Any]]:
@@ -267,6 +307,72 @@ def _damaged(path: Path, where: str, why: str) -> OwnTableError:
     return OwnTableError(f"{file_label(path)} is a damaged unified-nas table ({where}: {why})")
 
 
+def _journal(path: Path) -> Path:
+    """SQLite's rollback journal of a table file: its name plus ``-journal``, beside the file a link points to."""
+    real = path.resolve()  # the file _connect opens
+    return real.with_name(real.name + "-journal")
+
+
+def _hot_journal(path: Path, e: sqlite3.Error) -> bool:
+    """True if SQLite refused to read ``path`` because a hot journal needs rolling back.
+
+    A process killed while it committed (``tabulate``, one transaction per row) leaves its journal:
+    the committed rows are intact, but only a connection that may write can roll the journal back,
+    and readers open tables read-only.
+    """
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code == _READONLY_ROLLBACK)
+    # Python < 3.11 gives no result code: SQLite's readonly error, with a journal beside the file.
+    return "readonly" in str(e) and _journal(path).is_file()
+
+
+def _unfinished(path: Path) -> OwnTableError:
+    """The one-line error of a table a killed ``tabulate`` left with a hot journal (see :func:`_hot_journal`)."""
+    label = file_label(path)
+    return OwnTableError(
+        f"{label} has an unfinished write of a killed `unas tabulate` (SQLite's journal is left beside it); "
+        f"run `unas tabulate RECIPE --all|--sample N --out {label}` again to finish it"
+    )
+
+
+def _read_error(path: Path, where: str, e: sqlite3.Error) -> OwnTableError:
+    """The one-line error of a read that SQLite refused: a hot journal, a value over the limit, or damage."""
+    if _hot_journal(path, e):
+        return _unfinished(path)
+    if isinstance(e, sqlite3.DataError):  # SQLITE_TOOBIG: past the length limit OwnTable.open sets
+        return _damaged(path, where, f"a value {_TOO_LARGE}")
+    return _damaged(path, where, str(e))
+
+
+def _one_line(text: str) -> str:
+    """Text from a file or from SQLite, folded to one printable line for a message."""
+    text = " ".join(text.split())
+    return text if text.isprintable() and len(text) <= 200 else shown(text, 200)
+
+
+def _json_limits(value: Any) -> str | None:
+    """Why parsed JSON goes past a recipe's limits (nesting, number of values), or None.
+
+    The limits of :mod:`unified_nas.recipe_text`, so a table's JSON costs no more than its recipe
+    could; walked without recursion, as any depth may come in.
+    """
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            return f"has more than {MAX_VALUES} values"
+        if depth > MAX_DEPTH:
+            return f"nests deeper than {MAX_DEPTH} levels"
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return None
+
+
 def _number_problem(value: Any, low: float = -math.inf, high: float = math.inf) -> str | None:
     """Why ``value`` is not a finite number in ``[low, high]``, or None if it is.
 
@@ -347,28 +453,72 @@ def _read_meta(db: sqlite3.Connection, path: Path) -> TableMeta:
 
     Every value is checked, not only parsed: names from the meta are printed to the terminal and
     into markdown reports, and numbers size replays, so a value ``tabulate`` cannot have written
-    (a control character, a string where a list belongs, an infinite seed) is refused here.
+    (a control character, a string where a list belongs, an infinite seed) is refused here. Only
+    the keys ``tabulate`` writes are read, each only after SQL said it is text of a recipe's size.
 
     Raises:
-        OwnTableError: Not a SQLite database, not our table, another format version, or a meta
-            value that ``tabulate`` cannot have written (naming the key).
+        OwnTableError: Not a SQLite database, not our table, another format version, a hot journal
+            (:func:`_unfinished`), or a meta value that ``tabulate`` cannot have written (naming the key).
+    """
+    label = file_label(path)
+    try:
+        tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'archs')")
+        if {r[0] for r in tables} != {"meta", "archs"}:
+            some = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 5")
+            names = ", ".join(shown(r[0]) for r in some) or "none"
+            raise OwnTableError(f"{label} is not a unified-nas table (it has tables {names})")
+        raw: dict[str, str | None] = {}
+        for key in _META_KEYS:
+            raw[key] = _meta_value(db, path, key)
+            if key == "format" and raw[key] != FORMAT:
+                raise OwnTableError(f"{label} is not a unified-nas table (no format {FORMAT!r})")
+            if key == "format_version" and raw[key] != str(FORMAT_VERSION):
+                raise OwnTableError(
+                    f"{label} is a table of format {shown(raw[key])}; this unified-nas reads {FORMAT_VERSION}"
+                )
+    except sqlite3.DatabaseError as e:
+        if _hot_journal(path, e):
+            raise _unfinished(path) from None
+        raise OwnTableError(f"{label} is not a unified-nas table ({_one_line(str(e))})") from None
+    return _parse_meta(raw, path)
+
+
+def _meta_value(db: sqlite3.Connection, path: Path, key: str) -> str | None:
+    """One meta value, read only once SQL said it is text no larger than a recipe.
+
+    ``length(value)`` is read first: under the length limit :meth:`OwnTable.open` sets, SQLite refuses
+    a longer value without loading it (a 150-million-character value: refused at once, where loading
+    it to measure took 0.6 s and 315 MB), and the value itself is fetched only when it fits.
+
+    Args:
+        db: The open table.
+        path: Its file (for messages).
+        key: A meta key.
+
+    Returns:
+        The value, or None if the key is missing.
+
+    Raises:
+        OwnTableError: The key stored twice, a value that is not text or larger than a recipe may be.
+        sqlite3.DatabaseError: SQLite cannot read the file.
     """
     try:
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not {"meta", "archs"} <= tables:
-            names = ", ".join(shown(t) for t in sorted(tables, key=str)[:5]) or "none"
-            raise OwnTableError(f"{file_label(path)} is not a unified-nas table (it has tables {names})")
-        raw = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.DatabaseError as e:
-        raise OwnTableError(f"{file_label(path)} is not a unified-nas table ({e})") from None
-    if raw.get("format") != FORMAT:
-        raise OwnTableError(f"{file_label(path)} is not a unified-nas table (no format {FORMAT!r})")
-    if raw.get("format_version") != str(FORMAT_VERSION):
-        raise OwnTableError(
-            f"{file_label(path)} is a table of format {shown(raw.get('format_version'))}; "
-            f"this unified-nas reads {FORMAT_VERSION}"
-        )
-    return _parse_meta(raw, path)
+        found = db.execute("SELECT typeof(value), length(value) FROM meta WHERE key = ? LIMIT 2", (key,)).fetchall()
+    except sqlite3.DataError:  # SQLITE_TOOBIG: longer than the connection's length limit
+        raise _damaged(path, f"meta {key}", _TOO_LARGE) from None
+    if not found:
+        return None
+    if len(found) > 1:  # no PRIMARY KEY in this file: tabulate's has one
+        raise _damaged(path, f"meta {key}", "stored twice")
+    kind, length = found[0]
+    if kind != "text":
+        raise _damaged(path, f"meta {key}", "missing" if kind == "null" else f"{_SQL_TYPES.get(kind, kind)}, not text")
+    if length > MAX_RECIPE_BYTES:  # characters; without a length limit (Python < 3.11), a first cut
+        raise _damaged(path, f"meta {key}", _TOO_LARGE)
+    value: str = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+    if len(value.encode()) > MAX_RECIPE_BYTES:
+        raise _damaged(path, f"meta {key}", _TOO_LARGE)
+    return value
 
 
 def _parse_meta(raw: Mapping[Any, Any], path: Path) -> TableMeta:
@@ -394,9 +544,12 @@ def _parse_meta(raw: Mapping[Any, Any], path: Path) -> TableMeta:
 
     def parsed(key: str) -> Any:
         try:
-            return _strict_loads(text(key))
+            value = _strict_loads(text(key))
         except ValueError as e:
             raise _damaged(path, f"meta {key}", f"not JSON ({e})") from None
+        if (why := _json_limits(value)) is not None:
+            raise _damaged(path, f"meta {key}", why)
+        return value
 
     def integer(key: str, low: int, high: int) -> int:
         value = text(key)
@@ -484,12 +637,19 @@ class OwnTable:
     Attributes:
         path: The table file.
         meta: How it was made (:class:`TableMeta`).
+        content_sha256: sha256 (hex) of the meta fingerprint and of every row as a replay reads it
+            (:data:`_REPLAYED`), in key order: another table of the same recipe, or a changed
+            number, gives another digest; the same rows stored in another order give the same.
     """
 
     def __init__(self, db: sqlite3.Connection, path: Path, meta: TableMeta) -> None:
         self._db = db
         self.path = path
         self.meta = meta
+        # Filled by _scan: each architecture's rowid (lookups read that row of the table itself, so
+        # they answer from exactly the rows the scan checked, never through an index it did not read).
+        self._rowids: dict[str, int] = {}
+        self.content_sha256 = ""
         self._columns = [r[1] for r in self._query("PRAGMA table_info(archs)")]
         needed = ["key", "idx", "sample", "status", "error", *_METRICS, *(f"proxy_{p}" for p in meta.proxies)]
         missing = [c for c in [*needed, "finished_at"] if c not in self._columns]
@@ -515,7 +675,94 @@ class OwnTable:
         try:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.DatabaseError as e:
-            raise _damaged(self.path, "archs", str(e)) from None
+            raise _read_error(self.path, "archs", e) from None
+
+    def _scan(self) -> None:
+        """Checks every row once, in one pass, keeping only each key's rowid and the content digest.
+
+        The row count is read first and capped (by the space size the meta claims and by
+        :data:`MAX_ARCHS`) before any row is read, and the read itself stops past the cap, so a file
+        of junk rows costs no memory. Each row is checked as :meth:`_row` does, must be an
+        architecture of the table's space (:meth:`_space_keys`), and may be stored once.
+
+        Raises:
+            OwnTableError: Too many rows, a meta space size that is not the space's, a damaged row, a
+                row of no architecture of the space, or an architecture stored twice.
+        """
+        from unified_nas.errors import SampleError
+        from unified_nas.space.sampling import validate_sample
+
+        size = self.meta.space_size
+        cap = min(int(size), MAX_ARCHS) if math.isfinite(size) else MAX_ARCHS
+        count = int(self._query("SELECT COUNT(*) FROM archs")[0][0])
+        if count > cap:
+            raise _damaged(self.path, "archs", self._too_many(count, cap))
+        space = self._space_keys()
+        digests: list[str] = []
+        try:
+            # One row at a time, in rowid order; LIMIT: COUNT(*) may be answered from an index.
+            for values in self._db.execute("SELECT rowid, * FROM archs LIMIT ?", (cap + 1,)):
+                rowid = values[0]
+                if len(self._rowids) == cap:
+                    raise _damaged(self.path, "archs", self._too_many(cap + 1, cap))
+                row = self._row(values)
+                if space is None or row.key not in space:
+                    try:  # labels, their activity, values in range; or why the key is not listed
+                        validate_sample(self._decls, row.sample)
+                        if space is not None:  # valid values, but not as the space lists them (7.0 for 7)
+                            raise SampleError("its values are of other types than the space's")
+                    except SampleError as e:
+                        why = f"not an architecture of its space ({_one_line(str(e))})"
+                        raise _damaged(self.path, f"archs row {rowid}, column sample", why) from None
+                if (other := self._rowids.setdefault(row.key, rowid)) != rowid:
+                    raise _damaged(self.path, f"archs row {rowid}, column key", f"row {other} holds it too")
+                replayed = [getattr(row, c) for c in _REPLAYED]
+                digests.append(_ROW_JSON.encode([row.key, *replayed]))
+        except sqlite3.DatabaseError as e:
+            raise _read_error(self.path, "archs", e) from None
+        digests.sort()  # key order: the digest does not depend on where SQLite stored the rows
+        content = hashlib.sha256(self.meta.fingerprint.encode())
+        for d in digests:
+            content.update(b"\n" + d.encode())
+        self.content_sha256 = content.hexdigest()
+
+    def _space_keys(self) -> set[str] | None:
+        """The keys of every architecture of the table's space, if the meta says it has at most :data:`MAX_ARCHS`.
+
+        Listing the space checks the meta's space size too (so a forged one cannot pass a partial
+        table as complete), and costs less than checking each row's values one by one would (15,625
+        architectures: 0.045 s listed, against 0.14 s for ``validate_sample`` on every row). At most
+        ``MAX_ARCHS + 1`` are listed, whatever the declarations: each costs one pass over them.
+
+        Returns:
+            The keys, or None for a larger or continuous space (its rows are checked value by value).
+
+        Raises:
+            OwnTableError: The space has another size than the meta's ``space_size``.
+        """
+        from itertools import islice
+
+        from unified_nas.space.sampling import enumerate_samples
+
+        size = self.meta.space_size
+        if not (math.isfinite(size) and size <= MAX_ARCHS):
+            return None
+        try:
+            keys = {sample_key(s) for s in islice(enumerate_samples(self._decls), MAX_ARCHS + 1)}
+        except ValueError:  # a continuous range
+            raise _damaged(
+                self.path, "meta space_size", f"{shown(size)} is not the size of its space (infinite)"
+            ) from None
+        if len(keys) != size:
+            real = f"{len(keys)}" if len(keys) <= MAX_ARCHS else f"more than {MAX_ARCHS}"
+            raise _damaged(self.path, "meta space_size", f"{shown(size)} is not the size of its space ({real})")
+        return keys
+
+    def _too_many(self, count: int, cap: int) -> str:
+        """Why ``count`` rows are more than this table may hold (``cap``: see :meth:`_scan`)."""
+        if cap < MAX_ARCHS:
+            return f"{count} rows, more than the {cap} architectures of its space"
+        return f"{count} rows, more than {MAX_ARCHS}, the most a table holds"
 
     @classmethod
     def open(cls, path: str | Path, field: str | None = None) -> OwnTable:
@@ -530,11 +777,14 @@ class OwnTable:
             The table.
 
         Every meta value and every row is checked here (names safe to print, numbers finite and in
-        range, samples JSON objects), so a damaged or hostile file is refused before anything uses it.
+        range, samples of the table's space, each architecture once), with SQLite's own
+        ``quick_check`` of the file, so a damaged or hostile file is refused before anything uses it.
+        No value larger than a recipe may be is read, nor more rows than the space has.
 
         Raises:
-            OwnTableError: No file there, not a unified-nas table of this format version, or a
-                damaged one (naming the meta key, or the row and column).
+            OwnTableError: No file there, not a unified-nas table of this format version, a table
+                left with a hot journal by a killed ``tabulate``, or a damaged one (naming the meta
+                key, or the row and column).
             RecipeError: The same, if ``field`` is given.
         """
         if field is None:
@@ -552,11 +802,23 @@ class OwnTable:
             db = _connect(p, "ro")
         except sqlite3.Error as e:
             raise OwnTableError(f"cannot open table {file_label(p)}: {e}") from None
+        # No string or blob longer than a recipe may be is read from the file: past the limit SQLite
+        # refuses it (SQLITE_TOOBIG) without loading it. Python < 3.11 cannot set it: _meta_value
+        # still measures each meta value in SQL before fetching it.
+        if hasattr(db, "setlimit"):
+            db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_RECIPE_BYTES)
         try:
             table = cls(db, p, _read_meta(db, p))
+            # SQLite's check of the file's pages (b-trees, free list, NOT NULL), not of index content;
+            # lookups read rows by rowid, so an index that disagrees with its rows is never used.
+            problem = _one_line(str(table._query("PRAGMA quick_check(1)")[0][0]))
+            if problem != "ok":
+                raise _damaged(p, "SQLite quick_check", problem)
             # Every row now, not at its first lookup: a damaged table is refused before a replay
-            # creates its run (tables hold at most a few thousand rows; 200 take a few ms).
-            table.rows()
+            # creates its run. 15,625 rows (NAS-Bench-201's size) open in about 0.4 s, 0.1 s more than
+            # when rows were only checked one by one: listing the space 0.045 s, the content digest
+            # about 0.03 s, quick_check 0.007 s (python -m tests.unit.test_own_table_scale).
+            table._scan()
         except BaseException:
             db.close()
             raise
@@ -668,7 +930,11 @@ class OwnTable:
             OwnTableError: A row holds a value ``tabulate`` cannot have written.
         """
         where = " WHERE status = 'complete'" if complete_only else ""
-        return [self._row(v) for v in self._query(f"SELECT rowid, * FROM archs{where} ORDER BY idx")]
+        rows = [self._row(v) for v in self._query(f"SELECT rowid, * FROM archs{where}")]
+        # Sorted here, not by SQLite: its sorter would copy every row into one record, which the
+        # length limit of the connection (see _open) would refuse for a row with a long error text.
+        rows.sort(key=lambda r: r.index)
+        return rows
 
     def __len__(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM archs")[0][0])
@@ -705,27 +971,45 @@ class OwnTable:
         from unified_nas.space.sampling import canonicalize
 
         key = sample_key(canonicalize(self._decls, sample))
-        found = self._query("SELECT rowid, * FROM archs WHERE key = ?", (key,))
-        return self._row(found[0]) if found else None
+        rowid = self._rowids.get(key)
+        if rowid is None:
+            return None
+        found = self._query("SELECT rowid, * FROM archs WHERE rowid = ?", (rowid,))
+        row = self._row(found[0]) if found else None
+        if row is None or row.key != key:  # the file was changed since it was opened and checked
+            raise _damaged(self.path, f"archs row {rowid}", "changed since the table was opened")
+        return row
 
     def same_space(self, decls: Sequence[ParamDecl]) -> bool:
         """True if ``decls`` are exactly the declarations the table was tabulated for."""
         return _decl_dicts(decls) == self.meta.decls
 
     def covers(self, decls: Sequence[ParamDecl]) -> bool:
-        """True if the table holds every architecture of ``decls``'s space (the same space as its own)."""
-        return self.same_space(decls) and math.isfinite(self.meta.space_size) and len(self) >= self.meta.space_size
+        """True if the table holds every architecture of ``decls``'s space (its own) exactly once, and nothing else."""
+        try:
+            self.check_replay(decls)
+        except RecipeError:
+            return False
+        return True
 
     def check_replay(self, decls: Sequence[ParamDecl], field: str = "evaluation.table") -> None:
         """Refuses a table that cannot answer every sample a search of ``decls`` may propose.
+
+        Coverage is exact: at open every row was found to be an architecture of the table's space
+        (listed from its declarations, which must be ``decls``), each stored once, and the space
+        size checked against that list; so the table covers the space when it holds as many rows.
+        No row is read again here.
 
         Args:
             decls: The recipe's space declarations.
             field: The recipe field named in the error.
 
         Raises:
-            RecipeError: ``field``: the spaces differ, or the table holds only part of the space.
+            RecipeError: ``field``: the spaces differ, the meta's space size is not the space's, or
+                the table holds only part of the space.
         """
+        from unified_nas.space.sampling import space_size
+
         if not self.same_space(decls):
             mine = {d["label"] for d in self.meta.decls}
             theirs = {d.label for d in decls}
@@ -736,11 +1020,23 @@ class OwnTable:
                 f"table {self.path} was tabulated for another space than this recipe's ({detail}); "
                 f"its recipe is {self.meta.recipe_name}",
             )
-        if not self.covers(decls):
-            size = "infinitely many" if not math.isfinite(self.meta.space_size) else f"{int(self.meta.space_size)}"
+        size = space_size(decls)
+        if self.meta.space_size != size:  # the space is the recipe's: the meta's size was edited
+            why = f"{shown(self.meta.space_size)} is not the size of its space ({shown(size)})"
+            raise RecipeError(field, str(_damaged(self.path, "meta space_size", why)))
+        if not math.isfinite(size) or size > MAX_ARCHS:
+            shown_size = "infinitely many" if not math.isfinite(size) else f"{int(size)}"
             raise RecipeError(
                 field,
-                f"table {self.path} holds {len(self)} of {size} architectures of this space; "
+                f"table {self.path} holds {len(self._rowids)} of {shown_size} architectures of this space; "
+                f"only a space of at most {MAX_ARCHS} architectures can be tabulated whole (--all) and searched on",
+            )
+        # _scan found each row to be an architecture of this very space (listed from the same
+        # declarations), each stored once: as many rows as architectures is every one of them.
+        if len(self._rowids) != size:
+            raise RecipeError(
+                field,
+                f"table {self.path} holds {len(self._rowids)} of {int(size)} architectures of this space; "
                 "tabulate it with --all to search on it",
             )
 
@@ -839,8 +1135,10 @@ def _open_for_writing(path: Path, meta: dict[str, str], proxies: Sequence[str]) 
     """Opens (or creates) a table for ``tabulate``, refusing a file that is not ours or of another recipe.
 
     Nothing is written to a refused file: it is read (and every row checked) through a read-only
-    connection first. The file is opened by its absolute path (:func:`_connect`), so ``path`` is
-    always the literal file name that was checked, never a SQLite URI.
+    connection first. The one exception is a hot journal beside the file, which SQLite rolls
+    back first (:func:`_roll_back_unfinished_write`): that restores the file's last commit. The file
+    is opened by its absolute path (:func:`_connect`), so ``path`` is always the literal file name
+    that was checked, never a SQLite URI.
 
     Raises:
         OwnTableError: Not our table, a damaged one, another format, another fingerprint, or not writable.
@@ -848,6 +1146,7 @@ def _open_for_writing(path: Path, meta: dict[str, str], proxies: Sequence[str]) 
     if path.exists() and not path.is_file():
         raise OwnTableError(f"{file_label(path)} is not a file")
     if path.is_file() and path.stat().st_size > 0:
+        _roll_back_unfinished_write(path)
         with OwnTable.open(path) as table:
             old = table.meta
         if old.fingerprint != meta["fingerprint"]:
@@ -876,6 +1175,91 @@ def _open_for_writing(path: Path, meta: dict[str, str], proxies: Sequence[str]) 
     return db
 
 
+def _roll_back_unfinished_write(path: Path) -> None:
+    """Lets SQLite roll back the hot journal a killed ``tabulate`` left beside ``path``, if there is one.
+
+    A commit killed half-way leaves the file with part of a row's pages and the journal that undoes
+    them; SQLite rolls it back on the first read of a connection that may write (readers, read-only,
+    cannot: see :func:`_hot_journal`). Afterwards the file holds exactly its committed rows, and the
+    read-only check of :func:`_open_for_writing` and the resumed tabulation see them.
+
+    Args:
+        path: An existing file about to be checked and resumed.
+    """
+    if not _journal(path).is_file():  # nothing to roll back: nothing is opened for writing
+        return
+    try:
+        db = _connect(path, "rw")
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        pass  # not a database, or not writable here: the read-only check that follows says which
+
+
+def _check_meta_bounds(meta: Mapping[str, str], recipe_name: str) -> None:
+    """Refuses to create a table whose meta its readers would refuse (see :func:`_meta_value`).
+
+    Raises:
+        UserError: A value larger than a recipe may be, or JSON nested deeper or holding more
+            values than a recipe may.
+    """
+    for key, value in meta.items():
+        if len(value.encode()) > MAX_RECIPE_BYTES:
+            raise UserError(f"tabulate {recipe_name}: the table's meta {key} would be {_TOO_LARGE}")
+        if key in ("decls", "data", "protocol", "proxies", "packages") and (why := _json_limits(json.loads(value))):
+            raise UserError(f"tabulate {recipe_name}: the table's meta {key} {why}, more than a recipe may")
+
+
+def _table_meta(
+    recipe: Recipe, data: Dataset, seed: int, proxies: Sequence[str], mode: str, requested: int
+) -> dict[str, str]:
+    """The meta record ``tabulate`` writes for a recipe: key -> text, as stored.
+
+    Args:
+        recipe: The tabulated recipe.
+        data: Its loaded data.
+        seed: Training, proxy and sampling seed.
+        proxies: Names of the proxies stored per row.
+        mode: ``"sample"`` or ``"all"``.
+        requested: Architectures this tabulation asks for.
+
+    Returns:
+        The meta record.
+    """
+    from unified_nas.environment import environment
+    from unified_nas.space.sampling import space_size
+
+    decls = recipe.space.decls()
+    size = space_size(decls)
+    return {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "fingerprint": _fingerprint(recipe, data, seed, proxies),
+        "recipe_name": recipe.name,
+        "recipe_text": recipe.source,
+        "recipe_hash": recipe.content_hash,
+        "decls": json.dumps(_decl_dicts(decls)),
+        "space_size": json.dumps(size if math.isfinite(size) else None),
+        "data": strict_json(data.describe()),
+        "protocol": json.dumps(
+            {
+                "epochs": recipe.protocol.epochs,
+                "schedule": recipe.protocol.schedule,
+                "patience": recipe.protocol.patience,
+                "loss": recipe.protocol.loss,
+            }
+        ),
+        "seed": str(seed),
+        "proxies": json.dumps(list(proxies)),
+        "mode": mode,
+        "requested": str(requested),
+        "packages": json.dumps(environment(("torch", "scipy"))["packages"]),
+        "created_at": repr(time.time()),
+    }
+
+
 def _train_one(recipe: Recipe, sample: dict[str, Any], data: Dataset, seed: int) -> dict[str, Any]:
     """Trains one architecture and computes its proxies; a failure is recorded, not raised.
 
@@ -896,7 +1280,11 @@ def _train_one(recipe: Recipe, sample: dict[str, Any], data: Dataset, seed: int)
         out.update(test_accuracy=result.test_accuracy, train_s=result.train_s)
         out.update(params=float(result.params), flops=float(result.flops))
     except Exception as e:  # a diverged or unbuildable network is a result too: keep it
-        out.update(status="failed", error=format_failure(e))
+        text = format_failure(e)
+        # Readers refuse a value longer than MAX_RECIPE_BYTES: kept to half of it (a character takes
+        # at most 4 bytes), the head naming where it was raised, the tail the exception's last words.
+        keep = MAX_RECIPE_BYTES // 16
+        out.update(status="failed", error=text if len(text) <= 2 * keep else f"{text[:keep]}\n...\n{text[-keep:]}")
     return out
 
 
@@ -952,7 +1340,6 @@ def tabulate(
         OwnTableError: ``path`` is not our table, or a table of another recipe or seed.
     """
     from unified_nas.data import load_recipe_data
-    from unified_nas.environment import environment
     from unified_nas.proxies import PROXIES
     from unified_nas.runner import check_data_fits
 
@@ -971,31 +1358,8 @@ def tabulate(
     from unified_nas.space.sampling import space_size
 
     size = space_size(decls)
-    meta = {
-        "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "fingerprint": _fingerprint(recipe, data, seed, proxies),
-        "recipe_name": recipe.name,
-        "recipe_text": recipe.source,
-        "recipe_hash": recipe.content_hash,
-        "decls": json.dumps(_decl_dicts(decls)),
-        "space_size": json.dumps(size if math.isfinite(size) else None),
-        "data": strict_json(data.describe()),
-        "protocol": json.dumps(
-            {
-                "epochs": recipe.protocol.epochs,
-                "schedule": recipe.protocol.schedule,
-                "patience": recipe.protocol.patience,
-                "loss": recipe.protocol.loss,
-            }
-        ),
-        "seed": str(seed),
-        "proxies": json.dumps(proxies),
-        "mode": mode,
-        "requested": str(len(samples)),
-        "packages": json.dumps(environment(("torch", "scipy"))["packages"]),
-        "created_at": repr(time.time()),
-    }
+    meta = _table_meta(recipe, data, seed, proxies, mode, len(samples))
+    _check_meta_bounds(meta, recipe.name)
     p = Path(path)
     db = _open_for_writing(p, meta, proxies)
     stream = out if out is not None else sys.stderr

@@ -162,21 +162,33 @@ def open_own_table(spec: EvaluationSpec, base_dir: str) -> OwnTable:
 def own_table_dataset(recipe: Recipe) -> Dataset:
     """The data of a recipe evaluated by a table file: the tabulated data's shapes, no examples to train on.
 
-    The table must hold every architecture of the recipe's space (a search may propose any).
+    The table must hold every architecture of the recipe's space exactly once (a search may propose
+    any), and be tabulated with the recipe's training.
+
+    Args:
+        recipe: A recipe with ``evaluation: {table: PATH}``.
+
+    Returns:
+        The stand-in data set: its split digest is the table's fingerprint, its ``content_sha256``
+        :attr:`OwnTable.content_sha256` (of the rows a replay reads).
 
     Raises:
-        RecipeError: ``evaluation.table``: no table there, another space, or only part of the space.
+        RecipeError: ``evaluation.table``: no table there, a damaged one, another space, only part of
+            the space or rows of no architecture of it; ``training.*``: other training.
     """
     table = open_own_table(recipe.evaluation, recipe.base_dir)
     with table:
         table.check_replay(recipe.space.decls())
         _check_same_training(recipe, table)
         d = table.meta.data
+        # The split digest names how the table was made (its fingerprint); the content digest is of
+        # the rows a replay reads, so a table replaced by another of the same recipe is told apart.
         return _stand_in(
             f"table {table.path.name}/{d['name']}",
             tuple(d["input_shape"]),
             int(d["num_classes"]),
             table.meta.fingerprint,
+            content=table.content_sha256,
         )
 
 
@@ -249,13 +261,25 @@ def table_dataset(spec: EvaluationSpec) -> Dataset:
     return _stand_in(f"{spec.table}/{d.name}", d.input_shape, d.num_classes, digest)
 
 
-def _stand_in(name: str, input_shape: tuple[int, ...], num_classes: int, digest: str) -> Dataset:
-    """One all-zero example per class in every split (see :func:`table_dataset`); ``digest`` identifies the table."""
+def _stand_in(
+    name: str, input_shape: tuple[int, ...], num_classes: int, digest: str, content: str | None = None
+) -> Dataset:
+    """One all-zero example per class in every split (see :func:`table_dataset`).
+
+    Args:
+        name: The data set's name in reports.
+        input_shape: One example's shape.
+        num_classes: Classes.
+        digest: Identifies the table (the split digest).
+        content: Digest of the table's content (``content_sha256``); ``digest`` if None.
+
+    Returns:
+        The stand-in data set.
+    """
     from unified_nas.data import Dataset, SplitInfo
 
     y = np.arange(num_classes, dtype=np.int64)
     x = np.zeros((num_classes, *input_shape), dtype=np.float32)
     split = SplitInfo(0, 0.0, 0.0, {"train": 0, "val": 0, "test": 0}, digest)
-    return Dataset(
-        name, "image" if len(input_shape) == 3 else "tabular", input_shape, num_classes, x, y, x, y, x, y, split, digest
-    )
+    kind = "image" if len(input_shape) == 3 else "tabular"
+    return Dataset(name, kind, input_shape, num_classes, x, y, x, y, x, y, split, content or digest)
