@@ -265,6 +265,8 @@ def bench(
             cannot serve a recipe, ``resume`` with nothing to resume, ``executor="dask"`` without
             dask installed or an unreachable ``scheduler`` (nothing is written).
         StoreError: The store cannot be created or written.
+        SchedulerLost: ``executor="dask"``: the scheduler went away during the benchmark (finished runs
+            are kept; the runs it held are stored as crashed and ``resume=True`` runs them again).
         KeyboardInterrupt: The benchmark was interrupted (finished runs are kept).
     """
     from unified_nas.bench.executors import check_executor, open_executor

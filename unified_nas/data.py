@@ -131,6 +131,11 @@ class Dataset:
     input_transform: InputTransform | None = None  # None: identity (a table's stand-in has no real inputs)
 
     @property
+    def digests(self) -> dict[str, str]:
+        """Which data this is: the split digest (which rows went where) and the content digest (the values)."""
+        return {"split_sha256": self.split.sha256, "content_sha256": self.content_sha256}
+
+    @property
     def transform(self) -> InputTransform:
         """Raw values -> features (:class:`InputTransform`), identity where none was applied."""
         return self.input_transform or InputTransform.identity(self.input_shape[-1])
@@ -240,25 +245,64 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
     )
 
 
-def check_same_data(recorded: Mapping[str, Any], data: Dataset, what: str, consequence: str) -> None:
-    """Refuses data that differs from what a stored run used: another file, other content or another split.
+Digests = dict[str, str]  # {"split_sha256": ..., "content_sha256": ...}: which data a run used
 
-    The one comparison of data digests (resume, export): a run's numbers only mean
-    something on its own data.
+
+def recorded_digests(described: Mapping[str, Any]) -> Digests:
+    """The digests a stored run recorded (its report's ``data``, :meth:`Dataset.describe` when it started).
 
     Args:
-        recorded: The run report's ``data`` (:meth:`Dataset.describe` when it started).
+        described: The report's ``data`` section.
+
+    Returns:
+        As :meth:`Dataset.digests`; ``content_sha256`` is empty in reports from before content digests existed.
+    """
+    split = described.get("split") or {}
+    return {
+        "split_sha256": str(split.get("sha256") or ""),
+        "content_sha256": str(described.get("content_sha256") or ""),
+    }
+
+
+def same_data(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    """Whether two digest records name the same data: the one comparison behind every data check.
+
+    The split digests must be equal; the content digests too, unless one is empty
+    (a report from before content digests existed is judged on its split).
+
+    Args:
+        a, b: Digest records (:meth:`Dataset.digests`, :func:`recorded_digests`).
+
+    Returns:
+        True for the same data.
+    """
+    if a.get("split_sha256") != b.get("split_sha256"):
+        return False
+    ca, cb = a.get("content_sha256") or "", b.get("content_sha256") or ""
+    return not (ca and cb) or ca == cb
+
+
+def shown_digests(d: Mapping[str, str]) -> str:
+    """A digest record in a message: ``split/content`` (``-`` for a missing content digest)."""
+    return f"{d.get('split_sha256') or '-'}/{d.get('content_sha256') or '-'}"
+
+
+def check_same_data(expected: Mapping[str, str], data: Dataset, message: str) -> None:
+    """Refuses data that differs from what a run or benchmark used: another file, other content or another split.
+
+    A run's numbers only mean something on its own data: resume, export, a
+    benchmark's runs and its retraining all check here.
+
+    Args:
+        expected: The digests the data must have (:func:`recorded_digests` of a stored run, a benchmark's).
         data: The data loaded now.
-        what: Whose data, for the message (``run ID``).
-        consequence: What using it anyway would do, for the message.
+        message: What is wrong and what to do, for the one-line error (the digests are appended).
 
     Raises:
         UserError: The split or content digest differs.
     """
-    # (Reports from before content digests existed are checked on the split alone.)
-    was = (recorded["split"]["sha256"], recorded.get("content_sha256") or data.content_sha256)
-    if (data.split.sha256, data.content_sha256) != was:
-        raise UserError(f"data of {what} changed since it ran ({consequence}); start a new run")
+    if not same_data(expected, data.digests):
+        raise UserError(f"{message} (data digests {shown_digests(data.digests)}, expected {shown_digests(expected)})")
 
 
 def load_recipe_data(recipe: Recipe) -> Dataset:

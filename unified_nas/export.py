@@ -28,7 +28,7 @@ from typing import Any, BinaryIO, cast
 
 import numpy as np
 
-from unified_nas.data import Dataset, InputTransform, check_same_data, load_recipe_data
+from unified_nas.data import Dataset, InputTransform, check_same_data, load_recipe_data, recorded_digests
 from unified_nas.errors import UserError
 from unified_nas.recipe import load_recipe_text
 from unified_nas.report.records import RunReport, TrialRecord
@@ -233,7 +233,11 @@ def export_trial(
         )
     data = load_recipe_data(recipe)
     # Retraining on other data would export another model under this trial's name and metrics.
-    check_same_data(report.data, data, f"run {report.run_id}", "the export would train on other data")
+    check_same_data(
+        recorded_digests(report.data),
+        data,
+        f"data of run {report.run_id} changed since it ran (the export would train on other data)",
+    )
     arch = recipe.space.resolve(record.sample)
     _output_folder(out_dir)
     if on_start is not None:

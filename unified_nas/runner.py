@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from unified_nas.data import Dataset, check_same_data, load_recipe_data
+from unified_nas.data import Dataset, check_same_data, load_recipe_data, recorded_digests
 from unified_nas.devices import Device, resolve_device, use_device
 from unified_nas.environment import environment
 from unified_nas.errors import RecipeError, UnasError, UserError
@@ -315,13 +315,12 @@ def run_recipe(
     if expect_data is not None:
         # The file or table may have been replaced since the caller took its digests (a benchmark, when it
         # started): this run's numbers would then be compared with numbers on other data.
-        here = (data.split.sha256, data.content_sha256)
-        want = (expect_data.get("split_sha256"), expect_data.get("content_sha256") or data.content_sha256)
-        if here != want:
-            raise UserError(
-                f"data of recipe {recipe.name} is not the data expected: its data file or table changed since "
-                f"the benchmark started (split/content digests {here[0]}/{here[1]}, expected {want[0]}/{want[1]})"
-            )
+        check_same_data(
+            expect_data,
+            data,
+            f"data of recipe {recipe.name} is not the data expected: its data file or table changed since "
+            "the benchmark started",
+        )
     check_data_fits(recipe, data)
     evaluator = make_evaluator(recipe, data, seed)  # a table's package is missing: refused here
     thread_count, thread_source = plan_threads(threads, jobs)
@@ -505,7 +504,11 @@ def resume_run(
             f"{backend.version()}; resume it with that version, or start a new run"
         )
     data = load_recipe_data(recipe)
-    check_same_data(report.data, data, f"run {report.run_id}", "its trials would mix two data sets")
+    check_same_data(
+        recorded_digests(report.data),
+        data,
+        f"data of run {report.run_id} changed since it ran (its trials would mix two data sets); start a new run",
+    )
     evaluator = make_evaluator(recipe, data, report.seed)
     thread_count, thread_source = plan_threads(threads, 1)
     # The device the run asked for when it started (a resumed run on another machine resolves it again).

@@ -144,3 +144,53 @@ def test_interrupted_dask_bench_keeps_finished_runs_and_resumes(tmp_path):
         assert all(r["status"] == "complete" for r in latest.values()) and len(latest) == 2
         assert finished <= {r["run_id"] for r in latest.values()}  # the finished run was kept, not redone
         assert len(store.list_benches()) == 1
+
+
+@pytest.mark.slow
+def test_a_scheduler_lost_mid_benchmark_is_one_line_without_a_traceback(tmp_path):
+    """The scheduler of a real LocalCluster closed while a run is on its worker: our one line, none of distributed's.
+
+    (distributed's client logged its reconnection attempts, with a traceback when it was closed while still
+    trying, before our error.) The run it held is stored as crashed, so --resume runs it again.
+    """
+    import dask
+
+    from unified_nas.bench.executors import local_cluster
+    from unified_nas.report.store import ResultsStore
+
+    (tmp_path / "r.yaml").write_text(
+        "name: lost\ndata: {name: iris}\nspace: {depth: 1, layer: {op: linear, width: [4, 8], activation: relu}}\n"
+        "training: {epochs: 1, batch_size: 32, lr: 0.01}\nseed: 0\n"
+    )
+    cluster = local_cluster(1)
+    try:
+        address = cluster.scheduler_address
+        args = ["bench", "r.yaml", "--backends", "reference", "--seeds", "1", "--trials", "100000", "--time", "120"]
+        cmd = [sys.executable, "-m", "unified_nas.cli", *args, "--store", "s.sqlite", "--executor", "dask"]
+        proc = subprocess.Popen(
+            [*cmd, "--scheduler", address], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.time() + 120
+        runs = tmp_path / "unas-runs"
+        while time.time() < deadline and proc.poll() is None:  # the run is searching on the worker: close the scheduler
+            if runs.is_dir() and any(p.is_dir() and "-reference-s0-" in p.name for p in runs.iterdir()):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        cluster.sync(cluster.scheduler.close)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        # Without its scheduler the cluster would retry it for distributed's 30 s connect timeout per attempt;
+        # the nanny stops its worker (and the worker's run process ends with it).
+        with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+            cluster.close(timeout=10)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr and "distributed" not in stderr, stderr
+    *live, last = stderr.strip().splitlines()
+    assert all(line.startswith("[") for line in live), stderr  # the live view's lines, then ours
+    assert last.startswith(f"unas: bench failed: SchedulerLost: the Dask scheduler {address} was lost"), last
+    assert "--resume" in last
+    with ResultsStore(tmp_path / "s.sqlite", readonly=True) as store:
+        ((bench_id, _, _),) = store.list_benches()
+        ((_, row),) = store.latest_bench_runs(bench_id).items()
+    assert row["status"] == "crashed" and "scheduler" in row["error"], row  # --resume runs it again

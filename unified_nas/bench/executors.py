@@ -24,6 +24,13 @@ report BENCH_ID``, ``--resume``) reads the store as for a local run.
 * A run is its own process on the worker, as locally: frameworks never meet
   in one process, a crash is one failed run, and the run sets its framework
   threads before torch or TensorFlow load (``run_recipe(threads=..., jobs=...)``).
+* A lost scheduler (it stopped, or its machine or the network went away): every
+  run it held is lost at once, so the benchmark ends with one line
+  (:class:`SchedulerLost`); the runs it held are stored as crashed, finished
+  runs are kept, and ``--resume`` goes on once a scheduler is back. distributed's
+  own log lines in this process (its reconnection attempts, with their
+  tracebacks) are not printed while the executor is open: the scheduler's and
+  workers' own logs hold the details.
 * The recipe, its data files and ``--runs-dir`` must be at the same absolute
   paths on the workers as on the client (a shared file system): the run
   loads the recipe from its path and keeps its toolkit files in its run
@@ -34,6 +41,7 @@ report BENCH_ID``, ``--resume``) reads the store as for a local run.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -46,7 +54,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from unified_nas.errors import UserError
+from unified_nas.errors import UnasError, UserError
 from unified_nas.report.records import RunReport, TrialRecord
 from unified_nas.report.store import ResultsStore
 
@@ -61,6 +69,23 @@ INSTALL_HINT = "pip install 'unified-nas[dask]'"
 # framework threads itself (run_recipe), as locally; this keeps the Dask process, which loads numpy,
 # from starting a thread per core beside it.
 _WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+class ExecutorLost(UnasError):
+    """The executor lost the cluster its runs were on: nothing more comes back from it.
+
+    Args:
+        message: The one-line error (what was lost, what to do).
+        short: Why, for the runs it held (their stored error).
+    """
+
+    def __init__(self, message: str, short: str) -> None:
+        super().__init__(message)
+        self.short = short
+
+
+class SchedulerLost(ExecutorLost):
+    """The Dask scheduler went away during a benchmark (stopped, or unreachable)."""
 
 
 class Crash(NamedTuple):
@@ -83,10 +108,18 @@ class Executor(Protocol):
         """Whether the run has ended."""
 
     def collect(self, handle: Any, store: ResultsStore) -> Crash | None:
-        """After :meth:`done`: the run's records are in ``store``; returns why it crashed, if it did."""
+        """After :meth:`done`: the run's records are in ``store``; returns why it crashed, if it did.
+
+        Raises:
+            ExecutorLost: The run ended because the executor lost its cluster (so did every other run).
+        """
 
     def stop(self, handles: dict[str, Any], store: ResultsStore) -> None:
-        """Interrupts the running runs (``{run_id: handle}``), keeping what they send back."""
+        """Interrupts the running runs (``{run_id: handle}``), keeping what they send back.
+
+        A run that ended before it was interrupted has its records stored too (they may
+        not have reached ``store`` yet: a Dask task's come with its result).
+        """
 
     def close(self) -> None:
         """Releases what the executor holds (a cluster, a connection)."""
@@ -301,6 +334,44 @@ def local_cluster(workers: int) -> Any:
     )
 
 
+def _without_password(text: str, scheduler: str) -> str:
+    """``text`` with the ``user:password@`` of the address ``scheduler`` replaced by ``***@`` (never printed)."""
+    userinfo = re.search(r"//([^/@]*@)", scheduler)
+    return text.replace(userinfo.group(1), "***@") if userinfo else text
+
+
+# While a DaskExecutor is open, distributed's (and its tornado's) log records in this process are not printed:
+# a lost scheduler makes the client log each reconnection attempt, and a traceback when it is closed while
+# still trying, before our one-line error (SchedulerLost). Levels above CRITICAL silence them; close() restores.
+_QUIET_LOGGERS = ("distributed", "tornado")
+_SILENT = logging.CRITICAL + 1
+
+
+def _quiet_logs() -> dict[str, int]:
+    """Silences distributed's and tornado's loggers in this process.
+
+    The named loggers and every existing descendant are set (distributed sets levels on some
+    children, which would otherwise still print); descendants created later inherit the level.
+
+    Returns:
+        The levels they had, for :func:`_restore_logs`.
+    """
+    names = {*_QUIET_LOGGERS}
+    names.update(n for n in list(logging.root.manager.loggerDict) if n.split(".", 1)[0] in _QUIET_LOGGERS)
+    saved = {}
+    for name in names:
+        logger = logging.getLogger(name)
+        saved[name] = logger.level
+        logger.setLevel(_SILENT)
+    return saved
+
+
+def _restore_logs(saved: dict[str, int]) -> None:
+    """Gives the loggers silenced by :func:`_quiet_logs` their levels back."""
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
+
+
 def _connect(distributed: Any, scheduler: str) -> Any:
     """A client of ``scheduler``, or a one-line refusal within about :data:`CONNECT_TIMEOUT_S` seconds.
 
@@ -311,10 +382,9 @@ def _connect(distributed: Any, scheduler: str) -> Any:
     Raises:
         UserError: Naming the scheduler (without any password in it) and why.
     """
-    userinfo = re.search(r"//([^/@]*@)", scheduler)
 
-    def shown(text: str) -> str:  # user:password@ is never printed
-        return text.replace(userinfo.group(1), "***@") if userinfo else text
+    def shown(text: str) -> str:
+        return _without_password(text, scheduler)
 
     box: dict[str, Any] = {}
 
@@ -357,18 +427,25 @@ class DaskExecutor:
         distributed = require_dask()
         self.cluster = None
         self.submitted = 0
-        if scheduler is None:
-            self.cluster = local_cluster(jobs)
-            self.client = distributed.Client(self.cluster)
-            return
-        self.client = _connect(distributed, scheduler)
-        workers = self.client.scheduler_info(n_workers=-1).get("workers", {}).values()
-        if not any(w.get("resources", {}).get(RUN_RESOURCE, 0) >= 1 for w in workers):
-            self.client.close()
-            raise UserError(
-                f"--scheduler {scheduler}: no worker offers resource {RUN_RESOURCE}; start workers with "
-                f"`dask worker {scheduler} --nthreads 1 --resources {RUN_RESOURCE}=1`"
-            )
+        self._log_levels = _quiet_logs()
+        try:
+            if scheduler is None:
+                self.cluster = local_cluster(jobs)
+                self.client = distributed.Client(self.cluster)
+                self.address = str(self.cluster.scheduler_address)
+                return
+            self.address = _without_password(scheduler, scheduler)  # for messages
+            self.client = _connect(distributed, scheduler)
+            workers = self.client.scheduler_info(n_workers=-1).get("workers", {}).values()
+            if not any(w.get("resources", {}).get(RUN_RESOURCE, 0) >= 1 for w in workers):
+                self.client.close()
+                raise UserError(
+                    f"--scheduler {scheduler}: no worker offers resource {RUN_RESOURCE}; start workers with "
+                    f"`dask worker {scheduler} --nthreads 1 --resources {RUN_RESOURCE}=1`"
+                )
+        except BaseException:
+            _restore_logs(self._log_levels)
+            raise
 
     def submit(self, job: dict[str, Any], log: Path) -> _Task:
         self.submitted += 1
@@ -390,6 +467,14 @@ class DaskExecutor:
         future, job, log = handle
         if future.status == "finished":
             return store_payload(future.result(), job, store, log)
+        if future.status == "cancelled" and self.client.status != "running":
+            # The client lost its scheduler: distributed cancels every future at once ("connecting", then
+            # "closed" once it gives up), and the runs' results will never come.
+            raise SchedulerLost(
+                f"the Dask scheduler {self.address} was lost during the benchmark (the connection to it closed); "
+                "finished runs are kept: continue with --resume once a scheduler is back",
+                "Dask scheduler lost",
+            )
         # Lost more workers than the scheduler allows (KilledWorker), or the task itself failed.
         e = future.exception() if future.status == "error" else future.status
         return Crash(f"Dask task failed: {type(e).__name__}: {e}", f"Dask task {future.status}")
@@ -400,8 +485,14 @@ class DaskExecutor:
         with contextlib.suppress(Exception):  # a worker may be gone already (Ctrl-C reaches a local cluster too)
             for found in self.client.run(_terminate_runs, run_ids, on_error="ignore").values():
                 hit.update(found if isinstance(found, list) else [])
+        # A run that finished before Ctrl-C has its records in its task's result only: store them (cancelled,
+        # they would be lost, and the run stored as interrupted would be trained again by --resume).
+        finished = {r for r, h in handles.items() if r not in hit and h.future.status == "finished"}
+        for r in finished:
+            with contextlib.suppress(Exception):  # a result that cannot be fetched now: the run is redone
+                store_payload(handles[r].future.result(), handles[r].job, store, handles[r].log)
         # Runs that had not started yet are dropped now, or they would start on the freed workers.
-        self.client.cancel([h.future for r, h in handles.items() if r not in hit])
+        self.client.cancel([h.future for r, h in handles.items() if r not in hit and r not in finished])
         interrupted = [handles[r].future for r in hit]
         with contextlib.suppress(Exception):  # TimeoutError: what came back by then is kept
             require_dask().wait(interrupted, timeout=STOP_WAIT_S)
@@ -416,6 +507,7 @@ class DaskExecutor:
         if self.cluster is not None:
             with contextlib.suppress(Exception):
                 self.cluster.close()
+        _restore_logs(self._log_levels)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,9 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from unified_nas.bench.executors import Executor, LocalExecutor
+from unified_nas.bench.digests import check_same_bench_data, recipe_digests
+from unified_nas.bench.executors import Executor, ExecutorLost, LocalExecutor
+from unified_nas.data import Digests
 from unified_nas.errors import UserError
 from unified_nas.recipe import Recipe
 from unified_nas.report.store import ResultsStore
@@ -67,37 +69,74 @@ def check_backends(recipe: Recipe, spec: BenchSpec) -> None:
     check_data_fits(recipe, load_recipe_data(recipe))
 
 
-def resumable_bench(store: ResultsStore, recipe: Recipe, spec: BenchSpec) -> str:
+def resumable_bench(store: ResultsStore, recipe: Recipe, spec: BenchSpec, data: Digests | None = None) -> str:
     """The latest benchmark in ``store`` with exactly these settings (what ``--resume`` continues).
 
+    The settings include the recipe's text (``recipe_hash``); its data is checked apart, so that a
+    changed data file or table is named as such (:func:`~unified_nas.bench.digests.check_same_bench_data`).
+
+    Args:
+        store: The results store.
+        recipe: The recipe, as loaded now.
+        spec: The benchmark's settings.
+        data: The digests of the recipe's data as it loads now (None: loaded here).
+
+    Returns:
+        The benchmark id.
+
     Raises:
-        UserError: There is none.
+        UserError: There is none; the recipe's text changed since it started (another ``recipe_hash``
+            with the same settings otherwise); or its data or table changed since it started.
     """
     config = spec.config(recipe)
     # A benchmark stored before a setting existed ran with that setting's default.
     defaults = {f.name: f.default for f in fields(BenchSpec) if f.default is not MISSING}
-    for bench_id, _, _ in store.list_benches():
-        if {**defaults, **store.bench(bench_id)[1]} == config:
+    changed: str | None = None
+    for bench_id, name, _ in store.list_benches():
+        stored = {**defaults, **store.bench(bench_id)[1]}
+        recorded = stored.pop("data", None)  # the data digests (headers from before they existed have none)
+        if stored == config:
+            check_same_bench_data(store, bench_id, recipe, recorded, recipe_digests(recipe) if data is None else data)
             return bench_id
+        if changed is None and name == recipe.name and {**stored, "recipe_hash": ""} == {**config, "recipe_hash": ""}:
+            changed = bench_id
+    if changed is not None:
+        raise UserError(
+            f"--resume: recipe {recipe.name} changed since benchmark {changed} started (its text differs); "
+            "restore it, or start a new benchmark (without --resume)"
+        )
     raise UserError(
         f"--resume: no earlier benchmark of recipe {recipe.name} with these backends, seeds "
         f"{list(spec.seeds)}, budget and strategies in the store"
     )
 
 
-def plan(store: ResultsStore, recipe: Recipe, spec: BenchSpec, resume: bool) -> tuple[str, list[tuple[str, int]]]:
+def plan(
+    store: ResultsStore, recipe: Recipe, spec: BenchSpec, resume: bool, data: Digests
+) -> tuple[str, list[tuple[str, int]]]:
     """The benchmark id and the (backend, seed) runs still to do.
 
+    Args:
+        store: The results store.
+        recipe: The recipe.
+        spec: The benchmark's settings.
+        resume: Continue the latest benchmark of these settings.
+        data: The digests of the recipe's data now: stored in a new benchmark's header, checked
+            against a resumed one's.
+
+    Returns:
+        The benchmark id and the runs to do, in order.
+
     Raises:
-        UserError: ``resume`` with no earlier benchmark of these settings.
+        UserError: ``resume`` with no earlier benchmark of these settings, or with other data.
     """
     todo = [(b, s) for s in spec.seeds for b in spec.backends]  # seed-major: machine noise hits backends alike
     if resume:
-        bench_id = resumable_bench(store, recipe, spec)
+        bench_id = resumable_bench(store, recipe, spec, data)
         done = {k for k, r in store.latest_bench_runs(bench_id).items() if r["status"] == "complete"}
         return bench_id, [t for t in todo if t not in done]
     bench_id = f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{recipe.name}-{secrets.token_hex(2)}"
-    store.save_bench(bench_id, recipe.name, spec.config(recipe), time.time())
+    store.save_bench(bench_id, recipe.name, {**spec.config(recipe), "data": data}, time.time())
     return bench_id, todo
 
 
@@ -166,7 +205,9 @@ def run_bench(
         The benchmark id.
 
     Raises:
-        UserError: Bad input, before any run starts.
+        UserError: Bad input, before any run starts (``resume``: also a recipe whose data or table
+            changed since the benchmark started).
+        ExecutorLost: The executor lost its cluster (runs it held are stored as crashed; finished runs are kept).
         KeyboardInterrupt: After stopping the running workers (finished runs are kept).
     """
     if not checked:
@@ -176,10 +217,15 @@ def run_bench(
         check_benches([(recipe, spec)])
     if resume and not Path(store_path).is_file():
         raise UserError(f"--resume: no results store at {store_path}")
+    # The data as the benchmark starts (or resumes): every run must find the same (job["data"]).
+    data = recipe_digests(recipe)
+    if resume:  # refused (another recipe text, other data) before the store is opened for writing
+        with ResultsStore(store_path, readonly=True, create=False) as existing:
+            resumable_bench(existing, recipe, spec, data)
     executor = executor or LocalExecutor(jobs)
     store = ResultsStore(store_path)  # after the checks: refused input creates nothing
     runs_dir.mkdir(parents=True, exist_ok=True)
-    bench_id, todo = plan(store, recipe, spec, resume)
+    bench_id, todo = plan(store, recipe, spec, resume, data)
     view = LiveView(
         store,
         spec.trials or recipe.budget.trials,
@@ -215,6 +261,7 @@ def run_bench(
                     "device": device,
                     "jobs": jobs,
                     "parent_pid": os.getpid(),
+                    "data": data,  # the run refuses other data: a file or table replaced since the start
                 }
                 store.set_bench_run(bench_id, backend, seed, run_id, "starting")
                 log = Path(runs_dir) / f"{run_id}.log"
@@ -227,8 +274,8 @@ def run_bench(
                     view.poll(tag, run_id)
                 if not executor.done(handle):
                     continue
-                del running[run_id]
                 crash = executor.collect(handle, store)  # a Dask run's records reach the store here
+                del running[run_id]  # (after: a run whose executor was lost is still running for the handler)
                 status = store.latest_bench_runs(bench_id)[(backend, seed)]
                 if crash is not None and status["status"] in ("starting", "running"):
                     store.set_bench_run(bench_id, backend, seed, run_id, "crashed", crash.error)
@@ -240,10 +287,37 @@ def run_bench(
                 )
     except KeyboardInterrupt:
         executor.stop({run_id: handle for run_id, (handle, *_) in running.items()}, store)
-        for run_id, (_, backend, seed, _) in running.items():
-            store.set_bench_run(bench_id, backend, seed, run_id, "interrupted", "benchmark interrupted")
+        _mark_unfinished(store, bench_id, running, "interrupted", "benchmark interrupted")
         view.line(bench_id, "interrupted; finished runs are kept. Continue with the same command plus --resume")
+        raise
+    except ExecutorLost as e:
+        # Nothing more comes back from the cluster: the runs it held are lost, and --resume runs them again.
+        _mark_unfinished(store, bench_id, running, "crashed", e.short)
         raise
     finally:
         store.close()
     return bench_id
+
+
+def _mark_unfinished(
+    store: ResultsStore, bench_id: str, running: dict[str, tuple[Any, str, int, float]], status: str, error: str
+) -> None:
+    """Stores ``status`` for the handed-over runs that had not ended, when the benchmark stops early.
+
+    A run that ended before (its worker stored it complete, failed or interrupted; for Dask, once
+    :meth:`~unified_nas.bench.executors.Executor.stop` stored what its task returned) keeps its own
+    status: a complete run marked interrupted would be trained again by ``--resume``.
+
+    Args:
+        store: The results store.
+        bench_id: The benchmark.
+        running: The runs the benchmark had handed over and not collected, by run id.
+        status: What they become (``interrupted``, ``crashed``).
+        error: Why.
+    """
+    latest = store.latest_bench_runs(bench_id)
+    for run_id, (_, backend, seed, _) in running.items():
+        row = latest.get((backend, seed))
+        if row is not None and row["run_id"] == run_id and row["status"] not in ("starting", "running"):
+            continue
+        store.set_bench_run(bench_id, backend, seed, run_id, status, error)

@@ -99,7 +99,8 @@ def check_resumable(store: Path, planned: Sequence[Planned]) -> None:
         planned: The benchmarks to continue.
 
     Raises:
-        UserError: No store, or no earlier benchmark of some recipe with these settings.
+        UserError: No store, no earlier benchmark of some recipe with these settings, or a recipe whose
+            text, data or table changed since its benchmark started (its data is loaded again to tell).
         StoreError: The store cannot be read.
     """
     from unified_nas.bench.orchestrate import resumable_bench

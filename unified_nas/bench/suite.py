@@ -95,7 +95,8 @@ def _warnings(rows: Sequence[dict[str, Any]], dropped: Sequence[str]) -> list[st
         ]
         if r["warnings"]:
             out.append(
-                f"{r['bench_id']}: {len(r['warnings'])} warning(s) (failed runs or unequal budgets), see its report"
+                f"{r['bench_id']}: {len(r['warnings'])} warning(s) (runs on different data, failed runs or "
+                "unequal budgets), see its report"
             )
     return out
 

@@ -11,6 +11,8 @@ backends: the probability that a run of one ends better than a run of the
 other, with a rank test (:func:`comparisons`). Per trial: each backend's
 average rank (:func:`rank_curves`). For a table recipe, the reference lines of
 :func:`table_reference`. The statistics themselves are in :mod:`unified_nas.bench.stats`.
+Warnings say why the comparison may not be like for like: runs made on different
+data (:func:`unified_nas.bench.digests.data_warnings`), failed runs, unequal budgets.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from unified_nas.bench.digests import data_warnings
 from unified_nas.bench.stats import ALPHA, average_rank_curves, bootstrap_ci, holm, iqm, iqm_along, prob_improvement
 from unified_nas.errors import StoreError
 from unified_nas.report.records import STATUSES, RunReport, pareto_front
@@ -384,7 +387,18 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
         "backends": backends,
         "runs": runs,
         "reference": reference,
-        "warnings": budget_warnings(runs, first.by_table),
+        # Runs on different data first: then no number of the report compares like with like.
+        "warnings": [
+            *data_warnings(
+                [
+                    (f"{a['backend']} seed {a['seed']}", reports[a["run_id"]].data)
+                    for a in attempts
+                    if a["run_id"] in reports
+                ],
+                config.get("data"),
+            ),
+            *budget_warnings(runs, first.by_table),
+        ],
         "power_note": seed_warnings(backends),  # beside the pairwise tests it is about
         "alpha": ALPHA,
         # Final scores compared pair by pair: the headline objective, and the accuracy the report shows.

@@ -54,16 +54,32 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def retrain(run_report: Any, recipe: Any, times: int) -> dict[str, Any]:
+def retrain(run_report: Any, recipe: Any, times: int, expect_data: dict[str, str] | None = None) -> dict[str, Any]:
     """Retrains the run's incumbent from scratch ``times`` times under the torch protocol.
 
     Every backend's incumbent is retrained by the same trainer with the same
     seeds (1000, 1001, ...), so backends are compared on what they found.
+
+    Args:
+        run_report: The finished run.
+        recipe: Its recipe.
+        times: Retrainings.
+        expect_data: The benchmark's data digests (None: not checked).
+
+    Returns:
+        ``seeds``, ``test_accuracy`` per seed, ``mean`` and ``std``.
+
+    Raises:
+        UserError: The data is not the benchmark's (its file or table was replaced during the search).
     """
-    from unified_nas.data import load_recipe_data
+    from unified_nas.data import check_same_data, load_recipe_data
     from unified_nas.train.evaluate import evaluate_sample
 
-    data = load_recipe_data(recipe)
+    data = load_recipe_data(recipe)  # loaded again: the search may have been long
+    if expect_data is not None:
+        check_same_data(
+            expect_data, data, f"--retrain: the data of recipe {recipe.name} changed since the benchmark started"
+        )
     seeds = [1000 + i for i in range(times)]
     accs = [  # a trained (not looked-up) result always has a test accuracy
         cast(
@@ -107,10 +123,13 @@ def main(job: dict[str, Any]) -> int:
             device=job.get("device"),
             extra_options={"default_first": True} if job.get("default_first") else None,
             jobs=job.get("jobs", 1),
+            # The benchmark's data digests: a data file or table replaced since it started is refused
+            # (a failed run with the reason) rather than searched and compared with runs on the old data.
+            expect_data=job.get("data"),
         )
         extra = {}
         if job.get("retrain") and report.incumbent is not None:
-            extra["retrain"] = retrain(report, recipe, job["retrain"])
+            extra["retrain"] = retrain(report, recipe, job["retrain"], job.get("data"))
         store.set_bench_run(bench, backend, seed, run_id, "complete", extra=extra)
         return 0
     except KeyboardInterrupt:
