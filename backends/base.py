@@ -6,7 +6,7 @@ native search space), ``run`` (native search under a budget and seed, handing
 each finished native trial to the runner's ``report`` callback) and
 ``normalize`` (native trial -> TrialRecord, called by the runner on each
 reported trial). How a sample is scored is not the backend's: it asks
-``ctx.evaluate(sample, on_epoch, native)`` (see ``unified_nas.evaluation``),
+``ctx.evaluate(sample, on_epoch, native)`` (see ``unified_nas.evaluation.evaluators``),
 passing its toolkit's own training if it has one, and cannot tell whether the
 sample was trained, looked up in a table or replayed from an earlier attempt.
 Before any work starts, :meth:`Backend.check` lists every recipe feature the
@@ -21,15 +21,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from unified_nas.errors import Gap, RecipeError, UnsupportedFeatures, UserError
-from unified_nas.options import COMMON_OPTIONS, OptionSpec
+from unified_nas.core.errors import Gap, RecipeError, UnsupportedFeatures, UserError
+from unified_nas.core.vocabulary import UNIFIED_STRATEGIES
+from unified_nas.runs.options import COMMON_OPTIONS, OptionSpec
 from unified_nas.space import Categorical, FloatRange, space_size
-from unified_nas.vocabulary import UNIFIED_STRATEGIES
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
     from unified_nas.report.records import TrialRecord
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
 
 # Options with CLI flags of their own (--strategy, --pruner; --storage, which a backend that shares searches declares).
 COMMON_NAMES = {o.name for o in COMMON_OPTIONS} | {"storage"}

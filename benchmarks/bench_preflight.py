@@ -2,7 +2,7 @@
 
 ``unas bench`` starts one short process per backend that has strategy
 arguments, all at once, that builds each strategy object as a run would
-(``unified_nas.bench.preflight``), so bad strategy arguments are refused
+(``unified_nas.benchmark.preflight``), so bad strategy arguments are refused
 before anything is written; a backend without any costs nothing. This prints the
 median wall time of ``unas validate RECIPE`` without and with ``--backend``
 for the given backends (the same check, same processes), alternating the two

@@ -2,7 +2,7 @@
 
 What it measures: ``--archs`` random architectures of a recipe's space (seeds
 ``0 .. archs - 1``), each one's median forward time as exported
-(``unified_nas.latency.sample_latency``, batch ``--batch-size``, torch eager or
+(``unified_nas.evaluation.latency.sample_latency``, batch ``--batch-size``, torch eager or
 ONNX Runtime), and its latency predicted by an :class:`OpLatencyTable` built
 on this machine as the predictions need entries. With ``--calibrate K`` the
 table first fits its scale and offset on K other random architectures (seeds
@@ -44,18 +44,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--table", help="write the table (JSON) here")
     args = parser.parse_args(argv)
 
-    # Before torch loads: its OpenMP pool reads these (see unified_nas.threads).
-    from unified_nas.threads import apply_threads, set_thread_environment
+    # Before torch loads: its OpenMP pool reads these (see unified_nas.runs.threads).
+    from unified_nas.runs.threads import apply_threads, set_thread_environment
 
     set_thread_environment(args.threads)
     import numpy as np
     import torch
     from scipy.stats import spearmanr
 
-    from unified_nas.data import load_recipe_data
-    from unified_nas.latency import DEFAULT_REPEATS, DEFAULT_WARMUP, OpLatencyTable, sample_latency
+    from unified_nas.evaluation.latency import DEFAULT_REPEATS, DEFAULT_WARMUP, OpLatencyTable, sample_latency
     from unified_nas.recipe import load_recipe
     from unified_nas.space.sampling import random_sample
+    from unified_nas.tables.recipes import load_recipe_data
 
     apply_threads(args.threads, "--threads")
     recipe = load_recipe(args.recipe)

@@ -1,7 +1,7 @@
 """Benchmark: a plain Optuna script vs `unas run` on the same recipe, side by side.
 
-Both sides train the same models with the same trainer (unified_nas.torch_model
-and unified_nas.train) on the same split and seed, with TPE seeded alike; the
+Both sides train the same models with the same trainer (unified_nas.models.torch_model
+and unified_nas.evaluation.train) on the same split and seed, with TPE seeded alike; the
 native side is what a user would write by hand for recipes/digits_mlp.yaml
 (define-by-run suggestions, in-memory storage). Each side runs in its own fresh
 process, alternating, ``--repeats`` times. Printed per side: process wall time,
@@ -32,9 +32,9 @@ import optuna
 from unified_nas.data import load_dataset
 from unified_nas.recipe import load_recipe
 from unified_nas.space.spaces import TrainingConfig
-from unified_nas.torch_model import build_model
-from unified_nas.train.evaluate import seed_everything
-from unified_nas.train.trainer import train
+from unified_nas.models.torch_model import build_model
+from unified_nas.evaluation.train.evaluate import seed_everything
+from unified_nas.evaluation.train.trainer import train
 from unified_nas.space.ops import OPS
 from unified_nas.space.spaces import LayerConfig, MacroConfig, ArchConfig
 

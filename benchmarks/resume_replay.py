@@ -34,7 +34,7 @@ torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
 from unified_nas.recipe import load_recipe
 from unified_nas.report.store import ResultsStore
-from unified_nas.runner import resume_run, run_recipe
+from unified_nas.runs.runner import resume_run, run_recipe
 
 recipe_path, backend, trials, tmp = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 store = ResultsStore(tmp / "s.sqlite")

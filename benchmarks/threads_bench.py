@@ -7,7 +7,7 @@ architecture, the recipe's start point, of ``recipes/digits_mlp.yaml`` and
 
 * ``torch defaults``: our trainer with torch as installed, nothing set (one
   intra-op thread per core, OpenMP threads spinning while idle);
-* ``unas``: a run's default setting (``unified_nas.threads``: one intra-op
+* ``unas``: a run's default setting (``unified_nas.runs.threads``: one intra-op
   and one inter-op thread, OMP_WAIT_POLICY=PASSIVE, the OpenMP/MKL/TF
   variables), as ``unas run`` and ``unas bench --jobs J`` apply it;
 * ``unas auto``: ``--threads auto``, cores // jobs intra-op threads;
@@ -50,8 +50,8 @@ def hand_loop(recipe: Any, sample: dict[str, Any], data: Any, seed: int) -> None
     import torch
     from torch import nn
 
-    from unified_nas.torch_model import build_model, to_tensor
-    from unified_nas.train.trainer import make_optimizer
+    from unified_nas.evaluation.train.trainer import make_optimizer
+    from unified_nas.models.torch_model import build_model, to_tensor
 
     torch.manual_seed(seed)
     arch = recipe.space.resolve(sample)
@@ -75,7 +75,7 @@ def hand_loop(recipe: Any, sample: dict[str, Any], data: Any, seed: int) -> None
 
 def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     """One process: set threads as ``cfg`` says, then time ``cfg['repeats']`` trainings."""
-    from unified_nas.threads import apply_threads, set_thread_environment, threads_per_run
+    from unified_nas.runs.threads import apply_threads, set_thread_environment, threads_per_run
 
     threads = None
     if cfg.get("threads") != "torch":
@@ -83,10 +83,10 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
         set_thread_environment(threads)  # before torch loads, as a run does
     import torch
 
-    from unified_nas.data import load_recipe_data
+    from unified_nas.evaluation.train.evaluate import evaluate_sample
     from unified_nas.recipe import load_recipe
     from unified_nas.space import start_sample
-    from unified_nas.train.evaluate import evaluate_sample
+    from unified_nas.tables.recipes import load_recipe_data
 
     if threads is not None:
         apply_threads(threads, source)

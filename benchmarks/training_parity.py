@@ -5,7 +5,7 @@ NNI and Optuna backends train the same canonical samples in torch. This script
 draws ``--samples`` seeded random samples of each recipe's space and trains
 each one twice under the recipe's protocol, same data split, same run seed:
 
-* torch: ``unified_nas.train.evaluate.evaluate_sample``, what the NNI and
+* torch: ``unified_nas.evaluation.train.evaluate.evaluate_sample``, what the NNI and
   Optuna backends run per trial;
 * Keras: the AutoKeras backend's own trial, step by step: the AutoKeras graph
   of ``search_graph`` (``UnasBlock`` + ``UnasHead``) built with the sample's
@@ -145,8 +145,8 @@ def draw_samples(space: Any, k: int, seed: int) -> list[dict[str, Any]]:
 
 def torch_trial(recipe: Any, sample: dict[str, Any], data: Any, seed: int) -> dict[str, Any]:
     """One trial as the NNI and Optuna backends run it."""
-    from unified_nas.errors import TrainingDiverged
-    from unified_nas.train.evaluate import evaluate_sample
+    from unified_nas.core.errors import TrainingDiverged
+    from unified_nas.evaluation.train.evaluate import evaluate_sample
 
     t0 = time.perf_counter()
     try:
@@ -193,8 +193,8 @@ def keras_trial(recipe: Any, sample: dict[str, Any], data: Any, seed: int) -> di
     import keras
 
     from unified_nas.backends.autokeras.run import search_graph
-    from unified_nas.keras_model import count_trainable
-    from unified_nas.train.keras_protocol import accuracy, compile_model, one_hot, protocol_callbacks
+    from unified_nas.evaluation.train.keras_protocol import accuracy, compile_model, one_hot, protocol_callbacks
+    from unified_nas.models.keras_model import count_trainable
 
     arch = recipe.space.resolve(sample)
     inp, out = search_graph(recipe.space)
@@ -333,9 +333,9 @@ def locate(arg: str) -> tuple[Path, str]:
 
 def run_recipe(arg: str, samples: int, seed_arg: int | None, threads: int, baseline: bool) -> dict[str, Any]:
     from unified_nas.backends.autokeras import l2_decay_gap
-    from unified_nas.data import load_recipe_data
-    from unified_nas.errors import UserError
+    from unified_nas.core.errors import UserError
     from unified_nas.recipe import load_recipe
+    from unified_nas.tables.recipes import load_recipe_data
 
     file, path = locate(arg)
     try:

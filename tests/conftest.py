@@ -29,7 +29,7 @@ def tiny_recipe(space: dict, data: str = "digits", training: dict | None = None,
 
 def run_on(backend: str, recipe: Recipe, store, tmp_path: Path, **kw):
     """A real run of ``recipe`` on ``backend``, run directories under ``tmp_path/runs``, no progress output."""
-    from unified_nas.runner import run_recipe
+    from unified_nas.runs.runner import run_recipe
 
     return run_recipe(recipe, backend, store=store, runs_dir=tmp_path / "runs", progress=False, **kw)
 

@@ -13,8 +13,8 @@ toolkits and pandas)::
 The ``unas`` command is a thin layer over this module: ``unas run`` calls
 :func:`run` and ``unas bench`` calls :func:`bench`, so both check input the
 same way. Like the command, the API refuses bad input before anything is
-written; unlike it, it raises (:class:`~unified_nas.errors.UserError` for bad
-input, :class:`~unified_nas.errors.StoreError` for a store it cannot use)
+written; unlike it, it raises (:class:`~unified_nas.core.errors.UserError` for bad
+input, :class:`~unified_nas.core.errors.StoreError` for a store it cannot use)
 instead of exiting.
 
 A *suite* is several recipes benchmarked with the same settings, one
@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from unified_nas.bench.inputs import (
+from unified_nas.benchmark.inputs import (
     RecipeLike,
     bench_backends,
     check_budget,
@@ -40,15 +40,15 @@ from unified_nas.bench.inputs import (
     read_bench_inputs,
     write_object_file,
 )
-from unified_nas.bench.plan import Planned, check_resumable, plan_benches
-from unified_nas.devices import check_spec, resolve_device
-from unified_nas.errors import UserError
-from unified_nas.limits import MAX_SEED
+from unified_nas.benchmark.plan import Planned, check_resumable, plan_benches
+from unified_nas.core.errors import UserError
+from unified_nas.core.limits import MAX_SEED
+from unified_nas.core.text import shown
+from unified_nas.evaluation.devices import check_spec, resolve_device
 from unified_nas.recipe import Recipe, check_unaltered
-from unified_nas.recipe_text import shown
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore
 from unified_nas.results import Benchmark, Results
-from unified_nas.threads import threads_per_run
+from unified_nas.runs.threads import threads_per_run
 
 if TYPE_CHECKING:
     from unified_nas.report.records import RunReport
@@ -150,9 +150,9 @@ def run(
         option_texts: Backend options as ``--option KEY=VALUE`` texts, converted to
             each option's declared type (what the command line gives).
         threads: Framework threads (torch, TensorFlow, OpenMP): a count, ``"auto"`` (the available
-            cores) or None (one; see :mod:`unified_nas.threads`).
+            cores) or None (one; see :mod:`unified_nas.runs.threads`).
         device: Where torch trains: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; None: the recipe's
-            ``device:``, else the CPU (see :mod:`unified_nas.devices`).
+            ``device:``, else the CPU (see :mod:`unified_nas.evaluation.devices`).
         store: The results store file (created if missing).
         runs_dir: Where the run directory goes; default ``unas-runs/`` beside the store.
         progress: Show progress on stderr (and let the toolkit log).
@@ -170,7 +170,7 @@ def run(
             continue it with ``unas run --resume``).
         Exception: The run failed; the report with its finished trials is stored as ``failed``.
     """
-    from unified_nas.runner import run_recipe
+    from unified_nas.runs.runner import run_recipe
 
     check_budget(trials, time_s)
     if seed is not None:
@@ -240,7 +240,7 @@ def bench(
         strategies: A strategy per backend, e.g. ``{"nni": "random"}``.
         jobs: Runs at once, each in its own process.
         threads: Framework threads per run: a count, ``"auto"`` (the available cores divided by
-            ``jobs``) or None (one per run; see :mod:`unified_nas.threads`).
+            ``jobs``) or None (one per run; see :mod:`unified_nas.runs.threads`).
         retrain: Retrain each incumbent this many times from scratch for its test accuracy.
         default_first: Every run evaluates the recipe's start point first (each parameter's
             ``default:``, else its neutral value), so all backends start at the same place.
@@ -249,7 +249,7 @@ def bench(
         runs_dir: Where run directories and reports go; default ``unas-runs/`` beside the store.
         progress: Print the live view of the runs on stderr.
         executor: ``local`` (each run a process here, ``jobs`` at a time) or ``dask`` (each run a
-            Dask task; needs ``pip install 'unified-nas[dask]'``, see :mod:`unified_nas.bench.executors`).
+            Dask task; needs ``pip install 'unified-nas[dask]'``, see :mod:`unified_nas.benchmark.executors`).
         device: Where each run's torch training runs (``auto``, ``cpu``, ``cuda``, ``cuda:N``; None: each
             recipe's ``device:``, else the CPU). Checked here; a Dask task of a CUDA run asks for a GPU.
         scheduler: ``dask`` only: the address of a running Dask scheduler (``tcp://HOST:PORT``);
@@ -269,9 +269,9 @@ def bench(
             are kept; the runs it held are stored as crashed and ``resume=True`` runs them again).
         KeyboardInterrupt: The benchmark was interrupted (finished runs are kept).
     """
-    from unified_nas.bench.executors import check_executor, open_executor
-    from unified_nas.bench.orchestrate import run_bench
-    from unified_nas.runner import check_creatable
+    from unified_nas.benchmark.executors import check_executor, open_executor
+    from unified_nas.benchmark.orchestrate import run_bench
+    from unified_nas.runs.runner import check_creatable
 
     given = (
         [recipes] if isinstance(recipes, (str, os.PathLike, Recipe)) or not isinstance(recipes, Sequence) else recipes
@@ -367,8 +367,8 @@ def _write_bench_reports(store: Path, bench_id: str, out_dir: Path) -> tuple[lis
         Their paths, and the report's numbers (``bench_data``, which a suite report reuses).
     """
     # Imported here, after the input is checked: the report's statistics import scipy (about a second).
-    from unified_nas.bench.render import BENCH_RENDERERS, write_rendered
-    from unified_nas.bench.summary import bench_data
+    from unified_nas.benchmark.render import BENCH_RENDERERS, write_rendered
+    from unified_nas.benchmark.summary import bench_data
 
     with ResultsStore(store) as s:
         data = bench_data(s, bench_id)
@@ -395,7 +395,7 @@ def _save_suite(
     Returns:
         The suite id and the report files.
     """
-    from unified_nas.bench.suite import write_suite_reports
+    from unified_nas.benchmark.suite import write_suite_reports
 
     suite_id = new_suite_id(name)
     out = runs_dir / suite_id

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from unified_nas.bench.inputs import TABLE_SEEDS, TRAINED_SEEDS
-from unified_nas.errors import StoreError, UserError
-from unified_nas.lifecycle import ResumeDiverged, Terminated, handle_sigterm, shown_status
-from unified_nas.limits import MAX_SEED
-from unified_nas.options import parse_assignments
+from unified_nas.benchmark.inputs import TABLE_SEEDS, TRAINED_SEEDS
+from unified_nas.core.errors import StoreError, UserError, one_line
+from unified_nas.core.limits import MAX_SEED
 from unified_nas.report.render import status_counts
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore  # sqlite3 + json only: no toolkit
-from unified_nas.threads import MAX_THREADS, parse_threads
+from unified_nas.runs.lifecycle import ResumeDiverged, Terminated, handle_sigterm, shown_status
+from unified_nas.runs.options import parse_assignments
+from unified_nas.runs.threads import MAX_THREADS, parse_threads
 
 if TYPE_CHECKING:
     from unified_nas.report.records import RunReport, TrialRecord
@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(a: argparse.Namespace) -> int:
     from unified_nas.api import run
-    from unified_nas.runner import resume_run
+    from unified_nas.runs.runner import resume_run
 
     if a.resume is not None:
         given = [
@@ -353,7 +353,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
 
     store = _existing_store(a.store)
     if a.run_id.startswith("suite-") or (a.run_id != "latest" and store.is_suite(a.run_id)):
-        from unified_nas.bench.suite import SUITE_RENDERERS, suite_data
+        from unified_nas.benchmark.suite import SUITE_RENDERERS, suite_data
 
         fmt = a.format or "html"
         if fmt not in SUITE_RENDERERS:
@@ -361,8 +361,8 @@ def _cmd_report(a: argparse.Namespace) -> int:
         suite = store.suite(a.run_id)
         text = SUITE_RENDERERS[fmt](suite_data(store, suite["bench_ids"], created_at=suite["created_at"]))
     elif a.run_id.startswith("bench-") or (a.run_id != "latest" and store.is_bench(a.run_id)):
-        from unified_nas.bench.render import BENCH_RENDERERS
-        from unified_nas.bench.summary import bench_data
+        from unified_nas.benchmark.render import BENCH_RENDERERS
+        from unified_nas.benchmark.summary import bench_data
 
         fmt = a.format or "html"
         if fmt not in BENCH_RENDERERS:
@@ -427,7 +427,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
 
 
 def _cmd_export(a: argparse.Namespace) -> int:
-    from unified_nas.export import export_trial
+    from unified_nas.commands.export import export_trial
 
     report = _existing_store(a.store).load_run(a.run_id)
     out = Path(a.output) if a.output else Path(report.run_dir) / f"export-{a.trial}-{a.format}"
@@ -448,16 +448,16 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
 
 def _cmd_validate(a: argparse.Namespace) -> int:
-    from unified_nas.data import load_recipe_data
     from unified_nas.recipe import load_recipe
-    from unified_nas.runner import check_data_fits
+    from unified_nas.runs.runner import check_data_fits
     from unified_nas.space import space_size
+    from unified_nas.tables.recipes import load_recipe_data
 
     recipe = load_recipe(a.recipe)
     data = load_recipe_data(recipe)
     check_data_fits(recipe, data)
     if a.backend:  # one process per backend, as a benchmark checks them (a process holds one Keras backend)
-        from unified_nas.bench.preflight import preflight
+        from unified_nas.benchmark.preflight import preflight
 
         preflight({name: [(recipe, {}, recipe.seed, None, None)] for name in a.backend})
     decls = recipe.space.decls()
@@ -469,8 +469,8 @@ def _cmd_validate(a: argparse.Namespace) -> int:
 
 
 def _cmd_backends(a: argparse.Namespace) -> int:
-    from unified_nas.errors import BackendUnavailable
-    from unified_nas.registry import entries
+    from unified_nas.core.errors import BackendUnavailable
+    from unified_nas.runs.registry import entries
 
     rows = []
     for name, entry in sorted(entries().items()):
@@ -505,7 +505,7 @@ def _cmd_backends(a: argparse.Namespace) -> int:
 
 
 def _cmd_worker(a: argparse.Namespace) -> int:
-    from unified_nas.runner import join_run
+    from unified_nas.runs.runner import join_run
 
     ran = join_run(
         a.run_id,
@@ -523,7 +523,7 @@ def _cmd_worker(a: argparse.Namespace) -> int:
 def _cmd_metrics(a: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from unified_nas.metrics import METRICS
+    from unified_nas.core.metrics import METRICS
 
     if a.format == "json":
         print(json.dumps([asdict(m) for m in METRICS.values()], indent=2))
@@ -548,11 +548,12 @@ def _cmd_runs(a: argparse.Namespace) -> int:
 
 
 def _cmd_tabulate(a: argparse.Namespace) -> int:
-    from unified_nas.threads import apply_threads, plan_threads
+    from unified_nas.runs.threads import apply_threads, plan_threads
 
     count, source = plan_threads(a.threads)  # before torch is imported, as `unas run` does
+    from unified_nas.commands.tabulate import tabulate
     from unified_nas.recipe import load_recipe
-    from unified_nas.tables.own import default_table_path, tabulate
+    from unified_nas.tables.own_format import default_table_path
 
     if a.out == "":  # not the default place: an empty name is a mistake (a shell variable unset)
         raise UserError("--out: empty file name")
@@ -572,8 +573,9 @@ def _cmd_tabulate(a: argparse.Namespace) -> int:
 
 
 def _cmd_proxies(a: argparse.Namespace) -> int:
+    from unified_nas.core.jsontext import strict_json
     from unified_nas.tables.correlation import correlations_markdown, correlations_text, proxy_correlations
-    from unified_nas.tables.own import OwnTable, strict_json
+    from unified_nas.tables.own import OwnTable
 
     if a.out == "":  # an empty name is a mistake, not "no report"
         raise UserError("--out: empty file name")
@@ -609,16 +611,6 @@ COMMANDS = {
     "tabulate": _cmd_tabulate,
     "proxies": _cmd_proxies,
 }
-
-
-def one_line(e: BaseException, limit: int | None = None) -> str:
-    """An exception's message folded to one line (toolkits raise multi-line ones), cut at ``limit`` if given.
-
-    Our own errors are shown whole (a backend's gap list can be long); a
-    toolkit's exception is cut, since it may carry a whole tensor dump.
-    """
-    text = " ".join(str(e).split())
-    return text if limit is None or len(text) <= limit else text[:limit] + " ..."
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unified_nas.errors import StoreError
+from unified_nas.core.errors import StoreError
 from unified_nas.report.store import ResultsStore
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class Benchmark:
     def data(self) -> dict[str, Any]:
         """The report's numbers, JSON-ready (read from the store on first use).
 
-        For one benchmark: :func:`unified_nas.bench.summary.bench_data`. For a
+        For one benchmark: :func:`unified_nas.benchmark.summary.bench_data`. For a
         suite: ``{"suite_id", "suite": <the suite report's data>, "benchmarks":
         {bench_id: bench_data}}``.
 
@@ -64,12 +64,12 @@ class Benchmark:
         return self._data
 
     def _collect(self, store: ResultsStore) -> dict[str, Any]:
-        from unified_nas.bench.summary import bench_data
+        from unified_nas.benchmark.summary import bench_data
 
         benches = {b: bench_data(store, b) for b in self.bench_ids}
         if self.suite_id is None:
             return benches[self.bench_ids[0]]
-        from unified_nas.bench.suite import suite_data
+        from unified_nas.benchmark.suite import suite_data
 
         created = store.suite(self.suite_id)["created_at"]
         suite = suite_data(store, self.bench_ids, created_at=created, benches=benches)
@@ -186,7 +186,7 @@ class Results:
             Per run: ``run_id``, ``recipe``, ``backend``, ``status`` (``died`` for a run marked
             running whose process is gone, as ``unas runs`` shows) and ``started_at``.
         """
-        from unified_nas.lifecycle import shown_status
+        from unified_nas.runs.lifecycle import shown_status
 
         return [
             {
@@ -244,7 +244,7 @@ class Results:
         Raises:
             StoreError: Nothing or more than one run matches.
         """
-        from unified_nas.lifecycle import shown_status
+        from unified_nas.runs.lifecycle import shown_status
 
         report = self._store.load_run(run_id)
         report.status = shown_status(report.status, report.process)

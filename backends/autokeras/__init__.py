@@ -10,16 +10,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from unified_nas.backends.autokeras.keras_env import KERAS_BACKENDS, select_keras_backend
+from unified_nas.backends.autokeras.strategies import STRATEGIES
 from unified_nas.backends.base import Backend as BaseBackend
-from unified_nas.backends.base import Capabilities, Options, Strategy
-from unified_nas.errors import Gap
-from unified_nas.options import OptionSpec
+from unified_nas.backends.base import Capabilities, Options
+from unified_nas.core.errors import Gap
+from unified_nas.runs.options import OptionSpec
 from unified_nas.space import Categorical, FloatRange, IntRange
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
     from unified_nas.report.records import TrialRecord
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
 
 # Metrics Keras logs per epoch, hence usable as keras-tuner objectives.
 LOGGED_METRICS = ("val_accuracy", "val_loss")
@@ -49,17 +50,7 @@ class Backend(BaseBackend):
     name = "autokeras"
     toolkit = "autokeras"
     capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}))
-    strategies = {
-        s.name: s
-        for s in (
-            Strategy("greedy", "Greedy", default_first=True),
-            Strategy("random", "RandomSearch", default_first=True),
-            Strategy("bayesian", "BayesianOptimization", default_first=True),
-            # Hyperband's brackets own the trial schedule: no first trial to hand it.
-            Strategy("hyperband", "Hyperband (patched: promoted trials)", multi_fidelity=True),
-            Strategy("grid", "keras-tuner GridSearch", finite_only=True, default_first=True, starts_at_default=True),
-        )
-    }
+    strategies = STRATEGIES
     default_strategy = "greedy"
     option_specs = (
         OptionSpec(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from unified_nas.errors import RecipeError
+from unified_nas.core.errors import RecipeError
 
 KERAS_BACKENDS = ("tensorflow", "torch")
 
@@ -42,7 +42,7 @@ def select_keras_backend(name: str) -> None:
 
 
 def _match_device() -> None:
-    """Shows Keras only the run's device (``--device``, see ``unified_nas.devices``), before TensorFlow loads.
+    """Shows Keras only the run's device (``--device``, see ``unified_nas.evaluation.devices``), before TensorFlow loads.
 
     TensorFlow takes every visible GPU by default, and Keras's torch backend
     takes CUDA when it is there: a ``--device cpu`` run would train Keras on
@@ -50,7 +50,7 @@ def _match_device() -> None:
     ``CUDA_VISIBLE_DEVICES`` is read by both at import: empty hides the GPUs;
     N shows GPU N alone (as the framework's device 0).
     """
-    from unified_nas.devices import current_device
+    from unified_nas.evaluation.devices import current_device
 
     dev = current_device()
     if not dev.startswith("cuda"):

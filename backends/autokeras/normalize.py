@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from unified_nas.evaluation.train.result import TrialResult
 from unified_nas.report.records import TrialRecord
-from unified_nas.train.result import TrialResult
 
 if TYPE_CHECKING:
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
 
 
 @dataclass

@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Any
 import autokeras as ak
 import keras_tuner
 
-from unified_nas.backends.autokeras import Backend
 from unified_nas.backends.autokeras.normalize import NativeTrial
 from unified_nas.backends.autokeras.space import UnasBlock, UnasHead
+from unified_nas.backends.autokeras.strategies import STRATEGIES
 from unified_nas.backends.autokeras.tuner import TrialEnv, tuner_class
 from unified_nas.backends.autokeras.workarounds import frozen_heap
 from unified_nas.backends.base import accepted_keywords
-from unified_nas.errors import RecipeError
-from unified_nas.train.keras_protocol import one_hot, protocol_callbacks
+from unified_nas.core.errors import RecipeError
+from unified_nas.evaluation.train.keras_protocol import one_hot, protocol_callbacks
 
 if TYPE_CHECKING:
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
     from unified_nas.space import SearchSpace
 
 # Harmless warnings AutoKeras triggers on every run (not ours to act on).
@@ -175,7 +175,7 @@ def build_automodel(graph: tuple[Any, Any], ctx: RunContext, emit: Callable[[Nat
     )
     # A failing architecture is a failed record, not the end of the search (default: 3 in a row abort).
     model.tuner.oracle.max_consecutive_failed_trials = UNLIMITED
-    if ctx.options.default_first and not Backend.strategies[strategy].starts_at_default:
+    if ctx.options.default_first and not STRATEGIES[strategy].starts_at_default:
         start_with_defaults(model.tuner.oracle)
     return model
 

@@ -21,7 +21,7 @@ import autokeras as ak
 import keras
 import keras_tuner
 
-from unified_nas.keras_model import KERNEL_INIT, features
+from unified_nas.models.keras_model import KERNEL_INIT, features
 from unified_nas.space import Categorical, FloatRange, IntRange, ParamDecl, SearchSpace, canonicalize
 from unified_nas.space.parse import space_from_dict, space_to_dict
 

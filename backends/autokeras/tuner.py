@@ -30,14 +30,14 @@ from autokeras.engine.tuner import AutoTuner
 from unified_nas.backends.autokeras.normalize import NativeTrial
 from unified_nas.backends.autokeras.space import declare_hyperparameters, sample_from_values
 from unified_nas.backends.autokeras.workarounds import save_build_config, unchecked_model_size
+from unified_nas.core.errors import TrainingDiverged
 from unified_nas.data import Dataset
-from unified_nas.errors import TrainingDiverged
-from unified_nas.flops import count_flops
-from unified_nas.keras_model import count_trainable
+from unified_nas.evaluation.train.keras_protocol import accuracy, compile_model
+from unified_nas.evaluation.train.result import TrialResult
+from unified_nas.models.keras_model import count_trainable
+from unified_nas.network.flops import count_flops
 from unified_nas.recipe import Protocol
 from unified_nas.space import SearchSpace
-from unified_nas.train.keras_protocol import accuracy, compile_model
-from unified_nas.train.result import TrialResult
 
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
 

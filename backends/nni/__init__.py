@@ -16,13 +16,13 @@ from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
 from unified_nas.backends.nni.normalize import NativeTrial, normalize_trial
 from unified_nas.backends.nni.web_workarounds import DEFAULT_MANAGER_HOST, MANAGER_HOSTS
-from unified_nas.errors import Gap, UserError
-from unified_nas.options import OptionSpec
+from unified_nas.core.errors import Gap, UserError
+from unified_nas.runs.options import OptionSpec
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
     from unified_nas.report.records import TrialRecord
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
     from unified_nas.space.spaces import CellSpace, DenseCellSpace
 
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from unified_nas.backends.nni.space import to_canonical
+from unified_nas.evaluation.train.result import TrialResult
 from unified_nas.report.records import TrialRecord
-from unified_nas.train.result import TrialResult
 
 if TYPE_CHECKING:
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
 
 
 @dataclass

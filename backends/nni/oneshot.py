@@ -27,12 +27,12 @@ from torch.utils.data import TensorDataset
 from unified_nas.backends.nni.normalize import NativeTrial
 from unified_nas.backends.nni.space import UnasModelSpace, to_canonical
 from unified_nas.backends.nni.workarounds import enas, import_strategies
-from unified_nas.devices import lightning_accelerator
-from unified_nas.errors import RecipeError, format_failure
-from unified_nas.torch_model import to_tensor
+from unified_nas.core.errors import RecipeError, format_failure
+from unified_nas.evaluation.devices import lightning_accelerator
+from unified_nas.models.torch_model import to_tensor
 
 if TYPE_CHECKING:
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
 
 
 def make_oneshot(name: str, args: dict[str, Any]) -> Any:
@@ -102,7 +102,7 @@ def run_oneshot(spec: dict[str, Any], ctx: RunContext, report: Callable[[NativeT
         optimizer=optimizer,
         num_classes=data.num_classes,
         max_epochs=epochs,
-        **lightning_accelerator(),  # the run's --device (unified_nas.devices)
+        **lightning_accelerator(),  # the run's --device (unified_nas.evaluation.devices)
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from unified_nas.errors import Gap
+from unified_nas.core.errors import Gap
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe

@@ -24,11 +24,11 @@ from unified_nas.backends.nni import trial as trial_mod
 from unified_nas.backends.nni.normalize import NativeTrial
 from unified_nas.backends.nni.space import TRAINING_LABELS, UnasModelSpace, from_canonical, mutable
 from unified_nas.backends.nni.workarounds import TPE_NNI30, import_strategies, policy_based_rl
-from unified_nas.errors import RecipeError, format_failure
+from unified_nas.core.errors import RecipeError, format_failure
 from unified_nas.space import start_values
 
 if TYPE_CHECKING:
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
 
 
 S = import_strategies()

@@ -45,6 +45,7 @@ from nni.nas.nn.pytorch import Cell, LayerChoice, ModelSpace, ParametrizedModule
 from nni.nas.space import current_model, model_context
 from torch import nn
 
+from unified_nas.models.torch_model import GraphModule, MacroLayer, node_module
 from unified_nas.network import Shape
 from unified_nas.network.compile import (
     CellSite,
@@ -74,7 +75,6 @@ from unified_nas.space.spaces import (
     dense_cell_label,
     resolve_layer,
 )
-from unified_nas.torch_model import GraphModule, MacroLayer, node_module
 
 TRAINING_LABELS = ("lr", "optimizer", "batch_size", "weight_decay")  # evaluator arguments; dropout is in the model
 

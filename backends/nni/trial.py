@@ -20,14 +20,15 @@ from typing import Any
 import nni
 
 from unified_nas.backends.nni.space import to_canonical
-from unified_nas.data import Dataset, load_recipe_data
-from unified_nas.errors import format_failure
-from unified_nas.evaluation import make_evaluator
+from unified_nas.core.errors import format_failure
+from unified_nas.data import Dataset
+from unified_nas.evaluation.evaluators import make_evaluator
+from unified_nas.evaluation.train.evaluate import train_model
+from unified_nas.evaluation.train.result import TrialResult
 from unified_nas.recipe import Recipe, load_recipe_text
-from unified_nas.recipe_text import read_recipe_text
-from unified_nas.threads import apply_inherited_threads
-from unified_nas.train.evaluate import train_model
-from unified_nas.train.result import TrialResult
+from unified_nas.recipe.text import read_recipe_text
+from unified_nas.runs.threads import apply_inherited_threads
+from unified_nas.tables.recipes import load_recipe_data
 
 
 @dataclass

@@ -39,12 +39,12 @@ from unified_nas.backends.nni.web_workarounds import (
     experiment_file_in_run_dir_nni30,
     manager_loopback_nni30,
 )
-from unified_nas.errors import UnasError
+from unified_nas.core.errors import UnasError
+from unified_nas.runs.threads import share_with_children
 from unified_nas.space import start_values
-from unified_nas.threads import share_with_children
 
 if TYPE_CHECKING:
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
 
 TERMINAL = {"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"}
 

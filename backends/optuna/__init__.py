@@ -13,13 +13,13 @@ from unified_nas.backends.optuna.normalize import normalize_trial
 from unified_nas.backends.optuna.run import make_sampler, run_study
 from unified_nas.backends.optuna.storage import check_storage_url
 from unified_nas.backends.optuna.translate import make_suggest
-from unified_nas.errors import Gap, UserError
-from unified_nas.options import OptionSpec
+from unified_nas.core.errors import Gap, UserError
+from unified_nas.runs.options import OptionSpec
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
     from unified_nas.report.records import TrialRecord
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
 
 # Our progress output replaces Optuna's per-trial INFO lines.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -87,7 +87,7 @@ class Backend(BaseBackend):
             check_storage_url(url, must_exist=options.resume)  # a resume attaches to the study it left there
 
     def prepare(self, options: Options) -> None:
-        import unified_nas.train.evaluate  # noqa: F401  (torch + the shared trainer)
+        import unified_nas.evaluation.train.evaluate  # noqa: F401  (torch + the shared trainer)
 
     def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Any) -> None:
         make_sampler(options.strategy, seed, options.strategy_args)  # raises RecipeError on a bad keyword

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import optuna
 
 from unified_nas.backends.optuna.shared import DEAD_ATTR, WORKER_ATTR
+from unified_nas.evaluation.train.result import TrialResult
 from unified_nas.report.records import TrialRecord
-from unified_nas.train.result import TrialResult
 
 if TYPE_CHECKING:
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
 
 STATUS = {
     optuna.trial.TrialState.COMPLETE: "complete",

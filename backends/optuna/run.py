@@ -25,12 +25,12 @@ from unified_nas.backends.optuna.shared import (
     worker_tag,
 )
 from unified_nas.backends.optuna.storage import journal_damage, journal_errors, open_storage
-from unified_nas.errors import RecipeError, UnasError, UserError, format_failure
+from unified_nas.core.errors import RecipeError, UnasError, UserError, format_failure
 from unified_nas.space import start_sample
 
 if TYPE_CHECKING:
     from unified_nas.backends.optuna.translate import Suggest
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
 
 
 def make_sampler(strategy: str, seed: int, args: dict[str, Any]) -> optuna.samplers.BaseSampler:
@@ -320,7 +320,7 @@ def save_study(memory: optuna.storages.BaseStorage, ctx: RunContext, failing: bo
     every trial of the earlier one and more, and replaces it; stopped during
     replay it holds fewer, and the earlier journal stays if Optuna can read it.
     A resume never needs the earlier journal's content (the store holds every
-    trial, and :class:`~unified_nas.lifecycle.Replay` hands them to the
+    trial, and :class:`~unified_nas.runs.lifecycle.Replay` hands them to the
     re-seeded sampler), so one Optuna cannot read (a full disk cut a record
     short) is set aside as ``optuna.journal.damaged-<time>``, never deleted,
     with a one-line note, and the study is written anew.

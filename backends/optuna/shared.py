@@ -41,8 +41,8 @@ from typing import Any
 import optuna
 
 from unified_nas.backends.optuna.storage import GRACE_S
-from unified_nas.errors import UserError
-from unified_nas.lifecycle import owner_alive, this_process
+from unified_nas.core.errors import UserError
+from unified_nas.runs.lifecycle import owner_alive, this_process
 
 RUN_ATTR = "unas.run"  # study user attribute: what a worker needs to rebuild the run
 SURPLUS_ATTR = "unas_surplus"  # trial user attribute: started beyond the budget, not run
@@ -64,7 +64,7 @@ def worker_tag(trial: int) -> dict[str, Any]:
     """
     import torch
 
-    from unified_nas.devices import current_device
+    from unified_nas.evaluation.devices import current_device
 
     return {**this_process(), "device": current_device(), "threads": torch.get_num_threads(), "trial": trial}
 
@@ -137,7 +137,7 @@ def fail_dead_trials(study: optuna.Study) -> None:
     Optuna's heartbeat does this for RDB storages after its grace period, for
     trials that sent a heartbeat; a journal file has no heartbeat. Here: a
     worker on this machine (same host, boot and pid namespace, see
-    :func:`unified_nas.lifecycle.owner_alive`) is checked directly, on any
+    :func:`unified_nas.runs.lifecycle.owner_alive`) is checked directly, on any
     storage; and a trial its process never tagged within :data:`GRACE_S`
     died before its objective began, on any machine. A dead worker on
     another machine, after tagging, is only found by the heartbeat.
@@ -237,9 +237,9 @@ def _is_number(v: Any) -> bool:
 def _description_problem(desc: Any, run_id: str) -> str | None:
     """What is wrong with a run description read from a study, or None if its shape is right.
 
-    The shape is :meth:`unified_nas.runner.RunContext.describe_for_workers`'s: every key it writes.
+    The shape is :meth:`unified_nas.runs.runner.RunContext.describe_for_workers`'s: every key it writes.
     """
-    from unified_nas.limits import MAX_SEED
+    from unified_nas.core.limits import MAX_SEED
 
     def record(value: Any, key: str, fields: dict[str, Callable[[Any], bool]], kind: str) -> str | None:
         if not isinstance(value, dict):

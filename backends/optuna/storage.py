@@ -32,7 +32,7 @@ from typing import Any
 
 import optuna
 
-from unified_nas.errors import UserError
+from unified_nas.core.errors import UserError
 
 # Seconds between heartbeats, and without one before a running trial counts as dead. Short enough
 # that a dead worker's trial is retried within a minute, long enough not to fail a trial whose

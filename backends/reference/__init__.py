@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
 from unified_nas.backends.reference.search import NativeTrial, normalize_trial, run_search
-from unified_nas.errors import Gap, RecipeError
+from unified_nas.core.errors import Gap, RecipeError
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
     from unified_nas.report.records import TrialRecord
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
     from unified_nas.space import ParamDecl
 
 
@@ -61,8 +61,8 @@ class Backend(BaseBackend):
     default_strategy = "random"
     # No toolkit to require: training uses the shared torch trainer, which only training recipes need
     # (a table recipe runs without torch), so torch is checked per recipe in ``gaps``, not here.
-    requires: tuple[str, ...] = ()
-    packages: tuple[str, ...] = ("torch",)
+    requires = ()
+    packages = ("torch",)
     # A contract check, not a NAS toolkit: `unas bench` compares it only when asked by name.
     in_default_bench = False
 
@@ -96,7 +96,7 @@ class Backend(BaseBackend):
         import importlib.util
 
         if importlib.util.find_spec("torch") is not None:  # a table recipe runs without it
-            import unified_nas.train.evaluate  # noqa: F401
+            import unified_nas.evaluation.train.evaluate  # noqa: F401
 
     def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Any) -> None:
         """Refuses any strategy argument: neither strategy takes one.

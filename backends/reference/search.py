@@ -2,7 +2,7 @@
 
 Trials run one at a time, in order: trial ``i`` is evaluated and reported
 before trial ``i + 1`` is drawn, which is what resuming a run relies on (see
-:class:`unified_nas.lifecycle.Replay`). The proposals do not depend on
+:class:`unified_nas.runs.lifecycle.Replay`). The proposals do not depend on
 scores, so a replayed trial leads to the same next sample by construction.
 """
 
@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from unified_nas.errors import format_failure
+from unified_nas.core.errors import format_failure
+from unified_nas.evaluation.train.result import TrialResult
 from unified_nas.space import ParamDecl, enumerate_samples, random_sample, start_sample
-from unified_nas.train.result import TrialResult
 
 if TYPE_CHECKING:
     from unified_nas.report.records import TrialRecord
-    from unified_nas.runner import RunContext
+    from unified_nas.runs.context import RunContext
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class NativeTrial:
             proposing counts as overhead, as it does for the toolkits).
         end: Unix time it ended.
         result: What ``ctx.evaluate`` returned; None if the trial failed.
-        error: The failure's traceback (:func:`~unified_nas.errors.format_failure`); None if it did not fail.
+        error: The failure's traceback (:func:`~unified_nas.core.errors.format_failure`); None if it did not fail.
     """
 
     index: int

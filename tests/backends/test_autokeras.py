@@ -13,9 +13,9 @@ import pytest
 pytest.importorskip("autokeras")
 
 from tests.conftest import ROOT, run_on, tiny_recipe  # noqa: E402
-from unified_nas.errors import RecipeError, UnsupportedFeatures  # noqa: E402
+from unified_nas.core.errors import RecipeError, UnsupportedFeatures  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
-from unified_nas.registry import get_backend  # noqa: E402
+from unified_nas.runs.registry import get_backend  # noqa: E402
 
 pytestmark = pytest.mark.slow
 _run = functools.partial(run_on, "autokeras")
@@ -112,7 +112,7 @@ TORCH_RUN = """
 import json, sys
 from pathlib import Path
 from unified_nas.report.store import ResultsStore
-from unified_nas.runner import run_recipe
+from unified_nas.runs.runner import run_recipe
 from unified_nas.testing.conformance import conformance_recipes
 recipe = conformance_recipes()["cnn"]
 store = ResultsStore(Path(sys.argv[1]) / "unas.sqlite")

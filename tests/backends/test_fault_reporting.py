@@ -40,7 +40,7 @@ def test_training_failure_is_recorded_with_its_cause_and_not_printed(backend, st
     for t in failed:
         assert t.sample["lr"] == 1.0e30
         # Type and message last, the frame that raised it (the trainer) kept.
-        assert t.error.splitlines()[-1].startswith("unified_nas.errors.TrainingDiverged: training loss became")
+        assert t.error.splitlines()[-1].startswith("unified_nas.core.errors.TrainingDiverged: training loss became")
         assert "unified_nas/train/trainer.py" in t.error
     shown = "".join(capfd.readouterr())  # NNI's log handler writes to stdout, Optuna's to stderr
     assert "Traceback" not in shown and "TrainingDiverged" not in shown, shown[-2000:]
@@ -84,7 +84,7 @@ def test_nni_failure_while_nni_builds_the_network_is_recorded(store, tmp_path, c
 
 
 def test_optuna_failed_trial_prints_one_progress_line_only(store, tmp_path, capfd):
-    from unified_nas.runner import run_recipe
+    from unified_nas.runs.runner import run_recipe
 
     # Progress on (not --quiet): the one line per trial is ours; Optuna adds no warning and no traceback.
     report = run_recipe(

@@ -12,10 +12,10 @@ pytest.importorskip("nni")
 from tests.conftest import RECIPES, ROOT, run_on  # noqa: E402
 from unified_nas.backends.nni.space import UnasModelSpace, make_spec, to_canonical  # noqa: E402
 from unified_nas.data import load_dataset  # noqa: E402
-from unified_nas.flops import count_flops  # noqa: E402
+from unified_nas.models.torch_model import build_model, count_params, measure_flops  # noqa: E402
+from unified_nas.network.flops import count_flops  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
 from unified_nas.space import active_labels, random_sample, validate_sample  # noqa: E402
-from unified_nas.torch_model import build_model, count_params, measure_flops  # noqa: E402
 
 pytestmark = pytest.mark.slow
 TRAINING = ("lr", "optimizer", "batch_size", "weight_decay")
@@ -110,7 +110,7 @@ def test_darts_exports_an_architecture_trained_under_the_standard_protocol(store
     ],
 )
 def test_one_shot_gaps_are_declared_before_any_work(strategy, kind, message, store, tmp_path):
-    from unified_nas.errors import UnsupportedFeatures
+    from unified_nas.core.errors import UnsupportedFeatures
     from unified_nas.testing.conformance import conformance_recipes
 
     with pytest.raises(UnsupportedFeatures) as info:

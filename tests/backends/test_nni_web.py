@@ -28,7 +28,7 @@ from unified_nas.backends.nni.web_workarounds import (  # noqa: E402
     experiment_file_in_run_dir_nni30,
     manager_loopback_nni30,
 )
-from unified_nas.errors import RecipeError  # noqa: E402
+from unified_nas.core.errors import RecipeError  # noqa: E402
 from unified_nas.space import validate_sample  # noqa: E402
 
 if not Path("/proc/net/tcp").exists():

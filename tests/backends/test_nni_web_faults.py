@@ -26,7 +26,7 @@ psutil = pytest.importorskip("psutil")
 from tests.conftest import run_on, tiny_recipe  # noqa: E402
 from unified_nas.backends.nni.watchdog import ManagerWatchdog  # noqa: E402
 from unified_nas.backends.nni.web import nni_output, port_is_free  # noqa: E402
-from unified_nas.errors import UserError  # noqa: E402
+from unified_nas.core.errors import UserError  # noqa: E402
 
 _run = functools.partial(run_on, "nni")
 MLP = {"depth": 1, "layer": {"op": "linear", "width": [16, 32]}}

@@ -10,7 +10,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from tests.conftest import ROOT, run_on, tiny_recipe  # noqa: E402
-from unified_nas.errors import UnsupportedFeatures  # noqa: E402
+from unified_nas.core.errors import UnsupportedFeatures  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
 from unified_nas.space import validate_sample  # noqa: E402
 

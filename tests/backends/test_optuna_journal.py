@@ -64,7 +64,7 @@ def _zeros(data: bytes) -> bytes:
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", [_truncate, _glued, _zeros], ids=["truncated", "glued", "zeros"])
 def test_a_damaged_journal_is_set_aside_and_the_resume_equals_an_uninterrupted_run(damage, tmp_path, capfd):
-    from unified_nas.runner import resume_run, run_recipe
+    from unified_nas.runs.runner import resume_run, run_recipe
 
     path = tmp_path / "s.sqlite"
     store = ResultsStore(path)

@@ -22,7 +22,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from tests.conftest import ROOT  # noqa: E402
-from unified_nas.errors import StoreError  # noqa: E402
+from unified_nas.core.errors import StoreError  # noqa: E402
 from unified_nas.report.store import ResultsStore  # noqa: E402
 
 # Long enough trials (about 1 s) that a worker can be killed in the middle of one.

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from unified_nas.backends.reference import Backend as Reference
-from unified_nas.registry import entries
+from unified_nas.runs.registry import entries
 from unified_nas.testing import behaviour as B
 from unified_nas.testing.conformance import SPACES
 
@@ -185,7 +185,7 @@ class ServesEveryPruner(Reference):
 @pytest.fixture
 def register(monkeypatch) -> Callable[[type], str]:
     """Registers a backend class of this module for the test (as its entry point would)."""
-    from unified_nas import registry
+    from unified_nas.runs import registry
 
     real = registry.entries
     added: dict[str, Any] = {}
@@ -247,8 +247,8 @@ def test_an_undeclared_refusal_fails_gaps_refused(register, tmp_path):
 
 
 def test_reference_refuses_strategy_arguments(tmp_path):
-    from unified_nas.errors import RecipeError
-    from unified_nas.runner import run_recipe
+    from unified_nas.core.errors import RecipeError
+    from unified_nas.runs.runner import run_recipe
     from unified_nas.testing.conformance import conformance_raw, recipe_from_raw
 
     raw = conformance_raw("mlp")

@@ -24,7 +24,7 @@ pytest.importorskip("distributed", reason="dask[distributed] is not installed (p
 
 from distributed import Client
 
-from unified_nas.bench.executors import local_cluster
+from unified_nas.benchmark.executors import local_cluster
 from unified_nas.report.store import ResultsStore
 
 pytestmark = pytest.mark.slow

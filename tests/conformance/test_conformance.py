@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from unified_nas.registry import entries, get_backend
+from unified_nas.core.vocabulary import UNIFIED_STRATEGIES
+from unified_nas.runs.registry import entries, get_backend
 from unified_nas.testing import conformance as C
-from unified_nas.vocabulary import UNIFIED_STRATEGIES
 
 BACKENDS = sorted(entries())
 

@@ -15,7 +15,7 @@ import math
 import pytest
 
 from tests.conftest import run_on, tiny_recipe
-from unified_nas.registry import entries
+from unified_nas.runs.registry import entries
 
 BACKENDS = sorted(entries())
 # One dense layer of 4 or 64 units on digits (64 features, 10 classes): 310 or 4,810 parameters.
@@ -67,7 +67,7 @@ def test_optuna_trials_carry_the_violations_as_optuna_constraints(store, tmp_pat
 
 
 def test_infeasible_trials_are_told_as_worst_scores():
-    from unified_nas.train.result import TrialResult
+    from unified_nas.evaluation.train.result import TrialResult
 
     r = TrialResult({"synflow": 3.0}, None, params=5000, flops=10, violations=["params 5000 > max 1000"])
     objectives = [("val_accuracy", "maximize"), ("params", "minimize"), ("synflow", "maximize")]
@@ -78,7 +78,7 @@ def test_infeasible_trials_are_told_as_worst_scores():
 
 
 def test_a_nan_objective_fails_the_trial_and_an_infeasible_one_is_told_the_worst():
-    from unified_nas.train.result import TrialResult
+    from unified_nas.evaluation.train.result import TrialResult
 
     with pytest.raises(ValueError, match="objective jacov is NaN"):  # the same on every backend
         TrialResult({"jacov": math.nan}, None).objective_values([("jacov", "maximize")])
@@ -89,8 +89,8 @@ def test_a_nan_objective_fails_the_trial_and_an_infeasible_one_is_told_the_worst
 @pytest.mark.parametrize("name", BACKENDS)
 def test_evaluation_by_proxy_trains_nothing_and_scores_the_same_on_every_backend(name, store, tmp_path):
     _need(name)
-    from unified_nas.data import load_recipe_data
-    from unified_nas.proxies import compute_proxies
+    from unified_nas.evaluation.proxies import compute_proxies
+    from unified_nas.tables.recipes import load_recipe_data
 
     recipe = tiny_recipe(SPACE, evaluation={"proxy": "synflow"}, seed=2)
     assert [(o.metric, o.direction) for o in recipe.objectives] == [("synflow", "maximize")]

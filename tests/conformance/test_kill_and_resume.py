@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from unified_nas.registry import entries
+from unified_nas.runs.registry import entries
 
 # lr 1e30 with SGD overflows (a failed trial): the replay must fail it again, as the first attempt did.
 RECIPE = """

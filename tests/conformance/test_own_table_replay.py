@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_on
-from unified_nas.errors import RecipeError
+from unified_nas.commands.tabulate import tabulate
+from unified_nas.core.errors import RecipeError
 from unified_nas.recipe import load_recipe
-from unified_nas.registry import entries
-from unified_nas.tables.own import OwnTable, tabulate
+from unified_nas.runs.registry import entries
+from unified_nas.tables.own import OwnTable
 
 BACKENDS = sorted(entries())
 SPACE = """space:
@@ -56,7 +57,7 @@ def test_every_trial_is_answered_by_the_table(name, tabulated, store, tmp_path):
 
 
 def test_a_partial_table_is_refused_before_any_work(tmp_path):
-    from unified_nas.data import load_recipe_data
+    from unified_nas.tables.recipes import load_recipe_data
 
     (tmp_path / "tabulate.yaml").write_text("name: tiny\ndata: {name: digits}\n" + SPACE + TRAINING)
     tabulate(load_recipe(tmp_path / "tabulate.yaml"), tmp_path / "part.sqlite", sample=2, progress=False)
@@ -73,7 +74,7 @@ def test_a_partial_table_is_refused_before_any_work(tmp_path):
 
 
 def test_a_replay_with_other_training_is_refused(tabulated):
-    from unified_nas.data import load_recipe_data
+    from unified_nas.tables.recipes import load_recipe_data
 
     longer = tabulated / "longer.yaml"
     longer.write_text("name: tiny\nevaluation: {table: table.sqlite}\n" + SPACE + TRAINING.replace("1,", "3,"))

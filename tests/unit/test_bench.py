@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from unified_nas.bench.summary import hypervolume_2d, mean_ci
+from unified_nas.benchmark.summary import hypervolume_2d, mean_ci
 from unified_nas.report.store import ResultsStore
 
 pytestmark = pytest.mark.slow

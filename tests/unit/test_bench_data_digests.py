@@ -2,7 +2,7 @@
 
 Issue 20, case 2. Real benchmarks of the ``reference`` backend (seconds) on a
 CSV file or on a table of your own; the data file or table is replaced between
-two runs of a benchmark by a :class:`~unified_nas.bench.executors.LocalExecutor`
+two runs of a benchmark by a :class:`~unified_nas.benchmark.executors.LocalExecutor`
 that replaces it right before it starts the second run (so the first run has
 certainly loaded the old data), which is what a user replacing the file while
 the benchmark runs does.
@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 
-from unified_nas.bench.executors import LocalExecutor
-from unified_nas.bench.orchestrate import BenchSpec, run_bench
-from unified_nas.bench.summary import bench_data
-from unified_nas.errors import UserError
+from unified_nas.benchmark.executors import LocalExecutor
+from unified_nas.benchmark.orchestrate import run_bench
+from unified_nas.benchmark.spec import BenchSpec
+from unified_nas.benchmark.summary import bench_data
+from unified_nas.core.errors import UserError
 from unified_nas.recipe import load_recipe
 from unified_nas.report.store import ResultsStore
 
@@ -134,7 +135,7 @@ def test_a_data_file_replaced_during_a_benchmark_fails_the_later_run_and_resume_
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory) -> tuple[Path, Path]:
     """Two tables of the same 2-architecture space, tabulated with seeds 0 and 1 (other numbers)."""
-    from unified_nas.tables.own import tabulate
+    from unified_nas.commands.tabulate import tabulate
 
     folder = tmp_path_factory.mktemp("tables")
     (folder / "tabulate.yaml").write_text("name: digest_table\ndata: {name: digits}\n" + SPACE + TRAINING)
@@ -180,7 +181,7 @@ def test_a_changed_recipe_is_named_when_resume_is_refused(tmp_path):
 
 def test_a_benchmark_stored_without_digests_resumes_and_its_runs_data_are_checked(tmp_path):
     """A header from before digests were recorded: it still resumes, checked against its finished runs' data."""
-    from unified_nas.runner import run_recipe
+    from unified_nas.runs.runner import run_recipe
 
     write_csv(tmp_path / "data.csv")
     recipe_path = tmp_path / "r.yaml"
@@ -211,7 +212,7 @@ def test_a_benchmark_stored_without_digests_resumes_and_its_runs_data_are_checke
 
 def test_the_report_warns_when_its_runs_were_made_on_different_data(tmp_path):
     """Runs of one benchmark on two data sets (as older versions stored a resume on changed data): a warning."""
-    from unified_nas.runner import run_recipe
+    from unified_nas.runs.runner import run_recipe
 
     write_csv(tmp_path / "data.csv")
     recipe_path = tmp_path / "r.yaml"
@@ -242,7 +243,7 @@ def test_the_report_warns_when_its_runs_were_made_on_different_data(tmp_path):
 
 
 def test_run_recipe_refuses_other_data_than_expected_and_writes_nothing(tmp_path):
-    from unified_nas.runner import run_recipe
+    from unified_nas.runs.runner import run_recipe
 
     write_csv(tmp_path / "data.csv")
     (tmp_path / "r.yaml").write_text(CSV_RECIPE)

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from unified_nas.bench.executors import LocalExecutor
-from unified_nas.bench.orchestrate import BenchSpec, run_bench
+from unified_nas.benchmark.executors import LocalExecutor
+from unified_nas.benchmark.orchestrate import run_bench
+from unified_nas.benchmark.spec import BenchSpec
 from unified_nas.recipe import load_recipe
 from unified_nas.report.store import ResultsStore
 
@@ -64,7 +65,7 @@ def test_a_local_run_finished_just_before_ctrl_c_stays_complete(tmp_path):
 
 def test_a_dask_run_finished_just_before_ctrl_c_stays_complete(tmp_path):
     distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed")
-    from unified_nas.bench.executors import DaskExecutor
+    from unified_nas.benchmark.executors import DaskExecutor
 
     class DaskCtrlCOnceFinished(DaskExecutor):
         """A local Dask cluster; SIGINT once a task has finished with the run's records, before they are stored."""

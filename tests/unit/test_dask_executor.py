@@ -106,7 +106,7 @@ def _private_trials(rows: list[dict]) -> int:
 
 @pytest.mark.slow
 def test_interrupted_dask_bench_keeps_finished_runs_and_resumes(tmp_path):
-    from unified_nas.bench.executors import local_cluster
+    from unified_nas.benchmark.executors import local_cluster
     from unified_nas.report.store import ResultsStore
 
     args = [RECIPE, "--backends", "optuna", "--seeds", "2", "--trials", "10", "--store", tmp_path / "s.sqlite"]
@@ -155,7 +155,7 @@ def test_a_scheduler_lost_mid_benchmark_is_one_line_without_a_traceback(tmp_path
     """
     import dask
 
-    from unified_nas.bench.executors import local_cluster
+    from unified_nas.benchmark.executors import local_cluster
     from unified_nas.report.store import ResultsStore
 
     (tmp_path / "r.yaml").write_text(

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unified_nas.data import BUILTIN, DataSpec, load_dataset
-from unified_nas.errors import RecipeError
+from unified_nas.core.errors import RecipeError
+from unified_nas.data import load_dataset
 from unified_nas.recipe import load_recipe
+from unified_nas.recipe.sections import BUILTIN, DataSpec
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -119,7 +120,7 @@ def test_unsplittable_data_is_one_line(tmp_path):
 
 
 def test_size_limits(tmp_path, monkeypatch):
-    import unified_nas.data_files as data
+    import unified_nas.data.files as data
 
     rows = "f,target\n" + "\n".join(f"{i},{i % 2}" for i in range(20))
     (tmp_path / "t.csv").write_text(rows)

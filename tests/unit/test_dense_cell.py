@@ -14,18 +14,18 @@ import numpy as np
 import pytest
 import torch
 
-from unified_nas.errors import RecipeError
-from unified_nas.flops import count_flops
+from unified_nas.core.errors import RecipeError
+from unified_nas.models.torch_model import build_model, count_params, init_weights, measure_flops, to_tensor
 from unified_nas.network import Shape, compile_plan
 from unified_nas.network.compile import dense_cell, dense_layout, residual_reduction
+from unified_nas.network.flops import count_flops
 from unified_nas.network.nodes import Add, Keep, Zero
 from unified_nas.network.op_rules import op_graph
+from unified_nas.recipe.tables import CANONICAL_CELL
 from unified_nas.space import DenseCellSpace, random_sample, space_size
 from unified_nas.space.ops import op_spec
 from unified_nas.space.parse import parse_space, space_from_dict, space_to_dict
 from unified_nas.space.spaces import NB201_OPS, dense_cell_label
-from unified_nas.tables.nasbench201 import CANONICAL_CELL
-from unified_nas.torch_model import build_model, count_params, init_weights, measure_flops, to_tensor
 
 CIFAR = (32, 32, 3)
 NB201 = parse_space({"type": "dense_cell"})  # every default is NAS-Bench-201's
@@ -141,7 +141,7 @@ def test_conv_1x1_is_a_cell_op_only():
 def test_cell_spaces_need_image_data():
     from unified_nas.data import load_dataset
     from unified_nas.recipe import parse_recipe
-    from unified_nas.runner import check_data_fits
+    from unified_nas.runs.runner import check_data_fits
 
     recipe = parse_recipe({"name": "t", "data": {"name": "iris"}, "space": {"type": "dense_cell"}}, source="test")
     with pytest.raises(RecipeError, match=r"^space\.type: a cell space needs image data"):
@@ -251,7 +251,7 @@ def test_a_cell_without_a_path_outputs_zeros_but_keeps_its_parameters():
 
 def _keras():
     keras = pytest.importorskip("keras")
-    from unified_nas import keras_model
+    from unified_nas.models import keras_model
 
     return keras, keras_model
 
@@ -397,7 +397,7 @@ def test_every_backend_declares_dense_cells(name):
 def test_nni_gaps_on_dense_cells():
     pytest.importorskip("nni")
     from unified_nas.recipe import parse_recipe
-    from unified_nas.registry import get_backend
+    from unified_nas.runs.registry import get_backend
 
     def gaps(space: dict, strategy: str) -> list[str]:
         recipe = parse_recipe(

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, run_on, tiny_recipe
-from unified_nas.devices import current_device, lightning_accelerator, resolve_device
-from unified_nas.errors import RecipeError, UserError
+from unified_nas.core.errors import RecipeError, UserError
+from unified_nas.evaluation.devices import current_device, lightning_accelerator, resolve_device
 from unified_nas.recipe import parse_recipe
 
 NO_CUDA = not torch.cuda.is_available()

@@ -38,7 +38,7 @@ def test_best_nni_trial_to_keras_loads_and_predicts(store, tmp_path):
     recipe, report = _run("nni", store, tmp_path)
     info, out = _export(report, "keras", tmp_path)
     assert info["sample"] == report.incumbent["sample"] and info["backend"] == "nni"
-    import unified_nas.keras_model  # noqa: F401  (registers its layers for loading)
+    import unified_nas.models.keras_model  # noqa: F401  (registers its layers for loading)
 
     model = keras.saving.load_model(out / "model.keras")
     data = load_dataset(recipe.data)

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from unified_nas.core.errors import RecipeError
 from unified_nas.data import load_dataset
-from unified_nas.errors import RecipeError
 from unified_nas.recipe import load_recipe, parse_recipe
-from unified_nas.recipe_text import MAX_DEPTH, MAX_RECIPE_BYTES
+from unified_nas.recipe.text import MAX_DEPTH, MAX_RECIPE_BYTES
 
 OK = "data: {name: iris}\nspace: {layer: {op: linear, width: 8}}\n"
 MEMORY_LIMIT = 2 << 30  # bytes of address space for the subprocess

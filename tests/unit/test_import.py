@@ -10,7 +10,7 @@ HEAVY = ("torch", "tensorflow", "keras", "nni", "optuna", "autokeras", "sklearn"
 
 def test_import_is_toolkit_free():
     code = (
-        "import sys, unified_nas, unified_nas.registry, unified_nas.cli, unified_nas.space, unified_nas.recipe;"
+        "import sys, unified_nas, unified_nas.runs.registry, unified_nas.cli, unified_nas.space, unified_nas.recipe;"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

@@ -16,9 +16,9 @@ torch = pytest.importorskip("torch")
 import keras  # noqa: E402
 
 from tests.conftest import RECIPES, ROOT  # noqa: E402
-from unified_nas import torch_model  # noqa: E402
 from unified_nas.data import load_dataset  # noqa: E402
-from unified_nas.keras_model import build_keras_model, core_op, count_trainable  # noqa: E402
+from unified_nas.models import torch_model  # noqa: E402
+from unified_nas.models.keras_model import build_keras_model, core_op, count_trainable  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
 from unified_nas.space import random_sample  # noqa: E402
 from unified_nas.space.ops import CELL_OPS, op_spec  # noqa: E402
@@ -31,11 +31,11 @@ os.environ["KERAS_BACKEND"] = "torch"
 import numpy as np, torch, keras
 from torch.utils.flop_counter import FlopCounterMode
 from unified_nas.data import load_dataset
-from unified_nas.flops import count_flops
-from unified_nas.keras_model import build_keras_model, count_trainable
+from unified_nas.network.flops import count_flops
+from unified_nas.models.keras_model import build_keras_model, count_trainable
 from unified_nas.recipe import load_recipe
 from unified_nas.space import random_sample
-from unified_nas.torch_model import build_model, count_params
+from unified_nas.models.torch_model import build_model, count_params
 bad = []
 for path in sys.argv[2:]:
     recipe = load_recipe(path); data = load_dataset(recipe.data)

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from tests.conftest import ROOT
-from unified_nas import latency
-from unified_nas.errors import UserError
-from unified_nas.latency import Latency, OpLatencyTable, measure_latency, op_key, sample_latency
+from unified_nas.core.errors import UserError
+from unified_nas.evaluation import latency
+from unified_nas.evaluation.latency import Latency, OpLatencyTable, measure_latency, op_key, sample_latency
 from unified_nas.network.nodes import Conv2d, Shape
 from unified_nas.recipe import load_recipe
 

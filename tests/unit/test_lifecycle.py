@@ -7,7 +7,14 @@ import os
 import pytest
 
 from tests.unit.test_store import _report, _trial
-from unified_nas.lifecycle import Replay, ReplayedTrialFailed, ResumeDiverged, owner_alive, shown_status, this_process
+from unified_nas.runs.lifecycle import (
+    Replay,
+    ReplayedTrialFailed,
+    ResumeDiverged,
+    owner_alive,
+    shown_status,
+    this_process,
+)
 
 
 def test_owner_alive_tells_this_process_a_dead_pid_and_another_machine_apart():
@@ -90,7 +97,7 @@ def test_owner_records_boot_and_pid_namespace():
 
 SWALLOWED_SIGTERM = """
 import gc, os, signal, sys, time
-from unified_nas.lifecycle import Terminated, handle_sigterm, raise_if_terminated
+from unified_nas.runs.lifecycle import Terminated, handle_sigterm, raise_if_terminated
 
 class Finalized:
     def __del__(self):  # the handler runs here, and Python ignores what it raises

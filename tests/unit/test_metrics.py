@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from unified_nas.metrics import COSTS, METRICS, PRE_TRAINING, Bound, finite, violations
+from unified_nas.core.metrics import COSTS, METRICS, PRE_TRAINING, Bound, finite, violations
 
 
 def test_every_proxy_is_registered_and_every_registered_proxy_exists():
-    from unified_nas.proxies import PROXIES
+    from unified_nas.evaluation.proxies import PROXIES
 
     assert {n for n, m in METRICS.items() if m.cost == "zero_cost"} == set(PROXIES)
 

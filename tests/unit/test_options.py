@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, tiny_recipe
-from unified_nas.errors import RecipeError
-from unified_nas.options import OptionSpec, parse_assignments
-from unified_nas.registry import entries, get_backend
+from unified_nas.core.errors import RecipeError
+from unified_nas.runs.options import OptionSpec, parse_assignments
+from unified_nas.runs.registry import entries, get_backend
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 

@@ -11,7 +11,7 @@ optuna = pytest.importorskip("optuna")
 
 from unified_nas.backends.optuna import shared  # noqa: E402
 from unified_nas.backends.optuna.shared import DEAD_ATTR, WORKER_ATTR, fail_dead_trials  # noqa: E402
-from unified_nas.lifecycle import this_process  # noqa: E402
+from unified_nas.runs.lifecycle import this_process  # noqa: E402
 
 
 def _study(tmp_path):

@@ -18,10 +18,11 @@ import pytest
 from tests.conformance.test_own_table_replay import SPACE, TRAINING
 from tests.unit.test_own_table_scale import synthetic_table
 from tests.unit.test_own_tables import SIZE, unas, write_recipe
-from unified_nas.errors import RecipeError
+from unified_nas.core.errors import RecipeError
 from unified_nas.recipe import load_recipe
 from unified_nas.space.sampling import enumerate_samples
-from unified_nas.tables.own import OwnTable, OwnTableError, sample_key
+from unified_nas.tables.own import OwnTable
+from unified_nas.tables.own_format import OwnTableError, sample_key
 
 REPLAY = "name: tiny\nevaluation: {table: t.sqlite}\n" + SPACE + TRAINING
 LAST = "(SELECT MAX(rowid) FROM archs)"
@@ -48,7 +49,7 @@ def edited(tmp_path: Path, table: Path, *statements: str | tuple[str, tuple[obje
 
 
 def replay_data(tmp_path: Path):
-    from unified_nas.data import load_recipe_data
+    from unified_nas.tables.recipes import load_recipe_data
 
     return load_recipe_data(load_recipe(tmp_path / "replay.yaml"))
 

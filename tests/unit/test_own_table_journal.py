@@ -20,9 +20,11 @@ import pytest
 from tests.conformance.test_own_table_replay import SPACE, TRAINING
 from tests.unit.test_own_table_scale import synthetic_table
 from tests.unit.test_own_tables import SIZE, unas, write_recipe
-from unified_nas.errors import RecipeError
+from unified_nas.commands.tabulate import tabulate
+from unified_nas.core.errors import RecipeError
 from unified_nas.recipe import load_recipe
-from unified_nas.tables.own import OwnTable, OwnTableError, tabulate
+from unified_nas.tables.own import OwnTable
+from unified_nas.tables.own_format import OwnTableError
 
 UNFINISHED = "has an unfinished write of a killed `unas tabulate`"
 

@@ -16,10 +16,12 @@ import pytest
 from tests.conformance.test_own_table_replay import SPACE, TRAINING
 from tests.unit.test_own_table_scale import synthetic_table
 from tests.unit.test_own_tables import unas, write_recipe
-from unified_nas.errors import RecipeError, UserError
+from unified_nas.commands.tabulate import tabulate
+from unified_nas.core.errors import RecipeError, UserError
 from unified_nas.recipe import load_recipe, load_recipe_text
-from unified_nas.recipe_text import MAX_DEPTH, MAX_RECIPE_BYTES, MAX_VALUES
-from unified_nas.tables.own import MAX_ARCHS, OwnTable, OwnTableError, tabulate
+from unified_nas.recipe.text import MAX_DEPTH, MAX_RECIPE_BYTES, MAX_VALUES
+from unified_nas.tables.own import OwnTable
+from unified_nas.tables.own_format import MAX_ARCHS, OwnTableError
 
 META_KEYS = [
     "format",
@@ -141,7 +143,7 @@ def test_an_alias_bomb_recipe_text_is_refused_for_replay(tmp_path, table):
     recipe = tmp_path / "replay.yaml"
     recipe.write_text("name: tiny\nevaluation: {table: t.sqlite}\n" + SPACE + TRAINING)
     with pytest.raises(RecipeError, match=f"expands to more than {MAX_VALUES} values through aliases"):
-        from unified_nas.data import load_recipe_data
+        from unified_nas.tables.recipes import load_recipe_data
 
         load_recipe_data(load_recipe(recipe))
 

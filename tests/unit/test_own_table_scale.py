@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from unified_nas.commands import tabulate as own
 from unified_nas.recipe import load_recipe
 from unified_nas.space.sampling import enumerate_samples
-from unified_nas.tables import own
-from unified_nas.tables.own import OwnTable, sample_key
+from unified_nas.tables.own import OwnTable
+from unified_nas.tables.own_format import sample_key
 
 NB201 = ROOT / "recipes" / "digits_nb201.yaml"
 NB201_SIZE = 15_625
@@ -39,8 +40,8 @@ def synthetic_table(path: Path, recipe_path: Path = NB201, keep: int | None = No
     Returns:
         ``path``.
     """
-    from unified_nas.data import load_recipe_data
-    from unified_nas.proxies import PROXIES
+    from unified_nas.evaluation.proxies import PROXIES
+    from unified_nas.tables.recipes import load_recipe_data
 
     recipe = load_recipe(recipe_path)
     data = load_recipe_data(recipe)
@@ -99,7 +100,7 @@ def test_a_table_of_nasbench201_size_answers_every_architecture(big_table):
 
 
 def test_a_table_of_nasbench201_size_missing_one_architecture_is_refused(tmp_path, big_table):
-    from unified_nas.errors import RecipeError
+    from unified_nas.core.errors import RecipeError
     from unified_nas.tables.recipes import own_table_dataset
 
     path = tmp_path / big_table.name

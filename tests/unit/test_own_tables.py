@@ -13,11 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from unified_nas.errors import RecipeError, UserError
+from unified_nas.commands.tabulate import tabulate
+from unified_nas.core.errors import RecipeError, UserError
+from unified_nas.core.jsontext import strict_json
 from unified_nas.recipe import load_recipe
 from unified_nas.space.sampling import enumerate_samples
 from unified_nas.tables.correlation import correlations_markdown, correlations_text, proxy_correlations
-from unified_nas.tables.own import OwnTable, OwnTableError, sample_key, strict_json, tabulate
+from unified_nas.tables.own import OwnTable
+from unified_nas.tables.own_format import OwnTableError, sample_key
 
 # 3 kernels x 2 widths = 6 architectures, one epoch each: the whole file trains in seconds.
 TINY = """
@@ -259,7 +262,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, args, message):
 
 
 def test_a_failed_architecture_is_stored_not_retrained_and_left_out_of_correlations(tmp_path, monkeypatch):
-    import unified_nas.train.evaluate as evaluate
+    import unified_nas.evaluation.train.evaluate as evaluate
 
     recipe = load_recipe(write_recipe(tmp_path))
     bad = next(enumerate_samples(recipe.space.decls()))

@@ -11,10 +11,11 @@ import torch
 
 from tests.conftest import RECIPES, ROOT
 from unified_nas.data import load_dataset
-from unified_nas.flops import count_flops, count_plan_params
+from unified_nas.models.torch_model import TORCH_BUILDERS, build_model, count_params, measure_flops, node_module
 from unified_nas.network import Graph, Plan, Shape, UnknownOp, compile_plan
 from unified_nas.network import nodes as plan_nodes
 from unified_nas.network.compile import cell_edge, macro_layer
+from unified_nas.network.flops import count_flops, count_plan_params
 from unified_nas.network.graph import Node
 from unified_nas.network.op_rules import OP_RULES, op_graph
 from unified_nas.recipe import load_recipe
@@ -22,7 +23,6 @@ from unified_nas.space import random_sample
 from unified_nas.space.ops import OPS, OpSpec, op_spec
 from unified_nas.space.parse import parse_space
 from unified_nas.space.spaces import ArchConfig, CellConfig, LayerConfig, TrainingConfig
-from unified_nas.torch_model import TORCH_BUILDERS, build_model, count_params, measure_flops, node_module
 
 TRAINING = TrainingConfig(1e-3, "adam", 32, 0.0, 0.0)
 
@@ -127,7 +127,7 @@ def test_every_vocabulary_family_has_a_rule_and_every_node_kind_a_torch_builder(
 
 def test_every_node_kind_has_a_keras_builder():
     pytest.importorskip("keras")
-    from unified_nas.keras_model import KERAS_BUILDERS
+    from unified_nas.models.keras_model import KERAS_BUILDERS
 
     assert set(KERAS_BUILDERS) == set(TORCH_BUILDERS)
 
@@ -174,7 +174,7 @@ def test_an_unknown_node_kind_raises_in_shape_cost_and_every_builder():
 
 def test_an_unknown_node_kind_raises_in_the_keras_builder():
     keras = pytest.importorskip("keras")
-    from unified_nas.keras_model import apply_graph
+    from unified_nas.models.keras_model import apply_graph
 
     shape = Shape.map(4, 4, 2)
     graph = Graph((shape,), (Node("mystery", Mystery(), (0,), shape),), 1)
@@ -213,7 +213,7 @@ def test_plan_flops_and_params_equal_the_torch_build(path):
 
 def test_the_plan_imports_no_framework():
     code = (
-        "import sys, unified_nas.network, unified_nas.flops;"
+        "import sys, unified_nas.network, unified_nas.network.flops;"
         "print(','.join(m for m in ('torch', 'keras', 'tensorflow', 'nni') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
@@ -231,7 +231,7 @@ def test_nni_models_are_the_plan_built_by_torch(name):
     import numpy as np
 
     from unified_nas.backends.nni.space import UnasModelSpace, make_spec, to_canonical
-    from unified_nas.torch_model import init_weights, to_tensor
+    from unified_nas.models.torch_model import init_weights, to_tensor
 
     recipe = load_recipe(ROOT / "recipes" / name)
     data = load_dataset(recipe.data)

@@ -11,13 +11,13 @@ import torch
 from torch import nn
 
 from tests.conftest import ROOT
-from unified_nas.data import load_recipe_data
-from unified_nas.flops import count_flops
-from unified_nas.proxies import PROXIES, compute_proxies, minibatch, score_model
+from unified_nas.evaluation.proxies import PROXIES, compute_proxies, minibatch, score_model
+from unified_nas.models.torch_model import build_model, count_params
+from unified_nas.network.flops import count_flops
 from unified_nas.recipe import load_recipe
 from unified_nas.space import random_sample, start_sample
 from unified_nas.space.parse import parse_space
-from unified_nas.torch_model import build_model, count_params
+from unified_nas.tables.recipes import load_recipe_data
 
 NAMES = ("synflow", "snip", "grad_norm", "jacov", "naswot")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ALL_RECIPES
-from unified_nas.errors import RecipeError
+from unified_nas.core.errors import RecipeError
 from unified_nas.recipe import load_recipe
 
 BROKEN = sorted((Path(__file__).parent.parent / "data" / "broken_recipes").glob("*.yaml"))

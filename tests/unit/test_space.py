@@ -7,7 +7,7 @@ import math
 import pytest
 
 from tests.conftest import RECIPES
-from unified_nas.errors import SampleError
+from unified_nas.core.errors import SampleError
 from unified_nas.recipe import load_recipe
 from unified_nas.space import (
     Categorical,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from unified_nas.errors import RecipeError
+from unified_nas.core.errors import RecipeError
 from unified_nas.space import Categorical, FloatRange, IntRange, start_sample, start_values
 from unified_nas.space.params import distribution_from_dict
 from unified_nas.space.parse import parse_space, space_from_dict, space_to_dict

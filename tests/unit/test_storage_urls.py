@@ -23,7 +23,7 @@ optuna = pytest.importorskip("optuna")
 from tests.conftest import ROOT  # noqa: E402
 from unified_nas.backends.optuna import storage  # noqa: E402
 from unified_nas.backends.optuna.storage import JOURNAL_MAX_BYTES, check_storage_url  # noqa: E402
-from unified_nas.errors import UserError  # noqa: E402
+from unified_nas.core.errors import UserError  # noqa: E402
 from unified_nas.report.store import ResultsStore  # noqa: E402
 
 RECIPE = ROOT / "recipes" / "digits_mlp.yaml"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from unified_nas.errors import StoreError
+from unified_nas.core.errors import StoreError
 from unified_nas.report.records import RunReport, TrialRecord, pareto_front
 from unified_nas.report.render import render_csv, render_json, render_table
 from unified_nas.report.store import ResultsStore

@@ -17,9 +17,9 @@ import time
 import numpy as np
 import pytest
 
-from unified_nas.errors import RecipeError, SampleError, UserError
+from unified_nas.core.errors import RecipeError, SampleError, UserError
+from unified_nas.recipe.tables import CANONICAL_CELL
 from unified_nas.tables import (
-    CANONICAL_CELL,
     DATASETS,
     PIP_COMMAND,
     NasBench201Table,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from unified_nas import threads as T
-from unified_nas.errors import UserError
+from unified_nas.core.errors import UserError
+from unified_nas.runs import threads as T
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +60,7 @@ def _run_in_child(code: str, env: dict[str, str] | None = None) -> dict:
 
 def test_apply_threads_sets_torch_and_the_environment_and_reads_them_back():
     record = _run_in_child(
-        "import json, torch; from unified_nas.threads import apply_threads; "
+        "import json, torch; from unified_nas.runs.threads import apply_threads; "
         "print(json.dumps(apply_threads(2, 'test')))",
         env={"OMP_NUM_THREADS": "7", "OMP_WAIT_POLICY": ""},
     )
@@ -73,7 +73,7 @@ def test_apply_threads_sets_torch_and_the_environment_and_reads_them_back():
 
 def test_a_child_process_of_a_run_inherits_its_thread_count():
     record = _run_in_child(
-        "import json, torch; from unified_nas.threads import apply_inherited_threads; "
+        "import json, torch; from unified_nas.runs.threads import apply_inherited_threads; "
         "print(json.dumps(apply_inherited_threads()))",
         env={T.ENV_VAR: "1"},
     )

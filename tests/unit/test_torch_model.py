@@ -8,12 +8,12 @@ import torch
 
 from tests.conftest import RECIPES
 from unified_nas.data import load_dataset
-from unified_nas.flops import count_flops
+from unified_nas.models.torch_model import build_model, count_params, measure_flops, to_tensor
+from unified_nas.network.flops import count_flops
 from unified_nas.recipe import load_recipe
 from unified_nas.space import random_sample
 from unified_nas.space.ops import CELL_OPS
 from unified_nas.space.parse import parse_space
-from unified_nas.torch_model import build_model, count_params, measure_flops, to_tensor
 
 
 @pytest.mark.parametrize("op", CELL_OPS)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from unified_nas.data import DataSpec, load_dataset
-from unified_nas.errors import TrainingDiverged
+from unified_nas.core.errors import TrainingDiverged
+from unified_nas.data import load_dataset
+from unified_nas.evaluation.train.evaluate import evaluate_sample
 from unified_nas.recipe import Protocol
+from unified_nas.recipe.sections import DataSpec
 from unified_nas.space.parse import parse_space
-from unified_nas.train.evaluate import evaluate_sample
 
 SPACE = parse_space({"depth": 2, "layer": {"op": "linear", "width": 32}}, {"lr": 0.01, "dropout": 0.2})
 

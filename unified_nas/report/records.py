@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, cast
 
-from unified_nas.errors import StoreError, UserError
+from unified_nas.core.errors import StoreError, UserError
 
 if TYPE_CHECKING:
     import pandas as pd

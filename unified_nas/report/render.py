@@ -224,7 +224,7 @@ def metric_columns(report: RunReport) -> list[str]:
     Returns:
         Metric names, e.g. ``["val_loss", "train_loss", "latency_ms"]``.
     """
-    from unified_nas.metrics import METRICS
+    from unified_nas.core.metrics import METRICS
 
     objs = {o["metric"] for o in report.objectives}
     present = {k for t in report.trials for k in t.metrics} - objs - {"params", "flops"}

@@ -11,8 +11,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from unified_nas.errors import StoreError
-from unified_nas.jsontext import strict_json
+from unified_nas.core.errors import StoreError
+from unified_nas.core.jsontext import strict_json
 from unified_nas.report.records import SCHEMA_VERSION, RunReport, TrialRecord
 
 DEFAULT_STORE = "unas.sqlite"
@@ -445,7 +445,7 @@ class ResultsStore:
 
         Returns:
             ``(run_id, recipe, backend, status, started_at, owning process)`` per run; the process
-            (as :mod:`unified_nas.lifecycle` records it) is None if none was recorded.
+            (as :mod:`unified_nas.runs.lifecycle` records it) is None if none was recorded.
         """
         rows = self._db.execute(
             "SELECT run_id, recipe, backend, status, started_at, "

@@ -20,9 +20,9 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from unified_nas.errors import RecipeError
-from unified_nas.limits import MAX_BATCH_SIZE, MAX_CELLS, MAX_DEPTH, MAX_NODES, MAX_WIDTH
-from unified_nas.recipe_text import shown
+from unified_nas.core.errors import RecipeError
+from unified_nas.core.limits import MAX_BATCH_SIZE, MAX_CELLS, MAX_DEPTH, MAX_NODES, MAX_WIDTH
+from unified_nas.core.text import shown
 from unified_nas.space.ops import (
     ACTIVATIONS,
     CELL_OPS,

@@ -10,7 +10,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from unified_nas.errors import SampleError
+from unified_nas.core.errors import SampleError
 from unified_nas.space.decl import ParamDecl
 
 Sample = dict[str, Any]

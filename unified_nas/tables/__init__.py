@@ -7,24 +7,17 @@ imported when the first table is built.
 
 from __future__ import annotations
 
-from unified_nas.tables.nasbench201 import (
+from unified_nas.recipe.tables import (
     CANONICAL_CELL,
-    DATASETS,
-    PIP_COMMAND,
-    CellEncoding,
-    NasBench201Table,
-    Nb201Entry,
-    Nb201Observation,
-)
-from unified_nas.tables.recipes import (
     TABLES,
+    CellEncoding,
     TableData,
     TableInfo,
     check_table_space,
-    open_table,
-    table_dataset,
     table_info,
 )
+from unified_nas.tables.nasbench201 import DATASETS, PIP_COMMAND, NasBench201Table, Nb201Entry, Nb201Observation
+from unified_nas.tables.recipes import open_table, table_dataset
 from unified_nas.tables.reference import (
     Band,
     RandomSearchBand,

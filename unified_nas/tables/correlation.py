@@ -17,6 +17,7 @@ import math
 import warnings
 from typing import Any
 
+from unified_nas.core.metrics import METRICS
 from unified_nas.tables.own import OwnTable
 
 __all__ = ["correlations_markdown", "correlations_text", "proxy_correlations"]
@@ -126,8 +127,6 @@ def correlations_markdown(table: OwnTable, rows: list[dict[str, Any]]) -> str:
     Returns:
         Markdown text ending in a newline.
     """
-    from unified_nas.proxies import PROXIES
-
     head = _header(table)
     lines = [
         f"# Proxies vs trained accuracy: {table.meta.recipe_name}",
@@ -147,9 +146,8 @@ def correlations_markdown(table: OwnTable, rows: list[dict[str, Any]]) -> str:
             notes.append(f"{r['undefined']} undefined")
         if r["infinite"]:
             notes.append(f"{r['infinite']} infinite")
-        spec = PROXIES.get(r["metric"])
-        if spec is not None:
-            notes.append(spec.description.replace("|", "\\|"))
+        if r["kind"] == "proxy" and r["metric"] in METRICS:
+            notes.append(METRICS[r["metric"]].how.replace("|", "\\|"))
         lines.append(
             f"| {r['metric']} | {r['kind']} | {r['n']} | {_num(r['spearman'])} | {_num(r['kendall'])} | "
             + "; ".join(notes)

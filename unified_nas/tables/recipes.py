@@ -12,135 +12,24 @@ is checked before any work, each problem a one-line error naming the field.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from unified_nas.errors import RecipeError
+from unified_nas.core.errors import RecipeError
+from unified_nas.data import load_dataset
+from unified_nas.recipe.tables import table_info
 from unified_nas.space.params import Categorical, FloatRange, IntRange
-from unified_nas.tables.nasbench201 import CANONICAL_CELL
 
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
-    from unified_nas.evaluation import EvaluationSpec
     from unified_nas.recipe import Recipe
-    from unified_nas.space import SearchSpace
-    from unified_nas.space.spaces import CellSpace, DenseCellSpace
+    from unified_nas.recipe.sections import EvaluationSpec
     from unified_nas.tables.nasbench201 import NasBench201Table
     from unified_nas.tables.own import OwnTable
 
 _DISTS = (Categorical, IntRange, FloatRange)
-
-
-@dataclass(frozen=True)
-class TableData:
-    """What a table's results were recorded on (the recipe's data, for shapes and reports).
-
-    Attributes:
-        name: The data set as the table names it.
-        input_shape: One example, channels last.
-        num_classes: Classes.
-    """
-
-    name: str
-    input_shape: tuple[int, int, int]
-    num_classes: int
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    """One tabular benchmark: its data sets and the network it recorded.
-
-    Attributes:
-        datasets: Data set name -> :class:`TableData`.
-        space_kind: The IR space kind of its cell.
-        ops: The ops its cells choose from (canonical names).
-        nodes: Nodes per cell, the input included.
-        network: Fixed fields of the space (``channels``, ``cells_per_stage``, ``skeleton``).
-        epochs: Epochs each recorded training ran.
-    """
-
-    datasets: dict[str, TableData]
-    space_kind: str
-    ops: tuple[str, ...]
-    nodes: int
-    network: dict[str, Any]
-    epochs: int
-
-
-# NAS-Bench-201 / NATS-Bench tss: CIFAR-10 (cifar10-valid), CIFAR-100 and ImageNet16-120 (16x16 images,
-# 120 classes); the network has C=16 channels in its first stage and N=5 cells per stage.
-TABLES: dict[str, TableInfo] = {
-    "nasbench201": TableInfo(
-        datasets={
-            "cifar10": TableData("cifar10-valid", (32, 32, 3), 10),
-            "cifar100": TableData("cifar100", (32, 32, 3), 100),
-            "imagenet": TableData("ImageNet16-120", (16, 16, 3), 120),
-        },
-        space_kind="dense_cell",
-        ops=tuple(CANONICAL_CELL.op_names),
-        nodes=4,
-        network={"channels": 16, "cells_per_stage": 5, "skeleton": "nasbench201"},
-        epochs=200,
-    ),
-}
-
-
-def table_info(spec: EvaluationSpec) -> TableInfo:
-    """The registry entry of a recipe's table.
-
-    Args:
-        spec: The recipe's ``evaluation`` section.
-
-    Returns:
-        The table's :class:`TableInfo`.
-
-    Raises:
-        RecipeError: Naming ``evaluation.table`` or ``evaluation.dataset``.
-    """
-    info = TABLES.get(spec.table or "")
-    if info is None:
-        raise RecipeError(
-            "evaluation.table",
-            f"{spec.table!r} is not one of {', '.join(TABLES)}, nor the path of a table file (unas tabulate)",
-        )
-    if spec.dataset not in info.datasets:
-        raise RecipeError("evaluation.dataset", f"{spec.dataset!r} is not one of {', '.join(info.datasets)}")
-    return info
-
-
-def check_table_space(spec: EvaluationSpec, space: SearchSpace) -> None:
-    """Refuses a space the table did not record.
-
-    Args:
-        spec: The recipe's ``evaluation`` section.
-        space: The recipe's search space.
-
-    Raises:
-        RecipeError: Naming the space field that differs from the table's network.
-    """
-    info = table_info(spec)
-    if space.kind != info.space_kind:
-        raise RecipeError("space.type", f"table {spec.table} records a {info.space_kind} space, not {space.kind}")
-    net = cast("CellSpace | DenseCellSpace", space.network)  # a table's kind (checked above) is a cell kind
-    if sorted(net.ops) != sorted(info.ops):
-        raise RecipeError("space.ops", f"table {spec.table} records exactly the ops {', '.join(info.ops)}")
-    if net.nodes != info.nodes:
-        raise RecipeError("space.nodes", f"table {spec.table} records cells of {info.nodes} nodes")
-    for field, value in info.network.items():
-        if getattr(net, field) != value:
-            raise RecipeError(
-                f"space.{field}",
-                f"table {spec.table} recorded the network with {field} {value}; params and FLOPs are counted from it",
-            )
-    searched = [d.label for d in space.training.decls()]
-    if searched:
-        raise RecipeError(
-            f"training.{searched[0]}",
-            f"table {spec.table} was recorded with one training protocol; training hyperparameters cannot be searched",
-        )
 
 
 def own_table_path(spec: EvaluationSpec, base_dir: str) -> Path:
@@ -283,3 +172,30 @@ def _stand_in(
     split = SplitInfo(0, 0.0, 0.0, {"train": 0, "val": 0, "test": 0}, digest)
     kind = "image" if len(input_shape) == 3 else "tabular"
     return Dataset(name, kind, input_shape, num_classes, x, y, x, y, x, y, split, content or digest)
+
+
+def load_recipe_data(recipe: Recipe) -> Dataset:
+    """A recipe's data: its data set split, or, for a table recipe, the table's shapes without examples.
+
+    Args:
+        recipe: The recipe.
+
+    Returns:
+        The data every backend of the run shares.
+
+    Raises:
+        RecipeError: As :func:`load_dataset`.
+        UserError: A table recipe whose table cannot be read here (its package is missing: the
+            message holds the pip command). Every command reads its data before any work, so
+            checking here refuses such a recipe before anything is written, once for all of them.
+    """
+    if recipe.data is None and recipe.evaluation.own_table:
+        from unified_nas.tables.recipes import own_table_dataset
+
+        return own_table_dataset(recipe)
+    if recipe.data is None:
+        from unified_nas.tables.recipes import open_table, table_dataset
+
+        open_table(recipe.evaluation)
+        return table_dataset(recipe.evaluation)
+    return load_dataset(recipe.data, recipe.base_dir)

@@ -6,6 +6,7 @@ parametrized test suites.
 """
 
 from unified_nas.testing.behaviour import PROMISES, check_promise, promise_gaps
-from unified_nas.testing.conformance import check_backend, conformance_recipes
+from unified_nas.testing.conformance import conformance_recipes
+from unified_nas.testing.suite import check_backend
 
 __all__ = ["PROMISES", "check_backend", "check_promise", "conformance_recipes", "promise_gaps"]

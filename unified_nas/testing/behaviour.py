@@ -47,12 +47,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unified_nas.errors import RecipeError, UnsupportedFeatures, UserError
+from unified_nas.core.errors import RecipeError, UnsupportedFeatures, UserError
+from unified_nas.core.vocabulary import UNIFIED_PRUNERS, UNIFIED_STRATEGIES
 from unified_nas.recipe import Recipe
-from unified_nas.registry import get_backend
 from unified_nas.report.records import RunReport
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore
-from unified_nas.runner import RunContext, run_recipe
+from unified_nas.runs.context import RunContext
+from unified_nas.runs.registry import get_backend
+from unified_nas.runs.runner import run_recipe
 from unified_nas.space import start_sample
 from unified_nas.testing.conformance import (
     KIND_SPACES,
@@ -62,7 +64,6 @@ from unified_nas.testing.conformance import (
     conformance_raw,
     recipe_from_raw,
 )
-from unified_nas.vocabulary import UNIFIED_PRUNERS, UNIFIED_STRATEGIES
 
 # The learning rate that makes a trial fail: one SGD step of 1e30 overflows float32, and the trainer
 # (ours, or Keras's for AutoKeras) raises TrainingDiverged on the non-finite loss.
@@ -353,7 +354,7 @@ class GapCase:
         id: Short name, for messages and test ids.
         recipe: The recipe that asks for the feature.
         overrides: ``strategy`` / ``pruner`` as ``run_recipe`` takes them.
-        feature: The :class:`~unified_nas.errors.Gap` feature the refusal must list.
+        feature: The :class:`~unified_nas.core.errors.Gap` feature the refusal must list.
         value: What a refusal by another pre-run check (an option's allowed
             values) must name instead.
     """

@@ -15,14 +15,14 @@ from typing import Any
 
 import yaml
 
-from unified_nas.errors import UnsupportedFeatures
+from unified_nas.core.errors import UnsupportedFeatures
+from unified_nas.core.vocabulary import UNIFIED_STRATEGIES
 from unified_nas.recipe import Recipe, parse_recipe
-from unified_nas.registry import get_backend
 from unified_nas.report.records import STATUSES, RunReport, TrialRecord
 from unified_nas.report.store import ResultsStore
-from unified_nas.runner import run_recipe
+from unified_nas.runs.registry import get_backend
+from unified_nas.runs.runner import run_recipe
 from unified_nas.space import validate_sample
-from unified_nas.vocabulary import UNIFIED_STRATEGIES
 
 SPACES: dict[str, dict[str, Any]] = {
     "mlp": {
@@ -212,26 +212,3 @@ def check_declared_gap(name: str, recipe: Recipe, strategy: str) -> None:
         assert e.backend == name and f"strategy '{strategy}'" in str(e)
         return
     raise AssertionError(f"{name} accepted strategy {strategy!r} it does not declare")
-
-
-def check_backend(name: str, tmp_dir: Path) -> None:
-    """Runs all checks on one backend with its default strategy.
-
-    Args:
-        name: A registered backend.
-        tmp_dir: An empty folder for stores and run directories.
-
-    Raises:
-        AssertionError: On the first violation (a behaviour promise the
-            backend declares it cannot keep must fail: see
-            :func:`unified_nas.testing.behaviour.check_promise`).
-    """
-    from unified_nas.testing.behaviour import PROMISES, check_promise
-
-    check_describe(name)
-    offered = get_backend(name).strategies
-    for strategy in UNIFIED_STRATEGIES:
-        if strategy not in offered:
-            check_declared_gap(name, conformance_recipes()["mlp"], strategy)
-    for promise in PROMISES:  # "records" runs the default strategy on every space kind (check_run)
-        check_promise(name, promise, Path(tmp_dir) / f"promise-{promise}")

@@ -1,0 +1,460 @@
+"""A benchmark's runs -> the numbers of its report (JSON-ready, framework-free).
+
+Per run: incumbent (chosen on validation) and its test accuracy (its
+table's true accuracy on a table recipe), retrained test accuracy if asked,
+best-so-far curves by trial, by wall time and (table recipes) by simulated
+training time, time to the target, budget asked and spent, overhead per
+trial, hypervolume (two objectives). Per backend: those over seeds with a 95%
+confidence band (Student t), counts of complete/pruned/failed trials; for the
+final scores also the interquartile mean with a bootstrap interval. Per pair of
+backends: the probability that a run of one ends better than a run of the
+other, with a rank test (:func:`comparisons`). Per trial: each backend's
+average rank (:func:`rank_curves`). For a table recipe, the reference lines of
+:func:`table_reference`. The statistics themselves are in :mod:`unified_nas.benchmark.stats`.
+Warnings say why the comparison may not be like for like: runs made on different
+data (:func:`unified_nas.benchmark.digests.data_warnings`), failed runs, unequal budgets.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from unified_nas.benchmark.digests import data_warnings
+from unified_nas.benchmark.stats import ALPHA, average_rank_curves, bootstrap_ci, holm, iqm, iqm_along, prob_improvement
+from unified_nas.core.errors import StoreError
+from unified_nas.report.records import STATUSES, RunReport, pareto_front
+from unified_nas.report.store import ResultsStore
+
+
+def mean_ci(values: Sequence[float]) -> dict[str, Any]:
+    """Mean, median, min, max and the 95% confidence half-width of the mean (Student t).
+
+    Args:
+        values: The values (None entries are left out).
+
+    Returns:
+        ``n``, ``mean``, ``median``, ``min``, ``max``, ``ci95`` (the half-width: the two-sided 95%
+        Student t quantile with n - 1 degrees of freedom times the standard error; None for fewer
+        than 2 values) and ``std`` (sample standard deviation; None for fewer than 2); all None
+        but ``n`` for no value.
+    """
+    v = [x for x in values if x is not None]
+    if not v:
+        return {"n": 0, "mean": None, "median": None, "min": None, "max": None, "ci95": None, "std": None}
+    std = statistics.stdev(v) if len(v) > 1 else None
+    half = None
+    if std is not None:
+        from scipy.stats import t  # here, not at import: importing unified_nas must not import scipy
+
+        half = float(t.ppf(0.975, len(v) - 1)) * std / math.sqrt(len(v))
+    return {
+        "n": len(v),
+        "mean": statistics.fmean(v),
+        "median": statistics.median(v),
+        "min": min(v),
+        "max": max(v),
+        "ci95": half,
+        "std": std,
+    }
+
+
+def score_stats(values: Sequence[float | None]) -> dict[str, Any]:
+    """:func:`mean_ci` plus the interquartile mean and its 95% percentile-bootstrap interval (seeded).
+
+    Args:
+        values: One final score per run (None: the run has none; left out).
+
+    Returns:
+        The keys of :func:`mean_ci`, ``iqm`` (None for no value) and ``iqm_ci95`` ([low, high];
+        None for fewer than 2 values).
+    """
+    v = [x for x in values if x is not None]
+    ci = bootstrap_ci(v, iqm_along)
+    return {**mean_ci(v), "iqm": iqm(v), "iqm_ci95": None if ci is None else list(ci)}
+
+
+def final_score(run: dict[str, Any], what: str) -> float | None:
+    """A run's final score: its incumbent's first objective, or its ``test``/``true`` accuracy.
+
+    Args:
+        run: A run summary (:func:`run_summary`).
+        what: ``objective``, ``test`` or ``true``.
+
+    Returns:
+        The value, or None (no incumbent, or no such accuracy).
+    """
+    inc = run["incumbent"]
+    if inc is None:
+        return None
+    return inc["objectives"][0] if what == "objective" else inc.get(f"{what}_accuracy")
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def comparisons(runs: Sequence[dict[str, Any]], backends: Sequence[str], what: str, sign: int) -> list[dict[str, Any]]:
+    """Every pair of backends compared on their runs' final score (:func:`final_score`).
+
+    For A before B in ``backends``: P(A > B), the probability that a run of A ends better than a
+    run of B, with its bootstrap interval and the two-sided Mann-Whitney p
+    (:func:`~unified_nas.benchmark.stats.prob_improvement`); the p-values of all pairs are
+    Holm-adjusted as one family, and a pair is ``significant`` when its adjusted p is below
+    :data:`~unified_nas.benchmark.stats.ALPHA`. A run that ended without a score (no trial completed,
+    crashed) counts as the worst possible result, as in the rank curves: a backend whose search
+    fails on some seeds must not be compared on its successes only.
+
+    Args:
+        runs: Run summaries.
+        backends: Backend names, in report order.
+        what: ``objective``, ``test`` or ``true``.
+        sign: 1 if higher scores are better, -1 if lower are (accuracies: 1).
+
+    Returns:
+        One dict per pair: ``a``, ``b``, the keys of ``prob_improvement``, ``holm_p``, ``significant``.
+    """
+    worst = -sign * math.inf  # below every score in the comparison's direction
+    finals = {b: [_or(final_score(r, what), worst) for r in runs if r["backend"] == b] for b in backends}
+    pairs = [(a, b) for i, a in enumerate(backends) for b in backends[i + 1 :] if finals[a] and finals[b]]
+    out = [{"a": a, "b": b, **prob_improvement(finals[a], finals[b], sign)} for a, b in pairs]
+    for o, adjusted in zip(out, holm([o["mannwhitney_p"] for o in out])):
+        o["holm_p"], o["significant"] = adjusted, adjusted < ALPHA
+    return out
+
+
+def rank_curves(
+    runs: Sequence[dict[str, Any]], backends: Sequence[str], seeds: Sequence[int], sign: int
+) -> dict[str, Any]:
+    """Average rank of each backend's best-so-far at each trial over seeds (1 = best).
+
+    Args:
+        runs: Run summaries.
+        backends: Backend names.
+        seeds: The benchmark's seeds (a seed some backend has no run of ranks that backend last).
+        sign: 1 if higher scores are better, -1 if lower are.
+
+    Returns:
+        ``seeds`` (count), ``trials`` (curve length) and ``by_backend`` (``{backend: [rank per trial]}``).
+    """
+    curve = {(r["backend"], r["seed"]): r.get("best_so_far") or [] for r in runs}
+    avg = average_rank_curves({b: [curve.get((b, s), []) for s in seeds] for b in backends}, sign)
+    return {"seeds": len(seeds), "trials": max((len(c) for c in avg.values()), default=0), "by_backend": avg}
+
+
+def best_so_far(values: Sequence[float | None], sign: int) -> list[float | None]:
+    """Running best (None until the first value)."""
+    out, best = [], None
+    for v in values:
+        if v is not None and (best is None or sign * v > sign * best):
+            best = v
+        out.append(best)
+    return out
+
+
+def hypervolume_2d(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
+    """Area dominated by ``points`` (both objectives minimised) up to ``ref``."""
+    pts = sorted({(x, y) for x, y in points if x < ref[0] and y < ref[1]})
+    area, y_bound = 0.0, ref[1]
+    for x, y in pts:
+        if y < y_bound:
+            area += (ref[0] - x) * (y_bound - y)
+            y_bound = y
+    return area
+
+
+def _normalizer(reports: Sequence[RunReport]):
+    """Maps objective vectors into [0, 1] minimisation space over the whole benchmark (one reference for all runs)."""
+    dirs = reports[0].directions
+    done = [t.objectives for r in reports for t in r.trials if t.status == "complete" and t.objectives]
+    lo = [min(o[i] for o in done) for i in range(len(dirs))] if done else [0.0] * len(dirs)
+    hi = [max(o[i] for o in done) for i in range(len(dirs))] if done else [1.0] * len(dirs)
+
+    def norm(o: Sequence[float]) -> list[float]:
+        out = []
+        for v, d, a, b in zip(o, dirs, lo, hi):
+            span = (b - a) or 1.0
+            out.append((b - v) / span if d == "maximize" else (v - a) / span)
+        return out
+
+    return norm
+
+
+def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | None, norm) -> dict[str, Any]:
+    base = {
+        "backend": attempt["backend"],
+        "seed": attempt["seed"],
+        "run_id": attempt["run_id"],
+        "status": attempt["status"],
+        "error": attempt["error"],
+        "retrain": attempt["extra"].get("retrain"),
+    }
+    if rep is None:
+        return {**base, "trials": [], "incumbent": None}
+    sign = 1 if rep.directions[0] == "maximize" else -1
+    trials = sorted(rep.trials, key=lambda t: t.start_time)
+    first = [t.objectives[0] if t.status == "complete" and t.objectives else None for t in trials]
+    bsf = best_so_far(first, sign)
+    ends = [t.start_time + t.duration_s - rep.started_at for t in trials]
+    simulated = None
+    if any(t.simulated_s is not None for t in trials):
+        simulated, total = [], 0.0
+        for t in trials:
+            total += t.simulated_s or 0.0
+            simulated.append(total)
+    reached = next(
+        (e for e, b in zip(ends, bsf) if b is not None and target is not None and sign * b >= sign * target), None
+    )
+    hv = None
+    if len(rep.objectives) == 2:
+        front = set(pareto_front(rep.trials, rep.directions))
+        hv = hypervolume_2d([norm(t.objectives) for t in rep.trials if t.index in front], (1.1, 1.1))
+    return {
+        **base,
+        "strategy": rep.strategy,
+        "default_first": bool(rep.options.get("default_first")),
+        "version": rep.backend.get("version"),
+        "run_status": rep.status,
+        "budget_asked": rep.budget_asked,
+        "budget_spent": rep.budget_spent,
+        "incumbent": rep.incumbent,
+        "search_cost": rep.search_cost,
+        "pareto_front": rep.pareto_front,
+        "hypervolume": hv,
+        "time_to_target_s": reached,
+        "best_so_far": bsf,
+        "best_so_far_time": ends,
+        "best_so_far_simulated_time": simulated,
+        "trials": [
+            {
+                "index": t.index,
+                "status": t.status,
+                "objectives": t.objectives,
+                "val_accuracy": t.metrics.get("val_accuracy"),
+                "params": t.params,
+                "flops": t.flops,
+                "start_s": t.start_time - rep.started_at,
+                "duration_s": t.duration_s,
+                "train_s": t.train_s,
+                "overhead_s": t.overhead_s,
+                "error": (t.error or "").strip().splitlines()[-1:] or None,
+            }
+            for t in trials
+        ],
+    }
+
+
+def seed_warnings(backends: dict[str, Any]) -> list[str]:
+    """Says so when too few runs per backend make every pairwise test unable to reject.
+
+    With n and m runs, the smallest two-sided p a rank test can reach is 2 / C(n + m, n)
+    (all of one above all of the other): 0.33 for 2 against 2, 0.1 for 3 against 3.
+
+    Args:
+        backends: The per-backend summaries of :func:`bench_data` (``objective.n`` runs with a result).
+
+    Returns:
+        One warning, or none.
+    """
+    counts = sorted(b["objective"]["n"] for b in backends.values())
+    if len(counts) < 2 or not counts[0]:
+        return []
+    n, m = counts[0], counts[1]
+    smallest = 2 / math.comb(n + m, n)
+    if smallest < ALPHA:
+        return []
+    return [
+        f"with {n} and {m} runs the smallest attainable p of a pairwise test is {smallest:.2g}: no difference "
+        f"can be significant at {ALPHA:g}; run more seeds (--seeds) to test differences"
+    ]
+
+
+def budget_warnings(runs: Sequence[dict[str, Any]], table: bool = False) -> list[str]:
+    """Why the comparison may not be like for like (unequal budgets, failed runs).
+
+    Args:
+        runs: Per-run summaries (:func:`run_summary`).
+        table: The recipe is evaluated by a table: no epochs are spent.
+
+    Returns:
+        One sentence per problem.
+    """
+    out = []
+    for r in runs:
+        if r["status"] != "complete":
+            out.append(
+                f"{r['backend']} seed {r['seed']}: run {r['status']}" + (f" ({r['error']})" if r["error"] else "")
+            )
+    done = [r for r in runs if r.get("budget_spent")]
+    asked = {str(r["budget_asked"]) for r in done}
+    if len(asked) > 1:
+        out.append("budgets asked differ between runs: " + "; ".join(sorted(asked)))
+    # A table spends no epochs; its simulated time differs between runs by nature (each architecture's own).
+    for key in ("trials",) if table else ("trials", "epochs"):
+        spent = {(r["backend"], r["seed"]): r["budget_spent"].get(key) for r in done}
+        if len(set(spent.values())) > 1:
+            out.append(f"{key} spent differ: " + ", ".join(f"{b} s{s}={v}" for (b, s), v in sorted(spent.items())))
+    for r in done:
+        if r.get("search_cost"):
+            out.append(
+                f"{r['backend']} seed {r['seed']}: one-shot search, supernet cost "
+                f"{r['search_cost'].get('supernet_wall_s', 0):.1f}s outside the trial records"
+            )
+    return out
+
+
+def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) -> dict[str, Any]:
+    """Everything the benchmark report shows, as one JSON-ready dict.
+
+    Args:
+        store: The results store.
+        bench_id: Benchmark id (``latest`` or a unique prefix).
+        target: Level of the first objective for "time to target"; default:
+            the weakest final best among the runs (a level every run reached).
+    """
+    bid, config, created = store.bench(bench_id)
+    order = {b: i for i, b in enumerate(config["backends"])}
+    attempts = sorted(store.latest_bench_runs(bid).values(), key=lambda a: (order.get(a["backend"], 99), a["seed"]))
+    reports: dict[str, RunReport] = {}
+    for a in attempts:
+        try:
+            reports[a["run_id"]] = store.load_run(a["run_id"])
+        except StoreError:
+            pass  # the worker died before its run was stored
+    reps = list(reports.values())
+    if not reps:
+        raise StoreError(f"benchmark {bid} has no stored runs yet")
+    directions, metric = reps[0].directions, reps[0].objectives[0]["metric"]
+    sign = 1 if directions[0] == "maximize" else -1
+    finals = [r.incumbent["objectives"][0] for r in reps if r.incumbent]
+    if target is None and finals:
+        target = min(finals, key=lambda v: sign * v)
+    norm = _normalizer(reps)
+    runs = [run_summary(a, reports.get(a["run_id"]), target, norm) for a in attempts]
+    backends = {}
+    for name in config["backends"]:
+        mine = [r for r in runs if r["backend"] == name and r["incumbent"] is not None]
+        trials = [t for r in runs if r["backend"] == name for t in r["trials"]]
+        backends[name] = {
+            "version": next((r["version"] for r in mine), None),
+            "strategy": next((r["strategy"] for r in mine), None),
+            "runs": sum(r["backend"] == name for r in runs),
+            "runs_complete": sum(r["status"] == "complete" for r in runs if r["backend"] == name),
+            "val": mean_ci([r["incumbent"]["val_accuracy"] for r in mine]),
+            "objective": score_stats([final_score(r, "objective") for r in mine]),
+            "test": score_stats([final_score(r, "test") for r in mine]),
+            "true": score_stats([final_score(r, "true") for r in mine]),
+            "retrain_test": mean_ci([r["retrain"]["mean"] for r in mine if r.get("retrain")]),
+            "time_to_target_s": mean_ci([r["time_to_target_s"] for r in mine]),
+            "reached_target": sum(r["time_to_target_s"] is not None for r in mine),
+            "trials": {s: sum(t["status"] == s for t in trials) for s in STATUSES},
+            "wall_s": sum(r["budget_spent"].get("wall_s", 0) for r in mine),
+            "overhead_s": mean_ci([t["overhead_s"] for t in trials]),
+            "hypervolume": mean_ci([r["hypervolume"] for r in mine]) if len(directions) == 2 else None,
+        }
+    first = reps[0]
+    # The band is for the mean over the runs that have curves, up to the trial count every one of them reached
+    # (a simulated-time budget ends runs at different trials); it is uniform random search maximising accuracy.
+    curves = [r for r in runs if r.get("best_so_far")]
+    trials_run = min((len(r["best_so_far"]) for r in curves), default=0)
+    per_backend = [sum(r["backend"] == b for r in curves) for b in config["backends"]]
+    reference = (
+        table_reference(first.evaluation, trials_run, max(1, min(per_backend, default=1)))
+        # (The band needs a table we ship: a table file of `unas tabulate` has one training per architecture.)
+        if first.by_table
+        and not first.evaluation.get("own")
+        and metric == "val_accuracy"
+        and directions[0] == "maximize"
+        and trials_run
+        else None
+    )
+    return {
+        "bench_id": bid,
+        "created_at": created,
+        "config": config,
+        "metric": metric,
+        "directions": directions,
+        "objectives": first.objectives,
+        "target": target,
+        "recipe": first.recipe,
+        "data": first.data,
+        "evaluation": first.evaluation,
+        "environment": first.environment,
+        # Where start-point strategies begin (reports from before start points existed have none).
+        "start": first.space.get("start"),
+        "backends": backends,
+        "runs": runs,
+        "reference": reference,
+        # Runs on different data first: then no number of the report compares like with like.
+        "warnings": [
+            *data_warnings(
+                [
+                    (f"{a['backend']} seed {a['seed']}", reports[a["run_id"]].data)
+                    for a in attempts
+                    if a["run_id"] in reports
+                ],
+                config.get("data"),
+            ),
+            *budget_warnings(runs, first.by_table),
+        ],
+        "power_note": seed_warnings(backends),  # beside the pairwise tests it is about
+        "alpha": ALPHA,
+        # Final scores compared pair by pair: the headline objective, and the accuracy the report shows.
+        "comparisons": {
+            what: comparisons(runs, config["backends"], what, s)
+            for what, s in (("objective", sign), (accuracy_key(first.by_table), 1))
+        },
+        "average_rank": rank_curves(runs, config["backends"], config["seeds"], sign),
+    }
+
+
+def accuracy_key(by_table: bool) -> str:
+    """The accuracy a benchmark reports for incumbents.
+
+    Args:
+        by_table: Whether the recipe's trials are evaluated by a table.
+
+    Returns:
+        ``true`` (the table's mean accuracy over its recorded seeds) for a table recipe, else
+        ``test``: the prefix of the incumbent's accuracy keys (``true_accuracy``, ``test_accuracy``).
+    """
+    return "true" if by_table else "test"
+
+
+def table_reference(evaluation: dict[str, Any], trials: int, seeds: int, replicates: int = 1000) -> dict[str, Any]:
+    """What a table says any search should be compared with: its optimum and uniform random search.
+
+    The band is that of the MEAN best-so-far over ``seeds`` runs of uniform
+    random search (with replacement), by simulation from the table's recorded
+    seeds, as each trial of a table recipe observes one recorded seed: a
+    backend's mean best-so-far curve of a ``random`` strategy lies inside it at
+    a given trial with probability 0.95. Other strategies are judged against it.
+
+    Args:
+        evaluation: A report's ``evaluation`` section (``table``, ``dataset``).
+        trials: Trial count the curves cover (1..trials).
+        seeds: Runs averaged per backend.
+        replicates: Simulated k-run means behind each percentile.
+
+    Returns:
+        ``optimum`` (best mean accuracy in the table), ``trials``, ``seeds``, and
+        ``random_mean``/``random_lower``/``random_upper`` lists per trial.
+    """
+    from unified_nas.recipe.sections import EvaluationSpec
+    from unified_nas.tables import open_table, random_search_mean_band
+
+    table = open_table(EvaluationSpec(evaluation["table"], evaluation["dataset"]))
+    band = random_search_mean_band(table, k=max(1, seeds), trials=trials, runs=replicates, seed=0).observed
+    return {
+        "table": evaluation["table"],
+        "dataset": evaluation["dataset"],
+        "optimum": table.optimum(),
+        "trials": trials,
+        "seeds": seeds,
+        "level": 0.95,
+        "random_mean": band.mean.tolist(),
+        "random_lower": band.lower.tolist(),
+        "random_upper": band.upper.tolist(),
+    }

@@ -1,0 +1,1 @@
+"""Entry layer: commands that compose every stage (``unas export``, ``unas tabulate``)."""

@@ -1,0 +1,181 @@
+"""The recipe's sections as types: what a validated recipe holds (:mod:`unified_nas.recipe.parse` makes them).
+
+A stage owns the types of its output: every section type a recipe holds is
+defined here, before the stages that act on it (data, evaluation, run), so
+parsing never imports those stages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from unified_nas.core.metrics import Bound, Metric
+from unified_nas.space import SearchSpace
+
+SPEC_RE = re.compile(r"auto|cpu|cuda(:\d{1,3})?")
+
+
+SPEC_RULE = "auto, cpu, cuda or cuda:N"
+
+
+BUILTIN = ("digits", "iris", "wine", "breast_cancer")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the data comes from and how it is split (the recipe's ``data``)."""
+
+    name: str | None = None
+    path: str | None = None
+    target: str = "target"
+    val: float = 0.2
+    test: float = 0.2
+    split_seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """The recipe's ``evaluation`` section.
+
+    Attributes:
+        table: None unless a tabular benchmark answers, else its name (``nasbench201``).
+        dataset: The table's data set (``cifar10``, ``cifar100``, ``imagenet``).
+        proxy: None unless trials are scored by this zero-cost proxy instead of training.
+    """
+
+    table: str | None = None
+    dataset: str | None = None
+    proxy: str | None = None
+
+    @property
+    def trains(self) -> bool:
+        """Whether trials are trained (no table, no proxy)."""
+        return self.table is None and self.proxy is None
+
+    @property
+    def has_data(self) -> bool:
+        """Whether the recipe brings data of its own (a table's data is the table's)."""
+        return self.table is None
+
+    @property
+    def own_table(self) -> bool:
+        """Whether the table is a file made by ``unas tabulate`` (its path in ``table``; no ``dataset``)."""
+        return self.table is not None and self.dataset is None
+
+    def unavailable(self, metric: Metric) -> str | None:
+        """Why this evaluation cannot give ``metric`` (None if it can).
+
+        A table records trained validation accuracy, but has no examples for a
+        proxy's minibatch; proxy evaluation trains nothing.
+
+        Args:
+            metric: A registered metric.
+
+        Returns:
+            The reason, for a one-line recipe error, or None.
+        """
+        if self.proxy is not None and metric.cost == "trained":
+            return f"evaluation by proxy {self.proxy} trains nothing, so there is no {metric.name}"
+        if self.table is not None:
+            if metric.cost == "trained" and metric.name != "val_accuracy" and not self.own_table:
+                return f"table {self.table} records val_accuracy only of the trained metrics"
+            if metric.cost == "zero_cost":
+                return f"table {self.table} holds no examples to compute {metric.name} on"
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """The report's ``evaluation`` section.
+
+        Returns:
+            ``{"mode": "train"}``, ``{"mode": "proxy", "proxy": ...}`` or
+            ``{"mode": "table", "table": ..., "dataset": ...}``.
+        """
+        if self.proxy is not None:
+            return {"mode": "proxy", "proxy": self.proxy}
+        if self.own_table:
+            return {"mode": "table", "table": self.table, "dataset": None, "own": True}
+        return (
+            {"mode": "train"} if self.table is None else {"mode": "table", "table": self.table, "dataset": self.dataset}
+        )
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One metric to optimise and its direction (``maximize`` or ``minimize``)."""
+
+    metric: str
+    direction: str
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Search budget: trials, wall-clock seconds and/or simulated seconds (whichever ends first).
+
+    ``simulated_s`` counts the training time a table recorded for the trials
+    it answered (table recipes only): a search then stops once the trials it
+    ran would have cost that much training on the table's hardware.
+    """
+
+    trials: int | None = 10
+    time_s: float | None = None
+    simulated_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The fixed training protocol, identical in meaning for every backend.
+
+    Attributes:
+        epochs: Epochs per trial.
+        schedule: Learning-rate schedule, ``constant`` or ``cosine`` (over ``epochs``).
+        patience: Early stopping on ``val_loss`` after this many epochs without
+            improvement; None disables it.
+    """
+
+    epochs: int = 10
+    schedule: str = "constant"
+    patience: int | None = None
+    loss: str = "cross_entropy"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe."""
+
+    name: str
+    data: DataSpec | None  # None for a table recipe: the table's data set is the data
+    space: SearchSpace
+    protocol: Protocol
+    objectives: tuple[Objective, ...]
+    budget: Budget
+    seed: int
+    backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    description: str = ""
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    constraints: tuple[Bound, ...] = ()  # checked before any training (unified_nas.core.metrics)
+    device: str | None = (
+        None  # auto|cpu|cuda|cuda:N; None: cpu unless --device says otherwise (unified_nas.evaluation.devices)
+    )
+    source: str = ""  # the YAML text, kept verbatim in every report
+    base_dir: str = "."
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 (first 16 hex digits) of the recipe text."""
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Every metric the recipe names, objectives first, then constraints."""
+        return tuple(dict.fromkeys([o.metric for o in self.objectives] + [b.metric for b in self.constraints]))
+
+    def backend_options(self, backend: str) -> dict[str, Any]:
+        """The recipe's options for one backend (empty if none)."""
+        return dict(self.backends.get(backend) or {})
