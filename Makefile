@@ -13,7 +13,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 EXTRAS ?= all
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint docs bench clean
 
 # NNI's `rl` strategy needs tianshou 0.4.11, whose metadata pins protobuf~=3.19
 # while tensorflow-cpu 2.21 (AutoKeras) needs protobuf>=6.31: no resolver can
@@ -52,6 +52,11 @@ lint: install
 	$(BIN)/python -m ruff check $(LINTED)
 	$(BIN)/python -m ruff format --check $(LINTED)
 	$(BIN)/python -m mypy
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict fails on a broken link or anchor and on an
+# API reference that does not resolve. .ci/run runs it after lint.
+docs: install
+	$(BIN)/python -m mkdocs build --strict
 
 bench: install
 	$(BIN)/python benchmarks/optuna_overhead.py

@@ -1,16 +1,25 @@
-"""The backend contract.
+"""The backend contract: the half of a run that backends implement (:class:`Backend`).
 
 A backend is a name, a capabilities record (data), the strategies it offers
 under unified names, and three steps the runner calls: ``translate`` (IR ->
-native search space), ``run`` (native search under a budget and seed, handing
-each finished native trial to the runner's ``report`` callback) and
+the toolkit's *native space*: a ModelSpace spec, an objective, a graph),
+``run`` (the toolkit's search in that space under a budget and seed, handing
+each finished *native trial* to the runner's ``report`` callback) and
 ``normalize`` (native trial -> TrialRecord, called by the runner on each
-reported trial). How a sample is scored is not the backend's: it asks
-``ctx.evaluate(sample, on_epoch, native)`` (see ``unified_nas.evaluation.evaluators``),
-passing its toolkit's own training if it has one, and cannot tell whether the
-sample was trained, looked up in a table or replayed from an earlier attempt.
-Before any work starts, :meth:`Backend.check` lists every recipe feature the
-backend cannot serve, all at once.
+reported trial). "Native" always means the toolkit's own objects: the space
+``translate`` makes and the trials ``run`` reports. :class:`Backend` is
+generic over both types, so the type checker holds every backend to its own.
+
+The other half is :class:`~unified_nas.runs.context.RunContext`, which the
+runner gives: how a sample is scored is not the backend's. It asks
+``ctx.evaluate(sample, on_epoch, own_training)``, passing its toolkit's own
+training if it has one, and cannot tell whether the sample was trained, looked
+up in a table or replayed from an earlier attempt. Before any work starts,
+:meth:`Backend.check` lists every recipe feature the backend cannot serve, all
+at once.
+
+This module belongs to the ``runs`` stage (it is imported by the runner and
+the registry); the toolkit folders beside it are the ``backends`` stage.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from unified_nas.core.errors import Gap, RecipeError, UnsupportedFeatures, UserError
 from unified_nas.core.vocabulary import UNIFIED_STRATEGIES
@@ -27,7 +36,7 @@ from unified_nas.runs.options import COMMON_OPTIONS, OptionSpec
 from unified_nas.space import Categorical, FloatRange, space_size
 
 if TYPE_CHECKING:
-    from unified_nas.recipe import Recipe
+    from unified_nas.recipe import Budget, Recipe
     from unified_nas.report.records import TrialRecord
     from unified_nas.runs.context import RunContext
 
@@ -137,8 +146,17 @@ class Options:
         }
 
 
-class Backend(ABC):
-    """Base of every backend adapter. Subclasses set the class attributes."""
+NativeSpace = TypeVar("NativeSpace")  # what translate makes and run searches: the toolkit's own space
+NativeTrial = TypeVar("NativeTrial")  # what run reports and normalize reads: the toolkit's own finished trial
+
+
+class Backend(ABC, Generic[NativeSpace, NativeTrial]):
+    """Base of every backend adapter. Subclasses set the class attributes and name their native types.
+
+    A subclass is declared ``class Backend(base.Backend[MySpace, MyTrial])``: mypy then checks
+    that its ``translate`` returns ``MySpace``, that ``run`` and ``join`` take it, and that
+    ``normalize`` takes ``MyTrial`` and returns a TrialRecord.
+    """
 
     name: ClassVar[str]
     toolkit: ClassVar[str]  # distribution name whose version is reported
@@ -360,7 +378,7 @@ class Backend(ABC):
             )
         return gaps
 
-    def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Any) -> None:  # noqa: B027 (optional hook)
+    def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Budget) -> None:  # noqa: B027 (optional hook)
         """Refuses bad strategy arguments before anything is written.
 
         Called after :meth:`prepare` (toolkits imported) and before the run is
@@ -386,7 +404,7 @@ class Backend(ABC):
         """
         raise UserError(f"backend {self.name} cannot share a search between processes")
 
-    def join(self, native: Any, ctx: RunContext, storage: str, trials: int | None) -> int:
+    def join(self, space: NativeSpace, ctx: RunContext, storage: str, trials: int | None) -> int:
         """Runs trials of a shared search as a worker (``unas worker``); returns how many.
 
         Raises:
@@ -403,23 +421,38 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def translate(self, ctx: RunContext) -> Any:
-        """IR (``ctx.recipe.space``) -> the toolkit's native search space / objective."""
-
-    @abstractmethod
-    def run(self, native: Any, ctx: RunContext, report: Callable[[Any], None]) -> Any:
-        """Runs the native search within ``ctx.budget``.
+    def translate(self, ctx: RunContext) -> NativeSpace:
+        """IR (``ctx.recipe.space``) -> the toolkit's native space (a ModelSpace spec, an objective, a graph).
 
         Args:
-            native: What :meth:`translate` returned.
+            ctx: The run's context.
+
+        Returns:
+            What :meth:`run` searches.
+        """
+
+    @abstractmethod
+    def run(self, space: NativeSpace, ctx: RunContext, report: Callable[[NativeTrial], None]) -> None:
+        """Runs the toolkit's search in ``space`` within ``ctx.budget``.
+
+        Args:
+            space: What :meth:`translate` returned.
             ctx: The run's context; every sample is scored with ``ctx.evaluate``.
             report: Called with each finished native trial, as it finishes (the
                 runner normalizes and stores it at once).
         """
 
     @abstractmethod
-    def normalize(self, native_trial: Any, ctx: RunContext) -> TrialRecord:
-        """A native trial -> a canonical TrialRecord (labels, metrics, status, times)."""
+    def normalize(self, native_trial: NativeTrial, ctx: RunContext) -> TrialRecord:
+        """A native trial -> a canonical TrialRecord (labels, metrics, status, times).
+
+        Args:
+            native_trial: One trial ``run`` reported.
+            ctx: The run's context (``ctx.record_from_result`` builds the record).
+
+        Returns:
+            The record the runner stores.
+        """
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

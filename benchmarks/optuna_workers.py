@@ -1,6 +1,6 @@
 """Benchmark: one Optuna study on PostgreSQL searched by 1 and by 2 processes, and the storage's per-trial cost.
 
-Starts a real PostgreSQL server (``unified_nas.testing.postgres``: initdb in a
+Starts a real PostgreSQL server (``tests/support/postgres.py``: initdb in a
 temporary folder, 127.0.0.1, a free port), then runs ``recipes/digits_mlp.yaml``
 on Optuna (random sampler, ``--trials`` trials, one framework thread per
 process) three ways, side by side, ``--repeats`` times each, alternating:
@@ -110,7 +110,10 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--epochs", type=int, default=10, help="epochs per trial (longer trials: less relative overhead)")
     a = p.parse_args()
-    from unified_nas.testing.postgres import PostgresServer
+    # The server is test code (tests/support/postgres.py), not shipped: `python benchmarks/x.py` puts only
+    # benchmarks/ on the import path, so the repository root goes there too.
+    sys.path.insert(0, str(ROOT))
+    from tests.support.postgres import PostgresServer
 
     ways = ("memory", "pg x1", "pg x2")
     got: dict[str, list[tuple[float, float, int]]] = {w: [] for w in ways}

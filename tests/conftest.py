@@ -1,12 +1,20 @@
-"""Shared fixtures: small real recipes on scikit-learn's bundled data."""
+"""Shared fixtures: small real recipes on scikit-learn's bundled data, and the CLI as a user's shell runs it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from unified_nas.recipe import Recipe, load_recipe, parse_recipe
+# Shared check functions outside test modules: pytest rewrites their asserts only when told before the import.
+pytest.register_assert_rewrite("tests.backends.faults")
+
+from unified_nas.recipe import Recipe, load_recipe, parse_recipe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
@@ -32,6 +40,84 @@ def run_on(backend: str, recipe: Recipe, store, tmp_path: Path, **kw):
     from unified_nas.runs.runner import run_recipe
 
     return run_recipe(recipe, backend, store=store, runs_dir=tmp_path / "runs", progress=False, **kw)
+
+
+# One thread per framework: a busy CI machine must not turn a 0.2 s trial into 20 s (torch's OpenMP spinning).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+
+def _cli(args: tuple[object, ...], prelude: str | None = None) -> list[str]:
+    if prelude is None:
+        return [sys.executable, "-m", "unified_nas.cli", *map(str, args)]
+    code = f"import sys; {prelude}; from unified_nas.cli import main; sys.exit(main(sys.argv[1:]))"
+    return [sys.executable, "-c", code, *map(str, args)]
+
+
+def _cli_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    # Read at call time, not import time: the postgres_url fixture sets PGPASSFILE for the processes it serves.
+    return {**os.environ, **ONE_THREAD, **(env or {})}
+
+
+def unas(
+    *args: object,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+    input: str | None = None,
+    prelude: str | None = None,
+    **kw: Any,
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``unas ARGS`` (``python -m unified_nas.cli``) to its end, as a user's shell would.
+
+    Args:
+        args: The command line; paths and numbers are turned into text.
+        cwd: The working directory (the CLI's defaults, ``unas.sqlite`` and ``unas-runs/``, go there).
+        env: Variables on top of this process's environment and :data:`ONE_THREAD`.
+        timeout: Seconds before the run is killed and the test fails (a hang must not stall the suite).
+        input: Text for the command's standard input.
+        prelude: Python the new interpreter runs before the CLI, e.g. ``sys.modules['distributed'] = None``
+            (as if that package were not installed).
+        kw: Further arguments of :func:`subprocess.run`, e.g. ``preexec_fn``.
+
+    Returns:
+        The finished process, with its ``stdout`` and ``stderr`` as text.
+    """
+    return subprocess.run(
+        _cli(args, prelude),
+        cwd=cwd,
+        env=_cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+        **kw,
+    )
+
+
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+def start_unas(*args: object, cwd: Path, env: Mapping[str, str] | None = None, **kw: Any) -> subprocess.Popen[str]:
+    """Starts ``unas ARGS`` like :func:`unas` without waiting for it: for runs a test kills, interrupts or joins.
+
+    Its ``stdout`` and ``stderr`` are text pipes unless ``kw`` says otherwise (e.g. ``stdout=subprocess.DEVNULL``);
+    a process still running when its test ends is killed then.
+    """
+    pipes: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    proc = subprocess.Popen(_cli(args), cwd=cwd, env=_cli_env(env), text=True, **{**pipes, **kw})
+    _STARTED.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_process_outlives_its_test() -> Iterator[None]:
+    """A failed test (an assertion, a timeout) must not leave a run or worker waiting on the machine for good."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture
@@ -61,7 +147,7 @@ def postgres_url():
     """
     import os
 
-    from unified_nas.testing.postgres import PostgresServer, postgres_missing_reason
+    from tests.support.postgres import PostgresServer, postgres_missing_reason
 
     reason = postgres_missing_reason()
     if reason is not None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from unified_nas.backends.autokeras.keras_env import KERAS_BACKENDS, select_keras_backend
+from unified_nas.backends.autokeras.normalize import NativeTrial
 from unified_nas.backends.autokeras.strategies import STRATEGIES
 from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options
@@ -46,7 +47,7 @@ def l2_decay_gap(recipe: Recipe) -> Gap | None:
     return None
 
 
-class Backend(BaseBackend):
+class Backend(BaseBackend[tuple[Any, Any], NativeTrial]):  # (input node, output node) of the AutoKeras graph
     name = "autokeras"
     toolkit = "autokeras"
     capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}))
@@ -117,18 +118,18 @@ class Backend(BaseBackend):
 
         tuner_arguments(options.strategy, options.strategy_args)
 
-    def translate(self, ctx: RunContext) -> Any:
+    def translate(self, ctx: RunContext) -> tuple[Any, Any]:
         """The AutoKeras graph (input -> UnasBlock -> UnasHead); the AutoModel and its project are made in run."""
         from unified_nas.backends.autokeras.run import search_graph
 
         return search_graph(ctx.recipe.space)
 
-    def run(self, native: Any, ctx: RunContext, report: Callable[[Any], None]) -> None:
+    def run(self, space: tuple[Any, Any], ctx: RunContext, report: Callable[[NativeTrial], None]) -> None:
         from unified_nas.backends.autokeras.run import run_search
 
-        run_search(native, ctx, report)
+        run_search(space, ctx, report)
 
-    def normalize(self, native_trial: Any, ctx: RunContext) -> TrialRecord:
+    def normalize(self, native_trial: NativeTrial, ctx: RunContext) -> TrialRecord:
         from unified_nas.backends.autokeras.normalize import normalize_trial
 
         return normalize_trial(native_trial, ctx)

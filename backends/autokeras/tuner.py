@@ -113,11 +113,11 @@ class UnasTunerMixin:
         sample = self._sample(trial.hyperparameters)
         fitted: list[bool] = []
 
-        def native() -> TrialResult:
+        def own_training() -> TrialResult:
             fitted.append(True)
             return self._fit(trial, sample, *args, **kwargs)
 
-        result = self.unas.evaluate(sample, None, native)
+        result = self.unas.evaluate(sample, None, own_training)
         if not fitted:  # answered without training: no Keras model was built or fitted
             self.unas_unfitted += 1
             self._declare(trial.hyperparameters)

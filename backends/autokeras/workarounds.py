@@ -1,7 +1,7 @@
 """Small, named workarounds for AutoKeras 3.0.0 (and its stack); each names its version.
 
 Remove a workaround when the package moves past the version in its name and
-its test (tests/backends/test_autokeras.py) passes without it.
+its test (tests/backends/autokeras/test_autokeras.py) passes without it.
 """
 
 from __future__ import annotations

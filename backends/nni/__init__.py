@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from unified_nas.space.spaces import CellSpace, DenseCellSpace
 
 
-class Backend(BaseBackend):
+class Backend(BaseBackend[dict[str, Any], NativeTrial]):
     name = "nni"
     toolkit = "nni"
     capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}))
@@ -159,26 +159,26 @@ class Backend(BaseBackend):
 
             make_strategy(options.strategy, seed, options.strategy_args, budget.trials)
 
-    def translate(self, ctx: RunContext) -> Any:
+    def translate(self, ctx: RunContext) -> dict[str, Any]:
         """The JSON spec of the ``UnasModelSpace``; the ModelSpace itself is built in run, where the engine runs."""
         from unified_nas.backends.nni.space import make_spec
 
         return make_spec(ctx.recipe.space, ctx.data.input_shape, ctx.data.num_classes)
 
-    def run(self, native: Any, ctx: RunContext, report: Callable[[NativeTrial], None]) -> None:
+    def run(self, space: dict[str, Any], ctx: RunContext, report: Callable[[NativeTrial], None]) -> None:
         if self.is_one_shot(ctx.options.strategy):
             from unified_nas.backends.nni.oneshot import run_oneshot
 
-            run_oneshot(native, ctx, report)
+            run_oneshot(space, ctx, report)
             return
         if ctx.options.extra.get("engine", "headless") == "web":
             from unified_nas.backends.nni.web import run_web
 
-            run_web(native, ctx, report)
+            run_web(space, ctx, report)
             return
         from unified_nas.backends.nni.run import run_headless
 
-        run_headless(native, ctx, report)
+        run_headless(space, ctx, report)
 
     def normalize(self, native_trial: NativeTrial, ctx: RunContext) -> TrialRecord:
         return normalize_trial(native_trial, ctx)

@@ -78,7 +78,7 @@ def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: 
 def run_oneshot(spec: dict[str, Any], ctx: RunContext, report: Callable[[NativeTrial], None]) -> None:
     """Trains the supernet, exports the top-1 architecture, has it evaluated as any trial is.
 
-    The supernet's cost goes to ``ctx.search_cost`` (``supernet_wall_s``,
+    The supernet's cost goes to ``ctx.report_search_cost`` (``supernet_wall_s``,
     ``supernet_epochs``, the strategy), apart from the one trial reported:
     the exported architecture.
 
@@ -126,7 +126,7 @@ def run_oneshot(spec: dict[str, Any], ctx: RunContext, report: Callable[[NativeT
     wall = time.time() - t0
     sample = to_canonical(recipe.space, exported)
     cost = {"supernet_wall_s": round(wall, 3), "supernet_epochs": epochs, "strategy": ctx.options.strategy}
-    ctx.search_cost = cost
+    ctx.report_search_cost(cost)
     # The exported architecture, evaluated and normalized exactly like a multi-trial one.
     start = time.time()
     try:

@@ -267,7 +267,7 @@ class UnasModelSpace(ModelSpace):
         self.head = Head(sites[-1].output.dims, k, dropout, "cell")
 
     def _build_dense(self, net: DenseCellSpace, shape: Shape, k: int, dropout: Any) -> None:
-        # The plan's blocks in the plan's order (network.compile._dense_body); only the cells' edges are choices.
+        # The plan's blocks in the plan's order (network.compile.dense_body); only the cells' edges are choices.
         stem_graph = stem(shape, cast(int, net.channels))  # fixed: searched channels are a gap (Backend.gaps)
         self.stem = GraphModule(stem_graph)
         s = stem_graph.output_shape

@@ -94,9 +94,9 @@ def _resolve_env(env: str) -> TrialEnv:
     data = load_recipe_data(recipe)
     evaluator = make_evaluator(recipe, data, d["seed"])
 
-    def evaluate(sample: Any, on_epoch: Any = None, native: Any = None) -> TrialResult:
+    def evaluate(sample: Any, on_epoch: Any = None, own_training: Any = None) -> TrialResult:
         # One process per trial: NNI's sequence number is the trial's position in the run.
-        return evaluator(sample, nni.get_sequence_id(), on_epoch, native)
+        return evaluator(sample, nni.get_sequence_id(), on_epoch, own_training)
 
     _ENVS[env] = TrialEnv(recipe, data, d["seed"], evaluate, result_dir=d["result_dir"])
     return _ENVS[env]

@@ -1,7 +1,7 @@
 """Small, named workarounds for NNI 3.0's Node.js manager (the web engine); pinned to nni==3.0.
 
 Remove a workaround when ``nni`` moves past 3.0 and its "still needed" test
-in tests/backends/test_nni_web.py fails.
+in tests/backends/nni/test_nni_web.py fails.
 
 * :func:`manager_loopback_nni30` (``MANAGER_LOOPBACK_NNI30``): the manager
   binds 127.0.0.1 instead of every interface.
@@ -17,7 +17,7 @@ Two more reach into NNI 3.0's private API and live where they are used:
 * ``web._run`` calls ``NasExperiment.start`` and ``_wait_completion`` instead
   of ``run``, which on Ctrl-C stops the manager and returns None: the
   finished trials could no longer be read and the interrupt was lost.
-  Covered by tests/backends/test_nni_web_faults.py.
+  Covered by tests/backends/nni/test_nni_web_faults.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Small, named workarounds for NNI 3.0 bugs; each names the version it is pinned to.
 
 Remove a workaround when ``nni`` moves past the version in its name and its
-test (tests/backends/test_nni.py) passes without it.
+test (tests/backends/nni/test_nni.py) passes without it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from unified_nas.backends.base import Capabilities, Options, Strategy
 from unified_nas.backends.optuna.normalize import normalize_trial
 from unified_nas.backends.optuna.run import make_sampler, run_study
 from unified_nas.backends.optuna.storage import check_storage_url
-from unified_nas.backends.optuna.translate import make_suggest
+from unified_nas.backends.optuna.translate import Suggest, make_suggest
 from unified_nas.core.errors import Gap, UserError
 from unified_nas.runs.options import OptionSpec
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-class Backend(BaseBackend):
+class Backend(BaseBackend[Suggest, optuna.trial.FrozenTrial]):
     name = "optuna"
     toolkit = "optuna"
     capabilities = Capabilities(
@@ -92,11 +92,11 @@ class Backend(BaseBackend):
     def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Any) -> None:
         make_sampler(options.strategy, seed, options.strategy_args)  # raises RecipeError on a bad keyword
 
-    def translate(self, ctx: RunContext) -> Any:
+    def translate(self, ctx: RunContext) -> Suggest:
         return make_suggest(ctx.recipe.space.decls())
 
-    def run(self, native: Any, ctx: RunContext, report: Callable[[Any], None]) -> optuna.Study:
-        return run_study(native, ctx, report)
+    def run(self, space: Suggest, ctx: RunContext, report: Callable[[optuna.trial.FrozenTrial], None]) -> None:
+        run_study(space, ctx, report)
 
     def normalize(self, native_trial: optuna.trial.FrozenTrial, ctx: RunContext) -> TrialRecord:
         return normalize_trial(native_trial, ctx)
@@ -129,7 +129,7 @@ class Backend(BaseBackend):
         # Anyone who can write the storage can write this attribute: checked before the worker trusts it.
         return check_run_description(study.user_attrs[RUN_ATTR], run_id, storage)
 
-    def join(self, native: Any, ctx: RunContext, storage: str, trials: int | None) -> int:
+    def join(self, space: Suggest, ctx: RunContext, storage: str, trials: int | None) -> int:
         from unified_nas.backends.optuna.run import join_study
 
-        return join_study(ctx, native, storage, trials)
+        return join_study(ctx, space, storage, trials)

@@ -237,7 +237,7 @@ def _is_number(v: Any) -> bool:
 def _description_problem(desc: Any, run_id: str) -> str | None:
     """What is wrong with a run description read from a study, or None if its shape is right.
 
-    The shape is :meth:`unified_nas.runs.runner.RunContext.describe_for_workers`'s: every key it writes.
+    The shape is :meth:`unified_nas.runs.context.RunContext.describe_for_workers`'s: every key it writes.
     """
     from unified_nas.core.limits import MAX_SEED
 

@@ -22,15 +22,15 @@ from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
 from unified_nas.backends.reference.search import NativeTrial, normalize_trial, run_search
 from unified_nas.core.errors import Gap, RecipeError
+from unified_nas.space import ParamDecl  # at run time: the class's generic base names it
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
     from unified_nas.report.records import TrialRecord
     from unified_nas.runs.context import RunContext
-    from unified_nas.space import ParamDecl
 
 
-class Backend(BaseBackend):
+class Backend(BaseBackend[tuple[ParamDecl, ...], NativeTrial]):
     """Uniform random search (``random``) and exhaustive search (``grid``) over the recipe's IR."""
 
     name = "reference"
@@ -120,9 +120,9 @@ class Backend(BaseBackend):
         """The IR's flat declarations are the native space: nothing to translate."""
         return ctx.recipe.space.decls()
 
-    def run(self, native: tuple[ParamDecl, ...], ctx: RunContext, report: Callable[[NativeTrial], None]) -> None:
+    def run(self, space: tuple[ParamDecl, ...], ctx: RunContext, report: Callable[[NativeTrial], None]) -> None:
         """Runs the search: see :func:`unified_nas.backends.reference.search.run_search`."""
-        run_search(native, ctx, report)
+        run_search(space, ctx, report)
 
     def normalize(self, native_trial: NativeTrial, ctx: RunContext) -> TrialRecord:
         """A finished trial -> its record: see :func:`unified_nas.backends.reference.search.normalize_trial`."""

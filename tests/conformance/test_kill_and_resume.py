@@ -10,16 +10,14 @@ strategy saw the stored trials (including failed ones) as it did the first time.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import start_unas, unas
 from unified_nas.runs.registry import entries
 
 # lr 1e30 with SGD overflows (a failed trial): the replay must fail it again, as the first attempt did.
@@ -36,20 +34,6 @@ seed: 1
 """
 TRIALS = 6
 BACKENDS = sorted(entries())
-# One thread per framework: a busy CI machine must not turn a 0.2 s trial into 20 s (torch's OpenMP spinning).
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
-
-
-def unas(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=ENV,
-        timeout=600,
-        **kw,
-    )
 
 
 def stored(store: Path) -> tuple[list[dict], dict]:
@@ -100,25 +84,7 @@ def uninterrupted(workdir):
 
 def _stop_after_two_trials(name: str, recipe: Path, store: Path, cwd: Path, sig: int) -> tuple[str, list[dict]]:
     """Starts ``unas run``, sends ``sig`` once two trials are stored; returns its stderr and the trials stored."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "unified_nas.cli",
-            "run",
-            str(recipe),
-            "--backend",
-            name,
-            "--quiet",
-            "--store",
-            str(store),
-        ],
-        cwd=cwd,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_unas("run", recipe, "--backend", name, "--quiet", "--store", store, cwd=cwd)
     deadline = time.time() + 300
     before: list[dict] = []
     while time.time() < deadline and proc.poll() is None:
@@ -174,11 +140,7 @@ def test_two_resumes_of_one_died_run_at_once_one_proceeds(workdir, tmp_path):
     store = tmp_path / "s.sqlite"
     _, before = _stop_after_two_trials("reference", workdir / "faults.yaml", store, tmp_path, signal.SIGKILL)
     run_id = stored(store)[1]["run_id"]
-    args = [sys.executable, "-m", "unified_nas.cli", "run", "--resume", run_id, "--quiet", "--store", str(store)]
-    procs = [
-        subprocess.Popen(args, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
+    procs = [start_unas("run", "--resume", run_id, "--quiet", "--store", store, cwd=tmp_path) for _ in range(2)]
     results = sorted((p.wait(timeout=300), p.stderr.read() if p.stderr else "") for p in procs)
     assert [code for code, _ in results] == [0, 2], results
     assert "claimed by another process" in results[1][1] or "is still running" in results[1][1], results[1][1]

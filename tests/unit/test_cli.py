@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, unas
 
 BROKEN = ROOT / "tests" / "data" / "broken_recipes"
-
-
-def unas(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
-    )
 
 
 def test_broken_recipe_exits_2_with_one_line_and_writes_nothing(tmp_path):
@@ -27,9 +19,9 @@ def test_broken_recipe_exits_2_with_one_line_and_writes_nothing(tmp_path):
 
 
 def test_validate(tmp_path):
-    r = unas("validate", ROOT / "recipes" / "digits_cnn.yaml")
+    r = unas("validate", ROOT / "recipes" / "digits_cnn.yaml", cwd=tmp_path)
     assert r.returncode == 0 and "ok (macro space" in r.stdout
-    assert unas("validate", BROKEN / "bad_dataset.yaml").returncode == 2
+    assert unas("validate", BROKEN / "bad_dataset.yaml", cwd=tmp_path).returncode == 2
 
 
 @pytest.mark.parametrize(
@@ -61,8 +53,8 @@ def test_bad_input_exits_2_with_a_clear_line(args, message, tmp_path):
     assert not (tmp_path / "unas-runs").exists()
 
 
-def test_backends_lists_optuna():
-    r = unas("backends", "--format", "json")
+def test_backends_lists_optuna(tmp_path):
+    r = unas("backends", "--format", "json", cwd=tmp_path)
     rows = {row["name"]: row for row in json.loads(r.stdout)}
     assert rows["optuna"]["installed"] and "tpe" in rows["optuna"]["strategies"]
 

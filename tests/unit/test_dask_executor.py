@@ -9,23 +9,14 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_unas, unas
 
 RECIPE = ROOT / "recipes" / "digits_mlp.yaml"
-
-
-def unas(*args: object, cwd: Path, prelude: str = "pass") -> subprocess.CompletedProcess:
-    """``unas`` in a new interpreter; ``prelude`` runs first (to hide a package, say)."""
-    code = f"import sys; {prelude}; from unified_nas.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
 
 
 def refused(r: subprocess.CompletedProcess, message: str, cwd: Path) -> None:
@@ -115,8 +106,8 @@ def test_interrupted_dask_bench_keeps_finished_runs_and_resumes(tmp_path):
         ResultsStore(tmp_path / "s.sqlite") as store,
     ):
         dask = ("--executor", "dask", "--scheduler", cluster.scheduler_address)
-        cmd = [sys.executable, "-m", "unified_nas.cli", "bench", *map(str, args), *dask]
-        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cmd = ["bench", *args, *dask]
+        proc = start_unas(*cmd, cwd=tmp_path)
         # Ctrl-C once the first run is stored and the second has finished a trial in its private store
         # (on the worker: a temporary folder per run): then it has records to send back.
         deadline = time.time() + 180
@@ -138,7 +129,7 @@ def test_interrupted_dask_bench_keeps_finished_runs_and_resumes(tmp_path):
         # The interrupted run sent back what it had: its report and the trials it finished.
         assert store.load_run(stopped).status == "interrupted"
 
-        resumed = subprocess.run([*cmd, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        resumed = unas(*cmd, "--resume", cwd=tmp_path, timeout=300)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         latest = store.latest_bench_runs(bench_id)
         assert all(r["status"] == "complete" for r in latest.values()) and len(latest) == 2
@@ -166,10 +157,7 @@ def test_a_scheduler_lost_mid_benchmark_is_one_line_without_a_traceback(tmp_path
     try:
         address = cluster.scheduler_address
         args = ["bench", "r.yaml", "--backends", "reference", "--seeds", "1", "--trials", "100000", "--time", "120"]
-        cmd = [sys.executable, "-m", "unified_nas.cli", *args, "--store", "s.sqlite", "--executor", "dask"]
-        proc = subprocess.Popen(
-            [*cmd, "--scheduler", address], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        proc = start_unas(*args, "--store", "s.sqlite", "--executor", "dask", "--scheduler", address, cwd=tmp_path)
         deadline = time.time() + 120
         runs = tmp_path / "unas-runs"
         while time.time() < deadline and proc.poll() is None:  # the run is searching on the worker: close the scheduler

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
-from tests.conftest import ROOT, run_on, tiny_recipe
+from tests.conftest import ROOT, run_on, tiny_recipe, unas
 from unified_nas.core.errors import RecipeError, UserError
 from unified_nas.evaluation.devices import current_device, lightning_accelerator, resolve_device
 from unified_nas.recipe import parse_recipe
@@ -45,11 +42,9 @@ def test_recipe_device_field_is_checked():
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")
 def test_run_on_cuda_without_cuda_fails_with_one_line_and_writes_nothing(tmp_path):
     store, runs = tmp_path / "s.sqlite", tmp_path / "runs"
-    proc = subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", "run", str(ROOT / "recipes" / "digits_mlp.yaml")]
-        + ["--backend", "optuna", "--device", "cuda", "--store", str(store), "--runs-dir", str(runs)],
-        capture_output=True,
-        text=True,
+    recipe = ROOT / "recipes" / "digits_mlp.yaml"
+    proc = unas(
+        "run", recipe, "--backend", "optuna", "--device", "cuda", "--store", store, "--runs-dir", runs, cwd=tmp_path
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("unas: error: --device cuda: ") and proc.stderr.count("\n") == 1

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import unas
 from unified_nas.core.errors import RecipeError
 from unified_nas.data import load_dataset
 from unified_nas.recipe import load_recipe, parse_recipe
@@ -193,16 +193,8 @@ def _limit_memory() -> None:
 
 
 def _validate(tmp_path: Path, target: str | Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # threads reserve address space
-    return subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", "validate", str(target)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_limit_memory,
-        env=env,
-    )
+    env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # threads reserve address space
+    return unas("validate", target, cwd=tmp_path, env=env, timeout=120, preexec_fn=_limit_memory)
 
 
 def _bomb(aliases_in: str) -> str:

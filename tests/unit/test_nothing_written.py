@@ -16,15 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.test_kill_and_resume import _need
-from tests.conftest import ROOT
+from tests.conftest import ROOT, unas
 
 RECIPE = ROOT / "recipes" / "digits_mlp.yaml"
-
-
-def unas(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
 
 
 def tree(d: Path) -> dict[str, bytes]:

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, tiny_recipe
+from tests.conftest import ROOT, tiny_recipe, unas
 from unified_nas.core.errors import RecipeError
 from unified_nas.runs.options import OptionSpec, parse_assignments
 from unified_nas.runs.registry import entries, get_backend
-
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def unas(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", *args], capture_output=True, text=True, cwd=cwd, env=ENV, timeout=300
-    )
 
 
 def test_an_option_value_is_checked_against_its_declaration():

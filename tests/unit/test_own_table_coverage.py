@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.test_own_table_replay import SPACE, TRAINING
+from tests.conftest import unas
 from tests.unit.test_own_table_scale import synthetic_table
-from tests.unit.test_own_tables import SIZE, unas, write_recipe
+from tests.unit.test_own_tables import SIZE, write_recipe
 from unified_nas.core.errors import RecipeError
 from unified_nas.recipe import load_recipe
 from unified_nas.space.sampling import enumerate_samples

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.test_own_table_replay import SPACE, TRAINING
-from tests.unit.test_own_tables import SIZE, unas, write_recipe
+from tests.conftest import unas
+from tests.unit.test_own_tables import SIZE, write_recipe
 from unified_nas.commands.tabulate import tabulate
 from unified_nas.core.errors import RecipeError
 from unified_nas.recipe import load_recipe
@@ -81,7 +82,7 @@ def test_a_damaged_row_is_refused_at_open_naming_file_row_and_column(tmp_path, t
 @pytest.mark.parametrize("column, value, message", [BAD_VALUES[0], BAD_VALUES[3], BAD_VALUES[10], BAD_VALUES[8]])
 def test_cli_proxies_on_a_damaged_table_exits_2_with_one_line(tmp_path, table, column, value, message):
     path = damaged(tmp_path, table, first_row_sql(column), (value,))
-    r = unas("proxies", path, "--out", tmp_path / "report.md")
+    r = unas("proxies", path, "--out", tmp_path / "report.md", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("unas: error: ") and message in r.stderr and len(r.stderr.splitlines()) == 1
     assert r.stdout == "" and not (tmp_path / "report.md").exists()
@@ -130,7 +131,7 @@ def test_hostile_meta_is_refused_at_open(tmp_path, table, key, value, message):
 
 def test_cli_proxies_never_prints_hostile_meta(tmp_path, table):
     path = damaged(tmp_path, table, "UPDATE meta SET value = ? WHERE key = 'recipe_name'", ("x\x1b[2J\nfake line",))
-    r = unas("proxies", path, "--out", tmp_path / "report.md")
+    r = unas("proxies", path, "--out", tmp_path / "report.md", cwd=tmp_path)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "\x1b" not in r.stderr + r.stdout
     assert not (tmp_path / "report.md").exists()
 

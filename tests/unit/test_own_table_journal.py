@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.test_own_table_replay import SPACE, TRAINING
+from tests.conftest import unas
 from tests.unit.test_own_table_scale import synthetic_table
-from tests.unit.test_own_tables import SIZE, unas, write_recipe
+from tests.unit.test_own_tables import SIZE, write_recipe
 from unified_nas.commands.tabulate import tabulate
 from unified_nas.core.errors import RecipeError
 from unified_nas.recipe import load_recipe
@@ -98,7 +99,7 @@ def test_readers_say_a_tabulate_was_killed_and_how_to_finish_it(tmp_path, table)
     assert "\n" not in text and "not a unified-nas table" not in text
     with pytest.raises(RecipeError, match=rf"^evaluation.table: .*{UNFINISHED}"):
         OwnTable.open(path, field="evaluation.table")
-    r = unas("proxies", path, "--out", tmp_path / "report.md")
+    r = unas("proxies", path, "--out", tmp_path / "report.md", cwd=tmp_path)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and UNFINISHED in r.stderr, r.stderr
     assert contents(tmp_path) == before  # readers roll nothing back: the journal and the rows are as left
 

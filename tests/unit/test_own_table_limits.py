@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.test_own_table_replay import SPACE, TRAINING
+from tests.conftest import unas
 from tests.unit.test_own_table_scale import synthetic_table
-from tests.unit.test_own_tables import unas, write_recipe
+from tests.unit.test_own_tables import write_recipe
 from unified_nas.commands.tabulate import tabulate
 from unified_nas.core.errors import RecipeError, UserError
 from unified_nas.recipe import load_recipe, load_recipe_text
@@ -174,7 +175,7 @@ def test_more_rows_than_the_space_has_are_refused_before_they_are_read(tmp_path,
     assert str(e.value) == (
         f"{path} is a damaged unified-nas table (archs: 300006 rows, more than the 6 architectures of its space)"
     )
-    r = unas("proxies", path)
+    r = unas("proxies", path, cwd=tmp_path)
     assert r.returncode == 2 and "300006 rows, more than the 6 architectures" in r.stderr
     assert len(r.stderr.splitlines()) == 1
 

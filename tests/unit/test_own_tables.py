@@ -6,13 +6,11 @@ import json
 import math
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, unas
 from unified_nas.commands.tabulate import tabulate
 from unified_nas.core.errors import RecipeError, UserError
 from unified_nas.core.jsontext import strict_json
@@ -56,12 +54,6 @@ def strict_loads(text: str):
         raise ValueError(f"non-strict JSON token {token}")
 
     return json.loads(text, parse_constant=refuse)
-
-
-def unas(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
-    )
 
 
 @pytest.fixture(scope="module")
@@ -227,12 +219,12 @@ def test_cli_tabulate_and_proxies(tmp_path, full_table):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "unas-tables" / "tiny.sqlite").is_file()  # the default place
     assert "table unas-tables/tiny.sqlite: 2 architectures of a space of 6" in r.stdout
-    r = unas("proxies", full_table, "--json", "--out", tmp_path / "report.md")
+    r = unas("proxies", full_table, "--json", "--out", tmp_path / "report.md", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     data = strict_loads(r.stdout)
     assert [c["metric"] for c in data["correlations"]][-2:] == ["params", "flops"]
     assert (tmp_path / "report.md").read_text().startswith("# Proxies vs trained accuracy: tiny")
-    r = unas("proxies", full_table)
+    r = unas("proxies", full_table, cwd=tmp_path)
     assert r.returncode == 0 and "naswot" in r.stdout and "flops" in r.stdout
 
 

@@ -5,21 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, unas
 
 RECIPES = ROOT / "recipes"
 TABLES = [RECIPES / f"nb201_{d}.yaml" for d in ("cifar10", "cifar100", "imagenet")]
-
-
-def unas(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600
-    )
 
 
 def refused(r: subprocess.CompletedProcess, message: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import unas
 from unified_nas.core.errors import UserError
 from unified_nas.runs import threads as T
 
@@ -84,35 +85,18 @@ def test_a_child_process_of_a_run_inherits_its_thread_count():
 def test_a_run_records_the_threads_it_trained_with(tmp_path):
     pytest.importorskip("optuna")
     store = tmp_path / "s.sqlite"
-    out = subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", "run", str(ROOT / "recipes" / "digits_mlp.yaml")]
-        + ["--backend", "optuna", "--trials", "1", "--threads", "1", "--store", str(store), "--quiet"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=600,
-    )
+    args = ("--backend", "optuna", "--trials", "1", "--threads", "1", "--store", store, "--quiet")
+    out = unas("run", ROOT / "recipes" / "digits_mlp.yaml", *args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    shown = subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", "report", "latest", "--format", "json", "--store", str(store)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    shown = unas("report", "latest", "--format", "json", "--store", store, cwd=tmp_path, timeout=120)
     record = json.loads(shown.stdout)["environment"]["threads"]
     assert record["threads"] == 1 and record["source"] == "--threads"
     assert record["torch"] == {"intra_op": 1, "inter_op": 1}
 
 
 def test_threads_below_one_are_refused_on_the_cli(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "unified_nas.cli", "run", str(ROOT / "recipes" / "digits_mlp.yaml")]
-        + ["--backend", "optuna", "--threads", "0"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
+    out = unas(
+        "run", ROOT / "recipes" / "digits_mlp.yaml", "--backend", "optuna", "--threads", "0", cwd=tmp_path, timeout=120
     )
     assert out.returncode == 2 and "--threads" in out.stderr
     assert list(tmp_path.iterdir()) == []

@@ -189,7 +189,7 @@ def read_suite(path: Path, raw: Mapping[str, Any]) -> tuple[str, list[BenchInput
         RecipeError: Naming the field (``name``, ``recipes``, ``recipes[2]``) and,
             for a recipe that cannot be loaded, the recipe's own error.
     """
-    from unified_nas.space.parse import reject_unknown
+    from unified_nas.space.fields import reject_unknown
 
     reject_unknown("", raw, SUITE_FIELDS)
     name = check_name(raw, path.stem)

@@ -2,7 +2,7 @@
 
 A backend proposes samples and keeps its toolkit's bookkeeping; it never
 decides how a sample is scored. It calls ``ctx.evaluate(sample, on_epoch,
-native)`` (see :class:`unified_nas.runs.runner.RunContext`), where ``native`` is
+own_training)`` (see :class:`unified_nas.runs.context.RunContext`), where ``own_training`` is
 how the backend would train the sample with its toolkit's own machinery
 (AutoKeras fits a Keras model, NNI trains the network it froze), or None for
 the shared torch trainer. The run's :class:`Evaluator` then either calls
@@ -11,7 +11,7 @@ backend cannot tell which happened: it gets a :class:`TrialResult` either way.
 
 Evaluators:
     * :class:`Training` (recipe ``evaluation: train``, the default): trains
-      with ``native`` if the backend gave one, else with the shared torch trainer.
+      with ``own_training`` if the backend gave one, else with the shared torch trainer.
     * :class:`TableLookup` (``evaluation: {table: nasbench201, dataset: cifar10}``):
       one recorded training seed of the architecture, chosen from the run seed
       and the trial's position; the table's training time as simulated cost;
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from unified_nas.tables.own import OwnTable
 
 # A backend's own way to train the sample it is asking about (called only if training is wanted).
-NativeTraining = Callable[[], TrialResult]
+OwnTraining = Callable[[], TrialResult]
 
 
 class Evaluator(ABC):
@@ -53,7 +53,7 @@ class Evaluator(ABC):
         sample: Mapping[str, Any],
         trial: int,
         on_epoch: EpochCallback | None = None,
-        native: NativeTraining | None = None,
+        own_training: OwnTraining | None = None,
     ) -> TrialResult:
         """The result of one canonical sample.
 
@@ -61,7 +61,8 @@ class Evaluator(ABC):
             sample: A canonical sample of the recipe's space.
             trial: How many evaluations the run asked for before this one (its position).
             on_epoch: Per-epoch callback (pruning), called by training only.
-            native: The backend's own training of this sample, if it has one.
+            own_training: The toolkit's own training of this sample (AutoKeras fits Keras, NNI trains the
+                model it froze), if it has one.
 
         Returns:
             The sample's metrics.
@@ -85,10 +86,10 @@ class Training(Evaluator):
         sample: Mapping[str, Any],
         trial: int,
         on_epoch: EpochCallback | None = None,
-        native: NativeTraining | None = None,
+        own_training: OwnTraining | None = None,
     ) -> TrialResult:
-        if native is not None:
-            return native()
+        if own_training is not None:
+            return own_training()
         from unified_nas.evaluation.train.evaluate import evaluate_sample  # imports torch
 
         r = self.recipe
@@ -96,7 +97,7 @@ class Training(Evaluator):
 
 
 class TableLookup(Evaluator):
-    """Answers from a tabular benchmark: nothing is trained, ``native`` is never called.
+    """Answers from a tabular benchmark: nothing is trained, ``own_training`` is never called.
 
     The recorded validation accuracy of one seed is ``val_accuracy``; the
     mean over the recorded seeds is the architecture's ``true_accuracy``; the table's training time is the
@@ -138,7 +139,7 @@ class TableLookup(Evaluator):
         sample: Mapping[str, Any],
         trial: int,
         on_epoch: EpochCallback | None = None,
-        native: NativeTraining | None = None,
+        own_training: OwnTraining | None = None,
     ) -> TrialResult:
         obs = self.table.observe(sample, self.seed, trial)
         params, flops = self._cost(obs.index, sample)
@@ -174,7 +175,7 @@ class OwnTableLookup(Evaluator):
         sample: Mapping[str, Any],
         trial: int,
         on_epoch: EpochCallback | None = None,
-        native: NativeTraining | None = None,
+        own_training: OwnTraining | None = None,
     ) -> TrialResult:
         row = self.table.lookup(sample)
         if row is None:  # check_replay made sure every architecture is there; a table changed since
@@ -198,7 +199,7 @@ class ProxyScore(Evaluator):
 
     The proxy is computed on the sample's torch twin from one seeded minibatch
     of the recipe's training data (:mod:`unified_nas.evaluation.proxies`), so it is the
-    same number whichever backend proposed the sample. ``native`` is never called.
+    same number whichever backend proposed the sample. ``own_training`` is never called.
 
     Args:
         proxy: The proxy's registered name.
@@ -215,7 +216,7 @@ class ProxyScore(Evaluator):
         sample: Mapping[str, Any],
         trial: int,
         on_epoch: EpochCallback | None = None,
-        native: NativeTraining | None = None,
+        own_training: OwnTraining | None = None,
     ) -> TrialResult:
         from unified_nas.evaluation.measures import compute_before_training
 
@@ -270,7 +271,7 @@ class Constrained(Evaluator):
         sample: Mapping[str, Any],
         trial: int,
         on_epoch: EpochCallback | None = None,
-        native: NativeTraining | None = None,
+        own_training: OwnTraining | None = None,
     ) -> TrialResult:
         from unified_nas.core.metrics import violations
         from unified_nas.evaluation.measures import compute_before_training
@@ -292,7 +293,7 @@ class Constrained(Evaluator):
                 flops=int(values["flops"]),
                 violations=violated,
             )
-        result = self.inner(sample, trial, on_epoch, native)
+        result = self.inner(sample, trial, on_epoch, own_training)
         result.metrics = {**known, **result.metrics}
         return result
 

@@ -33,16 +33,8 @@ from unified_nas.recipe.sections import (
     Recipe,
 )
 from unified_nas.recipe.text import parse_recipe_yaml, read_recipe_text
-from unified_nas.space.parse import (
-    TRAINING_HPARAMS,
-    as_mapping,
-    as_number,
-    is_int,
-    is_number,
-    parse_space,
-    reject_unknown,
-    shown_value,
-)
+from unified_nas.space.fields import as_mapping, as_number, is_int, is_number, reject_unknown, shown_value
+from unified_nas.space.parse import TRAINING_HPARAMS, parse_space
 
 TOP_FIELDS = (
     "name",

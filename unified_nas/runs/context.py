@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from unified_nas.data import Dataset
-from unified_nas.evaluation.evaluators import Evaluator, NativeTraining
+from unified_nas.evaluation.evaluators import Evaluator, OwnTraining
 from unified_nas.evaluation.train.result import EpochCallback, TrialResult
 from unified_nas.recipe import Budget, Recipe
 from unified_nas.report.records import TrialRecord
@@ -46,24 +46,52 @@ class RunContext:
 
     @property
     def directions(self) -> list[str]:
+        """Each objective's direction, in recipe order."""
         return [o.direction for o in self.recipe.objectives]
 
+    @property
+    def resuming(self) -> bool:
+        """Whether this run continues a stored one (finished trials are answered from the store)."""
+        return self.replay is not None
+
+    @property
+    def replaying(self) -> bool:
+        """Whether stored trials of an earlier attempt remain to be answered from the store."""
+        return self.replay is not None and self.replay.active
+
+    def hand_over_replay(self) -> set[int]:
+        """Ends replay at once, for a search that keeps its own history (a shared study in its storage).
+
+        Returns:
+            The toolkit's numbers of the trials already stored (see :meth:`Replay.hand_over`); empty
+            when not resuming.
+        """
+        return self.replay.hand_over() if self.replay is not None else set()
+
+    def report_search_cost(self, cost: dict[str, Any]) -> None:
+        """Records a search cost that belongs to no trial (a one-shot strategy's supernet), reported apart.
+
+        Args:
+            cost: JSON-ready figures, e.g. ``{"supernet_wall_s": 12.5}``.
+        """
+        self.search_cost = dict(cost)
+
     def evaluate(
-        self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None, native: NativeTraining | None = None
+        self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None, own_training: OwnTraining | None = None
     ) -> TrialResult:
         """The result of one canonical sample: the one way every backend scores a trial.
 
-        A backend passes its toolkit's own training as ``native`` if it has
+        A backend passes its toolkit's own training as ``own_training`` if it has
         one (AutoKeras fits Keras, NNI trains the model it froze); whether it
         is called is the run's business, not the backend's: when resuming, a
         trial finished in an earlier attempt is answered from the store; a
         table recipe answers from the table; otherwise the sample is trained
-        (``native``, or the shared torch trainer).
+        (``own_training``, or the shared torch trainer).
 
         Args:
             sample: A canonical sample of the recipe's space.
             on_epoch: Per-epoch callback for pruning (return True to stop).
-            native: The backend's own training of this sample.
+            own_training: The toolkit's own training of this sample.
 
         Returns:
             The sample's result.
@@ -79,7 +107,7 @@ class RunContext:
         if replayed is not None:
             return replayed
         assert self.evaluator is not None, "RunContext needs its evaluator"
-        return self.evaluator(sample, trial, on_epoch, native)
+        return self.evaluator(sample, trial, on_epoch, own_training)
 
     def describe_for_workers(self) -> dict[str, Any]:
         """What a worker process needs to join this run's shared search (:func:`join_run`): JSON-ready.

@@ -7,7 +7,6 @@ budget and the final summary. Backends only translate, search and normalize.
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 import traceback
@@ -15,12 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.core.environment import environment
-from unified_nas.core.errors import RecipeError, UnasError, UserError
+from unified_nas.core.errors import UnasError, UserError
 from unified_nas.core.limits import MAX_SEED
-from unified_nas.data import Dataset, check_same_data, recorded_digests
-from unified_nas.evaluation.devices import Device, resolve_device, use_device
-from unified_nas.evaluation.evaluators import make_evaluator
+from unified_nas.data import recorded_digests
 from unified_nas.recipe import Budget, Recipe
 from unified_nas.report.records import RunReport, TrialRecord
 from unified_nas.report.store import ResultsStore
@@ -35,30 +33,15 @@ from unified_nas.runs.lifecycle import (
 )
 from unified_nas.runs.progress import Progress
 from unified_nas.runs.registry import get_backend
-from unified_nas.runs.threads import apply_threads, plan_threads
+from unified_nas.runs.setup import check_creatable, check_data_fits, set_up
 from unified_nas.space import space_size, start_sample
-from unified_nas.space.ops import SPATIAL_FAMILIES
-from unified_nas.space.spaces import CellSpace, DenseCellSpace
-from unified_nas.tables.recipes import load_recipe_data
 
-
-def check_data_fits(recipe: Recipe, data: Dataset) -> None:
-    """Spatial ops and cell spaces need image data.
-
-    Raises:
-        RecipeError: Naming the space field that does not fit the data.
-    """
-    if data.kind == "image":
-        return
-    if isinstance(recipe.space.network, (CellSpace, DenseCellSpace)):
-        raise RecipeError("space.type", f"a cell space needs image data; {data.name} is tabular")
-    for i, layer in enumerate(recipe.space.network.layers):
-        ops = layer.op.choices if hasattr(layer.op, "choices") else (layer.op,)
-        if any(o in SPATIAL_FAMILIES for o in ops):
-            raise RecipeError(f"space.layers[{i}].op", f"spatial ops need image data; {data.name} is tabular")
+# check_creatable and check_data_fits live in runs.setup; callers that check before a run import them from here.
+__all__ = ["check_creatable", "check_data_fits", "join_run", "new_run_id", "resume_run", "run_recipe"]
 
 
 def new_run_id(recipe: Recipe, backend: str) -> str:
+    """A new run's id: ``<date>-<time>-<recipe>-<backend>-<4 hex digits>``."""
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{recipe.name}-{backend}-{secrets.token_hex(2)}"
 
 
@@ -126,24 +109,25 @@ def run_recipe(
         raise UserError(f"seed: {seed} is not in 0..{MAX_SEED}")
     backend = get_backend(backend_name)
     options = backend.options(recipe, {"strategy": strategy, "pruner": pruner, **(extra_options or {})}, option_texts)
-    backend.check(recipe, options)
-    data = load_recipe_data(recipe)
-    if expect_data is not None:
+    setup = set_up(
+        recipe,
+        backend,
+        options,
+        seed,
         # The file or table may have been replaced since the caller took its digests (a benchmark, when it
         # started): this run's numbers would then be compared with numbers on other data.
-        check_same_data(
+        expect_data=None
+        if expect_data is None
+        else (
             expect_data,
-            data,
             f"data of recipe {recipe.name} is not the data expected: its data file or table changed since "
             "the benchmark started",
-        )
-    check_data_fits(recipe, data)
-    evaluator = make_evaluator(recipe, data, seed)  # a table's package is missing: refused here
-    thread_count, thread_source = plan_threads(threads, jobs)
-    # No CUDA for --device cuda: refused here, nothing written (an empty --device is refused, not the default).
-    chosen = _use_device(device if device is not None else recipe.device)
-    backend.prepare(options)  # heavy imports now, so they are not booked as search time
-    thread_record = apply_threads(thread_count, thread_source)
+        ),
+        threads=threads,
+        jobs=jobs,
+        device=device if device is not None else recipe.device,
+    )
+    data, evaluator = setup.data, setup.evaluator
     budget = Budget(
         trials if trials is not None else recipe.budget.trials,
         time_s if time_s is not None else recipe.budget.time_s,
@@ -191,8 +175,8 @@ def run_recipe(
         },
         environment={
             **environment(backend.packages),
-            "threads": thread_record,
-            "device": chosen.describe(),
+            "threads": setup.threads,
+            "device": setup.device.describe(),
             **_latency_settings(recipe),
         },
         run_dir=str(run_dir),
@@ -220,17 +204,6 @@ def run_recipe(
     return _execute(backend, ctx, report, store, progress, replay=None)
 
 
-def _use_device(spec: str | None) -> Device:
-    """Resolves the run's device and makes it this process's (and its children's) training device.
-
-    Raises:
-        UserError: CUDA asked for where there is none.
-    """
-    chosen = resolve_device(spec)
-    use_device(chosen)
-    return chosen
-
-
 def _latency_settings(recipe: Recipe) -> dict[str, Any]:
     """How ``latency_ms`` is measured, for the report of a recipe that names it (a latency means nothing without it)."""
     if "latency_ms" not in recipe.metric_names:
@@ -249,19 +222,6 @@ def _latency_settings(recipe: Recipe) -> dict[str, Any]:
             "repeats": DEFAULT_REPEATS,
         }
     }
-
-
-def check_creatable(path: Path) -> None:
-    """Refuses a directory that cannot be made, before the store is created.
-
-    Raises:
-        UserError: If the nearest existing ancestor is not a writable folder.
-    """
-    parent = path
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"cannot create run directory {path}: {parent} is not a writable folder")
 
 
 def resume_run(
@@ -313,24 +273,25 @@ def resume_run(
     backend = get_backend(report.backend["name"])
     options = backend.options(recipe, report.options)
     options.resume = True
-    backend.check(recipe, options)
     if backend.version() != report.backend["version"]:  # replay relies on the strategy behaving exactly as before
         raise UserError(
             f"run {report.run_id} ran on {backend.name} {report.backend['version']}, this is "
             f"{backend.version()}; resume it with that version, or start a new run"
         )
-    data = load_recipe_data(recipe)
-    check_same_data(
-        recorded_digests(report.data),
-        data,
-        f"data of run {report.run_id} changed since it ran (its trials would mix two data sets); start a new run",
+    setup = set_up(
+        recipe,
+        backend,
+        options,
+        report.seed,
+        expect_data=(
+            recorded_digests(report.data),
+            f"data of run {report.run_id} changed since it ran (its trials would mix two data sets); start a new run",
+        ),
+        threads=threads,
+        jobs=1,
+        # The device the run asked for when it started (a resumed run on another machine resolves it again).
+        device=(report.environment.get("device") or {}).get("requested"),
     )
-    evaluator = make_evaluator(recipe, data, report.seed)
-    thread_count, thread_source = plan_threads(threads, 1)
-    # The device the run asked for when it started (a resumed run on another machine resolves it again).
-    chosen = _use_device((report.environment.get("device") or {}).get("requested"))
-    backend.prepare(options)
-    thread_record = apply_threads(thread_count, thread_source)
     # What the earlier attempt left, for the report: how it ended, how long it searched, what it kept.
     report.attempts.append(
         {
@@ -343,7 +304,7 @@ def resume_run(
             "resumed_at": time.time(),
         }
     )
-    report.environment = {**report.environment, "threads": thread_record, "device": chosen.describe()}
+    report.environment = {**report.environment, "threads": setup.threads, "device": setup.device.describe()}
     owner = report.process
     report.status, report.error, report.ended_at, report.process = "running", None, None, this_process()
     asked = report.budget_asked
@@ -354,7 +315,7 @@ def resume_run(
         raise UserError(f"run {report.run_id} was claimed by another process meanwhile")
     ctx = RunContext(
         recipe,
-        data,
+        setup.data,
         report.seed,
         budget,
         options,
@@ -362,13 +323,18 @@ def resume_run(
         report.run_id,
         lambda rec: None,
         quiet=not progress,
-        evaluator=evaluator,
+        evaluator=setup.evaluator,
     )
     return _execute(backend, ctx, report, store, progress, replay=Replay(list(report.trials)))
 
 
 def _execute(
-    backend: Any, ctx: RunContext, report: RunReport, store: ResultsStore, progress: bool, replay: Replay | None
+    backend: BaseBackend[Any, Any],
+    ctx: RunContext,
+    report: RunReport,
+    store: ResultsStore,
+    progress: bool,
+    replay: Replay | None,
 ) -> RunReport:
     """Runs the search of a stored run: every trial stored as it ends, the report saved however it ends."""
     recipe = ctx.recipe
@@ -465,7 +431,6 @@ def join_run(
     recipe = load_recipe_text(r["text"], r["base_dir"], r["name"], f"run {run_id}")
     # This worker's way to the storage (a host name may differ between machines), not the first process's.
     options = backend.options(recipe, {**info["options"], "storage": storage})
-    backend.check(recipe, options)
     here = environment(backend.packages)["packages"]
     for name, theirs in info.get("packages", {}).items():
         if here.get(name) != theirs:
@@ -473,14 +438,16 @@ def join_run(
                 f"worker: run {run_id} runs {name} {theirs}, this is {here.get(name, 'not installed')}; "
                 "install the run's versions"
             )
-    data = load_recipe_data(recipe)
-    if (data.split.sha256, data.content_sha256) != (info["data"]["split_sha256"], info["data"]["content_sha256"]):
-        raise UserError(f"worker: the data of run {run_id} differs here (another file, or another split)")
-    evaluator = make_evaluator(recipe, data, info["seed"])
-    thread_count, thread_source = plan_threads(threads, 1)
-    _use_device(device if device is not None else recipe.device)
-    backend.prepare(options)
-    apply_threads(thread_count, thread_source)
+    setup = set_up(
+        recipe,
+        backend,
+        options,
+        info["seed"],
+        expect_data=(info["data"], f"worker: the data of run {run_id} differs here (another file, or another split)"),
+        threads=threads,
+        jobs=1,
+        device=device if device is not None else recipe.device,
+    )
     budget = Budget(trials=info["budget"]["trials"], time_s=info["budget"]["time_s"])
     started = float(info.get("started", time.time()))
     import tempfile
@@ -488,7 +455,7 @@ def join_run(
     with tempfile.TemporaryDirectory(prefix=f"unas-worker-{run_id}-") as scratch:
         ctx = RunContext(
             recipe,
-            data,
+            setup.data,
             info["seed"],
             budget,
             options,
@@ -496,7 +463,7 @@ def join_run(
             run_id,
             lambda rec: None,
             quiet=not progress,
-            evaluator=evaluator,
+            evaluator=setup.evaluator,
             started=started,
         )
         return int(backend.join(backend.translate(ctx), ctx, storage, trials))

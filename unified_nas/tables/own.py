@@ -42,10 +42,10 @@ from unified_nas.tables.own_format import (
     _number_problem,
     _one_line,
     _read_error,
-    _read_meta,
     _strict_loads,
     sample_key,
 )
+from unified_nas.tables.own_meta import _read_meta
 
 if TYPE_CHECKING:
     from unified_nas.space.decl import ParamDecl

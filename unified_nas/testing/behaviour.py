@@ -49,6 +49,8 @@ from typing import Any
 
 from unified_nas.core.errors import RecipeError, UnsupportedFeatures, UserError
 from unified_nas.core.vocabulary import UNIFIED_PRUNERS, UNIFIED_STRATEGIES
+from unified_nas.evaluation.evaluators import OwnTraining
+from unified_nas.evaluation.train.result import EpochCallback, TrialResult
 from unified_nas.recipe import Recipe
 from unified_nas.report.records import RunReport
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore
@@ -99,11 +101,16 @@ def evaluations(before: Callable[[RunContext, int], None] | None = None) -> Iter
     seen: list[dict[str, Any]] = []
     original = RunContext.evaluate
 
-    def evaluate(self: RunContext, sample: Mapping[str, Any], on_epoch: Any = None, native: Any = None) -> Any:
+    def evaluate(
+        self: RunContext,
+        sample: Mapping[str, Any],
+        on_epoch: EpochCallback | None = None,
+        own_training: OwnTraining | None = None,
+    ) -> TrialResult:
         if before is not None:
             before(self, len(seen))
         seen.append(dict(sample))
-        return original(self, sample, on_epoch, native)
+        return original(self, sample, on_epoch, own_training)
 
     RunContext.evaluate = evaluate  # type: ignore[method-assign]
     try:

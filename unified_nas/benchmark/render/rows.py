@@ -1,0 +1,252 @@
+"""The benchmark report's text, shared by its HTML and Markdown forms: number formats, the tables' rows, the sentences.
+
+Each row builder turns ``bench_data``'s output into a header and rows of
+plain strings (``summary_rows``, ``pair_rows``, ``rank_rows``, ``run_rows``);
+each ``*_text`` function and :data:`EXPLAIN` gives a sentence. Nothing here
+escapes: :mod:`~unified_nas.benchmark.render.html` and
+:mod:`~unified_nas.benchmark.render.markdown` escape every cell and sentence
+for their format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from unified_nas.benchmark.stats import ALPHA
+
+
+def fmt_num(v: Any, digits: int = 4) -> str:
+    """A float to ``digits`` significant digits, None as "-", anything else as ``str``."""
+    if v is None:
+        return "-"
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def _pm(s: dict[str, Any] | None) -> str:
+    if not s or s.get("mean") is None:
+        return "-"
+    return f"{s['mean']:.4g}" + (f" ± {s['ci95']:.2g}" if s.get("ci95") is not None else "")
+
+
+def fmt_ci(ci: Sequence[float] | None) -> str:
+    """The interval as ' [low, high]', or '' for none (it follows the value it belongs to)."""
+    return "" if ci is None else f" [{ci[0]:.4g}, {ci[1]:.4g}]"
+
+
+def fmt_iqm(s: dict[str, Any] | None) -> str:
+    """An IQM with its bootstrap interval ("-" for none, e.g. a report written before IQMs were).
+
+    Args:
+        s: A dict with ``iqm`` and ``iqm_ci95`` (:func:`~unified_nas.benchmark.summary.score_stats`).
+
+    Returns:
+        "iqm [low, high]".
+    """
+    if not s or s.get("iqm") is None:
+        return "-"
+    return f"{s['iqm']:.4g}" + fmt_ci(s.get("iqm_ci95"))
+
+
+# One sentence per statistic, under its table or figure: what the reader sees and how to read it.
+EXPLAIN = {
+    "iqm": (
+        "IQM: interquartile mean of the runs' final scores over seeds (the mean of the middle 50%, robust to one "
+        "lucky or failed seed; the mean below 4 seeds), with its 95% percentile-bootstrap interval in brackets."
+    ),
+    "pairs": (
+        "P(A > B): probability that a run of A ends better than a run of B (0.5 = no difference), with its 95% "
+        "bootstrap interval (few seeds make it look narrower than it is); p: two-sided Mann-Whitney U test, "
+        "Holm-adjusted over all pairs; significant: adjusted p < {alpha}."
+    ),
+    "no_pairs": "Fewer than two backends have final scores: nothing to compare.",
+    "rank": (
+        "Average rank of each backend's best-so-far at each trial over seeds (1 = best, ties share a rank, "
+        "a run with no result yet ranks last): the backend with the smallest rank leads at that point of the search."
+    ),
+}
+
+
+def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    table = is_table(d)
+    head = [
+        "backend",
+        "version",
+        "strategy",
+        "runs ok",
+        f"best {d['metric']}",
+        "mean ± 95% CI",
+        "median",
+        "IQM [95% CI]",
+        "true acc mean ± CI" if table else "test acc mean ± CI",
+        "true acc IQM [95% CI]" if table else "test acc IQM [95% CI]",
+        "retrained test",
+        "time to target s (median)",
+        "complete/pruned/failed/infeasible",
+        "wall s (total)",
+        "overhead s/trial (median)",
+    ]
+    rows = []
+    for b, s in d["backends"].items():
+        rows.append(
+            [
+                b,
+                fmt_num(s["version"]),
+                fmt_num(s["strategy"]),
+                f"{s['runs_complete']}/{s['runs']}",
+                fmt_num(s["objective"]["max"] if d["directions"][0] == "maximize" else s["objective"]["min"]),
+                _pm(s["objective"]),
+                fmt_num(s["objective"]["median"]),
+                fmt_iqm(s["objective"]),
+                _pm(s["true" if table else "test"]),
+                fmt_iqm(s["true" if table else "test"]),
+                _pm(s["retrain_test"]),
+                f"{fmt_num(s['time_to_target_s']['median'], 3)} ({s['reached_target']} reached)",
+                "/".join(str(s["trials"].get(k, 0)) for k in ("complete", "pruned", "failed", "infeasible")),
+                f"{s['wall_s']:.1f}",
+                fmt_num(s["overhead_s"]["median"], 3),
+            ]
+        )
+    return head, rows
+
+
+def is_table(d: dict[str, Any]) -> bool:
+    """Whether the recipe is evaluated by a table (true accuracy and simulated time, not test accuracy and epochs)."""
+    return (d.get("evaluation") or {}).get("mode") == "table"
+
+
+def pair_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Every pair of backends on each compared score (``bench_data``'s ``comparisons``).
+
+    Args:
+        d: Output of ``bench_data``.
+
+    Returns:
+        The header and one row per pair and score (none with fewer than 2 backends with scores).
+    """
+    head = ["A", "B", "final score", "P(A > B) [95% CI]", "Mann-Whitney p", "Holm p", "significant", "runs A/B"]
+    names = {"objective": d["metric"], "true": "true accuracy", "test": "test accuracy"}
+    rows = [
+        [
+            c["a"],
+            c["b"],
+            names.get(what, what),
+            f"{c['p']:.3g}{fmt_ci(c['ci95'])}",
+            f"{c['mannwhitney_p']:.3g}",
+            f"{c['holm_p']:.3g}",
+            "yes" if c["significant"] else "no",
+            f"{c['n_x']}/{c['n_y']}",
+        ]
+        for what, pairs in (d.get("comparisons") or {}).items()
+        for c in pairs
+    ]
+    return head, rows
+
+
+def ranked(d: dict[str, Any]) -> bool:
+    """The report has average ranks worth showing: 2 or more backends (one alone is always first)."""
+    ranks = d.get("average_rank") or {}
+    return len(ranks.get("by_backend", {})) >= 2 and ranks.get("trials", 0) > 0
+
+
+def rank_rows(d: dict[str, Any], points: int = 5) -> tuple[list[str], list[list[str]]]:
+    """Each backend's average rank (``bench_data``'s ``average_rank``) at a few trials, first and last included.
+
+    Args:
+        d: Output of ``bench_data``.
+        points: Trials shown (fewer if the curves are shorter).
+
+    Returns:
+        The header (``backend`` and ``trial N`` per trial shown) and one row per backend.
+    """
+    ranks = d.get("average_rank") or {"trials": 0, "by_backend": {}}
+    n = ranks["trials"]
+    at = sorted({round(1 + i * (n - 1) / max(points - 1, 1)) for i in range(points)}) if n else []
+    head = ["backend"] + [f"trial {t}" for t in at]
+    return head, [[b] + [f"{curve[t - 1]:.2f}" for t in at] for b, curve in ranks["by_backend"].items()]
+
+
+def run_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    table = is_table(d)
+    head = [
+        "backend",
+        "seed",
+        "run",
+        "status",
+        "budget asked",
+        "trials spent",
+        "simulated s" if table else "epochs",
+        "wall s",
+        f"incumbent {d['metric']}",
+        "true acc" if table else "test acc",
+        "hypervolume",
+    ]
+    rows = []
+    for r in d["runs"]:
+        inc, sp = r["incumbent"] or {}, r.get("budget_spent") or {}
+        asked = r.get("budget_asked") or {}
+        limits = f"trials={asked.get('trials')}, time={asked.get('time_s')}"
+        if asked.get("simulated_s") is not None:
+            limits += f", simulated={asked['simulated_s']}"
+        rows.append(
+            [
+                r["backend"],
+                str(r["seed"]),
+                r["run_id"],
+                r["status"],
+                limits,
+                fmt_num(sp.get("trials")),
+                fmt_num(sp.get("simulated_s" if table else "epochs")),
+                fmt_num(sp.get("wall_s"), 3),
+                fmt_num(inc.get("objectives", [None])[0]),
+                fmt_num(inc.get("true_accuracy" if table else "test_accuracy")),
+                fmt_num(r.get("hypervolume")),
+            ]
+        )
+    return head, rows
+
+
+def reference_text(d: dict[str, Any]) -> str:
+    """One sentence on the table's reference lines ("" unless the recipe is evaluated by a table)."""
+    ref = d.get("reference")
+    if not ref:
+        return ""
+    n = ref["trials"]
+    return (
+        f"Table {ref['table']} ({ref['dataset']}): optimum {ref['optimum']:.4f} (best mean accuracy of the "
+        f"table); uniform random search after {n} trials: mean of {ref['seeds']} runs expected in "
+        f"[{ref['random_lower'][-1]:.4f}, {ref['random_upper'][-1]:.4f}] (95%), mean {ref['random_mean'][-1]:.4f}. "
+        "True accuracy: the table's mean over its recorded training seeds of each incumbent."
+    )
+
+
+def explain_pairs(d: dict[str, Any]) -> str:
+    """How to read the pairwise table, and, with too few seeds, that no difference can be significant."""
+    return " ".join([EXPLAIN["pairs"].format(alpha=d.get("alpha", ALPHA)), *d.get("power_note", [])])
+
+
+def start_text(d: dict[str, Any]) -> str:
+    """Where the runs start: the recipe's start point, and which runs evaluated it first.
+
+    Read from each run's options, not the benchmark's flag: a recipe may turn
+    ``default_first`` on under one backend only, which the reader must see.
+
+    Args:
+        d: Output of ``bench_data``.
+
+    Returns:
+        One sentence.
+    """
+    on = sorted({r["backend"] for r in d["runs"] if r.get("default_first")})
+    off = sorted({r["backend"] for r in d["runs"] if not r.get("default_first")})
+    if on and not off:
+        first = "every run evaluated it as trial 0 (default_first)"
+    elif not on:
+        first = "default_first was off: only strategies that start from their defaults begin there"
+    else:
+        first = (
+            f"UNEQUAL START: runs of {', '.join(on)} evaluated it as trial 0 (default_first), "
+            f"runs of {', '.join(off)} did not"
+        )
+    return f"Start point (each parameter's default:, else its neutral value): {json.dumps(d['start'])}; {first}."
