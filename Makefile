@@ -47,7 +47,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 # Lint, format check and types (configured in pyproject.toml); .ci/run runs it before the tests.
-LINTED := unified_nas backends tests benchmarks setup.py
+LINTED := unified_nas backends tests benchmarks docs/hooks setup.py
 lint: install
 	$(BIN)/python -m ruff check $(LINTED)
 	$(BIN)/python -m ruff format --check $(LINTED)

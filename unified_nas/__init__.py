@@ -60,7 +60,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # PEP 562: the API module is imported on first use, not with the package.
     if name in ("run", "bench", "load"):
-        from unified_nas import api
+        from unified_nas import api  # lazy: the API is imported on first use (import unified_nas stays light)
 
         return getattr(api, name)
     raise AttributeError(f"module 'unified_nas' has no attribute {name!r}")

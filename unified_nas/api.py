@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from unified_nas.benchmark.executors import check_executor, open_executor
 from unified_nas.benchmark.inputs import (
     RecipeLike,
     bench_backends,
@@ -40,14 +41,16 @@ from unified_nas.benchmark.inputs import (
     read_bench_inputs,
     write_object_file,
 )
+from unified_nas.benchmark.orchestrate import run_bench
 from unified_nas.benchmark.plan import Planned, check_resumable, plan_benches
 from unified_nas.core.errors import UserError
 from unified_nas.core.limits import MAX_SEED
 from unified_nas.core.text import shown
 from unified_nas.evaluation.devices import check_spec, resolve_device
-from unified_nas.recipe import Recipe, check_unaltered
+from unified_nas.recipe import Recipe, check_unaltered, load_recipe
 from unified_nas.report.store import DEFAULT_STORE, ResultsStore
 from unified_nas.results import Benchmark, Results
+from unified_nas.runs.runner import check_creatable, run_recipe
 from unified_nas.runs.threads import threads_per_run
 
 if TYPE_CHECKING:
@@ -80,7 +83,6 @@ def _as_recipe(recipe: RecipeLike) -> Recipe:
         check_unaltered(recipe, "run")
         return recipe
     _check_path("recipe", recipe)
-    from unified_nas.recipe import load_recipe
 
     return load_recipe(Path(recipe))
 
@@ -170,7 +172,6 @@ def run(
             continue it with ``unas run --resume``).
         Exception: The run failed; the report with its finished trials is stored as ``failed``.
     """
-    from unified_nas.runs.runner import run_recipe
 
     check_budget(trials, time_s)
     if seed is not None:
@@ -269,9 +270,6 @@ def bench(
             are kept; the runs it held are stored as crashed and ``resume=True`` runs them again).
         KeyboardInterrupt: The benchmark was interrupted (finished runs are kept).
     """
-    from unified_nas.benchmark.executors import check_executor, open_executor
-    from unified_nas.benchmark.orchestrate import run_bench
-    from unified_nas.runs.runner import check_creatable
 
     given = (
         [recipes] if isinstance(recipes, (str, os.PathLike, Recipe)) or not isinstance(recipes, Sequence) else recipes
@@ -367,8 +365,8 @@ def _write_bench_reports(store: Path, bench_id: str, out_dir: Path) -> tuple[lis
         Their paths, and the report's numbers (``bench_data``, which a suite report reuses).
     """
     # Imported here, after the input is checked: the report's statistics import scipy (about a second).
-    from unified_nas.benchmark.render import BENCH_RENDERERS, write_rendered
-    from unified_nas.benchmark.summary import bench_data
+    from unified_nas.benchmark.render import BENCH_RENDERERS, write_rendered  # deferred: imports scipy
+    from unified_nas.benchmark.summary import bench_data  # deferred: imports scipy
 
     with ResultsStore(store) as s:
         data = bench_data(s, bench_id)
@@ -395,7 +393,7 @@ def _save_suite(
     Returns:
         The suite id and the report files.
     """
-    from unified_nas.benchmark.suite import write_suite_reports
+    from unified_nas.benchmark.suite import write_suite_reports  # deferred: imports scipy
 
     suite_id = new_suite_id(name)
     out = runs_dir / suite_id

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unified_nas.core.errors import StoreError
+from unified_nas.report.records import require_pandas
 from unified_nas.report.store import ResultsStore
+from unified_nas.runs.lifecycle import shown_status
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,12 +66,12 @@ class Benchmark:
         return self._data
 
     def _collect(self, store: ResultsStore) -> dict[str, Any]:
-        from unified_nas.benchmark.summary import bench_data
+        from unified_nas.benchmark.summary import bench_data  # deferred: imports scipy
 
         benches = {b: bench_data(store, b) for b in self.bench_ids}
         if self.suite_id is None:
             return benches[self.bench_ids[0]]
-        from unified_nas.benchmark.suite import suite_data
+        from unified_nas.benchmark.suite import suite_data  # deferred: imports scipy
 
         created = store.suite(self.suite_id)["created_at"]
         suite = suite_data(store, self.bench_ids, created_at=created, benches=benches)
@@ -93,7 +95,6 @@ class Benchmark:
         Raises:
             UserError: pandas is not installed (``pip install 'unified-nas[pandas]'``).
         """
-        from unified_nas.report.records import require_pandas
 
         pd = require_pandas()
         benches = self.data["benchmarks"] if self.suite_id else {self.bench_ids[0]: self.data}
@@ -186,7 +187,6 @@ class Results:
             Per run: ``run_id``, ``recipe``, ``backend``, ``status`` (``died`` for a run marked
             running whose process is gone, as ``unas runs`` shows) and ``started_at``.
         """
-        from unified_nas.runs.lifecycle import shown_status
 
         return [
             {
@@ -244,7 +244,6 @@ class Results:
         Raises:
             StoreError: Nothing or more than one run matches.
         """
-        from unified_nas.runs.lifecycle import shown_status
 
         report = self._store.load_run(run_id)
         report.status = shown_status(report.status, report.process)

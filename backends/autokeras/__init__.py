@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from unified_nas.backends.autokeras.keras_env import KERAS_BACKENDS, select_keras_backend
-from unified_nas.backends.autokeras.normalize import NativeTrial
+from unified_nas.backends.autokeras.normalize import NativeTrial, normalize_trial
 from unified_nas.backends.autokeras.strategies import STRATEGIES
+from unified_nas.backends.autokeras.workarounds import hide_tensorflow, quiet_native_stderr
 from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options
 from unified_nas.core.errors import Gap
@@ -104,7 +105,6 @@ class Backend(BaseBackend[tuple[Any, Any], NativeTrial]):  # (input node, output
         return gaps
 
     def prepare(self, options: Options) -> None:
-        from unified_nas.backends.autokeras.workarounds import hide_tensorflow, quiet_native_stderr
 
         keras_backend = options.extra.get("keras_backend", "tensorflow")
         select_keras_backend(keras_backend)
@@ -114,22 +114,23 @@ class Backend(BaseBackend[tuple[Any, Any], NativeTrial]):  # (input node, output
             import unified_nas.backends.autokeras.run  # noqa: F401  (Keras, AutoKeras, keras-tuner)
 
     def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Any) -> None:
-        from unified_nas.backends.autokeras.run import tuner_arguments
+        from unified_nas.backends.autokeras.run import (
+            tuner_arguments,
+        )  # deferred: imports AutoKeras, Keras and TensorFlow
 
         tuner_arguments(options.strategy, options.strategy_args)
 
     def translate(self, ctx: RunContext) -> tuple[Any, Any]:
         """The AutoKeras graph (input -> UnasBlock -> UnasHead); the AutoModel and its project are made in run."""
-        from unified_nas.backends.autokeras.run import search_graph
+        from unified_nas.backends.autokeras.run import search_graph  # deferred: imports AutoKeras, Keras and TensorFlow
 
         return search_graph(ctx.recipe.space)
 
     def run(self, space: tuple[Any, Any], ctx: RunContext, report: Callable[[NativeTrial], None]) -> None:
-        from unified_nas.backends.autokeras.run import run_search
+        from unified_nas.backends.autokeras.run import run_search  # deferred: imports AutoKeras, Keras and TensorFlow
 
         run_search(space, ctx, report)
 
     def normalize(self, native_trial: NativeTrial, ctx: RunContext) -> TrialRecord:
-        from unified_nas.backends.autokeras.normalize import normalize_trial
 
         return normalize_trial(native_trial, ctx)

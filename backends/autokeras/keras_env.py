@@ -11,6 +11,7 @@ import os
 import sys
 
 from unified_nas.core.errors import RecipeError
+from unified_nas.evaluation.devices import current_device
 
 KERAS_BACKENDS = ("tensorflow", "torch")
 
@@ -50,7 +51,6 @@ def _match_device() -> None:
     ``CUDA_VISIBLE_DEVICES`` is read by both at import: empty hides the GPUs;
     N shows GPU N alone (as the framework's device 0).
     """
-    from unified_nas.evaluation.devices import current_device
 
     dev = current_device()
     if not dev.startswith("cuda"):

@@ -15,6 +15,10 @@ with warnings.catch_warnings():
 from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
 from unified_nas.backends.nni.normalize import NativeTrial, normalize_trial
+from unified_nas.backends.nni.oneshot import make_oneshot, oneshot_arguments, run_oneshot
+from unified_nas.backends.nni.oneshot_gaps import one_shot_gaps
+from unified_nas.backends.nni.run import make_strategy, run_headless
+from unified_nas.backends.nni.space import make_spec
 from unified_nas.backends.nni.web_workarounds import DEFAULT_MANAGER_HOST, MANAGER_HOSTS
 from unified_nas.core.errors import Gap, UserError
 from unified_nas.runs.options import OptionSpec
@@ -76,7 +80,6 @@ class Backend(BaseBackend[dict[str, Any], NativeTrial]):
     packages = ("torch", "nni", "pytorch-lightning")
 
     def gaps(self, recipe: Recipe, options: Options) -> list[Gap]:
-        from unified_nas.backends.nni.oneshot_gaps import one_shot_gaps
 
         gaps = super().gaps(recipe, options)
         net = recipe.space.network
@@ -134,7 +137,7 @@ class Backend(BaseBackend[dict[str, Any], NativeTrial]):
         super().check(recipe, options)
         port = options.extra.get("port")
         if options.extra.get("engine", "headless") == "web" and port:
-            from unified_nas.backends.nni.web import port_is_free
+            from unified_nas.backends.nni.web import port_is_free  # deferred: imports Keras and TensorFlow
 
             host = str(options.extra.get("manager_host") or DEFAULT_MANAGER_HOST)
             if not port_is_free(int(port), host):
@@ -151,32 +154,24 @@ class Backend(BaseBackend[dict[str, Any], NativeTrial]):
 
     def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Any) -> None:
         if self.is_one_shot(options.strategy):
-            from unified_nas.backends.nni.oneshot import make_oneshot, oneshot_arguments
-
             make_oneshot(options.strategy, oneshot_arguments(options.strategy, options.strategy_args, 1)[1])
         else:
-            from unified_nas.backends.nni.run import make_strategy
-
             make_strategy(options.strategy, seed, options.strategy_args, budget.trials)
 
     def translate(self, ctx: RunContext) -> dict[str, Any]:
         """The JSON spec of the ``UnasModelSpace``; the ModelSpace itself is built in run, where the engine runs."""
-        from unified_nas.backends.nni.space import make_spec
 
         return make_spec(ctx.recipe.space, ctx.data.input_shape, ctx.data.num_classes)
 
     def run(self, space: dict[str, Any], ctx: RunContext, report: Callable[[NativeTrial], None]) -> None:
         if self.is_one_shot(ctx.options.strategy):
-            from unified_nas.backends.nni.oneshot import run_oneshot
-
             run_oneshot(space, ctx, report)
             return
         if ctx.options.extra.get("engine", "headless") == "web":
-            from unified_nas.backends.nni.web import run_web
+            from unified_nas.backends.nni.web import run_web  # deferred: imports Keras and TensorFlow
 
             run_web(space, ctx, report)
             return
-        from unified_nas.backends.nni.run import run_headless
 
         run_headless(space, ctx, report)
 

@@ -10,8 +10,9 @@ import optuna
 from unified_nas.backends.base import Backend as BaseBackend
 from unified_nas.backends.base import Capabilities, Options, Strategy
 from unified_nas.backends.optuna.normalize import normalize_trial
-from unified_nas.backends.optuna.run import make_sampler, run_study
-from unified_nas.backends.optuna.storage import check_storage_url
+from unified_nas.backends.optuna.run import join_study, make_sampler, run_study
+from unified_nas.backends.optuna.shared import RUN_ATTR, check_run_description
+from unified_nas.backends.optuna.storage import check_storage_url, open_storage
 from unified_nas.backends.optuna.translate import Suggest, make_suggest
 from unified_nas.core.errors import Gap, UserError
 from unified_nas.runs.options import OptionSpec
@@ -115,8 +116,6 @@ class Backend(BaseBackend[Suggest, optuna.trial.FrozenTrial]):
             UserError: A bad storage, no such study, a study not started by ``unas run --storage``,
                 or a malformed description.
         """
-        from unified_nas.backends.optuna.shared import RUN_ATTR, check_run_description
-        from unified_nas.backends.optuna.storage import open_storage
 
         try:
             study = optuna.load_study(
@@ -130,6 +129,5 @@ class Backend(BaseBackend[Suggest, optuna.trial.FrozenTrial]):
         return check_run_description(study.user_attrs[RUN_ATTR], run_id, storage)
 
     def join(self, space: Suggest, ctx: RunContext, storage: str, trials: int | None) -> int:
-        from unified_nas.backends.optuna.run import join_study
 
         return join_study(ctx, space, storage, trials)

@@ -42,6 +42,8 @@ import optuna
 
 from unified_nas.backends.optuna.storage import GRACE_S
 from unified_nas.core.errors import UserError
+from unified_nas.core.limits import MAX_SEED
+from unified_nas.evaluation.devices import current_device
 from unified_nas.runs.lifecycle import owner_alive, this_process
 
 RUN_ATTR = "unas.run"  # study user attribute: what a worker needs to rebuild the run
@@ -63,8 +65,6 @@ def worker_tag(trial: int) -> dict[str, Any]:
             attributes, so a tag counts only for the trial it names (:func:`fail_dead_trials`).
     """
     import torch
-
-    from unified_nas.evaluation.devices import current_device
 
     return {**this_process(), "device": current_device(), "threads": torch.get_num_threads(), "trial": trial}
 
@@ -239,7 +239,6 @@ def _description_problem(desc: Any, run_id: str) -> str | None:
 
     The shape is :meth:`unified_nas.runs.context.RunContext.describe_for_workers`'s: every key it writes.
     """
-    from unified_nas.core.limits import MAX_SEED
 
     def record(value: Any, key: str, fields: dict[str, Callable[[Any], bool]], kind: str) -> str | None:
         if not isinstance(value, dict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import cast
 
 import unified_nas
 
@@ -144,3 +145,32 @@ def test_no_import_cycle_counting_function_local_imports():
 def test_the_top_level_holds_few_modules():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= 8, top
+
+
+def silent_local_imports(name: str, path: Path) -> list[str]:
+    """The package imports inside functions of one module that carry no comment on their first or last line."""
+    lines = path.read_text().splitlines()
+    found: list[str] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        if in_function and isinstance(node, (ast.Import, ast.ImportFrom)):
+            module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+            said = "#" in lines[node.lineno - 1] or "#" in lines[cast(int, node.end_lineno) - 1]
+            if (module or "").startswith("unified_nas") and not said:
+                found.append(f"{name} line {node.lineno}: {module}")
+        inner = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for child in ast.iter_child_nodes(node):
+            visit(child, inner)
+
+    visit(ast.parse("\n".join(lines)), False)
+    return found
+
+
+def test_every_function_local_import_of_the_package_says_why():
+    """Deferred imports remain only where they keep something heavy lazy (a toolkit, torch, scipy), each with a reason.
+
+    With no cycle left, a package import inside a function is only worth its surprise when importing at the top
+    would load a heavy library for callers that never need it; the comment on the import says which.
+    """
+    silent = [line for name, path in sorted(modules().items()) for line in silent_local_imports(name, path)]
+    assert not silent, "function-local imports without a reason (say what they keep lazy):\n" + "\n".join(silent)

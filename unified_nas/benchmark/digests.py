@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from unified_nas.core.errors import StoreError, UserError
 from unified_nas.data import Digests, recorded_digests, same_data, shown_digests
+from unified_nas.tables.recipes import load_recipe_data
 
 if TYPE_CHECKING:
     from unified_nas.recipe import Recipe
@@ -36,7 +37,6 @@ def recipe_digests(recipe: Recipe) -> Digests:
     Raises:
         RecipeError, UserError: The data cannot be loaded (as :func:`~unified_nas.data.load_recipe_data`).
     """
-    from unified_nas.tables.recipes import load_recipe_data
 
     return load_recipe_data(recipe).digests
 

@@ -20,6 +20,8 @@ from unified_nas.core.limits import MAX_SEED
 from unified_nas.core.text import file_label, shown
 from unified_nas.recipe import Recipe, check_name, check_unaltered, load_recipe_text
 from unified_nas.recipe.text import parse_recipe_yaml, read_recipe_text
+from unified_nas.runs.registry import default_bench_backends
+from unified_nas.space.fields import reject_unknown
 
 RecipeLike = Union[str, "os.PathLike[str]", Recipe]
 
@@ -140,8 +142,6 @@ def bench_backends(backends: str | Sequence[str] | None) -> tuple[str, ...]:
         UserError: No name, or a name repeated.
     """
     if backends is None:
-        from unified_nas.runs.registry import default_bench_backends
-
         backends = default_bench_backends()
     names = backends.split(",") if isinstance(backends, str) else list(backends)
     out = tuple(str(b).strip() for b in names if str(b).strip())
@@ -189,7 +189,6 @@ def read_suite(path: Path, raw: Mapping[str, Any]) -> tuple[str, list[BenchInput
         RecipeError: Naming the field (``name``, ``recipes``, ``recipes[2]``) and,
             for a recipe that cannot be loaded, the recipe's own error.
     """
-    from unified_nas.space.fields import reject_unknown
 
     reject_unknown("", raw, SUITE_FIELDS)
     name = check_name(raw, path.stem)

@@ -18,6 +18,7 @@ from typing import Any
 
 from unified_nas.benchmark.digests import check_same_bench_data, recipe_digests
 from unified_nas.benchmark.executors import Executor, ExecutorLost, LocalExecutor
+from unified_nas.benchmark.preflight import check_benches
 from unified_nas.benchmark.spec import BenchSpec, check_backends
 from unified_nas.core.errors import UserError
 from unified_nas.data import Digests
@@ -167,8 +168,6 @@ def run_bench(
         KeyboardInterrupt: After stopping the running workers (finished runs are kept).
     """
     if not checked:
-        from unified_nas.benchmark.preflight import check_benches
-
         check_backends(recipe, spec)
         check_benches([(recipe, spec)])
     if resume and not Path(store_path).is_file():

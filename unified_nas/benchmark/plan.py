@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from unified_nas.benchmark.inputs import BenchInput, bench_seeds, check_recipe_object, object_file
+from unified_nas.benchmark.orchestrate import resumable_bench
+from unified_nas.benchmark.preflight import check_benches
+from unified_nas.benchmark.spec import BenchSpec, check_backends
 from unified_nas.core.errors import UserError
 from unified_nas.report.store import ResultsStore
 
@@ -63,8 +66,6 @@ def plan_benches(
     Raises:
         UserError: The first problem; for a suite, naming the recipe.
     """
-    from unified_nas.benchmark.preflight import check_benches
-    from unified_nas.benchmark.spec import BenchSpec, check_backends
 
     planned = []
     for item in inputs:
@@ -103,7 +104,6 @@ def check_resumable(store: Path, planned: Sequence[Planned]) -> None:
             text, data or table changed since its benchmark started (its data is loaded again to tell).
         StoreError: The store cannot be read.
     """
-    from unified_nas.benchmark.orchestrate import resumable_bench
 
     if not store.is_file():
         raise UserError(f"--resume: no results store at {store}")

@@ -21,7 +21,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from unified_nas.core.errors import UnasError, UserError, one_line
-from unified_nas.recipe import Budget, Recipe
+from unified_nas.recipe import Budget, Recipe, load_recipe_text
+from unified_nas.runs.registry import get_backend
+from unified_nas.runs.threads import thread_environment
 
 if TYPE_CHECKING:
     from unified_nas.benchmark.spec import BenchSpec
@@ -55,7 +57,6 @@ def check_run_arguments(
     Raises:
         UserError, RecipeError: What the run would refuse, naming the field.
     """
-    from unified_nas.runs.registry import get_backend
 
     backend = get_backend(backend_name)
     options = backend.options(recipe, dict(overrides))
@@ -90,7 +91,6 @@ def check_benches(benches: Sequence[tuple[Recipe, BenchSpec]]) -> None:
     Raises:
         UserError: As :func:`preflight`.
     """
-    from unified_nas.runs.registry import get_backend
 
     jobs: dict[str, list[Job]] = {}
     for recipe, spec in benches:
@@ -115,7 +115,6 @@ def preflight(backend_jobs: Mapping[str, Sequence[Job]], name_recipes: bool = Fa
         UserError: The first refusal (in the order of ``backend_jobs``), prefixed with the recipe's
             name if ``name_recipes``.
     """
-    from unified_nas.runs.threads import thread_environment
 
     env = thread_environment(1)  # the checks build objects only (this process's own setting is left alone)
     procs = {
@@ -151,7 +150,6 @@ def preflight(backend_jobs: Mapping[str, Sequence[Job]], name_recipes: bool = Fa
 
 def main() -> int:
     """The child: reads its job as JSON on stdin; exit 0, or 2 with ``{"recipe", "error"}`` on stdout."""
-    from unified_nas.recipe import load_recipe_text
 
     job = json.load(sys.stdin)
     name = None

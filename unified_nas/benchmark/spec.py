@@ -7,6 +7,9 @@ from typing import Any
 
 from unified_nas.core.errors import UserError
 from unified_nas.recipe import Recipe
+from unified_nas.runs.registry import get_backend
+from unified_nas.runs.runner import check_data_fits
+from unified_nas.tables.recipes import load_recipe_data
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,6 @@ def check_backends(recipe: Recipe, spec: BenchSpec) -> None:
     Raises:
         UserError: The first problem, naming the backend.
     """
-    from unified_nas.runs.registry import get_backend
-    from unified_nas.runs.runner import check_data_fits
-    from unified_nas.tables.recipes import load_recipe_data
 
     if spec.retrain and not recipe.evaluation.has_data:
         raise UserError(

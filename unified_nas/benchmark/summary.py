@@ -25,8 +25,10 @@ from typing import Any
 from unified_nas.benchmark.digests import data_warnings
 from unified_nas.benchmark.stats import ALPHA, average_rank_curves, bootstrap_ci, holm, iqm, iqm_along, prob_improvement
 from unified_nas.core.errors import StoreError
+from unified_nas.recipe.sections import EvaluationSpec
 from unified_nas.report.records import STATUSES, RunReport, pareto_front
 from unified_nas.report.store import ResultsStore
+from unified_nas.tables import open_table, random_search_mean_band
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:
@@ -442,8 +444,6 @@ def table_reference(evaluation: dict[str, Any], trials: int, seeds: int, replica
         ``optimum`` (best mean accuracy in the table), ``trials``, ``seeds``, and
         ``random_mean``/``random_lower``/``random_upper`` lists per trial.
     """
-    from unified_nas.recipe.sections import EvaluationSpec
-    from unified_nas.tables import open_table, random_search_mean_band
 
     table = open_table(EvaluationSpec(evaluation["table"], evaluation["dataset"]))
     band = random_search_mean_band(table, k=max(1, seeds), trials=trials, runs=replicates, seed=0).observed

@@ -20,6 +20,13 @@ import traceback
 from pathlib import Path
 from typing import Any, cast
 
+from unified_nas.data import check_same_data
+from unified_nas.recipe import load_recipe
+from unified_nas.report.store import ResultsStore
+from unified_nas.runs.lifecycle import handle_sigterm
+from unified_nas.runs.runner import run_recipe
+from unified_nas.tables.recipes import load_recipe_data
+
 
 def spawn(job: dict[str, Any], log: Path) -> subprocess.Popen:
     """Starts one run of a benchmark in its own process (the only way a run is started).
@@ -72,9 +79,7 @@ def retrain(run_report: Any, recipe: Any, times: int, expect_data: dict[str, str
     Raises:
         UserError: The data is not the benchmark's (its file or table was replaced during the search).
     """
-    from unified_nas.data import check_same_data
-    from unified_nas.evaluation.train.evaluate import evaluate_sample
-    from unified_nas.tables.recipes import load_recipe_data
+    from unified_nas.evaluation.train.evaluate import evaluate_sample  # deferred: imports torch
 
     data = load_recipe_data(recipe)  # loaded again: the search may have been long
     if expect_data is not None:
@@ -97,10 +102,6 @@ def retrain(run_report: Any, recipe: Any, times: int, expect_data: dict[str, str
 
 
 def main(job: dict[str, Any]) -> int:
-    from unified_nas.recipe import load_recipe
-    from unified_nas.report.store import ResultsStore
-    from unified_nas.runs.lifecycle import handle_sigterm
-    from unified_nas.runs.runner import run_recipe
 
     handle_sigterm()  # the benchmark stops its workers with SIGTERM: store the run as interrupted, not lost
     _exit_with_parent(job["parent_pid"])

@@ -6,6 +6,8 @@ import argparse
 import json
 
 from unified_nas.cli.common import EXIT_OK, Subparsers
+from unified_nas.core.errors import BackendUnavailable
+from unified_nas.runs.registry import entries
 
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
@@ -16,8 +18,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-    from unified_nas.core.errors import BackendUnavailable
-    from unified_nas.runs.registry import entries
 
     rows = []
     for name, entry in sorted(entries().items()):

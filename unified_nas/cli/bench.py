@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from unified_nas.api import bench
 from unified_nas.benchmark.inputs import TABLE_SEEDS, TRAINED_SEEDS
 from unified_nas.cli.common import (
     DEFAULT_FIRST_HELP,
@@ -89,7 +90,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-    from unified_nas.api import bench
 
     strategies = {}
     for item in a.strategy:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from unified_nas.cli.common import EXIT_OK, Subparsers, existing_store
+from unified_nas.commands.export import export_trial
 from unified_nas.report.store import DEFAULT_STORE
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-    from unified_nas.commands.export import export_trial
 
     report = existing_store(a.store).load_run(a.run_id)
     out = Path(a.output) if a.output else Path(report.run_dir) / f"export-{a.trial}-{a.format}"

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from unified_nas.cli.common import EXIT_OK, Subparsers
+from unified_nas.core.metrics import METRICS
 
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
@@ -17,8 +18,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 def handle(a: argparse.Namespace) -> int:
     from dataclasses import asdict
-
-    from unified_nas.core.metrics import METRICS
 
     if a.format == "json":
         print(json.dumps([asdict(m) for m in METRICS.values()], indent=2))

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from unified_nas.cli.common import EXIT_OK, Subparsers
 from unified_nas.core.errors import UserError
+from unified_nas.core.jsontext import strict_json
+from unified_nas.tables.correlation import correlations_markdown, correlations_text, proxy_correlations
+from unified_nas.tables.own import OwnTable
 
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
@@ -22,9 +25,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-    from unified_nas.core.jsontext import strict_json
-    from unified_nas.tables.correlation import correlations_markdown, correlations_text, proxy_correlations
-    from unified_nas.tables.own import OwnTable
 
     if a.out == "":  # an empty name is a mistake, not "no report"
         raise UserError("--out: empty file name")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from unified_nas.cli.common import EXIT_OK, Subparsers, existing_store
 from unified_nas.core.errors import UserError
+from unified_nas.report.render import RENDERERS
 from unified_nas.report.store import DEFAULT_STORE
 from unified_nas.runs.lifecycle import shown_status
 
@@ -30,11 +31,10 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-    from unified_nas.report.render import RENDERERS
 
     store = existing_store(a.store)
     if a.run_id.startswith("suite-") or (a.run_id != "latest" and store.is_suite(a.run_id)):
-        from unified_nas.benchmark.suite import SUITE_RENDERERS, suite_data
+        from unified_nas.benchmark.suite import SUITE_RENDERERS, suite_data  # deferred: imports scipy
 
         fmt = a.format or "html"
         if fmt not in SUITE_RENDERERS:
@@ -42,8 +42,8 @@ def handle(a: argparse.Namespace) -> int:
         suite = store.suite(a.run_id)
         text = SUITE_RENDERERS[fmt](suite_data(store, suite["bench_ids"], created_at=suite["created_at"]))
     elif a.run_id.startswith("bench-") or (a.run_id != "latest" and store.is_bench(a.run_id)):
-        from unified_nas.benchmark.render import BENCH_RENDERERS
-        from unified_nas.benchmark.summary import bench_data
+        from unified_nas.benchmark.render import BENCH_RENDERERS  # deferred: imports scipy
+        from unified_nas.benchmark.summary import bench_data  # deferred: imports scipy
 
         fmt = a.format or "html"
         if fmt not in BENCH_RENDERERS:

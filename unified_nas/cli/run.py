@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from unified_nas.api import run
 from unified_nas.cli.common import (
     DEFAULT_FIRST_HELP,
     DEVICE_HELP,
@@ -27,6 +28,7 @@ from unified_nas.core.limits import MAX_SEED
 from unified_nas.report.render import status_counts
 from unified_nas.report.store import DEFAULT_STORE
 from unified_nas.runs.options import parse_assignments
+from unified_nas.runs.runner import resume_run
 
 if TYPE_CHECKING:
     from unified_nas.report.records import RunReport
@@ -71,8 +73,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-    from unified_nas.api import run
-    from unified_nas.runs.runner import resume_run
 
     if a.resume is not None:
         given = [

@@ -6,8 +6,12 @@ import argparse
 from pathlib import Path
 
 from unified_nas.cli.common import EXIT_OK, THREADS_HELP, Subparsers, int_at_least, threads_value
+from unified_nas.commands.tabulate import tabulate
 from unified_nas.core.errors import UserError
 from unified_nas.core.limits import MAX_SEED
+from unified_nas.recipe import load_recipe
+from unified_nas.runs.threads import apply_threads, plan_threads
+from unified_nas.tables.own_format import default_table_path
 
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
@@ -33,12 +37,8 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-    from unified_nas.runs.threads import apply_threads, plan_threads
 
     count, source = plan_threads(a.threads)  # before torch is imported, as `unas run` does
-    from unified_nas.commands.tabulate import tabulate
-    from unified_nas.recipe import load_recipe
-    from unified_nas.tables.own_format import default_table_path
 
     if a.out == "":  # not the default place: an empty name is a mistake (a shell variable unset)
         raise UserError("--out: empty file name")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from unified_nas.benchmark.preflight import preflight
 from unified_nas.cli.common import EXIT_OK, Subparsers
+from unified_nas.recipe import load_recipe
+from unified_nas.runs.runner import check_data_fits
+from unified_nas.space import space_size
+from unified_nas.tables.recipes import load_recipe_data
 
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
@@ -21,17 +26,11 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-    from unified_nas.recipe import load_recipe
-    from unified_nas.runs.runner import check_data_fits
-    from unified_nas.space import space_size
-    from unified_nas.tables.recipes import load_recipe_data
 
     recipe = load_recipe(a.recipe)
     data = load_recipe_data(recipe)
     check_data_fits(recipe, data)
     if a.backend:  # one process per backend, as a benchmark checks them (a process holds one Keras backend)
-        from unified_nas.benchmark.preflight import preflight
-
         preflight({name: [(recipe, {}, recipe.seed, None, None)] for name in a.backend})
     decls = recipe.space.decls()
     print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from unified_nas.cli.common import DEVICE_HELP, EXIT_OK, THREADS_HELP, Subparsers, int_at_least, threads_value
+from unified_nas.runs.runner import join_run
 
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
@@ -23,7 +24,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-    from unified_nas.runs.runner import join_run
 
     ran = join_run(
         a.run_id,

@@ -67,7 +67,7 @@ def pick_trial(report: RunReport, trial: str) -> TrialRecord:
 
 
 def _torch_model(recipe: Any, sample: dict[str, Any], data: Any, seed: int) -> tuple[Any, dict[str, float]]:
-    from unified_nas.evaluation.train.evaluate import train_sample
+    from unified_nas.evaluation.train.evaluate import train_sample  # deferred: imports torch
 
     model, result = train_sample(recipe.space, sample, data, recipe.protocol, seed)
     # A trained (not looked-up) result always has a test accuracy; the file holds CPU weights whatever
@@ -84,8 +84,16 @@ def _keras_model(arch: ArchConfig, data: Dataset, recipe: Any, seed: int) -> tup
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 
-    from unified_nas.evaluation.train.keras_protocol import accuracy, compile_model, one_hot, protocol_callbacks
-    from unified_nas.models.keras_model import build_keras_model, with_keras_transform
+    from unified_nas.evaluation.train.keras_protocol import (  # deferred: imports Keras and TensorFlow
+        accuracy,
+        compile_model,
+        one_hot,
+        protocol_callbacks,
+    )
+    from unified_nas.models.keras_model import (  # deferred: imports Keras and TensorFlow
+        build_keras_model,
+        with_keras_transform,
+    )
 
     keras.utils.set_random_seed(seed)
     model = build_keras_model(arch, data.input_shape, data.num_classes)

@@ -31,10 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from unified_nas.core.environment import environment
 from unified_nas.core.errors import UserError, format_failure
 from unified_nas.core.jsontext import strict_json
 from unified_nas.core.text import file_label
-from unified_nas.recipe.text import MAX_RECIPE_BYTES
+from unified_nas.evaluation.devices import resolve_device, use_device
+from unified_nas.recipe.text import MAX_RECIPE_BYTES, parse_recipe_yaml
+from unified_nas.runs.runner import check_data_fits
+from unified_nas.space.sampling import enumerate_samples, random_sample, space_size
 from unified_nas.tables.own import OwnTable
 from unified_nas.tables.own_format import (
     _NOT_FINGERPRINTED,
@@ -50,6 +54,7 @@ from unified_nas.tables.own_format import (
     _schema,
     sample_key,
 )
+from unified_nas.tables.recipes import load_recipe_data
 
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
@@ -59,7 +64,6 @@ if TYPE_CHECKING:
 
 def _fingerprint(recipe: Recipe, data: Dataset, seed: int, proxies: Sequence[str]) -> str:
     """Hash of everything that decides a tabulated architecture's numbers."""
-    from unified_nas.recipe.text import parse_recipe_yaml
 
     raw = parse_recipe_yaml(recipe.source, recipe.name) or {}
     kept = {k: v for k, v in raw.items() if k not in _NOT_FINGERPRINTED and k not in ("data", "seed")}
@@ -112,7 +116,6 @@ def _plan(decls: Sequence[ParamDecl], sample: int | None, all_: bool, seed: int)
         UserError: Neither or both of ``sample``/``all_``, an infinite or too large space for ``--all``,
             or more samples than the space has architectures.
     """
-    from unified_nas.space.sampling import enumerate_samples, random_sample, space_size
 
     if (sample is None) == (not all_):
         raise UserError("tabulate needs exactly one of --sample N and --all")
@@ -244,8 +247,6 @@ def _table_meta(
     Returns:
         The meta record.
     """
-    from unified_nas.core.environment import environment
-    from unified_nas.space.sampling import space_size
 
     decls = recipe.space.decls()
     size = space_size(decls)
@@ -281,8 +282,8 @@ def _train_one(recipe: Recipe, sample: dict[str, Any], data: Dataset, seed: int)
 
     KeyboardInterrupt and SystemExit propagate (the row is then not written, and a rerun trains it).
     """
-    from unified_nas.evaluation.proxies import compute_proxies
-    from unified_nas.evaluation.train.evaluate import evaluate_sample
+    from unified_nas.evaluation.proxies import compute_proxies  # deferred: imports torch
+    from unified_nas.evaluation.train.evaluate import evaluate_sample  # deferred: imports torch
 
     out: dict[str, Any] = {"status": "complete", "error": None}
     try:
@@ -355,9 +356,7 @@ def tabulate(
         RecipeError: The recipe's data cannot be loaded.
         OwnTableError: ``path`` is not our table, or a table of another recipe or seed.
     """
-    from unified_nas.evaluation.proxies import PROXIES
-    from unified_nas.runs.runner import check_data_fits
-    from unified_nas.tables.recipes import load_recipe_data
+    from unified_nas.evaluation.proxies import PROXIES  # deferred: imports torch
 
     start = time.perf_counter()
     if recipe.data is None:
@@ -367,11 +366,9 @@ def tabulate(
     mode, samples = _plan(decls, sample, all, seed)
     data = load_recipe_data(recipe)
     check_data_fits(recipe, data)
-    from unified_nas.evaluation.devices import resolve_device, use_device
 
     use_device(resolve_device(recipe.device))  # as a run does: CUDA where there is none is refused here
     proxies = list(PROXIES)
-    from unified_nas.space.sampling import space_size
 
     size = space_size(decls)
     meta = _table_meta(recipe, data, seed, proxies, mode, len(samples))

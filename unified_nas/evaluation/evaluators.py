@@ -31,7 +31,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from unified_nas.core.metrics import METRICS, violations
+from unified_nas.evaluation.measures import compute_before_training
 from unified_nas.evaluation.train.result import EpochCallback, TrialResult
+from unified_nas.network import compile_plan
+from unified_nas.recipe.tables import table_info
+from unified_nas.tables import open_table
+from unified_nas.tables.recipes import open_own_table
 
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
@@ -128,8 +134,6 @@ class TableLookup(Evaluator):
 
     def _cost(self, index: int, sample: Mapping[str, Any]) -> tuple[int, int]:
         if index not in self._costs:
-            from unified_nas.network import compile_plan
-
             plan = compile_plan(self.space.resolve(sample), self.input_shape, self.num_classes)
             self._costs[index] = (plan.params, plan.flops)
         return self._costs[index]
@@ -218,7 +222,6 @@ class ProxyScore(Evaluator):
         on_epoch: EpochCallback | None = None,
         own_training: OwnTraining | None = None,
     ) -> TrialResult:
-        from unified_nas.evaluation.measures import compute_before_training
 
         t0 = time.perf_counter()
         values = compute_before_training((self.proxy, "params", "flops"), self.space, sample, self.data, self.seed)
@@ -254,7 +257,6 @@ class Constrained(Evaluator):
     """
 
     def __init__(self, inner: Evaluator, recipe: Recipe, data: Dataset, seed: int, given: set[str]) -> None:
-        from unified_nas.core.metrics import METRICS
 
         self.inner, self.recipe, self.data, self.seed = inner, recipe, data, seed
         self.bounds = recipe.constraints
@@ -273,8 +275,6 @@ class Constrained(Evaluator):
         on_epoch: EpochCallback | None = None,
         own_training: OwnTraining | None = None,
     ) -> TrialResult:
-        from unified_nas.core.metrics import violations
-        from unified_nas.evaluation.measures import compute_before_training
 
         r = self.recipe
         values = compute_before_training(self.checked, r.space, sample, self.data, self.seed)
@@ -321,13 +321,8 @@ def make_evaluator(recipe: Recipe, data: Dataset, seed: int) -> Evaluator:
     elif spec.trains:
         inner, given = Training(recipe, data, seed), {"params", "flops"}
     elif spec.own_table:
-        from unified_nas.tables.recipes import open_own_table
-
         inner, given = OwnTableLookup(open_own_table(spec, recipe.base_dir)), {"params", "flops"}
     else:
-        from unified_nas.recipe.tables import table_info
-        from unified_nas.tables import open_table
-
         inner = TableLookup(
             open_table(spec), recipe.space, data.input_shape, data.num_classes, seed, table_info(spec).epochs
         )

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from unified_nas.core.metrics import METRICS, finite
+from unified_nas.network import compile_plan
 
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
@@ -41,18 +42,16 @@ def compute_before_training(
         raise KeyError(f"{', '.join(bad)} is known only after training")
     out: dict[str, float] = {}
     if any(METRICS[n].cost == "analytic" for n in wanted):
-        from unified_nas.network import compile_plan
-
         plan = compile_plan(space.resolve(sample), data.input_shape, data.num_classes)
         out.update({"params": float(plan.params), "flops": float(plan.flops)})
     proxies = [n for n in wanted if METRICS[n].cost == "zero_cost"]
     if proxies:
-        from unified_nas.evaluation.proxies import compute_proxies
+        from unified_nas.evaluation.proxies import compute_proxies  # deferred: imports torch
 
         scores = compute_proxies(space, sample, data, seed, names=proxies)
         out.update({n: finite(scores[n]) for n in proxies})
     if "latency_ms" in wanted:
-        from unified_nas.evaluation.latency import sample_latency
+        from unified_nas.evaluation.latency import sample_latency  # deferred: imports torch
 
         out["latency_ms"] = sample_latency(space, sample, data.input_shape, data.num_classes, seed=seed).median_ms
     return {n: out[n] for n in wanted}

@@ -32,6 +32,7 @@ from unified_nas.recipe.sections import (
     Protocol,
     Recipe,
 )
+from unified_nas.recipe.tables import TABLES, check_table_space, table_info
 from unified_nas.recipe.text import parse_recipe_yaml, read_recipe_text
 from unified_nas.space.fields import as_mapping, as_number, is_int, is_number, reject_unknown, shown_value
 from unified_nas.space.parse import TRAINING_HPARAMS, parse_space
@@ -258,7 +259,6 @@ def _parse_evaluation(raw: Any) -> EvaluationSpec:
             raise RecipeError("evaluation.proxy", f"{shown(proxy)} is not one of {', '.join(proxies)}")
         return EvaluationSpec(proxy=proxy)
     reject_unknown("evaluation", raw, ("table", "dataset", "proxy"))
-    from unified_nas.recipe.tables import TABLES, table_info
 
     table = raw.get("table")
     # A table file of `unas tabulate` is named by its path: a name with a '/' or a '.'; bare names are tables we ship.
@@ -318,8 +318,6 @@ def parse_recipe(raw: Any, source: str = "", base_dir: str = ".", default_name: 
     objectives = _parse_objectives(raw.get("objectives"), evaluation)
     constraints = _parse_constraints(raw.get("constraints"), evaluation)
     if evaluation.table is not None and not evaluation.own_table:  # a table file is checked when it is opened
-        from unified_nas.recipe.tables import check_table_space
-
         check_table_space(evaluation, space)
     device = raw.get("device")
     if device is not None and not (isinstance(device, str) and SPEC_RE.fullmatch(device)):

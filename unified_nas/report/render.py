@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any, cast
 
+from unified_nas.core.metrics import METRICS
 from unified_nas.report.records import STATUSES, RunReport, TrialRecord
 
 
@@ -224,7 +225,6 @@ def metric_columns(report: RunReport) -> list[str]:
     Returns:
         Metric names, e.g. ``["val_loss", "train_loss", "latency_ms"]``.
     """
-    from unified_nas.core.metrics import METRICS
 
     objs = {o["metric"] for o in report.objectives}
     present = {k for t in report.trials for k in t.metrics} - objs - {"params", "flops"}

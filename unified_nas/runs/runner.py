@@ -19,7 +19,7 @@ from unified_nas.core.environment import environment
 from unified_nas.core.errors import UnasError, UserError
 from unified_nas.core.limits import MAX_SEED
 from unified_nas.data import recorded_digests
-from unified_nas.recipe import Budget, Recipe
+from unified_nas.recipe import Budget, Recipe, load_recipe_text
 from unified_nas.report.records import RunReport, TrialRecord
 from unified_nas.report.store import ResultsStore
 from unified_nas.runs.context import RunContext
@@ -32,7 +32,7 @@ from unified_nas.runs.lifecycle import (
     this_process,
 )
 from unified_nas.runs.progress import Progress
-from unified_nas.runs.registry import get_backend
+from unified_nas.runs.registry import entries, get_backend
 from unified_nas.runs.setup import check_creatable, check_data_fits, set_up
 from unified_nas.space import space_size, start_sample
 
@@ -210,7 +210,7 @@ def _latency_settings(recipe: Recipe) -> dict[str, Any]:
         return {}
     import torch
 
-    from unified_nas.evaluation.latency import DEFAULT_REPEATS, DEFAULT_WARMUP
+    from unified_nas.evaluation.latency import DEFAULT_REPEATS, DEFAULT_WARMUP  # deferred: imports torch
 
     return {
         "latency": {
@@ -250,7 +250,6 @@ def resume_run(
         ResumeDiverged: The strategy did not propose the stored samples again
             (nothing stored is changed).
     """
-    from unified_nas.recipe import load_recipe_text
 
     store = store if isinstance(store, ResultsStore) else ResultsStore(store)
     report = store.load_run(run_id)
@@ -415,8 +414,6 @@ def join_run(
             description there (the backend's ``shared_run`` checks its shape), or the data
             here differs from the run's.
     """
-    from unified_nas.recipe import load_recipe_text
-    from unified_nas.runs.registry import entries
 
     if backend_name is None:
         sharing = [n for n, e in sorted(entries().items()) if e.installed() and e.backend_class().shares_searches]

@@ -22,9 +22,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unified_nas.core.errors import RecipeError
+from unified_nas.core.errors import RecipeError, SampleError
 from unified_nas.core.text import file_label, shown
 from unified_nas.recipe.text import MAX_RECIPE_BYTES
+from unified_nas.space.decl import ParamDecl
+from unified_nas.space.sampling import canonicalize, enumerate_samples, space_size, validate_sample
 from unified_nas.tables.own_format import (
     _METRICS,
     _REPLAYED,
@@ -99,7 +101,6 @@ class OwnTable:
         Raises:
             OwnTableError: A declaration ``ParamDecl.from_dict`` cannot read.
         """
-        from unified_nas.space.decl import ParamDecl
 
         try:
             return [ParamDecl.from_dict(d) for d in self.meta.decls]
@@ -125,8 +126,6 @@ class OwnTable:
             OwnTableError: Too many rows, a meta space size that is not the space's, a damaged row, a
                 row of no architecture of the space, or an architecture stored twice.
         """
-        from unified_nas.core.errors import SampleError
-        from unified_nas.space.sampling import validate_sample
 
         size = self.meta.space_size
         cap = min(int(size), MAX_ARCHS) if math.isfinite(size) else MAX_ARCHS
@@ -177,8 +176,6 @@ class OwnTable:
             OwnTableError: The space has another size than the meta's ``space_size``.
         """
         from itertools import islice
-
-        from unified_nas.space.sampling import enumerate_samples
 
         size = self.meta.space_size
         if not (math.isfinite(size) and size <= MAX_ARCHS):
@@ -404,7 +401,6 @@ class OwnTable:
         Returns:
             The row (check ``row.complete``: a failed training is stored too), or None.
         """
-        from unified_nas.space.sampling import canonicalize
 
         key = sample_key(canonicalize(self._decls, sample))
         rowid = self._rowids.get(key)
@@ -444,7 +440,6 @@ class OwnTable:
             RecipeError: ``field``: the spaces differ, the meta's space size is not the space's, or
                 the table holds only part of the space.
         """
-        from unified_nas.space.sampling import space_size
 
         if not self.same_space(decls):
             mine = {d["label"] for d in self.meta.decls}

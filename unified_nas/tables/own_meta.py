@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from unified_nas.core.limits import MAX_EPOCHS, MAX_SEED
 from unified_nas.core.text import file_label, shown
+from unified_nas.recipe import NAME_RE, NAME_RULE
 from unified_nas.recipe.text import MAX_RECIPE_BYTES
 from unified_nas.tables.own_format import (
     _FINGERPRINT_RE,
@@ -130,7 +131,6 @@ def _parse_meta(raw: Mapping[Any, Any], path: Path) -> TableMeta:
     Raises:
         OwnTableError: A key missing, or its value not one ``tabulate`` writes.
     """
-    from unified_nas.recipe import NAME_RE, NAME_RULE
 
     def text(key: str) -> str:
         value = raw.get(key)

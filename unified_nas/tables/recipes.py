@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from unified_nas.core.errors import RecipeError
-from unified_nas.data import load_dataset
+from unified_nas.data import Dataset, SplitInfo, load_dataset
+from unified_nas.recipe import load_recipe_text
 from unified_nas.recipe.tables import table_info
 from unified_nas.space.params import Categorical, FloatRange, IntRange
+from unified_nas.tables.nasbench201 import NasBench201Table
+from unified_nas.tables.own import OwnTable
 
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
@@ -43,7 +46,6 @@ def open_own_table(spec: EvaluationSpec, base_dir: str) -> OwnTable:
     Raises:
         RecipeError: ``evaluation.table``: no such file, or not a table of unified-nas.
     """
-    from unified_nas.tables.own import OwnTable
 
     return OwnTable.open(own_table_path(spec, base_dir), field="evaluation.table")
 
@@ -87,7 +89,6 @@ def _check_same_training(recipe: Recipe, table: OwnTable) -> None:
     Raises:
         RecipeError: ``training``, naming the first field that differs.
     """
-    from unified_nas.recipe import load_recipe_text
 
     made = load_recipe_text(table.meta.recipe_text, recipe.base_dir, table.meta.recipe_name, f"table {table.path}")
     for name in ("lr", "optimizer", "batch_size", "weight_decay", "dropout"):
@@ -122,7 +123,6 @@ def open_table(spec: EvaluationSpec) -> NasBench201Table:
         UserError: The table's package is not installed (with the pip command).
     """
     table_info(spec)
-    from unified_nas.tables.nasbench201 import NasBench201Table
 
     return NasBench201Table(str(spec.dataset))
 
@@ -165,7 +165,6 @@ def _stand_in(
     Returns:
         The stand-in data set.
     """
-    from unified_nas.data import Dataset, SplitInfo
 
     y = np.arange(num_classes, dtype=np.int64)
     x = np.zeros((num_classes, *input_shape), dtype=np.float32)
@@ -190,12 +189,8 @@ def load_recipe_data(recipe: Recipe) -> Dataset:
             checking here refuses such a recipe before anything is written, once for all of them.
     """
     if recipe.data is None and recipe.evaluation.own_table:
-        from unified_nas.tables.recipes import own_table_dataset
-
         return own_table_dataset(recipe)
     if recipe.data is None:
-        from unified_nas.tables.recipes import open_table, table_dataset
-
         open_table(recipe.evaluation)
         return table_dataset(recipe.evaluation)
     return load_dataset(recipe.data, recipe.base_dir)

@@ -64,6 +64,7 @@ from unified_nas.testing.conformance import (
     check_record_fields,
     check_run,
     conformance_raw,
+    conformance_recipes,
     recipe_from_raw,
 )
 
@@ -344,7 +345,6 @@ def check_records(
     Raises:
         AssertionError: Naming the trial and the field (see :func:`~unified_nas.testing.conformance.check_run`).
     """
-    from unified_nas.testing.conformance import conformance_recipes
 
     recipes = conformance_recipes()
     served = get_backend(name).capabilities.space_kinds

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from unified_nas.benchmark.executors.base import Crash, ExecutorLost, exit_crash
+from unified_nas.benchmark.worker import spawn
 from unified_nas.core.errors import UserError
 from unified_nas.report.records import RunReport, TrialRecord
 from unified_nas.report.store import ResultsStore
@@ -114,7 +115,6 @@ def run_task(job: dict[str, Any]) -> dict[str, Any]:
         the run stored nothing), ``test_accuracy`` (per trial), ``bench`` (status, error, extra, or
         None), ``returncode``, ``log`` and ``host``.
     """
-    from unified_nas.benchmark.worker import spawn
 
     tmp = Path(tempfile.mkdtemp(prefix=f"unas-{job['run_id']}-"))
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from unified_nas.benchmark.executors.base import Crash, exit_crash
+from unified_nas.benchmark.worker import spawn
 from unified_nas.report.store import ResultsStore
 
 
@@ -28,7 +29,6 @@ class LocalExecutor:
         self.capacity: int | None = jobs
 
     def submit(self, job: dict[str, Any], log: Path) -> tuple[subprocess.Popen, str]:
-        from unified_nas.benchmark.worker import spawn
 
         return spawn(job, log), job["run_id"]
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from unified_nas.core.errors import UserError
 from unified_nas.evaluation.train.evaluate import isolated_rng, seed_everything
+from unified_nas.models.onnx import channels_last, write_onnx
 from unified_nas.models.torch_model import build_model
 from unified_nas.space import SearchSpace
 
@@ -87,7 +88,6 @@ def _onnx_bytes(module: nn.Module, inputs: tuple[torch.Tensor, ...], names: Sequ
         import onnx  # noqa: F401  (torch's exporter needs it; fail with the install hint, not deep in torch)
     except ImportError:
         raise UserError(f"the onnxruntime runtime needs onnx and onnxruntime: {_ONNX_HINT}") from None
-    from unified_nas.models.onnx import write_onnx
 
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -205,7 +205,6 @@ def measure_latency(
     Raises:
         UserError: Unknown runtime, bad counts, or onnxruntime/onnx not installed.
     """
-    from unified_nas.models.onnx import channels_last
 
     check_runtime(runtime)
     check_counts(batch_size, warmup, repeats)

@@ -32,6 +32,7 @@ from unified_nas.evaluation.latency.measure import (
     time_module,
 )
 from unified_nas.evaluation.train.evaluate import isolated_rng, seed_everything
+from unified_nas.models.onnx import channels_last
 from unified_nas.models.torch_model import build_model, init_weights, node_module
 from unified_nas.network import compile_plan
 from unified_nas.network.graph import Graph, GraphBuilder
@@ -156,7 +157,6 @@ class OpLatencyTable:
         return self._lookup(op_key(op, inputs), lambda: self._time(node_module(op, inputs), inputs))
 
     def _network_ms(self, shape: Shape) -> float:
-        from unified_nas.models.onnx import channels_last
 
         # The exported wrapper (its permute included) around an empty body graph;
         # Network.forward's own call is counted as one more block by predict_ms.

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from unified_nas.core.metrics import objective_values
+
 # Called after every epoch with (epoch index from 0, metrics of that epoch);
 # returning True stops training there (pruning).
 EpochCallback = Callable[[int, dict[str, float]], bool]
@@ -67,6 +69,5 @@ class TrialResult:
         Returns:
             The values; an infeasible trial's untrained metrics are their worst values.
         """
-        from unified_nas.core.metrics import objective_values
 
         return objective_values(self.metrics, self.params, self.flops, objectives, self.feasible)
