@@ -27,12 +27,12 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from unified_nas.core.errors import Gap, RecipeError, UnsupportedFeatures, UserError
 from unified_nas.core.vocabulary import UNIFIED_STRATEGIES
-from unified_nas.runs.options import COMMON_OPTIONS, OptionSpec
+from unified_nas.runs.options import COMMON_OPTIONS, Options, OptionSpec
 from unified_nas.space import Categorical, FloatRange, space_size
 
 if TYPE_CHECKING:
@@ -123,27 +123,6 @@ class Capabilities:
     pruning: bool = False
     time_budget: bool = True
     pruners: tuple[str, ...] = ("none",)
-
-
-@dataclass
-class Options:
-    """Resolved per-run options: recipe ``backends.<name>`` overlaid with CLI flags."""
-
-    strategy: str
-    strategy_args: dict[str, Any] = field(default_factory=dict)
-    pruner: str = "none"
-    default_first: bool = False  # trial 0 is the recipe's start point (space.start_sample)
-    extra: dict[str, Any] = field(default_factory=dict)
-    resume: bool = False  # set by the runner when it continues a stored run (not a user option)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy,
-            "strategy_args": self.strategy_args,
-            "pruner": self.pruner,
-            "default_first": self.default_first,
-            **self.extra,
-        }
 
 
 NativeSpace = TypeVar("NativeSpace")  # what translate makes and run searches: the toolkit's own space

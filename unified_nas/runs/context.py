@@ -20,6 +20,7 @@ from unified_nas.evaluation.train.result import EpochCallback, TrialResult
 from unified_nas.recipe import Budget, Recipe
 from unified_nas.report.records import TrialRecord
 from unified_nas.runs.lifecycle import Replay, raise_if_terminated
+from unified_nas.runs.options import Options
 
 
 @dataclass
@@ -30,7 +31,7 @@ class RunContext:
     data: Dataset
     seed: int
     budget: Budget
-    options: Any  # backends.base.Options
+    options: Options
     run_dir: Path
     run_id: str
     emit_record: Callable[[TrialRecord], None]

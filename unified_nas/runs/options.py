@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from unified_nas.core.errors import RecipeError
@@ -153,3 +153,25 @@ def parse_assignments(items: list[str], flag: str = "--option") -> dict[str, str
             raise RecipeError(f"{flag} {key}", "given twice")
         out[key] = value
     return out
+
+
+@dataclass
+class Options:
+    """Resolved per-run options: recipe ``backends.<name>`` overlaid with CLI flags."""
+
+    strategy: str
+    strategy_args: dict[str, Any] = field(default_factory=dict)
+    pruner: str = "none"
+    default_first: bool = False  # trial 0 is the recipe's start point (space.start_sample)
+    extra: dict[str, Any] = field(default_factory=dict)
+    resume: bool = False  # set by the runner when it continues a stored run (not a user option)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as run reports store them (a backend's own options flat beside the common ones)."""
+        return {
+            "strategy": self.strategy,
+            "strategy_args": self.strategy_args,
+            "pruner": self.pruner,
+            "default_first": self.default_first,
+            **self.extra,
+        }
