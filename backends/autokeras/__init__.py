@@ -105,7 +105,6 @@ class Backend(BaseBackend[tuple[Any, Any], NativeTrial]):  # (input node, output
         return gaps
 
     def prepare(self, options: Options) -> None:
-
         keras_backend = options.extra.get("keras_backend", "tensorflow")
         select_keras_backend(keras_backend)
         if keras_backend == "torch":
@@ -132,5 +131,4 @@ class Backend(BaseBackend[tuple[Any, Any], NativeTrial]):  # (input node, output
         run_search(space, ctx, report)
 
     def normalize(self, native_trial: NativeTrial, ctx: RunContext) -> TrialRecord:
-
         return normalize_trial(native_trial, ctx)

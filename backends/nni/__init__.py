@@ -80,7 +80,6 @@ class Backend(BaseBackend[dict[str, Any], NativeTrial]):
     packages = ("torch", "nni", "pytorch-lightning")
 
     def gaps(self, recipe: Recipe, options: Options) -> list[Gap]:
-
         gaps = super().gaps(recipe, options)
         net = recipe.space.network
         # A cell or dense_cell kind (SearchSpace.kind) means a CellSpace or DenseCellSpace network:

@@ -129,5 +129,4 @@ class Backend(BaseBackend[Suggest, optuna.trial.FrozenTrial]):
         return check_run_description(study.user_attrs[RUN_ATTR], run_id, storage)
 
     def join(self, space: Suggest, ctx: RunContext, storage: str, trials: int | None) -> int:
-
         return join_study(ctx, space, storage, trials)

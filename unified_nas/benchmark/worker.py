@@ -102,7 +102,6 @@ def retrain(run_report: Any, recipe: Any, times: int, expect_data: dict[str, str
 
 
 def main(job: dict[str, Any]) -> int:
-
     handle_sigterm()  # the benchmark stops its workers with SIGTERM: store the run as interrupted, not lost
     _exit_with_parent(job["parent_pid"])
     store = ResultsStore(job["store"])

@@ -18,7 +18,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-
     rows = []
     for name, entry in sorted(entries().items()):
         try:

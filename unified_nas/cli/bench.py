@@ -90,7 +90,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-
     strategies = {}
     for item in a.strategy:
         name, sep, strat = item.partition("=")

@@ -27,7 +27,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-
     report = existing_store(a.store).load_run(a.run_id)
     out = Path(a.output) if a.output else Path(report.run_dir) / f"export-{a.trial}-{a.format}"
 

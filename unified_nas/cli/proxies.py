@@ -25,7 +25,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-
     if a.out == "":  # an empty name is a mistake, not "no report"
         raise UserError("--out: empty file name")
     with OwnTable.open(a.table) as table:

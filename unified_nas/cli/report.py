@@ -31,7 +31,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-
     store = existing_store(a.store)
     if a.run_id.startswith("suite-") or (a.run_id != "latest" and store.is_suite(a.run_id)):
         from unified_nas.benchmark.suite import SUITE_RENDERERS, suite_data  # deferred: imports scipy

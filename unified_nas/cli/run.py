@@ -73,7 +73,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-
     if a.resume is not None:
         given = [
             f

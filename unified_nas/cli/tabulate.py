@@ -37,7 +37,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-
     count, source = plan_threads(a.threads)  # before torch is imported, as `unas run` does
 
     if a.out == "":  # not the default place: an empty name is a mistake (a shell variable unset)

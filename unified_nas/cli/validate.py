@@ -26,7 +26,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-
     recipe = load_recipe(a.recipe)
     data = load_recipe_data(recipe)
     check_data_fits(recipe, data)

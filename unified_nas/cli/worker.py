@@ -24,7 +24,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def handle(a: argparse.Namespace) -> int:
-
     ran = join_run(
         a.run_id,
         a.storage,

@@ -222,7 +222,6 @@ class ProxyScore(Evaluator):
         on_epoch: EpochCallback | None = None,
         own_training: OwnTraining | None = None,
     ) -> TrialResult:
-
         t0 = time.perf_counter()
         values = compute_before_training((self.proxy, "params", "flops"), self.space, sample, self.data, self.seed)
         score = values[self.proxy]
@@ -257,7 +256,6 @@ class Constrained(Evaluator):
     """
 
     def __init__(self, inner: Evaluator, recipe: Recipe, data: Dataset, seed: int, given: set[str]) -> None:
-
         self.inner, self.recipe, self.data, self.seed = inner, recipe, data, seed
         self.bounds = recipe.constraints
         # The constrained metrics first, then size (an infeasible sample's record still has it), then
@@ -275,7 +273,6 @@ class Constrained(Evaluator):
         on_epoch: EpochCallback | None = None,
         own_training: OwnTraining | None = None,
     ) -> TrialResult:
-
         r = self.recipe
         values = compute_before_training(self.checked, r.space, sample, self.data, self.seed)
         violated = violations(self.bounds, values)

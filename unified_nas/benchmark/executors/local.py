@@ -29,7 +29,6 @@ class LocalExecutor:
         self.capacity: int | None = jobs
 
     def submit(self, job: dict[str, Any], log: Path) -> tuple[subprocess.Popen, str]:
-
         return spawn(job, log), job["run_id"]
 
     def done(self, handle: tuple[subprocess.Popen, str]) -> bool:
