@@ -183,6 +183,9 @@ class RunReport:
     incumbent: dict[str, Any] | None = None
     pareto_front: list[int] = field(default_factory=list)
     search_cost: dict[str, Any] | None = None  # one-shot: supernet wall time and epochs, apart from the trials
+    # Why a run that ended on its own spent less than its trial budget (the strategy stopped proposing): a
+    # complete run never has fewer trials than asked without saying why (see RunContext.stopped_early).
+    stopped_early: str | None = None
     process: dict[str, Any] | None = None  # host, pid, start ticks of the process running it (lifecycle.py)
     attempts: list[dict[str, Any]] = field(default_factory=list)  # earlier attempts of a resumed run
     evaluation: dict[str, Any] = field(default_factory=lambda: {"mode": "train"})  # train, proxy, or the table used

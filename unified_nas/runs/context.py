@@ -44,6 +44,7 @@ class RunContext:
     evaluations: int = 0  # samples evaluated so far (replayed ones included)
     simulated_s: float = 0.0  # a table's training time of the trials finished so far (replayed ones included)
     packages: dict[str, str] = field(default_factory=dict)  # versions the run records (workers must match them)
+    stop_reason: str | None = None  # why the toolkit stopped proposing before the budget was spent (stop_early)
 
     @property
     def directions(self) -> list[str]:
@@ -76,6 +77,19 @@ class RunContext:
             cost: JSON-ready figures, e.g. ``{"supernet_wall_s": 12.5}``.
         """
         self.search_cost = dict(cost)
+
+    def stop_early(self, reason: str) -> None:
+        """Records why the toolkit's strategy stopped proposing before the run's budget was spent.
+
+        A backend calls it where its toolkit ends the search on its own (an
+        oracle that finds no new sample, a grid that is done). The report shows
+        it beside the budget; a run that ends short without a reason gets a
+        generic one from the runner.
+
+        Args:
+            reason: One line, naming the toolkit's cause.
+        """
+        self.stop_reason = reason
 
     def evaluate(
         self, sample: Mapping[str, Any], on_epoch: EpochCallback | None = None, own_training: OwnTraining | None = None

@@ -357,6 +357,7 @@ def _execute(
         backend.run(backend.translate(ctx), ctx, on_native)
         raise_if_terminated()  # a SIGTERM the toolkit's code swallowed still ends the run as interrupted
         report.status = "complete"
+        report.stopped_early = _short_of_budget(ctx, report)
     except KeyboardInterrupt as e:
         report.status, report.error = "interrupted", "interrupted by the user"
         e.unas_run_id = ctx.run_id  # type: ignore[attr-defined]  # for the CLI's "continue with" hint
@@ -379,6 +380,19 @@ def _execute(
         report.summarize()
         store.save_run(report)
     return report
+
+
+def _short_of_budget(ctx: RunContext, report: RunReport) -> str | None:
+    """Why a search that ended on its own spent fewer trials than asked (None: it spent them, or a time budget ended it).
+
+    The backend's reason (:meth:`RunContext.stop_early`) where it gave one, else a generic one: a run is
+    never ``complete`` short of its budget without saying so.
+    """
+    asked, done = ctx.budget.trials, len(report.trials)
+    if asked is None or done >= asked or ctx.out_of_budget():
+        return None
+    why = ctx.stop_reason or "the strategy proposed no further sample"
+    return f"{done} of {asked} trials: {why}"
 
 
 def join_run(
