@@ -221,6 +221,7 @@ def bench(
     executor: str = "local",
     scheduler: str | None = None,
     device: str | None = None,
+    runs_per_process: int | None = None,
 ) -> Benchmark:
     """Benchmarks recipes across backends and seeds (``unas bench``) and writes the reports.
 
@@ -228,7 +229,9 @@ def bench(
     suite: one benchmark per recipe with the same settings, then a suite report
     comparing them, in ``<runs_dir>/<suite id>/``. Every recipe is loaded and
     every backend checked against every recipe before the first run starts, so
-    bad input writes nothing. Each run is its own process.
+    bad input writes nothing. Runs execute in processes apart from this one; a process does
+    several runs of one backend one after the other (``runs_per_process``), each as isolated as
+    in a process of its own.
 
     Args:
         recipes: A recipe file or :class:`~unified_nas.recipe.Recipe`, a list of them, or a suite file.
@@ -255,6 +258,9 @@ def bench(
             recipe's ``device:``, else the CPU). Checked here; a Dask task of a CUDA run asks for a GPU.
         scheduler: ``dask`` only: the address of a running Dask scheduler (``tcp://HOST:PORT``);
             None starts a local cluster on 127.0.0.1 with ``jobs`` worker processes.
+        runs_per_process: Runs one process does before a fresh one takes over, paying the toolkit's
+            imports once (1: a process per run). None: 100 for recipes evaluated by a table or a
+            proxy, 1 for trained ones (see ``docs/benchmarks.md`` for the measurement).
 
     Returns:
         The :class:`~unified_nas.results.Benchmark`: ids, report files, ``data`` and ``to_pandas()``.
@@ -292,6 +298,8 @@ def bench(
     check_budget(trials, time_s)
     check_int("jobs", jobs, 1)
     check_int("retrain", retrain, 0)
+    if runs_per_process is not None:
+        check_int("runs_per_process", runs_per_process, 1)
     threads_per_run(jobs, threads)  # refused here, before anything is written
     suite, inputs = read_bench_inputs(recipes)
     if device is None:  # each recipe's own device: (the flag overrides them all)
@@ -328,6 +336,7 @@ def bench(
                 checked=True,
                 executor=ex,
                 device=device,
+                per_process=runs_per_process,
             )
             result.bench_ids.append(bench_id)
             result.reports[bench_id], data[bench_id] = _write_bench_reports(store_path, bench_id, runs / bench_id)

@@ -1,4 +1,4 @@
-"""``unas bench``: one recipe on several backends and seeds, each run in its own process.
+"""``unas bench``: one recipe on several backends and seeds, each run in a process apart from the benchmark.
 
 Every (backend, seed) gets the same data split, protocol and budget. All
 runs are stored under one benchmark id. Each run is committed as it ends, so
@@ -8,7 +8,6 @@ latest unfinished benchmark with the same settings and skips what finished.
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 import time
@@ -24,6 +23,29 @@ from unified_nas.core.errors import UserError
 from unified_nas.data import Digests
 from unified_nas.recipe import Recipe
 from unified_nas.report.store import ResultsStore
+
+# Runs one warm process does before a fresh one takes over (``--runs-per-process auto``). A looked-up or
+# proxy-scored run costs about a second, and a fresh process 5-10 s of toolkit imports: reuse pays at once;
+# the cap bounds what a toolkit may leak (measured in benchmarks/batched_runs.py). A trained run costs
+# far more than the imports, and reuse gains little: see TRAINED_RUNS_PER_PROCESS.
+LOOKUP_RUNS_PER_PROCESS = 100
+POLL_S = 0.5  # the longest wait for a run's end, and the live view's update interval
+TRAINED_RUNS_PER_PROCESS = 1
+
+
+def runs_per_process(recipe: Recipe, given: int | None) -> int:
+    """The runs one warm process does for this recipe's benchmark.
+
+    Args:
+        recipe: The recipe.
+        given: ``--runs-per-process`` (None: ``auto``, by how the recipe evaluates its trials).
+
+    Returns:
+        At least 1 (1: a fresh process per run).
+    """
+    if given is not None:
+        return given
+    return TRAINED_RUNS_PER_PROCESS if recipe.evaluation.trains else LOOKUP_RUNS_PER_PROCESS
 
 
 def resumable_bench(store: ResultsStore, recipe: Recipe, spec: BenchSpec, data: Digests | None = None) -> str:
@@ -140,6 +162,7 @@ def run_bench(
     checked: bool = False,
     device: str | None = None,
     executor: Executor | None = None,
+    per_process: int | None = None,
 ) -> str:
     """Runs (or resumes) a benchmark; the caller writes the report (``bench_data`` rendered by ``bench.render``).
 
@@ -157,6 +180,8 @@ def run_bench(
         device: Every run's ``--device`` (None: each recipe's ``device:``, else the CPU).
         executor: Where runs execute (:mod:`unified_nas.benchmark.executors`, opened and closed by the
             caller); None: local processes, ``jobs`` at a time.
+        per_process: Runs one process does, one after the other (``--runs-per-process``; None: auto,
+            :func:`runs_per_process`). Each run is isolated all the same: same records either way.
 
     Returns:
         The benchmark id.
@@ -192,6 +217,8 @@ def run_bench(
         bench_id,
         f"{len(todo)} run(s) to do of {len(spec.backends) * len(spec.seeds)}" + (" (resumed)" if resume else ""),
     )
+    reuse = runs_per_process(recipe, per_process)
+    polled = 0.0  # when the live view last read the running runs' trial counts
     running: dict[str, tuple[Any, str, int, float]] = {}  # run_id -> (executor's handle, backend, seed, start)
     queue = list(todo)
     try:
@@ -215,17 +242,22 @@ def run_bench(
                     "threads": threads,
                     "device": device,
                     "jobs": jobs,
-                    "parent_pid": os.getpid(),
+                    "runs_per_process": reuse,
                     "data": data,  # the run refuses other data: a file or table replaced since the start
                 }
                 store.set_bench_run(bench_id, backend, seed, run_id, "starting")
                 log = Path(runs_dir) / f"{run_id}.log"
                 running[run_id] = (executor.submit(job, log), backend, seed, time.time())
                 view.line(f"{backend} seed {seed}", f"{executor.started} (run {run_id}, log {log.name})")
-            time.sleep(0.5)
+            # Woken as soon as a run ends: a looked-up run takes about a second, and a fixed sleep per
+            # round would leave a core idle for part of each.
+            executor.wait([handle for handle, *_ in running.values()], POLL_S)
+            watch = progress and time.monotonic() - polled >= POLL_S
+            if watch:
+                polled = time.monotonic()
             for run_id, (handle, backend, seed, t0) in list(running.items()):
                 tag = f"{backend} seed {seed}"
-                if progress:
+                if watch:
                     view.poll(tag, run_id)
                 if not executor.done(handle):
                     continue

@@ -1,24 +1,35 @@
-"""One (backend, seed) run of a benchmark, in its own process.
+"""The process side of a benchmark's runs: one (backend, seed) run, or many one after the other.
 
-Started by :mod:`unified_nas.benchmark.orchestrate` as
-``python -m unified_nas.benchmark.worker '<json job>'``. A process per run bounds
-memory, keeps frameworks apart (TensorFlow never meets NNI) and turns a crash
-into one failed run. The worker exits when its parent dies, so a killed
-benchmark leaves no orphan searches behind.
+Started by the executors (:mod:`unified_nas.benchmark.executors.pool`) as
+``python -m unified_nas.benchmark.worker --serve PARENT_PID`` (:func:`serve`):
+a *warm* process that takes jobs one JSON line at a time on stdin and runs
+each to its end before it takes the next, answering one line per run on its
+stdout. A benchmark of a table recipe spends most of a fresh process's time
+importing its toolkit (5-10 s against about a second of search), so a warm
+process pays that once for many runs of one backend; with
+``runs_per_process: 1`` it does one run and ends.
+
+:func:`run_job` does one run: it stores its status, its trials go
+straight into the results store, its output goes to its own log, and a crash
+costs that run only. Between runs a warm process drops what a run left in
+process-wide state (Keras's session, collected garbage); everything a run draws
+from is seeded by the run itself, which the equivalence test
+(``tests/unit/test_bench_batched.py``) checks on every backend. A process
+exits when its parent dies, so a killed benchmark leaves no orphan searches.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from unified_nas.data import check_same_data
 from unified_nas.recipe import load_recipe
@@ -26,27 +37,6 @@ from unified_nas.report.store import ResultsStore
 from unified_nas.runs.lifecycle import handle_sigterm
 from unified_nas.runs.runner import run_recipe
 from unified_nas.tables.recipes import load_recipe_data
-
-
-def spawn(job: dict[str, Any], log: Path) -> subprocess.Popen:
-    """Starts one run of a benchmark in its own process (the only way a run is started).
-
-    Both executors use it: ``local`` on this machine, ``dask`` on the Dask worker
-    that took the run (:mod:`unified_nas.benchmark.executors`), so a run is the same
-    process with the same thread settings wherever it runs.
-
-    Args:
-        job: The run (see ``orchestrate.run_bench``); ``job["parent_pid"]`` is the process whose
-            death ends the run.
-        log: The run's log file (stdout and stderr), created or truncated.
-
-    Returns:
-        The started process.
-    """
-    with open(log, "w") as f:  # the child keeps its own handle
-        return subprocess.Popen(
-            [sys.executable, "-m", "unified_nas.benchmark.worker", json.dumps(job)], stdout=f, stderr=subprocess.STDOUT
-        )
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -101,13 +91,19 @@ def retrain(run_report: Any, recipe: Any, times: int, expect_data: dict[str, str
     }
 
 
-def main(job: dict[str, Any]) -> int:
-    handle_sigterm()  # the benchmark stops its workers with SIGTERM: store the run as interrupted, not lost
-    _exit_with_parent(job["parent_pid"])
+def run_job(job: dict[str, Any]) -> int:
+    """One run of a benchmark in this process: its status kept in the store from start to end.
+
+    Args:
+        job: The run (see ``orchestrate.run_bench``).
+
+    Returns:
+        The run's exit status: 0 complete, 1 failed (the reason stored), 130 interrupted.
+    """
     store = ResultsStore(job["store"])
     bench, backend, seed, run_id = job["bench_id"], job["backend"], job["seed"], job["run_id"]
-    store.set_bench_run(bench, backend, seed, run_id, "running")
     try:
+        store.set_bench_run(bench, backend, seed, run_id, "running")
         recipe = load_recipe(job["recipe"])
         report = run_recipe(
             recipe,
@@ -141,7 +137,87 @@ def main(job: dict[str, Any]) -> int:
         store.set_bench_run(bench, backend, seed, run_id, "failed", f"{type(e).__name__}: {msg}")
         traceback.print_exc()
         return 1
+    finally:
+        store.close()
+
+
+def _forget_run() -> None:
+    """Drops what a finished run left in process-wide state, before a warm process takes the next run.
+
+    Keras keeps every layer ever built in its global session (memory, and layer names that count up);
+    the rest is what the run left for the garbage collector. What a run *draws* from (global RNGs,
+    samplers, oracles) is seeded by the run itself and needs nothing here.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+    gc.collect()
+
+
+class _Output:
+    """Points this process's stdout and stderr (file descriptors 1 and 2) at one run's log, then back."""
+
+    def __init__(self) -> None:
+        self.idle = os.open(os.devnull, os.O_WRONLY)
+
+    def to(self, log: str) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+    def back(self) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(self.idle, 1)
+        os.dup2(self.idle, 2)
+
+
+def serve(parent_pid: int, jobs: IO[str], answers: IO[str]) -> int:
+    """A warm process: runs the jobs read from ``jobs`` one after the other, answering each on ``answers``.
+
+    Each job is a JSON line naming its ``log``; the answer is a JSON line ``{"run_id", "status"}`` once
+    the run has stored its end (``status`` as :func:`run_job` returns it). The process ends when ``jobs``
+    closes, or after a run was interrupted (SIGTERM: the benchmark is stopping).
+
+    Args:
+        parent_pid: The process whose death ends this one.
+        jobs: Where jobs come from (stdin).
+        answers: Where answers go (the stdout the process started with).
+
+    Returns:
+        The exit status: 0, or 130 after an interrupted run.
+    """
+    handle_sigterm()
+    _exit_with_parent(parent_pid)
+    output = _Output()
+    try:
+        for line in jobs:
+            job = json.loads(line)
+            output.to(job["log"])
+            try:
+                status = run_job(job)
+            finally:
+                output.back()
+            answers.write(json.dumps({"run_id": job["run_id"], "status": status}) + "\n")
+            answers.flush()
+            if status == 130:
+                return 130
+            _forget_run()
+    except KeyboardInterrupt:  # SIGTERM while waiting for a job: nothing was running
+        return 130
+    return 0
+
+
+def _serve_main(parent_pid: int) -> int:
+    # Answers go through a copy of the stdout we started with: fd 1 itself is each run's log while it runs.
+    answers = os.fdopen(os.dup(1), "w")
+    return serve(parent_pid, sys.stdin, answers)
 
 
 if __name__ == "__main__":
-    sys.exit(main(json.loads(sys.argv[1])))
+    if sys.argv[1:2] != ["--serve"] or len(sys.argv) != 3:
+        sys.exit("usage: python -m unified_nas.benchmark.worker --serve PARENT_PID (started by a benchmark)")
+    sys.exit(_serve_main(int(sys.argv[2])))

@@ -25,6 +25,7 @@ Evaluators:
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from abc import ABC, abstractmethod
@@ -36,6 +37,7 @@ from unified_nas.evaluation.measures import compute_before_training
 from unified_nas.evaluation.train.result import EpochCallback, TrialResult
 from unified_nas.network import compile_plan
 from unified_nas.recipe.tables import table_info
+from unified_nas.space.parse import space_to_dict
 from unified_nas.tables import open_table
 from unified_nas.tables.recipes import open_own_table
 
@@ -102,14 +104,20 @@ class Training(Evaluator):
         return evaluate_sample(r.space, sample, self.data, r.protocol, self.seed, on_epoch)
 
 
+# Params and FLOPs of a table's architectures, by (space, input shape, classes), then table index: a pure
+# function of those, so it is shared by every run of the process (at most the table's size per space).
+_TABLE_COSTS: dict[tuple[str, tuple[int, ...], int], dict[int, tuple[int, int]]] = {}
+
+
 class TableLookup(Evaluator):
     """Answers from a tabular benchmark: nothing is trained, ``own_training`` is never called.
 
     The recorded validation accuracy of one seed is ``val_accuracy``; the
     mean over the recorded seeds is the architecture's ``true_accuracy``; the table's training time is the
     trial's ``simulated_s``. Parameters and FLOPs are counted from the
-    architecture by unified-nas (cached per architecture: the plan is the
-    slow part of a lookup).
+    architecture by unified-nas, cached per architecture for the whole process
+    (:data:`_TABLE_COSTS`): the plan is the slow part of a lookup, and a warm
+    benchmark process meets the same architectures run after run.
 
     Args:
         table: The opened table.
@@ -130,7 +138,8 @@ class TableLookup(Evaluator):
     ) -> None:
         self.table, self.space, self.seed, self.epochs = table, space, seed, epochs
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
-        self._costs: dict[int, tuple[int, int]] = {}
+        key = (json.dumps(space_to_dict(space), sort_keys=True), self.input_shape, num_classes)
+        self._costs = _TABLE_COSTS.setdefault(key, {})
 
     def _cost(self, index: int, sample: Mapping[str, Any]) -> tuple[int, int]:
         if index not in self._costs:

@@ -47,6 +47,9 @@ class Executor(Protocol):
     def done(self, handle: Any) -> bool:
         """Whether the run has ended."""
 
+    def wait(self, handles: list[Any], timeout: float) -> None:
+        """Returns once one of ``handles`` may have ended, or after ``timeout`` seconds (at once if empty)."""
+
     def collect(self, handle: Any, store: ResultsStore) -> Crash | None:
         """After :meth:`done`: the run's records are in ``store``; returns why it crashed, if it did.
 

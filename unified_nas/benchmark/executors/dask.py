@@ -1,8 +1,9 @@
 """The ``dask`` executor: each benchmark run a task on a Dask cluster, its records shipped back to the client's store.
 
 A worker of a cluster cannot write the client's SQLite file, so the task
-starts the very same run process (:func:`unified_nas.benchmark.worker.spawn`)
-on the worker against a private store in a temporary folder, and returns the
+hands the run to the very same kind of run process as locally (a warm one of
+:mod:`.pool`, kept by the Dask worker process for the next run of its backend)
+against a private store in a temporary folder, and returns the
 run's report, trials, test accuracies, bench status and log; the client
 writes them into the one store (:meth:`DaskExecutor.collect`). Everything
 downstream (the report, ``unas report BENCH_ID``, ``--resume``) reads the
@@ -17,9 +18,11 @@ store as for a local run.
   ``distributed.scheduler.allowed-failures`` times). The new attempt starts
   the run from scratch, with a new private store and the same run id (the
   client has stored nothing of the lost attempt), so nothing is stored twice.
-* A run is its own process on the worker, as locally: frameworks never meet
-  in one process, a crash is one failed run, and the run sets its framework
-  threads before torch or TensorFlow load (``run_recipe(threads=..., jobs=...)``).
+* A run is done by a run process on the worker, as locally: frameworks never
+  meet in one process, a crash is one failed run, a process does up to the
+  job's ``runs_per_process`` runs of one backend (paying its imports once), and
+  the run sets its framework threads before torch or TensorFlow load
+  (``run_recipe(threads=..., jobs=...)``).
 * A lost scheduler (it stopped, or its machine or the network went away): every
   run it held is lost at once, so the benchmark ends with one line
   (:class:`SchedulerLost`); the runs it held are stored as crashed, finished
@@ -38,19 +41,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from unified_nas.benchmark.executors.base import Crash, ExecutorLost, exit_crash
-from unified_nas.benchmark.worker import spawn
+from unified_nas.benchmark.executors.pool import Pool, WarmProcess
 from unified_nas.core.errors import UserError
 from unified_nas.report.records import RunReport, TrialRecord
 from unified_nas.report.store import ResultsStore
@@ -100,8 +100,10 @@ def task_resources(job: dict[str, Any]) -> dict[str, float]:
     return resources
 
 
-# Run processes started by tasks in this (Dask worker) process, by run id: what stop() terminates.
-_CHILDREN: dict[str, subprocess.Popen] = {}
+# In a Dask worker process: its warm run processes, and the one doing each run by run id (what stop() interrupts).
+# Warm processes end with the Dask worker process (their parent).
+_POOL: Pool | None = None
+_CHILDREN: dict[str, WarmProcess] = {}
 
 
 def run_task(job: dict[str, Any]) -> dict[str, Any]:
@@ -122,14 +124,17 @@ def run_task(job: dict[str, Any]) -> dict[str, Any]:
         # the client stored nothing of it, and the new attempt starts the run from scratch.
         shutil.rmtree(Path(job["runs_dir"]) / job["run_id"], ignore_errors=True)
         Path(job["runs_dir"]).mkdir(parents=True, exist_ok=True)
-        # parent_pid: the run ends with this worker process, so a lost worker leaves no orphan search.
-        private = {**job, "store": str(tmp / "store.sqlite"), "parent_pid": os.getpid()}
+        global _POOL
+        if _POOL is None:  # the run processes end with this worker process: a lost worker leaves no orphan search
+            _POOL = Pool()
+        private = {**job, "store": str(tmp / "store.sqlite")}
         log = tmp / "run.log"
-        proc = _CHILDREN[job["run_id"]] = spawn(private, log)
+        proc = _CHILDREN[job["run_id"]] = _POOL.start(private, log)
         try:
             returncode = proc.wait()
         finally:
             _CHILDREN.pop(job["run_id"], None)
+        _POOL.release(proc, private)
         return _payload(private, returncode, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -191,8 +196,7 @@ def _terminate_runs(run_ids: list[str]) -> list[str]:
     """On a Dask worker: SIGTERM to the runs of ``run_ids`` it runs (they store themselves as interrupted)."""
     hit = [r for r in run_ids if r in _CHILDREN]
     for r in hit:
-        with contextlib.suppress(OSError):
-            _CHILDREN[r].send_signal(signal.SIGTERM)
+        _CHILDREN[r].interrupt()
     return hit
 
 
@@ -351,6 +355,12 @@ class DaskExecutor:
 
     def done(self, handle: _Task) -> bool:
         return bool(handle.future.done())
+
+    def wait(self, handles: list[_Task], timeout: float) -> None:
+        if not handles:
+            return
+        with contextlib.suppress(Exception):  # TimeoutError: none ended yet; a lost scheduler shows in collect
+            require_dask().wait([h.future for h in handles], timeout=timeout, return_when="FIRST_COMPLETED")
 
     def collect(self, handle: _Task, store: ResultsStore) -> Crash | None:
         future, job, log = handle

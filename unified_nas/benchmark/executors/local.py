@@ -1,23 +1,27 @@
-"""The ``local`` executor: each benchmark run a process on this machine, ``--jobs`` at a time.
+"""The ``local`` executor: a benchmark's runs in processes on this machine, ``--jobs`` at a time.
 
-The run process (:func:`unified_nas.benchmark.worker.spawn`) writes its
-trials straight into the results store, so collecting a run only reads its
-exit code.
+Runs go to warm processes (:mod:`.pool`): each does up to ``runs_per_process``
+runs of one backend, one after the other. A run writes its trials straight
+into the results store, so collecting it only reads its status.
 """
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from unified_nas.benchmark.executors.base import Crash, exit_crash
-from unified_nas.benchmark.worker import spawn
+from unified_nas.benchmark.executors.pool import Pool, WarmProcess, wait_any
 from unified_nas.report.store import ResultsStore
 
 
+class _Run(NamedTuple):
+    proc: WarmProcess
+    job: dict[str, Any]
+
+
 class LocalExecutor:
-    """Each run a process on this machine; ``jobs`` at a time.
+    """Runs in warm processes on this machine; ``jobs`` at a time (each job says its ``runs_per_process``).
 
     Args:
         jobs: Runs at once.
@@ -27,22 +31,28 @@ class LocalExecutor:
 
     def __init__(self, jobs: int = 1) -> None:
         self.capacity: int | None = jobs
+        self.pool = Pool(idle_per_key=jobs)  # as many as may run at once: a freed slot finds one of its backend
 
-    def submit(self, job: dict[str, Any], log: Path) -> tuple[subprocess.Popen, str]:
-        return spawn(job, log), job["run_id"]
+    def submit(self, job: dict[str, Any], log: Path) -> _Run:
+        return _Run(self.pool.start(job, log), job)
 
-    def done(self, handle: tuple[subprocess.Popen, str]) -> bool:
-        return handle[0].poll() is not None
+    def done(self, handle: _Run) -> bool:
+        return handle.proc.done()
 
-    def collect(self, handle: tuple[subprocess.Popen, str], store: ResultsStore) -> Crash | None:
-        proc, run_id = handle  # the run wrote its records into the store itself
-        return exit_crash(run_id, proc.returncode)
+    def wait(self, handles: list[_Run], timeout: float) -> None:
+        wait_any([run.proc for run in handles], timeout)
+
+    def collect(self, handle: _Run, store: ResultsStore) -> Crash | None:
+        status = handle.proc.wait()  # the run wrote its records into the store itself
+        self.pool.release(handle.proc, handle.job)
+        return exit_crash(handle.job["run_id"], status)
 
     def stop(self, handles: dict[str, Any], store: ResultsStore) -> None:
-        for proc, _ in handles.values():
-            proc.terminate()
-        for proc, _ in handles.values():
-            proc.wait(timeout=30)
+        for run in handles.values():
+            run.proc.interrupt()
+        for run in handles.values():
+            run.proc.close(timeout=30)  # time to store the run as interrupted
+        self.pool.close()
 
     def close(self) -> None:
-        pass
+        self.pool.close()
