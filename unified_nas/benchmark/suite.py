@@ -49,7 +49,10 @@ def _common_backends(configs: Sequence[tuple[str, dict[str, Any]]]) -> list[str]
 
 
 def _recipe_row(d: dict[str, Any], backends: Sequence[str]) -> dict[str, Any]:
-    """One benchmark's part of the suite: the recipe, its objective and each backend's score.
+    """One benchmark's part of the suite: the recipe, its headline and each backend's score on it.
+
+    A benchmark's headline is what its own report ranks by: the objective, or for a table recipe the
+    true accuracy of each run's answer (``bench_data``'s ``headline``). The suite ranks by the same.
 
     Args:
         d: The benchmark's ``bench_data``.
@@ -59,15 +62,17 @@ def _recipe_row(d: dict[str, Any], backends: Sequence[str]) -> dict[str, Any]:
         ``bench_id``, ``recipe``, ``metric``, ``direction``, ``seeds`` (count), ``trials``,
         ``scores`` (per backend: ``iqm``, ``iqm_ci95``, ``n``) and the benchmark's ``warnings``.
     """
+    headline = d.get("headline") or {"key": "objective", "direction": d["directions"][0]}
+    key = headline["key"]
     return {
         "bench_id": d["bench_id"],
         "recipe": d["recipe"]["name"],
-        "metric": d["metric"],
-        "direction": d["directions"][0],
+        "metric": d["metric"] if key == "objective" else headline.get("label", key),
+        "direction": headline.get("direction", d["directions"][0]),
         "seeds": len(d["config"]["seeds"]),
         "trials": d["config"]["trials"],
         # The IQM and its interval as bench_data computed them; ``n``: runs with a final score.
-        "scores": {b: {k: d["backends"][b]["objective"].get(k) for k in ("iqm", "iqm_ci95", "n")} for b in backends},
+        "scores": {b: {k: d["backends"][b][key].get(k) for k in ("iqm", "iqm_ci95", "n")} for b in backends},
         "warnings": d["warnings"],
     }
 

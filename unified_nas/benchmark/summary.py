@@ -1,7 +1,8 @@
 """A benchmark's runs -> the numbers of its report (JSON-ready, framework-free).
 
 Per run: incumbent (chosen on validation) and its test accuracy (its
-table's true accuracy on a table recipe), retrained test accuracy if asked,
+table's true accuracy on a table recipe, and on the table's other data sets:
+:func:`transfer_accuracies`), retrained test accuracy if asked,
 best-so-far curves by trial, by wall time and (table recipes) by simulated
 training time, time to the target, budget asked and spent, overhead per
 trial, hypervolume (two objectives). Per backend: those over seeds with a 95%
@@ -11,8 +12,17 @@ backends: the probability that a run of one ends better than a run of the
 other, with a rank test (:func:`comparisons`). Per trial: each backend's
 average rank (:func:`rank_curves`). For a table recipe, the reference lines of
 :func:`table_reference`. The statistics themselves are in :mod:`unified_nas.benchmark.stats`.
+
+Which final score is the headline (:func:`headline`): a run's incumbent objective, except on a
+table recipe that maximises ``val_accuracy``, where it is the incumbent's true accuracy (the
+table's mean over its recorded training seeds). The incumbent is still chosen by the observed
+score, as in NAS-Bench-201's paper; but an observed score is one recorded seed, and a strategy
+that proposes an architecture again profits from that seed noise, so the paper reports (and the
+pairwise tests and average ranks here compare) the true accuracy of the answer.
+
 Warnings say why the comparison may not be like for like: runs made on different
-data (:func:`unified_nas.benchmark.digests.data_warnings`), failed runs, unequal budgets.
+data (:func:`unified_nas.benchmark.digests.data_warnings`), failed runs, unequal budgets,
+runs whose strategy stopped before their trial budget was spent.
 """
 
 from __future__ import annotations
@@ -20,15 +30,17 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 from unified_nas.benchmark.digests import data_warnings
 from unified_nas.benchmark.stats import ALPHA, average_rank_curves, bootstrap_ci, holm, iqm, iqm_along, prob_improvement
-from unified_nas.core.errors import StoreError
+from unified_nas.core.errors import SampleError, StoreError, UserError
 from unified_nas.recipe.sections import EvaluationSpec
-from unified_nas.report.records import STATUSES, RunReport, pareto_front
+from unified_nas.recipe.tables import table_info
+from unified_nas.report.records import STATUSES, RunReport, TrialRecord, pareto_front
 from unified_nas.report.store import ResultsStore
-from unified_nas.tables import open_table, random_search_mean_band
+from unified_nas.tables import open_table, random_search_mean_band, transfer_datasets, true_accuracies_on
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:
@@ -128,7 +140,11 @@ def comparisons(runs: Sequence[dict[str, Any]], backends: Sequence[str], what: s
 
 
 def rank_curves(
-    runs: Sequence[dict[str, Any]], backends: Sequence[str], seeds: Sequence[int], sign: int
+    runs: Sequence[dict[str, Any]],
+    backends: Sequence[str],
+    seeds: Sequence[int],
+    sign: int,
+    curve: str = "best_so_far",
 ) -> dict[str, Any]:
     """Average rank of each backend's best-so-far at each trial over seeds (1 = best).
 
@@ -137,13 +153,21 @@ def rank_curves(
         backends: Backend names.
         seeds: The benchmark's seeds (a seed some backend has no run of ranks that backend last).
         sign: 1 if higher scores are better, -1 if lower are.
+        curve: The run summaries' curve to rank: ``best_so_far`` (the observed first objective) or
+            ``true_so_far`` (the true accuracy of the incumbent so far, table recipes).
 
     Returns:
-        ``seeds`` (count), ``trials`` (curve length) and ``by_backend`` (``{backend: [rank per trial]}``).
+        ``seeds`` (count), ``trials`` (curve length), ``by_backend`` (``{backend: [rank per trial]}``)
+        and ``of`` (the curve ranked).
     """
-    curve = {(r["backend"], r["seed"]): r.get("best_so_far") or [] for r in runs}
-    avg = average_rank_curves({b: [curve.get((b, s), []) for s in seeds] for b in backends}, sign)
-    return {"seeds": len(seeds), "trials": max((len(c) for c in avg.values()), default=0), "by_backend": avg}
+    curves = {(r["backend"], r["seed"]): r.get(curve) or [] for r in runs}
+    avg = average_rank_curves({b: [curves.get((b, s), []) for s in seeds] for b in backends}, sign)
+    return {
+        "seeds": len(seeds),
+        "trials": max((len(c) for c in avg.values()), default=0),
+        "by_backend": avg,
+        "of": curve,
+    }
 
 
 def best_so_far(values: Sequence[float | None], sign: int) -> list[float | None]:
@@ -154,6 +178,37 @@ def best_so_far(values: Sequence[float | None], sign: int) -> list[float | None]
             best = v
         out.append(best)
     return out
+
+
+def true_so_far(trials: Sequence[TrialRecord], sign: int) -> list[float | None]:
+    """The true accuracy of the incumbent so far, after each trial: what a search would answer if stopped there.
+
+    The incumbent is chosen as :func:`~unified_nas.report.records.incumbent` chooses it: the best
+    first objective of the complete trials so far, ties to the trial of lower index; so the last
+    value is the run's ``incumbent["true_accuracy"]``.
+
+    Args:
+        trials: The run's trials in the order they ran.
+        sign: 1 if the first objective is maximised, -1 if minimised.
+
+    Returns:
+        One value per trial (None until the first complete trial, or where the incumbent has no
+        true accuracy).
+    """
+    out: list[float | None] = []
+    best: TrialRecord | None = None
+    for t in trials:
+        if t.status == "complete" and t.objectives:
+            if best is None or _better(t, best, sign):
+                best = t
+        out.append(None if best is None else best.true_accuracy)
+    return out
+
+
+def _better(t: TrialRecord, best: TrialRecord, sign: int) -> bool:
+    """Whether ``t`` replaces ``best`` as the incumbent: a better first objective, or as good and an earlier index."""
+    v, b = sign * cast("list[float]", t.objectives)[0], sign * cast("list[float]", best.objectives)[0]
+    return v > b or (v == b and t.index < best.index)
 
 
 def hypervolume_2d(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
@@ -185,6 +240,18 @@ def _normalizer(reports: Sequence[RunReport]):
 
 
 def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | None, norm) -> dict[str, Any]:
+    """One run of a benchmark as its report shows it.
+
+    Args:
+        attempt: The benchmark's latest attempt of this (backend, seed) (``ResultsStore.latest_bench_runs``).
+        rep: The run's stored report (None: its worker died before the run was stored).
+        target: The level of the first objective for "time to target" (None: none).
+        norm: Maps objective vectors into the benchmark's [0, 1] minimisation space (:func:`_normalizer`).
+
+    Returns:
+        The attempt's ``backend``, ``seed``, ``run_id``, ``status``, ``error``, ``retrain``; with a
+        report also its strategy, budgets, ``stopped_early``, incumbent, curves and trials.
+    """
     base = {
         "backend": attempt["backend"],
         "seed": attempt["seed"],
@@ -194,7 +261,7 @@ def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | 
         "retrain": attempt["extra"].get("retrain"),
     }
     if rep is None:
-        return {**base, "trials": [], "incumbent": None}
+        return {**base, "trials": [], "incumbent": None, "stopped_early": None}
     sign = 1 if rep.directions[0] == "maximize" else -1
     trials = sorted(rep.trials, key=lambda t: t.start_time)
     first = [t.objectives[0] if t.status == "complete" and t.objectives else None for t in trials]
@@ -221,12 +288,16 @@ def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | 
         "run_status": rep.status,
         "budget_asked": rep.budget_asked,
         "budget_spent": rep.budget_spent,
+        # Why the run ended short of its trial budget on its own (None: it did not).
+        "stopped_early": rep.stopped_early,
         "incumbent": rep.incumbent,
         "search_cost": rep.search_cost,
         "pareto_front": rep.pareto_front,
         "hypervolume": hv,
         "time_to_target_s": reached,
         "best_so_far": bsf,
+        # The answer's true accuracy as the search went (table recipes; what the average ranks rank there).
+        "true_so_far": true_so_far(trials, sign) if rep.by_table else None,
         "best_so_far_time": ends,
         "best_so_far_simulated_time": simulated,
         "trials": [
@@ -248,19 +319,20 @@ def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | 
     }
 
 
-def seed_warnings(backends: dict[str, Any]) -> list[str]:
+def seed_warnings(backends: dict[str, Any], key: str = "objective") -> list[str]:
     """Says so when too few runs per backend make every pairwise test unable to reject.
 
     With n and m runs, the smallest two-sided p a rank test can reach is 2 / C(n + m, n)
     (all of one above all of the other): 0.33 for 2 against 2, 0.1 for 3 against 3.
 
     Args:
-        backends: The per-backend summaries of :func:`bench_data` (``objective.n`` runs with a result).
+        backends: The per-backend summaries of :func:`bench_data` (``<key>.n`` runs with a result).
+        key: The score whose runs count (the headline's, :func:`headline`).
 
     Returns:
         One warning, or none.
     """
-    counts = sorted(b["objective"]["n"] for b in backends.values())
+    counts = sorted(b[key]["n"] for b in backends.values())
     if len(counts) < 2 or not counts[0]:
         return []
     n, m = counts[0], counts[1]
@@ -298,6 +370,7 @@ def budget_warnings(runs: Sequence[dict[str, Any]], table: bool = False) -> list
         spent = {(r["backend"], r["seed"]): r["budget_spent"].get(key) for r in done}
         if len(set(spent.values())) > 1:
             out.append(f"{key} spent differ: " + ", ".join(f"{b} s{s}={v}" for (b, s), v in sorted(spent.items())))
+    out += stopped_early_warnings(runs)
     for r in done:
         if r.get("search_cost"):
             out.append(
@@ -305,6 +378,109 @@ def budget_warnings(runs: Sequence[dict[str, Any]], table: bool = False) -> list
                 f"{r['search_cost'].get('supernet_wall_s', 0):.1f}s outside the trial records"
             )
     return out
+
+
+def stopped_early_warnings(runs: Sequence[dict[str, Any]], shown: int = 3) -> list[str]:
+    """One sentence per backend some of whose runs ended on their own short of their trial budget.
+
+    A search whose strategy stops proposing (a finished grid, an oracle that finds no new sample)
+    spent less than the runs it is compared with; the reader must see that beside the scores.
+
+    Args:
+        runs: Per-run summaries (:func:`run_summary`).
+        shown: Reasons quoted per backend (the rest are counted).
+
+    Returns:
+        ``"B: k of n runs stopped early: seed s: reason; ..."``, in the runs' backend order.
+    """
+    out = []
+    for b in dict.fromkeys(r["backend"] for r in runs):
+        mine = [r for r in runs if r["backend"] == b]
+        short = [r for r in mine if r.get("stopped_early")]
+        if not short:
+            continue
+        why = "; ".join(f"seed {r['seed']}: {r['stopped_early']}" for r in short[:shown])
+        more = f"; and {len(short) - shown} more" if len(short) > shown else ""
+        out.append(f"{b}: {len(short)} of {len(mine)} runs stopped early, short of their trial budget ({why}{more})")
+    return out
+
+
+def stopped_early_counts(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How many of one backend's runs stopped early, and why.
+
+    Args:
+        runs: That backend's run summaries.
+
+    Returns:
+        ``runs`` (how many stopped early) and ``reasons`` (their distinct reasons, sorted).
+    """
+    reasons = [r["stopped_early"] for r in runs if r.get("stopped_early")]
+    return {"runs": len(reasons), "reasons": sorted(set(reasons))}
+
+
+def headline(by_table: bool, metric: str, direction: str) -> dict[str, str]:
+    """Which final score of a run the benchmark leads with, compares pair by pair and ranks.
+
+    On a table recipe that maximises ``val_accuracy`` it is the incumbent's true accuracy (the
+    table's mean over its recorded training seeds), as NAS-Bench-201's paper reports: the observed
+    score is one recorded seed, which a strategy that proposes an architecture again can pick the
+    luckiest of. Anywhere else the observed objective is all there is (a trained run's test
+    accuracy is shown beside it but compared on its own), and on a table recipe led by ``params``
+    or ``flops`` the true accuracy is not what the search was asked for.
+
+    Args:
+        by_table: Whether the recipe's trials are looked up in a table.
+        metric: The first objective's metric.
+        direction: The first objective's direction.
+
+    Returns:
+        ``key`` (``true`` or ``objective``: the key of the per-backend statistics and of
+        :func:`final_score`), ``label`` (for the reader) and ``direction`` (of that score).
+    """
+    if by_table and metric == "val_accuracy" and direction == "maximize":
+        return {"key": "true", "label": "true accuracy", "direction": "maximize"}
+    return {"key": "objective", "label": metric, "direction": direction}
+
+
+def transfer_accuracies(evaluation: dict[str, Any], runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Each run's answer looked up on the table's other data sets, as in NAS-Bench-201's Table 5.
+
+    Computed when the report is made, from the stored incumbent samples: the runs themselves look
+    up their own data set only.
+
+    Args:
+        evaluation: The runs' ``evaluation`` section.
+        runs: Run summaries (:func:`run_summary`), in report order.
+
+    Returns:
+        None unless the recipe is evaluated by a table we ship whose package is installed here (a
+        report must not fail for want of columns); else ``datasets`` (``{data set: the table's
+        name of it}``) and ``by_run`` (``{data set: [the answer's true accuracy there, or None for
+        a run without one, per run]}``).
+    """
+    if evaluation.get("mode") != "table" or evaluation.get("own"):
+        return None
+    spec = EvaluationSpec(evaluation["table"], evaluation["dataset"])
+    try:
+        names = {d: table_info(replace(spec, dataset=d)).datasets[d].name for d in transfer_datasets(spec)}
+        by_run = {d: [_looked_up(spec, d, r["incumbent"]) for r in runs] for d in names}
+    except UserError:  # the table's package is not installed (or this version lacks the table): no columns
+        return None
+    return {"datasets": names, "by_run": by_run} if names else None
+
+
+def _looked_up(spec: EvaluationSpec, dataset: str, incumbent: dict[str, Any] | None) -> float | None:
+    """One incumbent's true accuracy on ``dataset`` (None for no incumbent, or a sample not of the table's cell).
+
+    Raises:
+        UserError: The table's package is not installed.
+    """
+    if incumbent is None:
+        return None
+    try:
+        return true_accuracies_on(spec, dataset, [incumbent["sample"]])[0]
+    except SampleError:  # a stored sample the table cannot read (a report of another encoding): no value
+        return None
 
 
 def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) -> dict[str, Any]:
@@ -315,6 +491,16 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
         bench_id: Benchmark id (``latest`` or a unique prefix).
         target: Level of the first objective for "time to target"; default:
             the weakest final best among the runs (a level every run reached).
+
+    Returns:
+        The benchmark's settings, ``runs`` (:func:`run_summary`, each with ``transfer``),
+        ``backends`` (statistics over seeds of each final score, ``transfer`` and
+        ``stopped_early``), ``headline`` (:func:`headline`), ``transfer`` (the data sets looked up,
+        or None), ``reference``, ``warnings``, ``comparisons`` (the headline's first) and
+        ``average_rank`` (of the headline).
+
+    Raises:
+        StoreError: The benchmark has no stored run yet.
     """
     bid, config, created = store.bench(bench_id)
     order = {b: i for i, b in enumerate(config["backends"])}
@@ -335,6 +521,11 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
         target = min(finals, key=lambda v: sign * v)
     norm = _normalizer(reps)
     runs = [run_summary(a, reports.get(a["run_id"]), target, norm) for a in attempts]
+    first = reps[0]
+    lead = headline(first.by_table, metric, directions[0])
+    transfer = transfer_accuracies(first.evaluation, runs)
+    for i, r in enumerate(runs):
+        r["transfer"] = None if transfer is None else {d: v[i] for d, v in transfer["by_run"].items()}
     backends = {}
     for name in config["backends"]:
         mine = [r for r in runs if r["backend"] == name and r["incumbent"] is not None]
@@ -355,23 +546,16 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
             "wall_s": sum(r["budget_spent"].get("wall_s", 0) for r in mine),
             "overhead_s": mean_ci([t["overhead_s"] for t in trials]),
             "hypervolume": mean_ci([r["hypervolume"] for r in mine]) if len(directions) == 2 else None,
+            # The answers on the table's other data sets (mean ± std over seeds; None: no such columns).
+            "transfer": None
+            if transfer is None
+            else {d: mean_ci([r["transfer"][d] for r in mine]) for d in transfer["datasets"]},
+            "stopped_early": stopped_early_counts([r for r in runs if r["backend"] == name]),
         }
-    first = reps[0]
-    # The band is for the mean over the runs that have curves, up to the trial count every one of them reached
-    # (a simulated-time budget ends runs at different trials); it is uniform random search maximising accuracy.
-    curves = [r for r in runs if r.get("best_so_far")]
-    trials_run = min((len(r["best_so_far"]) for r in curves), default=0)
-    per_backend = [sum(r["backend"] == b for r in curves) for b in config["backends"]]
-    reference = (
-        table_reference(first.evaluation, trials_run, max(1, min(per_backend, default=1)))
-        # (The band needs a table we ship: a table file of `unas tabulate` has one training per architecture.)
-        if first.by_table
-        and not first.evaluation.get("own")
-        and metric == "val_accuracy"
-        and directions[0] == "maximize"
-        and trials_run
-        else None
-    )
+    lead_sign = 1 if lead["direction"] == "maximize" else -1
+    # The headline first, then the other score the report shows (the observed one when the headline is true accuracy).
+    compared = [(lead["key"], lead_sign)]
+    compared += [(k, s) for k, s in (("objective", sign), (accuracy_key(first.by_table), 1)) if k != lead["key"]]
     return {
         "bench_id": bid,
         "created_at": created,
@@ -388,7 +572,9 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
         "start": first.space.get("start"),
         "backends": backends,
         "runs": runs,
-        "reference": reference,
+        "headline": lead,
+        "transfer": None if transfer is None else {"datasets": transfer["datasets"]},
+        "reference": reference_for(first, runs, config["backends"]),
         # Runs on different data first: then no number of the report compares like with like.
         "warnings": [
             *data_warnings(
@@ -401,15 +587,51 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
             ),
             *budget_warnings(runs, first.by_table),
         ],
-        "power_note": seed_warnings(backends),  # beside the pairwise tests it is about
+        "power_note": seed_warnings(backends, lead["key"]),  # beside the pairwise tests it is about
         "alpha": ALPHA,
-        # Final scores compared pair by pair: the headline objective, and the accuracy the report shows.
-        "comparisons": {
-            what: comparisons(runs, config["backends"], what, s)
-            for what, s in (("objective", sign), (accuracy_key(first.by_table), 1))
-        },
-        "average_rank": rank_curves(runs, config["backends"], config["seeds"], sign),
+        # Final scores compared pair by pair: the headline, and the other score the report shows.
+        "comparisons": {what: comparisons(runs, config["backends"], what, s) for what, s in compared},
+        # Ranked on the headline: on a table, the true accuracy of each run's answer so far.
+        "average_rank": rank_curves(
+            runs,
+            config["backends"],
+            config["seeds"],
+            lead_sign,
+            "true_so_far" if lead["key"] == "true" else "best_so_far",
+        ),
     }
+
+
+def reference_for(first: RunReport, runs: Sequence[dict[str, Any]], backends: Sequence[str]) -> dict[str, Any] | None:
+    """The table's reference lines for a benchmark's report (:func:`table_reference`), where they apply.
+
+    Args:
+        first: One of the benchmark's run reports (they share recipe and evaluation).
+        runs: Run summaries (:func:`run_summary`).
+        backends: The benchmark's backends.
+
+    Returns:
+        The reference, or None: not a table we ship, not maximising ``val_accuracy``, no curve, or
+        the table's package is not installed here (a report must not fail for want of a band).
+    """
+    # The band is for the mean over the runs that have curves, up to the trial count every one of them reached
+    # (a simulated-time budget ends runs at different trials); it is uniform random search maximising accuracy.
+    curves = [r for r in runs if r.get("best_so_far")]
+    trials_run = min((len(r["best_so_far"]) for r in curves), default=0)
+    per_backend = [sum(r["backend"] == b for r in curves) for b in backends]
+    if (
+        not first.by_table
+        # (The band needs a table we ship: a table file of `unas tabulate` has one training per architecture.)
+        or first.evaluation.get("own")
+        or first.objectives[0]["metric"] != "val_accuracy"
+        or first.directions[0] != "maximize"
+        or not trials_run
+    ):
+        return None
+    try:
+        return table_reference(first.evaluation, trials_run, max(1, min(per_backend, default=1)))
+    except UserError:  # the table's package is not installed
+        return None
 
 
 def accuracy_key(by_table: bool) -> str:

@@ -129,6 +129,8 @@ def _summary(report: RunReport, store: str) -> int:
     """Prints a finished run's summary; exit 1 if no trial completed (a run that found nothing did not work)."""
     spent, inc = report.budget_spent, report.incumbent
     print(f"run {report.run_id}: {status_counts(spent, number_first=True)} in {spent['wall_s']:.1f}s")
+    if report.stopped_early:
+        print(f"stopped early: {report.stopped_early}")
     if inc:
         key = "true_accuracy" if report.by_table else "test_accuracy"
         shown = "-" if inc.get(key) is None else f"{inc[key]:.4g}"

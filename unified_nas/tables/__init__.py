@@ -17,7 +17,7 @@ from unified_nas.recipe.tables import (
     table_info,
 )
 from unified_nas.tables.nasbench201 import DATASETS, PIP_COMMAND, NasBench201Table, Nb201Entry, Nb201Observation
-from unified_nas.tables.recipes import open_table, table_dataset
+from unified_nas.tables.recipes import open_table, table_dataset, transfer_datasets, true_accuracies_on
 from unified_nas.tables.reference import (
     Band,
     RandomSearchBand,
@@ -50,4 +50,6 @@ __all__ = [
     "open_table",
     "table_dataset",
     "table_info",
+    "transfer_datasets",
+    "true_accuracies_on",
 ]

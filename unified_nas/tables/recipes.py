@@ -12,8 +12,10 @@ is checked before any work, each problem a one-line error naming the field.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -125,6 +127,47 @@ def open_table(spec: EvaluationSpec) -> NasBench201Table:
     table_info(spec)
 
     return NasBench201Table(str(spec.dataset))
+
+
+def transfer_datasets(spec: EvaluationSpec) -> tuple[str, ...]:
+    """The data sets of a recipe's table other than its own: where its answers can be looked up too.
+
+    Args:
+        spec: The recipe's ``evaluation`` section (a table we ship, e.g. NAS-Bench-201 on ``cifar10``).
+
+    Returns:
+        The table's other data sets, in the table's order (``cifar100``, ``imagenet`` for
+        NAS-Bench-201 on ``cifar10``).
+
+    Raises:
+        RecipeError: Unknown table or data set.
+    """
+    return tuple(d for d in table_info(spec).datasets if d != spec.dataset)
+
+
+def true_accuracies_on(spec: EvaluationSpec, dataset: str, samples: Sequence[Mapping[str, Any]]) -> list[float]:
+    """What the same table recorded for each canonical sample on another of its data sets.
+
+    The transfer of NAS-Bench-201's Table 5 (architectures searched on CIFAR-10, looked up on
+    CIFAR-100 and ImageNet16-120). Each value is that data set's mean validation accuracy over its
+    recorded training seeds: the sample's ``true_accuracy`` there, as a run records it on its own.
+
+    Args:
+        spec: The ``evaluation`` section the samples were searched with (its ``table`` is used).
+        dataset: A data set of that table (:func:`transfer_datasets`).
+        samples: Canonical samples of the table's cell (e.g. runs' incumbent samples).
+
+    Returns:
+        One accuracy (a fraction) per sample, in order.
+
+    Raises:
+        RecipeError: Unknown table or data set.
+        UserError: The table's package is not installed (with the pip command).
+        SampleError: A sample is not one of the table's cell.
+    """
+    table = open_table(replace(spec, dataset=dataset))
+    means = table.all_means()
+    return [float(means[table.index(s)]) for s in samples]
 
 
 def table_dataset(spec: EvaluationSpec) -> Dataset:

@@ -27,12 +27,17 @@ from unified_nas.benchmark.render.rows import (
     EXPLAIN,
     explain_pairs,
     fmt_num,
+    headline_key,
+    headline_text,
     is_table,
     pair_rows,
+    rank_text,
     ranked,
     reference_text,
     run_rows,
     start_text,
+    stopped_early,
+    stopped_rows,
     summary_rows,
 )
 
@@ -50,6 +55,24 @@ def html_table(head: list[str], rows: list[list[str]]) -> str:
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{th}</tr>{body}</table>"
+
+
+def _stopped_html(d: dict[str, Any]) -> str:
+    """The runs that stopped early, per backend ("" when none did)."""
+    if not stopped_early(d):
+        return ""
+    return f"<p>Runs that stopped early, short of their trial budget:</p>{html_table(*stopped_rows(d))}"
+
+
+def _accuracy_said(d: dict[str, Any]) -> str:
+    """Which accuracy the report gives the incumbents, for the opening paragraph."""
+    if headline_key(d) == "true":
+        return "the table's true accuracy of each incumbent is the headline (see below)"
+    return (
+        "the table's true accuracy is reported for them only"
+        if is_table(d)
+        else "test accuracy is reported for them only"
+    )
 
 
 def _pairs_html(d: dict[str, Any]) -> str:
@@ -93,16 +116,16 @@ def render_html(d: dict[str, Any]) -> str:
 <p>Recipe <b>{escape(d["recipe"]["name"])}</b> on {escape(str(d["data"].get("name")))}; backends
 {escape(", ".join(cfg["backends"]))}; seeds {escape(str(cfg["seeds"]))}; budget per run: trials={escape(str(cfg["trials"] or "recipe"))},
 time={escape(str(cfg["time_s"]) + " s" if cfg["time_s"] else "no limit")}; objectives {escape(", ".join(o["metric"] + " (" + o["direction"] + ")" for o in d["objectives"]))}.
-Incumbents are chosen on validation; {"the table's true accuracy" if is_table(d) else "test accuracy"} is reported for them only. Target for "time to target":
+Incumbents are chosen on validation; {_accuracy_said(d)}. Target for "time to target":
 {fmt_num(d["target"])} (the weakest final best of all runs unless set). Created
 {time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d["created_at"]))}.</p>
 {warn or "<p>Budgets asked and spent are equal across runs.</p>"}
 {f"<p>{escape(start_text(d))}</p>" if d.get("start") is not None else ""}
 {f"<p>{escape(reference_text(d))}</p>" if d.get("reference") else ""}
-<h2>Per backend</h2>{html_table(*summary_rows(d))}<p>{escape(EXPLAIN["iqm"])}</p>
+<h2>Per backend</h2>{html_table(*summary_rows(d))}{f"<p>{escape(headline_text(d))}</p>" if headline_text(d) else ""}<p>{escape(EXPLAIN["iqm"])}</p>
 {_pairs_html(d)}
-<h2>Figures</h2>{f"<p>{escape(EXPLAIN['rank'])}</p>" if ranked(d) else ""}<div class="charts">{"".join(f"<figure>{f}</figure>" for f in figs)}</div>
-<h2>Runs: budget asked and spent</h2>{html_table(*run_rows(d))}
+<h2>Figures</h2>{f"<p>{escape(rank_text(d))}</p>" if ranked(d) else ""}<div class="charts">{"".join(f"<figure>{f}</figure>" for f in figs)}</div>
+<h2>Runs: budget asked and spent</h2>{_stopped_html(d)}{html_table(*run_rows(d))}
 <h2>Environment</h2><pre>{escape(json.dumps(env, indent=1))}</pre>
 <h2>Recipe</h2><pre>{escape(d["recipe"].get("text", ""))}</pre>
 </body></html>

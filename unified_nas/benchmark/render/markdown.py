@@ -17,12 +17,16 @@ from unified_nas.benchmark.render.rows import (
     EXPLAIN,
     explain_pairs,
     fmt_num,
+    headline_text,
     pair_rows,
     rank_rows,
+    rank_text,
     ranked,
     reference_text,
     run_rows,
     start_text,
+    stopped_early,
+    stopped_rows,
     summary_rows,
 )
 
@@ -104,6 +108,7 @@ def render_md(d: dict[str, Any]) -> str:
         "",
         md_table(*summary_rows(d)),
         "",
+        *([md_text(headline_text(d)), ""] if headline_text(d) else []),
         md_text(EXPLAIN["iqm"]),
         "",
         "## Pairwise comparisons",
@@ -112,11 +117,11 @@ def render_md(d: dict[str, Any]) -> str:
     head, rows = pair_rows(d)
     lines += [md_table(head, rows), "", md_text(explain_pairs(d))] if rows else [md_text(EXPLAIN["no_pairs"])]
     if ranked(d):
-        lines += ["", "## Average rank by trial", "", md_table(*rank_rows(d)), "", md_text(EXPLAIN["rank"])]
+        lines += ["", "## Average rank by trial", "", md_table(*rank_rows(d)), "", md_text(rank_text(d))]
+    lines += ["", "## Runs", ""]
+    if stopped_early(d):  # runs that spent less than asked, per backend, before every run's budget
+        lines += ["Runs that stopped early, short of their trial budget:", "", md_table(*stopped_rows(d)), ""]
     lines += [
-        "",
-        "## Runs",
-        "",
         md_table(*run_rows(d)),
         "",
         "## Environment",

@@ -1,7 +1,8 @@
 """The benchmark report's text, shared by its HTML and Markdown forms: number formats, the tables' rows, the sentences.
 
 Each row builder turns ``bench_data``'s output into a header and rows of
-plain strings (``summary_rows``, ``pair_rows``, ``rank_rows``, ``run_rows``);
+plain strings (``summary_rows``, ``pair_rows``, ``rank_rows``, ``run_rows``,
+``stopped_rows``);
 each ``*_text`` function and :data:`EXPLAIN` gives a sentence. Nothing here
 escapes: :mod:`~unified_nas.benchmark.render.html` and
 :mod:`~unified_nas.benchmark.render.markdown` escape every cell and sentence
@@ -28,6 +29,27 @@ def _pm(s: dict[str, Any] | None) -> str:
     if not s or s.get("mean") is None:
         return "-"
     return f"{s['mean']:.4g}" + (f" ± {s['ci95']:.2g}" if s.get("ci95") is not None else "")
+
+
+def fmt_std(s: dict[str, Any] | None) -> str:
+    """Mean ± sample standard deviation, as NAS-Bench-201's tables show a searcher's result ("-" for none).
+
+    Args:
+        s: A dict with ``mean`` and ``std`` (:func:`~unified_nas.benchmark.summary.mean_ci`).
+
+    Returns:
+        "mean ± std" (the mean alone for one value).
+    """
+    if not s or s.get("mean") is None:
+        return "-"
+    return f"{s['mean']:.4g}" + (f" ± {s['std']:.2g}" if s.get("std") is not None else "")
+
+
+def fmt_mean_interval(s: dict[str, Any] | None) -> str:
+    """The 95% confidence interval of the mean as "[low, high]" ("-" without one: fewer than 2 values)."""
+    if not s or s.get("mean") is None or s.get("ci95") is None:
+        return "-"
+    return fmt_ci([s["mean"] - s["ci95"], s["mean"] + s["ci95"]]).strip()
 
 
 def fmt_ci(ci: Sequence[float] | None) -> str:
@@ -68,7 +90,61 @@ EXPLAIN = {
 }
 
 
+def headline_key(d: dict[str, Any]) -> str:
+    """The final score the report leads with: ``true`` (a table's true accuracy of the answer) or ``objective``.
+
+    Args:
+        d: Output of ``bench_data`` (one from before headlines existed leads with its objective).
+
+    Returns:
+        The key of ``d["backends"][b]`` holding the headline's statistics.
+    """
+    return (d.get("headline") or {}).get("key", "objective")
+
+
+def transfer_names(d: dict[str, Any]) -> dict[str, str]:
+    """The table's other data sets the answers were looked up on: ``{data set: the table's name of it}`` (may be empty)."""
+    return (d.get("transfer") or {}).get("datasets") or {}
+
+
+def _transfer_cells(d: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    """One backend's answers on each transfer data set, mean ± std over seeds."""
+    return [fmt_std((s.get("transfer") or {}).get(ds)) for ds in transfer_names(d)]
+
+
+def _budget_cells(s: dict[str, Any]) -> list[str]:
+    """The columns every summary ends with: time to target, trial counts, wall time, overhead."""
+    return [
+        f"{fmt_num(s['time_to_target_s']['median'], 3)} ({s['reached_target']} reached)",
+        "/".join(str(s["trials"].get(k, 0)) for k in ("complete", "pruned", "failed", "infeasible")),
+        f"{s['wall_s']:.1f}",
+        fmt_num(s["overhead_s"]["median"], 3),
+    ]
+
+
+_BUDGET_HEAD = [
+    "time to target s (median)",
+    "complete/pruned/failed/infeasible",
+    "wall s (total)",
+    "overhead s/trial (median)",
+]
+
+
 def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per backend: its final scores over seeds, then its budget.
+
+    A benchmark whose headline is the true accuracy (:func:`headline_key`) leads with it (mean ±
+    std, the 95% interval of the mean, the IQM), then the answers on the table's other data sets,
+    then the observed score; any other leads with its objective.
+
+    Args:
+        d: Output of ``bench_data``.
+
+    Returns:
+        The header and one row per backend.
+    """
+    if headline_key(d) == "true":
+        return _true_summary_rows(d)
     table = is_table(d)
     head = [
         "backend",
@@ -81,11 +157,9 @@ def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "IQM [95% CI]",
         "true acc mean ± CI" if table else "test acc mean ± CI",
         "true acc IQM [95% CI]" if table else "test acc IQM [95% CI]",
+        *[f"{name} true acc mean ± std" for name in transfer_names(d).values()],
         "retrained test",
-        "time to target s (median)",
-        "complete/pruned/failed/infeasible",
-        "wall s (total)",
-        "overhead s/trial (median)",
+        *_BUDGET_HEAD,
     ]
     rows = []
     for b, s in d["backends"].items():
@@ -101,14 +175,75 @@ def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 fmt_iqm(s["objective"]),
                 _pm(s["true" if table else "test"]),
                 fmt_iqm(s["true" if table else "test"]),
+                *_transfer_cells(d, s),
                 _pm(s["retrain_test"]),
-                f"{fmt_num(s['time_to_target_s']['median'], 3)} ({s['reached_target']} reached)",
-                "/".join(str(s["trials"].get(k, 0)) for k in ("complete", "pruned", "failed", "infeasible")),
-                f"{s['wall_s']:.1f}",
-                fmt_num(s["overhead_s"]["median"], 3),
+                *_budget_cells(s),
             ]
         )
     return head, rows
+
+
+def _true_summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """:func:`summary_rows` of a benchmark whose headline is the true accuracy of each run's answer."""
+    metric = d["metric"]
+    head = [
+        "backend",
+        "version",
+        "strategy",
+        "runs ok",
+        "true acc mean ± std",
+        "true acc 95% CI",
+        "true acc IQM [95% CI]",
+        *[f"{name} true acc mean ± std" for name in transfer_names(d).values()],
+        f"observed {metric} mean ± 95% CI",
+        f"best observed {metric}",
+        *_BUDGET_HEAD,
+    ]
+    rows = [
+        [
+            b,
+            fmt_num(s["version"]),
+            fmt_num(s["strategy"]),
+            f"{s['runs_complete']}/{s['runs']}",
+            fmt_std(s["true"]),
+            fmt_mean_interval(s["true"]),
+            fmt_iqm(s["true"]),
+            *_transfer_cells(d, s),
+            _pm(s["objective"]),
+            fmt_num(s["objective"]["max"]),  # the headline is true accuracy only where the objective is maximised
+            *_budget_cells(s),
+        ]
+        for b, s in d["backends"].items()
+    ]
+    return head, rows
+
+
+def headline_text(d: dict[str, Any]) -> str:
+    """What the per-backend table leads with, and why ("" when it is the objective, as the columns say).
+
+    Args:
+        d: Output of ``bench_data``.
+
+    Returns:
+        A few sentences.
+    """
+    if headline_key(d) != "true":
+        return ""
+    names = list(transfer_names(d).values())
+    transfer = (
+        f" Transfer: the same answers looked up on the table's {', '.join(names)} (as NAS-Bench-201's Table 5), "
+        "mean ± std over seeds."
+        if names
+        else ""
+    )
+    return (
+        "Headline: the true accuracy of each run's answer, i.e. the table's mean validation accuracy over its "
+        "recorded training seeds of the architecture the search chose on the observed score; mean ± std, the 95% "
+        "confidence interval of the mean and the IQM over seeds. The pairwise tests and average ranks use it. "
+        f"Observed {d['metric']}: the answer's score as the search saw it, one recorded training seed, which a "
+        "strategy that proposes an architecture again can profit from by seed noise; NAS-Bench-201's paper "
+        "reports the true accuracy." + transfer
+    )
 
 
 def is_table(d: dict[str, Any]) -> bool:
@@ -126,7 +261,8 @@ def pair_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         The header and one row per pair and score (none with fewer than 2 backends with scores).
     """
     head = ["A", "B", "final score", "P(A > B) [95% CI]", "Mann-Whitney p", "Holm p", "significant", "runs A/B"]
-    names = {"objective": d["metric"], "true": "true accuracy", "test": "test accuracy"}
+    observed = f"observed {d['metric']}" if headline_key(d) == "true" else d["metric"]
+    names = {"objective": observed, "true": "true accuracy", "test": "test accuracy"}
     rows = [
         [
             c["a"],
@@ -167,8 +303,28 @@ def rank_rows(d: dict[str, Any], points: int = 5) -> tuple[list[str], list[list[
     return head, [[b] + [f"{curve[t - 1]:.2f}" for t in at] for b, curve in ranks["by_backend"].items()]
 
 
+def rank_text(d: dict[str, Any]) -> str:
+    """How to read the average ranks: of the observed best-so-far, or of the true accuracy of the answer so far."""
+    if (d.get("average_rank") or {}).get("of") != "true_so_far":
+        return EXPLAIN["rank"]
+    return (
+        "Average rank of the true accuracy of each backend's answer so far (the incumbent chosen on the observed "
+        "score up to that trial) at each trial over seeds (1 = best, ties share a rank, a run with no result yet "
+        "ranks last): the backend with the smallest rank leads at that point of the search."
+    )
+
+
 def run_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per run: its budget asked and spent, whether it stopped early and why, its answer's scores.
+
+    Args:
+        d: Output of ``bench_data``.
+
+    Returns:
+        The header and one row per run.
+    """
     table = is_table(d)
+    names = transfer_names(d)
     head = [
         "backend",
         "seed",
@@ -176,10 +332,12 @@ def run_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "status",
         "budget asked",
         "trials spent",
+        "stopped early",
         "simulated s" if table else "epochs",
         "wall s",
         f"incumbent {d['metric']}",
         "true acc" if table else "test acc",
+        *[f"{name} true acc" for name in names.values()],
         "hypervolume",
     ]
     rows = []
@@ -197,13 +355,42 @@ def run_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 r["status"],
                 limits,
                 fmt_num(sp.get("trials")),
+                r.get("stopped_early") or "no",
                 fmt_num(sp.get("simulated_s" if table else "epochs")),
                 fmt_num(sp.get("wall_s"), 3),
                 fmt_num(inc.get("objectives", [None])[0]),
                 fmt_num(inc.get("true_accuracy" if table else "test_accuracy")),
+                *[fmt_num((r.get("transfer") or {}).get(ds)) for ds in names],
                 fmt_num(r.get("hypervolume")),
             ]
         )
+    return head, rows
+
+
+def stopped_early(d: dict[str, Any]) -> bool:
+    """Whether some run ended on its own short of its trial budget (then the report has :func:`stopped_rows`)."""
+    return any(r.get("stopped_early") for r in d["runs"])
+
+
+def stopped_rows(d: dict[str, Any], shown: int = 5) -> tuple[list[str], list[list[str]]]:
+    """Per backend: how many of its runs stopped early, short of their trial budget, and why.
+
+    Args:
+        d: Output of ``bench_data``.
+        shown: Reasons quoted per backend.
+
+    Returns:
+        The header and one row per backend with such a run.
+    """
+    head = ["backend", "runs stopped early", "why"]
+    rows = []
+    for b, s in d["backends"].items():
+        short = [r for r in d["runs"] if r["backend"] == b and r.get("stopped_early")]
+        if short:
+            # A few reasons in full; every run's is in the runs' table.
+            reasons = "; ".join(f"seed {r['seed']}: {r['stopped_early']}" for r in short[:shown])
+            more = f"; and {len(short) - shown} more (see the runs)" if len(short) > shown else ""
+            rows.append([b, f"{len(short)}/{s['runs']}", reasons + more])
     return head, rows
 
 
