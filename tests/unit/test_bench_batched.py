@@ -101,6 +101,27 @@ def test_trained_runs_in_one_process_store_what_runs_in_their_own_do(backend, tm
     both_ways(tmp_path / "r.yaml", backend, tmp_path, seeds=2, trials=3)
 
 
+def test_dask_tasks_share_a_warm_process_with_the_same_records(tmp_path):
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    found = {}
+    for executor, per_process in (("local", 1), ("dask", 3)):
+        b = bench(
+            NB201,
+            backends="nni",
+            seeds=3,
+            trials=30,
+            runs_per_process=per_process,
+            executor=executor,
+            store=tmp_path / f"{executor}.sqlite",
+            runs_dir=tmp_path / f"runs-{executor}",
+            progress=False,
+        )
+        found[executor] = trials_by_seed(tmp_path / f"{executor}.sqlite", b.id)
+        # One Dask worker process: its one warm run process did every run.
+        assert len(pids_of(tmp_path / f"{executor}.sqlite", b.id)) == (3 if executor == "local" else 1)
+    assert found["local"] == found["dask"]
+
+
 def _bench_rows(store: Path) -> list[tuple[str, int, str, str]]:
     """(backend, seed, run id, status) of every bench row, read without locking out the writers."""
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30) as db:
@@ -135,7 +156,13 @@ def test_a_killed_batched_worker_loses_only_its_run_in_flight_and_resume_redoes_
     out, err = proc.communicate(timeout=300)
     assert proc.returncode != 0  # one run crashed: the benchmark says so
     latest = {s: (r, st) for b, s, r, st in _bench_rows(store)}
-    assert {s: st for s, (r, st) in latest.items()} == {0: "complete", 1: "complete", 2: "crashed", 3: "complete", 4: "complete"}
+    assert {s: st for s, (r, st) in latest.items()} == {
+        0: "complete",
+        1: "complete",
+        2: "crashed",
+        3: "complete",
+        4: "complete",
+    }
     assert "seed 2" in err and "exit code -9" in err, err
     kept = {s: r for s, (r, st) in latest.items() if st == "complete"}
 
