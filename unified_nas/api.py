@@ -260,7 +260,7 @@ def bench(
             None starts a local cluster on 127.0.0.1 with ``jobs`` worker processes.
         runs_per_process: Runs one process does before a fresh one takes over, paying the toolkit's
             imports once (1: a process per run). None: 100 for recipes evaluated by a table or a
-            proxy, 1 for trained ones (see ``docs/benchmarks.md`` for the measurement).
+            proxy, 20 for trained ones (see ``docs/benchmarks.md`` for the measurement).
 
     Returns:
         The :class:`~unified_nas.results.Benchmark`: ids, report files, ``data`` and ``to_pandas()``.

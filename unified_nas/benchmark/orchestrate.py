@@ -24,13 +24,14 @@ from unified_nas.data import Digests
 from unified_nas.recipe import Recipe
 from unified_nas.report.store import ResultsStore
 
-# Runs one warm process does before a fresh one takes over (``--runs-per-process auto``). A looked-up or
-# proxy-scored run costs about a second, and a fresh process 5-10 s of toolkit imports: reuse pays at once;
-# the cap bounds what a toolkit may leak (measured in benchmarks/batched_runs.py). A trained run costs
-# far more than the imports, and reuse gains little: see TRAINED_RUNS_PER_PROCESS.
+# Runs one warm process does before a fresh one takes over (``--runs-per-process auto``). A fresh process
+# spends 5-10 s importing its toolkit. Reuse paid on both kinds of recipe, measured side by side in
+# benchmarks/batched_runs.py: 2.8x on a looked-up benchmark (about a second per run) and 1.9x on a small
+# trained one (3 trials of 2 epochs). The cap bounds what a toolkit may leak: a warm AutoKeras process grew
+# by about 1 MB per looked-up run. A trained run allocates more (models, optimiser state), so its cap is lower.
 LOOKUP_RUNS_PER_PROCESS = 100
+TRAINED_RUNS_PER_PROCESS = 20
 POLL_S = 0.5  # the longest wait for a run's end, and the live view's update interval
-TRAINED_RUNS_PER_PROCESS = 1
 
 
 def runs_per_process(recipe: Recipe, given: int | None) -> int:

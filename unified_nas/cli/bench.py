@@ -66,7 +66,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         metavar="N|auto",
         help="runs one process does one after the other, paying its toolkit's imports once; each run is "
         "as isolated as in a process of its own (default auto: 100 for table and proxy recipes, "
-        "1 for trained ones)",
+        "20 for trained ones)",
     )
     be.add_argument("--threads", type=threads_value, help=THREADS_HELP + "; per run")
     be.add_argument("--device", help=DEVICE_HELP)
