@@ -12,10 +12,15 @@ hyperband) and a grid tuner built the same way. Per trial it:
   traceback) to the run at once;
 * reports the last epoch's metrics to the oracle, the value every backend's
   records carry (keras-tuner would rank trials by their best epoch).
+
+In a run that trains nothing (a table or a proxy answers every trial) no Keras
+model is built at all: the space is declared, not built, and the end-of-search
+reload of the best model fails at once (:class:`NotFitted`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -29,7 +34,11 @@ from autokeras.engine.tuner import AutoTuner
 
 from unified_nas.backends.autokeras.normalize import NativeTrial
 from unified_nas.backends.autokeras.space import declare_hyperparameters, sample_from_values
-from unified_nas.backends.autokeras.workarounds import save_build_config, unchecked_model_size
+from unified_nas.backends.autokeras.workarounds import (
+    ask_again_when_oracle_gives_up,
+    save_build_config,
+    unchecked_model_size,
+)
 from unified_nas.core.errors import TrainingDiverged
 from unified_nas.data import Dataset
 from unified_nas.evaluation.train.keras_protocol import accuracy, compile_model
@@ -37,7 +46,7 @@ from unified_nas.evaluation.train.result import TrialResult
 from unified_nas.models.keras_model import count_trainable
 from unified_nas.network.flops import count_flops
 from unified_nas.recipe import Protocol
-from unified_nas.space import SearchSpace
+from unified_nas.space import SearchSpace, space_size
 
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
 
@@ -55,6 +64,13 @@ class TrialEnv:
     # RunContext.evaluate: (sample, on_epoch, native training) -> result; it decides whether to train.
     evaluate: Callable[..., TrialResult]
     objectives: tuple[tuple[str, str], ...] = (("val_accuracy", "maximize"),)  # (metric, direction), recipe order
+    # recipe.evaluation.trains: False when a table or proxy answers every trial, so no Keras model is ever needed.
+    trains: bool = True
+    stop_early: Callable[[str], None] | None = None  # RunContext.stop_early: why the oracle stopped proposing
+
+
+class NotFitted(Exception):
+    """keras-tuner asked for the weights of a trial that Keras never fitted (looked up, proxy-scored or replayed)."""
 
 
 class UnasTunerMixin:
@@ -76,17 +92,48 @@ class UnasTunerMixin:
         self._result: TrialResult | None = None
         self._compiled: dict[str, Any] = {}
         self.unas_unfitted = 0  # trials answered without a Keras fit (replayed or looked up): no checkpoint
+        self._fitted: set[str] = set()  # ids of the trials Keras fitted (they have a checkpoint)
+        self._decls = unas.space.decls()  # read for every trial's sample: declared once
+        self._space_size = space_size(self._decls)  # math.inf for a continuous range
         super().__init__(*args, **kwargs)
+        ask_again_when_oracle_gives_up(self.oracle, self._enumerated, self._stop_early)  # ORACLE_GIVES_UP_AK300
+
+    def _stop_early(self, reason: str) -> None:
+        if self.unas.stop_early is not None:
+            self.unas.stop_early(reason)
+
+    def _enumerated(self) -> str | None:
+        """Why no sample is left to propose, once the oracle's trials cover the whole (finite) space."""
+        size = self._space_size
+        if len(self.oracle.trials) < size:  # fewer trials than samples: some are untried, whatever they were
+            return None
+        tried = {json.dumps(self._sample(t.hyperparameters), sort_keys=True) for t in self.oracle.trials.values()}
+        return f"all {size} samples of the space were tried" if len(tried) >= size else None
 
     def _sample(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
-        return sample_from_values(self.unas.space.decls(), hp.values)
+        return sample_from_values(self._decls, hp.values)
 
     # -- build and fit -------------------------------------------------------------------------------
     def _try_build(self, hp: keras_tuner.HyperParameters) -> Any:
         if self.unas_search_begun:
             return super()._try_build(hp)  # type: ignore[misc]
+        # AutoTuner.search builds the default architecture once to register the space (and ignores the model).
+        if not self.unas.trains:  # no trial of this run is fitted: declaring the space is all the oracle needs
+            self._declare(hp)
+            return None
         with unchecked_model_size(self):  # INITIAL_BUILD_SIZE_CHECK_AK300
             return super()._try_build(hp)  # type: ignore[misc]
+
+    def load_model(self, trial: keras_tuner.engine.trial.Trial) -> Any:
+        """keras-tuner's reload of a trial's best weights (AutoTuner.search, after the last trial).
+
+        Raises:
+            NotFitted: The trial has no checkpoint: it was never fitted by Keras. Raised before the
+                model is built, which would be wasted (keras-tuner's own load fails on the missing file).
+        """
+        if trial.trial_id not in self._fitted:
+            raise NotFitted(f"trial {trial.trial_id} was not fitted by Keras: no weights to load")
+        return super().load_model(trial)  # type: ignore[misc]
 
     def _seed(self) -> None:
         # Before every build: weights depend on the architecture and seed only. It also reseeds Python's and
@@ -118,7 +165,9 @@ class UnasTunerMixin:
             return self._fit(trial, sample, *args, **kwargs)
 
         result = self.unas.evaluate(sample, None, own_training)
-        if not fitted:  # answered without training: no Keras model was built or fitted
+        if fitted:
+            self._fitted.add(trial.trial_id)
+        else:  # answered without training: no Keras model was built or fitted
             self.unas_unfitted += 1
             self._declare(trial.hyperparameters)
         self._history, self._result = list(result.history), result

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # On Keras's torch backend TensorFlow is still imported when installed:
@@ -64,6 +64,72 @@ def unchecked_model_size(tuner: Any) -> Iterator[None]:
         yield
     finally:
         tuner.max_model_size = saved
+
+
+# keras-tuner's random oracles give up once `_max_collisions` (20) draws in a
+# row were samples already tried, and AutoKeras's GreedyOracle.populate_space
+# once 20 of its stages did (keras-tuner==1.4.8, autokeras==3.0.0; greedy.py,
+# populate_space). Either returns STOPPED and the search ends quietly short of
+# max_trials while untried samples remain: recipes/nb201_cifar10.yaml, greedy,
+# seed 5 stopped after 71 of 100 trials in 15,625 architectures, the
+# incumbent's neighbourhood used up. Asked again, the oracle goes on with its
+# own procedure from where its random streams stand, as if its draws (random)
+# or stages (greedy) before giving up were ORACLE_ROUNDS + 1 times as many:
+# what it proposed before the first give-up is unchanged. A space whose every
+# sample has been tried is not asked again.
+ORACLE_GIVES_UP_AK300 = "autokeras==3.0.0, keras-tuner==1.4.8"
+ORACLE_ROUNDS = 20  # populate_space calls after the first give-up, each its own 20 stages or 21 draws
+
+
+def give_up_reason(oracle: Any, rounds: int) -> str:
+    """One line naming why the oracle stopped proposing (ORACLE_GIVES_UP_AK300)."""
+    from autokeras.tuners.greedy import GreedyOracle  # deferred: Keras fixes its backend when first imported
+
+    limit = oracle._max_collisions
+    if isinstance(oracle, GreedyOracle):
+        return (
+            f"AutoKeras's greedy oracle drew only tried samples in {rounds + 1} x {limit} stages "
+            f"of {limit + 1} draws (keras-tuner's collision limit is {limit})"
+        )
+    return f"keras-tuner's {type(oracle).__name__} drew only tried samples in {rounds + 1} x {limit + 1} draws"
+
+
+def ask_again_when_oracle_gives_up(
+    oracle: Any, enumerated: Callable[[], str | None], stop_early: Callable[[str], None]
+) -> None:
+    """Asks a random or greedy oracle again when it gives up early (ORACLE_GIVES_UP_AK300); says why it stops.
+
+    Other oracles (grid, Hyperband) stop for their own reasons: only the reason is recorded.
+
+    Args:
+        oracle: The tuner's oracle, before the search starts.
+        enumerated: Why the oracle cannot propose more when every sample of the space has been tried
+            (None while some remain, or the space is continuous).
+        stop_early: Called with one line when the oracle stops proposing (``RunContext.stop_early``).
+    """
+    import keras_tuner  # deferred, as AutoKeras: Keras fixes its backend when first imported (__init__.prepare)
+    from autokeras.tuners.greedy import GreedyOracle
+
+    populate = oracle.populate_space
+    stopped = keras_tuner.engine.trial.TrialStatus.STOPPED
+    retried = isinstance(
+        oracle, (GreedyOracle, keras_tuner.oracles.RandomSearchOracle, keras_tuner.oracles.BayesianOptimizationOracle)
+    )
+
+    def populate_space(trial_id: str) -> dict[str, Any]:
+        response = populate(trial_id)
+        rounds = ORACLE_ROUNDS if retried else 0
+        done = 0
+        while response["status"] == stopped and done < rounds and enumerated() is None:
+            response, done = populate(trial_id), done + 1
+        if response["status"] == stopped:
+            why = enumerated()
+            if why is None:
+                why = give_up_reason(oracle, done) if retried else f"keras-tuner's {type(oracle).__name__} stopped"
+            stop_early(why)
+        return response
+
+    oracle.populate_space = populate_space
 
 
 @contextlib.contextmanager

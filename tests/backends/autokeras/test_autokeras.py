@@ -200,9 +200,11 @@ def test_trials_answered_without_training_propose_what_built_ones_do(strategy, m
 
     The same table search twice: as shipped, and with the tuner's own build
     (``_try_build``, what keras-tuner runs for a trained trial) in place of
-    the declaration. The greedy and Bayesian oracles learn from the trials'
+    the declaration, for the trials and for the build AutoKeras registers the
+    space with. The greedy and Bayesian oracles learn from the trials'
     hyperparameters and draw from the RNGs a build reseeds, so any difference
-    would change later samples (and make a resumed run diverge).
+    would change later samples (and make a resumed run diverge); the space
+    the oracle holds must be the same too.
     """
     from unified_nas.backends.autokeras.tuner import UnasTunerMixin
 
@@ -213,3 +215,9 @@ def test_trials_answered_without_training_propose_what_built_ones_do(strategy, m
     built = run_on("autokeras", recipe, store, tmp_path, strategy=strategy, trials=8, seed=1)
     assert [t.sample for t in declared.trials] == [t.sample for t in built.trials]
     assert len({json.dumps(t.sample, sort_keys=True) for t in declared.trials}) > 1
+
+    def space(report):
+        oracle = tmp_path / "runs" / report.run_id / "autokeras" / "oracle.json"
+        return json.loads(oracle.read_text())["hyperparameters"]
+
+    assert space(declared) == space(built)
