@@ -23,29 +23,29 @@ def _nb201():
 
 
 def test_oracle_give_up_workaround_spends_the_budget_and_is_still_needed(monkeypatch, store, tmp_path):
-    """ORACLE_GIVES_UP_AK300: stock AutoKeras's greedy oracle stops NAS-Bench-201 seed 5 after 71 of 100 trials.
+    """ORACLE_GIVES_UP_AK300: stock AutoKeras's greedy oracle stops NAS-Bench-201 seed 3 after 58 of 100 trials.
 
-    Asked again when it gives up, the same oracle spends all 100, proposing
-    the same 71 first samples (the workaround acts only where it stopped) and
+    (Without the workaround 6 of seeds 0-7 stop short, after 56-98 trials.) Asked again when it gives up,
+    the same oracle spends all 100, proposing the same 58 first samples (the workaround acts only where it stopped) and
     no sample twice; two such runs propose the same samples (per seed
     deterministic). Drop the workaround when the stock run spends 100.
     """
     from unified_nas.backends.autokeras import workarounds
 
     recipe = _nb201()
-    spent = run_on("autokeras", recipe, store, tmp_path, strategy="greedy", trials=100, seed=5)
-    again = run_on("autokeras", recipe, store, tmp_path, strategy="greedy", trials=100, seed=5)
+    spent = run_on("autokeras", recipe, store, tmp_path, strategy="greedy", trials=100, seed=3)
+    again = run_on("autokeras", recipe, store, tmp_path, strategy="greedy", trials=100, seed=3)
     monkeypatch.setattr(workarounds, "ORACLE_ROUNDS", 0)
-    stock = run_on("autokeras", recipe, store, tmp_path, strategy="greedy", trials=100, seed=5)
+    stock = run_on("autokeras", recipe, store, tmp_path, strategy="greedy", trials=100, seed=3)
 
-    assert stock.status == "complete" and len(stock.trials) == 71
+    assert stock.status == "complete" and len(stock.trials) == 58
     assert stock.stopped_early == (
-        "71 of 100 trials: AutoKeras's greedy oracle drew only tried samples in 1 x 20 stages of 21 draws "
+        "58 of 100 trials: AutoKeras's greedy oracle drew only tried samples in 1 x 20 stages of 21 draws "
         "(keras-tuner's collision limit is 20)"
     )
     assert spent.status == "complete" and len(spent.trials) == 100 and spent.stopped_early is None
     samples = [t.sample for t in spent.trials]
-    assert samples[:71] == [t.sample for t in stock.trials]
+    assert samples[:58] == [t.sample for t in stock.trials]
     assert len({json.dumps(s, sort_keys=True) for s in samples}) == 100
     assert [t.sample for t in again.trials] == samples
 
