@@ -157,6 +157,9 @@ class Pool:
 
         Returns:
             The process doing it.
+
+        Raises:
+            OSError: A new process ended before it took the run (its log says why).
         """
         job = {**job, "log": str(log)}
         idle = self.idle.get(pool_key(job), [])
