@@ -26,7 +26,7 @@ from unified_nas.report.store import ResultsStore
 
 # Runs one warm process does before a fresh one takes over (``--runs-per-process auto``). A fresh process
 # spends 5-10 s importing its toolkit. Reuse paid on both kinds of recipe, measured side by side in
-# benchmarks/batched_runs.py: 2.8x on a looked-up benchmark (about a second per run) and 1.9x on a small
+# benchmarks/batched_runs.py: 2.8x on a looked-up benchmark (about a second per run) and 1.8x on a small
 # trained one (3 trials of 2 epochs). The cap bounds what a toolkit may leak: a warm AutoKeras process grew
 # by about 1 MB per looked-up run. A trained run allocates more (models, optimiser state), so its cap is lower.
 LOOKUP_RUNS_PER_PROCESS = 100
