@@ -3,9 +3,12 @@
 Bundled (real, shipped with scikit-learn, no download): ``digits`` (1797 8x8
 grey images, 10 classes, as ``(N, 8, 8, 1)`` channels-last in [0, 1]),
 ``iris``, ``wine``, ``breast_cancer`` (tabular, standardised with the training
-split's mean and std). User data: ``.npz`` with arrays ``x`` and ``y`` (images
-as ``(N, H, W[, C])``, channels last; uint8 is scaled to [0, 1]) or ``.csv``
-with a header and a ``target`` column.
+split's mean and std). Installed by a package manager
+(:mod:`unified_nas.data.builtin`): ``fashion_mnist`` and ``mnist``, 28x28 grey
+images with their official test split. User data: ``.npz`` with arrays ``x``
+and ``y`` (images as ``(N, H, W[, C])``, channels last; uint8 is scaled to
+[0, 1]), ``.csv`` with a header and a ``target`` column, a folder of class
+folders of PNG/JPEG images, or a folder of IDX files.
 
 User files are checked before use (:mod:`unified_nas.data.files`), each
 problem a one-line RecipeError naming ``data.path`` or ``data.target``.
@@ -29,7 +32,10 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from unified_nas.core.errors import RecipeError, UserError
-from unified_nas.data.files import check_arrays, read_user_data
+from unified_nas.data.builtin import IMAGE_SETS
+from unified_nas.data.files import check_arrays, checked_folder, read_user_data, resolve_data_path
+from unified_nas.data.idx import read_idx_folder
+from unified_nas.data.images import read_image_folder, resize_array
 from unified_nas.recipe.sections import DataSpec
 
 if TYPE_CHECKING:
@@ -94,7 +100,7 @@ class SplitInfo:
 
     seed: int
     val: float
-    test: float
+    test: float | None  # None: the data set's official test split
     sizes: dict[str, int]
     sha256: str
 
@@ -116,6 +122,9 @@ class Dataset:
     split: SplitInfo
     content_sha256: str = ""  # of the features and labels as loaded, before the split
     input_transform: InputTransform | None = None  # None: identity (a table's stand-in has no real inputs)
+    class_names: tuple[str, ...] | None = None  # by label index, where the source names its classes
+    examples: int = 0  # in the source, before any subsample
+    subsample: int | None = None  # examples kept by data.subsample (stratified, seeded by the split seed)
 
     @property
     def digests(self) -> dict[str, str]:
@@ -136,32 +145,94 @@ class Dataset:
             "num_classes": self.num_classes,
             "split": asdict(self.split),
             "content_sha256": self.content_sha256,
+            "examples": self.examples or sum(self.split.sizes.values()),
+            "subsample": self.subsample,
+            "classes": list(self.class_names) if self.class_names is not None else None,
         }
 
 
-def _load_raw(spec: DataSpec, base_dir: Path) -> tuple[str, np.ndarray, np.ndarray, float]:
-    """Name, features (scaled: see the returned divisor), raw labels, and the divisor applied to raw values."""
+@dataclass(frozen=True)
+class _Raw:
+    """A data set as read, before subsampling and the split."""
+
+    name: str
+    x: np.ndarray  # float32 features, channels last (uint8 pixels already divided by ``divisor``)
+    y: np.ndarray  # raw labels
+    divisor: float  # raw value -> feature
+    classes: tuple[str, ...] | None = None  # names by label index, where the source names them
+    n_train: int | None = None  # rows from this index on are the official test split; None: no such split
+
+
+def _idx_raw(name: str, folder: Path, classes: tuple[str, ...] | None, size: tuple[int, int] | None) -> _Raw:
+    x, y, n_train = read_idx_folder(folder)
+    images = x[..., None]
+    if size is not None:
+        images = resize_array(images, size)
+    checked = check_arrays(images, y, name, "data.path", "data.path", lambda i: f"{name} image {i}")
+    if classes is not None and int(y.max()) >= len(classes):
+        raise RecipeError("data.path", f"{name}: a label is {int(y.max())}, but there are {len(classes)} classes")
+    return _Raw(name, checked, y, 255.0, classes, n_train)
+
+
+def _load_raw(spec: DataSpec, base_dir: Path) -> _Raw:
+    if spec.name in IMAGE_SETS:
+        image_set = IMAGE_SETS[spec.name]
+        return _idx_raw(spec.name, checked_folder(image_set.folder(spec.name), "idx"), image_set.classes, spec.image_size)
     if spec.name is not None:
         from sklearn import datasets  # deferred: keeps `import unified_nas` light
 
         if spec.name == "digits":
             d = datasets.load_digits()
             x, y, divisor = (d.images / 16.0)[..., None].astype(np.float32), d.target, 16.0
+            if spec.image_size is not None:
+                x, divisor = resize_array(x, spec.image_size), 16.0
         else:
-            loader = {
-                "iris": datasets.load_iris,
-                "wine": datasets.load_wine,
-                "breast_cancer": datasets.load_breast_cancer,
-            }[spec.name]
-            d = loader()
+            d = getattr(datasets, f"load_{spec.name}")()  # one of TABULAR_SETS
             x, y, divisor = d.data.astype(np.float32), d.target, 1.0
         checked = check_arrays(x, y, spec.name, "data.name", "data.name", lambda i: f"{spec.name} row {i}")
-        return spec.name, checked, y, divisor
-    return read_user_data(cast(str, spec.path), spec.target, base_dir)  # a recipe gives exactly one of name, path
+        return _Raw(spec.name, checked, y, divisor)
+    path = resolve_data_path(cast(str, spec.path), base_dir)  # a recipe gives exactly one of name, path
+    if path.is_dir() or spec.format in ("folder", "idx"):
+        folder = checked_folder(path, spec.format)
+        if spec.format == "idx":
+            return _idx_raw(folder.name, folder, None, spec.image_size)
+        images, labels, classes = read_image_folder(folder, spec.image_size, spec.channels)
+        checked = check_arrays(images, labels, folder.name, "data.path", "data.path", lambda i: f"image {i}")
+        return _Raw(folder.name, checked, labels, 255.0, tuple(classes))
+    name, x, y, divisor = read_user_data(path, spec.target, spec.format)
+    if spec.image_size is not None:
+        if x.ndim != 4:
+            raise RecipeError("data.image_size", f"{name} holds features, not images")
+        x = resize_array(x, spec.image_size)
+    return _Raw(name, x, y, divisor)
+
+
+def _subsample(raw: _Raw, n: int, seed: int) -> _Raw:
+    """A stratified, seeded subset of ``n`` rows, taken from the training and test parts in proportion."""
+    from sklearn.model_selection import train_test_split
+
+    total = len(raw.y)
+    if n >= total:
+        raise RecipeError("data.subsample", f"{n} is not fewer than {raw.name}'s {total} examples")
+    parts = [np.arange(total)] if raw.n_train is None else [np.arange(raw.n_train), np.arange(raw.n_train, total)]
+    keep: list[np.ndarray] = []
+    for part in parts:
+        share = n - sum(len(k) for k in keep) if part is parts[-1] else round(n * len(part) / total)
+        try:
+            kept, _ = train_test_split(part, train_size=share, random_state=seed, stratify=raw.y[part])
+        except ValueError as e:
+            raise RecipeError("data.subsample", f"cannot take {n} of {raw.name}: {' '.join(str(e).split())}") from None
+        keep.append(np.sort(kept))
+    rows = np.concatenate(keep)
+    n_train = None if raw.n_train is None else len(keep[0])
+    return _Raw(raw.name, raw.x[rows], raw.y[rows], raw.divisor, raw.classes, n_train)
 
 
 def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
     """Loads and splits a data set (stratified, seeded by ``spec.split_seed``).
+
+    A data set with an official test split (``fashion_mnist``, ``mnist``, an IDX folder)
+    keeps it as the test split, and validation is carved from its training part.
 
     Args:
         spec: The recipe's data section.
@@ -171,25 +242,35 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
         The split data set.
 
     Raises:
-        RecipeError: Naming ``data.path`` or ``data.target``, if the file is missing, not a
+        RecipeError: Naming the ``data`` field, if the file is missing, not a
             regular file, too large (:data:`MAX_CSV_BYTES`, :data:`MAX_NPZ_BYTES`), corrupt,
             or its content is unusable: shapes or lengths that do not match, non-finite
             features, labels that are not whole numbers or names, fewer than two classes,
-            or a class too small for the stratified split.
+            or a class too small for the stratified split; an image folder or image that
+            :mod:`unified_nas.data.images` refuses; an IDX file :mod:`unified_nas.data.idx` refuses.
+        UserError: A built-in data set that is not installed (the message says how to install it).
     """
     from sklearn.model_selection import train_test_split
 
-    name, x, y_raw, divisor = _load_raw(spec, Path(base_dir))
+    raw = _load_raw(spec, Path(base_dir))
+    examples = len(raw.y)
+    if spec.subsample is not None:
+        raw = _subsample(raw, spec.subsample, spec.split_seed)
+    name, x, y_raw, divisor = raw.name, raw.x, raw.y, raw.divisor
     # The split digest covers which rows go where; this one the values themselves (a resume checks both).
     content = hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes())
     content.update(np.asarray(y_raw).astype(str).tobytes())
     classes, y = np.unique(y_raw, return_inverse=True)
     idx = np.arange(len(y))
     try:
-        rest, test = train_test_split(idx, test_size=spec.test, random_state=spec.split_seed, stratify=y)
-        train, val = train_test_split(
-            rest, test_size=spec.val / (1 - spec.test), random_state=spec.split_seed, stratify=y[rest]
-        )
+        if raw.n_train is None:
+            rest, test = train_test_split(
+                idx, test_size=cast(float, spec.test), random_state=spec.split_seed, stratify=y
+            )
+            val_share = spec.val / (1 - cast(float, spec.test))
+        else:
+            rest, test, val_share = idx[: raw.n_train], idx[raw.n_train :], spec.val
+        train, val = train_test_split(rest, test_size=val_share, random_state=spec.split_seed, stratify=y[rest])
     except ValueError as e:
         raise RecipeError("data", f"cannot split {name}: {' '.join(str(e).split())}") from None
     kind = "image" if x.ndim == 4 else "tabular"
@@ -213,8 +294,12 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
     info = SplitInfo(
         spec.split_seed, spec.val, spec.test, {"train": len(train), "val": len(val), "test": len(test)}, digest[:16]
     )
-    x = x.astype(np.float32)
+    x = np.asarray(x, np.float32)
     y = y.astype(np.int64)
+    if raw.classes is not None:
+        names: tuple[str, ...] | None = tuple(raw.classes[int(c)] for c in classes)
+    else:
+        names = tuple(str(c) for c in classes) if classes.dtype.kind in "US" else None
     return Dataset(
         name,
         kind,
@@ -229,6 +314,9 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
         info,
         content.hexdigest()[:16],
         transform,
+        names,
+        examples,
+        spec.subsample,
     )
 
 

@@ -1,4 +1,4 @@
-"""Reading a user's data file safely: ``.npz`` or ``.csv``, bounded, checked, never quoted.
+"""Reading a user's data file safely: ``.npz`` or ``.csv``, bounded, checked, never quoted; data folders' roots.
 
 Every problem is a one-line RecipeError naming ``data.path`` or
 ``data.target`` and never quoting the file's content (a wrong path may point
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import array
 import math
+import os
 import re
 import stat
 import zipfile
@@ -38,26 +39,71 @@ def _size_text(n: int) -> str:
     return f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n} bytes"
 
 
-def _user_file(path_text: str, base_dir: Path) -> Path:
-    """The data file: an existing regular file of a supported format within the size limit."""
+def resolve_data_path(path_text: str, base_dir: Path) -> Path:
+    """The recipe's ``data.path`` as a path that exists (relative to the recipe's folder unless absolute).
+
+    Raises:
+        RecipeError: Naming ``data.path``: nothing is there, or it cannot be read.
+    """
     path = Path(path_text) if Path(path_text).is_absolute() else base_dir / path_text
     label = file_label(path)
     try:
-        st = path.stat()
+        path.stat()
     except FileNotFoundError:
         raise RecipeError("data.path", f"{label} does not exist") from None
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
         raise RecipeError(
             "data.path", f"cannot read {label}: {getattr(e, 'strerror', None) or 'invalid path'}"
         ) from None
-    if path.suffix not in (".npz", ".csv"):
-        raise RecipeError("data.path", f"{shown(path.suffix or path.name)} is not a supported format (.npz, .csv)")
+    return path
+
+
+def checked_folder(path: Path, data_format: str | None) -> Path:
+    """A data folder (image class folders or IDX files), resolved: the root no entry may link out of.
+
+    Raises:
+        RecipeError: Naming ``data.path``: it is not a folder.
+    """
+    if not path.is_dir():
+        raise RecipeError("data.path", f"{file_label(path)} is not a folder (format {data_format} reads a folder)")
+    return Path(os.path.realpath(path))
+
+
+def inside(root: Path, path: Path, field: str = "data.path") -> Path:
+    """``path`` with links resolved, refused unless it stays inside ``root`` (itself resolved).
+
+    Args:
+        root: The resolved data folder.
+        path: An entry found in it.
+        field: The recipe field errors name.
+
+    Returns:
+        The resolved path.
+
+    Raises:
+        RecipeError: The path (through a symbolic link) leads out of the folder.
+    """
+    real = Path(os.path.realpath(path))
+    if real != root and root not in real.parents:
+        raise RecipeError(field, f"{file_label(path.relative_to(root))} is a link out of the data folder")
+    return real
+
+
+def _user_file(path: Path, data_format: str | None) -> tuple[Path, str]:
+    """The data file and its format: an existing regular file of a supported format within the size limit."""
+    label = file_label(path)
+    suffix = f".{data_format}" if data_format in ("npz", "csv") else path.suffix
+    if suffix not in (".npz", ".csv"):
+        raise RecipeError(
+            "data.path", f"{shown(path.suffix or path.name)} is not a supported format (.npz, .csv, or a folder)"
+        )
+    st = path.stat()
     if not stat.S_ISREG(st.st_mode):
         raise RecipeError("data.path", f"{label} is not a regular file")
-    limit = MAX_NPZ_BYTES if path.suffix == ".npz" else MAX_CSV_BYTES
+    limit = MAX_NPZ_BYTES if suffix == ".npz" else MAX_CSV_BYTES
     if st.st_size > limit:
         raise RecipeError("data.path", f"{file_label(path.name)} is larger than {_size_text(limit)}")
-    return path
+    return path, suffix
 
 
 def _read_npy(zf: zipfile.ZipFile, key: str, label: str) -> np.ndarray:
@@ -272,13 +318,15 @@ def check_arrays(
     return x
 
 
-def read_user_data(path_text: str, target: str, base_dir: Path) -> tuple[str, np.ndarray, np.ndarray, float]:
+def read_user_data(
+    data_path: Path, target: str, data_format: str | None = None
+) -> tuple[str, np.ndarray, np.ndarray, float]:
     """Reads and checks a user's data file.
 
     Args:
-        path_text: The recipe's ``data.path`` (relative to ``base_dir`` unless absolute).
+        data_path: The file (:func:`resolve_data_path`).
         target: The label column of a CSV file.
-        base_dir: The recipe's folder.
+        data_format: ``npz`` or ``csv``; None: from the file's suffix.
 
     Returns:
         The file's stem (the data set's name), features, labels, and the divisor that turned
@@ -287,9 +335,9 @@ def read_user_data(path_text: str, target: str, base_dir: Path) -> tuple[str, np
     Raises:
         RecipeError: Naming ``data.path`` or ``data.target`` and the cause.
     """
-    path = _user_file(path_text, base_dir)
+    path, suffix = _user_file(data_path, data_format)
     label = file_label(path.name)
-    if path.suffix == ".npz":
+    if suffix == ".npz":
         x, y = _load_npz(path)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]  # (N, 1) label columns, as Keras ships them

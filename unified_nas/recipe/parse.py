@@ -22,6 +22,9 @@ from unified_nas.core.metrics import METRICS, Bound
 from unified_nas.core.text import shown
 from unified_nas.recipe.sections import (
     BUILTIN,
+    DATA_FORMATS,
+    OFFICIAL_TEST,
+    PRECISIONS,
     SCHEDULES,
     SPEC_RE,
     SPEC_RULE,
@@ -113,18 +116,34 @@ def _reject_non_finite(raw: Any) -> None:
             stack.extend((f"{path}[{i}]", x) for i, x in enumerate(v))
 
 
+MAX_IMAGE_SIDE = 1024  # data.image_size: pixels per side an image is resized to
+MAX_SUBSAMPLE = 10_000_000
+
+
 def _parse_data(raw: Any) -> DataSpec:
     raw = as_mapping("data", raw)
-    reject_unknown("data", raw, ("name", "path", "target", "val", "test", "split_seed"))
+    reject_unknown(
+        "data",
+        raw,
+        ("name", "path", "format", "image_size", "channels", "subsample", "target", "val", "test", "split_seed"),
+    )
     if ("name" in raw) == ("path" in raw):
-        raise RecipeError("data", "give exactly one of name (" + ", ".join(BUILTIN) + ") or path (.npz/.csv)")
+        raise RecipeError("data", "give exactly one of name (" + ", ".join(BUILTIN) + ") or path (a file or folder)")
     if "name" in raw and raw["name"] not in BUILTIN:
         raise RecipeError("data.name", f"{shown(raw['name'])} is not one of {', '.join(BUILTIN)}")
+    if "format" in raw and "path" not in raw:
+        raise RecipeError("data.format", "applies to data.path only (a built-in data set has its own)")
+    if raw.get("format", "npz") not in DATA_FORMATS:
+        raise RecipeError("data.format", f"{shown(raw['format'])} is not one of {', '.join(DATA_FORMATS)}")
+    official = raw.get("name") in OFFICIAL_TEST or raw.get("format") == "idx"
+    if official and "test" in raw:
+        where = raw.get("name") or "an IDX folder"
+        raise RecipeError("data.test", f"{where} has an official test split, which stays the test split; remove data.test")
     for k in ("val", "test"):
         why = is_number(0, 1, low_open=True, high_open=True)(raw.get(k, 0.2))
         if why:
             raise RecipeError(f"data.{k}", why)
-    if raw.get("val", 0.2) + raw.get("test", 0.2) >= 1:
+    if raw.get("val", 0.2) + (0 if official else raw.get("test", 0.2)) >= 1:
         raise RecipeError("data", "val + test must leave something to train on")
     _check_seed("data.split_seed", raw.get("split_seed", 0))
     if "path" in raw and (not isinstance(raw["path"], str) or not raw["path"] or "\0" in raw["path"]):
@@ -132,18 +151,36 @@ def _parse_data(raw: Any) -> DataSpec:
     target = raw.get("target", "target")
     if isinstance(target, bool) or not isinstance(target, (str, int)) or target == "":
         raise RecipeError("data.target", f"{shown(target)} is not a column name")
+    size = raw.get("image_size")
+    if size is not None:
+        side = [size, size] if not isinstance(size, list) else size
+        if len(side) != 2 or any(is_int(1, MAX_IMAGE_SIDE)(v) for v in side):
+            raise RecipeError(
+                "data.image_size", f"{shown_value(size)} is not a size: one side or [height, width], 1..{MAX_IMAGE_SIDE}"
+            )
+        size = (int(side[0]), int(side[1]))
+    if raw.get("channels") not in (None, 1, 3) or isinstance(raw.get("channels"), bool):
+        raise RecipeError("data.channels", f"{shown_value(raw['channels'])} is not 1 (grey) or 3 (RGB)")
+    if raw.get("subsample") is not None:
+        why = is_int(2, MAX_SUBSAMPLE)(raw["subsample"])
+        if why:
+            raise RecipeError("data.subsample", why)
     return DataSpec(
         name=raw.get("name"),
         path=raw.get("path"),
         target=str(target),
         val=float(raw.get("val", 0.2)),
-        test=float(raw.get("test", 0.2)),
+        test=None if official else float(raw.get("test", 0.2)),
         split_seed=raw.get("split_seed", 0),
+        format=raw.get("format"),
+        image_size=size,
+        channels=raw.get("channels"),
+        subsample=raw.get("subsample"),
     )
 
 
 def _parse_protocol(raw: Mapping[str, Any]) -> Protocol:
-    reject_unknown("training", raw, ("epochs", "schedule", "patience", "loss") + TRAINING_HPARAMS)
+    reject_unknown("training", raw, ("epochs", "schedule", "patience", "loss", "precision") + TRAINING_HPARAMS)
     for key, low in (("epochs", 1), ("patience", 1)):
         if key in raw and raw[key] is not None:
             why = is_int(low, MAX_EPOCHS)(raw[key])
@@ -153,8 +190,13 @@ def _parse_protocol(raw: Mapping[str, Any]) -> Protocol:
         raise RecipeError("training.schedule", f"{shown(raw['schedule'])} is not one of {', '.join(SCHEDULES)}")
     if raw.get("loss", "cross_entropy") != "cross_entropy":
         raise RecipeError("training.loss", f"{shown(raw['loss'])} is not one of cross_entropy")
+    if raw.get("precision", "fp32") not in PRECISIONS:
+        raise RecipeError("training.precision", f"{shown(raw['precision'])} is not one of {', '.join(PRECISIONS)}")
     return Protocol(
-        epochs=raw.get("epochs", 10), schedule=raw.get("schedule", "constant"), patience=raw.get("patience")
+        epochs=raw.get("epochs", 10),
+        schedule=raw.get("schedule", "constant"),
+        patience=raw.get("patience"),
+        precision=raw.get("precision", "fp32"),
     )
 
 

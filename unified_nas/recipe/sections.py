@@ -22,7 +22,10 @@ SPEC_RE = re.compile(r"auto|cpu|cuda(:\d{1,3})?")
 SPEC_RULE = "auto, cpu, cuda or cuda:N"
 
 
-BUILTIN = ("digits", "iris", "wine", "breast_cancer")
+BUILTIN = ("digits", "iris", "wine", "breast_cancer", "fashion_mnist", "mnist")
+OFFICIAL_TEST = ("fashion_mnist", "mnist")  # built-in sets whose own test split is the test split
+PRECISIONS = ("fp32", "bf16")  # training.precision
+DATA_FORMATS = ("npz", "csv", "folder", "idx")  # of data.path: a file's suffix, or a folder's layout
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,12 @@ class DataSpec:
     path: str | None = None
     target: str = "target"
     val: float = 0.2
-    test: float = 0.2
+    test: float | None = 0.2  # None: the data's official test split (fashion_mnist, mnist, an IDX folder)
     split_seed: int = 0
+    format: str | None = None  # of path (DATA_FORMATS); None: from the suffix (.npz/.csv), a folder of class folders
+    image_size: tuple[int, int] | None = None  # (height, width) images are resized to; None: as they are
+    channels: int | None = None  # 1 or 3 for an image folder; None: 1 if every image is grey
+    subsample: int | None = None  # a stratified, seeded subset of this many examples (before the split)
 
 
 @dataclass(frozen=True)
@@ -137,12 +144,14 @@ class Protocol:
         schedule: Learning-rate schedule, ``constant`` or ``cosine`` (over ``epochs``).
         patience: Early stopping on ``val_loss`` after this many epochs without
             improvement; None disables it.
+        precision: ``fp32``, or ``bf16``: mixed precision (bfloat16 autocast, fp32 weights), meant for CUDA.
     """
 
     epochs: int = 10
     schedule: str = "constant"
     patience: int | None = None
     loss: str = "cross_entropy"
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
