@@ -137,6 +137,31 @@ def store(tmp_path):
     s.close()
 
 
+def require_image_set(name: str) -> None:
+    """Skips, with the install command, unless the built-in image data set ``name`` is installed.
+
+    Fails instead under ``UNAS_REQUIRE_IMAGE_DATA=1`` (set by .ci/run, which installs them), so CI
+    never silently skips the tests on real images.
+    """
+    import os
+
+    from unified_nas.core.errors import UserError
+    from unified_nas.data.builtin import IMAGE_SETS
+
+    try:
+        IMAGE_SETS[name].folder(name)
+    except UserError as e:
+        if os.environ.get("UNAS_REQUIRE_IMAGE_DATA", "") not in ("", "0"):
+            pytest.fail(f"UNAS_REQUIRE_IMAGE_DATA is set but {e}", pytrace=False)
+        pytest.skip(str(e))
+
+
+@pytest.fixture()
+def fashion_mnist() -> None:
+    """Requires the real Fashion-MNIST (:func:`require_image_set`)."""
+    require_image_set("fashion_mnist")
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """The SQLAlchemy URL of a real PostgreSQL database, one server for the whole session.

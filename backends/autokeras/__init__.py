@@ -84,6 +84,16 @@ class Backend(BaseBackend[tuple[Any, Any], NativeTrial]):  # (input node, output
         decay = l2_decay_gap(recipe)
         if decay is not None:
             gaps.append(decay)
+        if recipe.protocol.precision != "fp32" and recipe.evaluation.trains:
+            # Keras's mixed precision is a process-wide policy set before any layer is built; a warm run
+            # process would carry it into the next run. Refused rather than half-applied.
+            gaps.append(
+                Gap(
+                    f"training.precision {recipe.protocol.precision}",
+                    "adapter",
+                    "mixed precision is applied by the torch trainer (nni, optuna, reference) only",
+                )
+            )
         if options.extra.get("max_model_size") is not None and not recipe.evaluation.trains:
             ev = recipe.evaluation
             gaps.append(

@@ -103,6 +103,8 @@ def run_oneshot(spec: dict[str, Any], ctx: RunContext, report: Callable[[NativeT
         num_classes=data.num_classes,
         max_epochs=epochs,
         **lightning_accelerator(),  # the run's --device (unified_nas.evaluation.devices)
+        # training.precision: bf16 autocast with fp32 weights, as the torch trainer does it.
+        precision="bf16-mixed" if recipe.protocol.precision == "bf16" else "32-true",
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,

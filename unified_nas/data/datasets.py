@@ -177,7 +177,9 @@ def _idx_raw(name: str, folder: Path, classes: tuple[str, ...] | None, size: tup
 def _load_raw(spec: DataSpec, base_dir: Path) -> _Raw:
     if spec.name in IMAGE_SETS:
         image_set = IMAGE_SETS[spec.name]
-        return _idx_raw(spec.name, checked_folder(image_set.folder(spec.name), "idx"), image_set.classes, spec.image_size)
+        return _idx_raw(
+            spec.name, checked_folder(image_set.folder(spec.name), "idx"), image_set.classes, spec.image_size
+        )
     if spec.name is not None:
         from sklearn import datasets  # deferred: keeps `import unified_nas` light
 
@@ -292,7 +294,11 @@ def load_dataset(spec: DataSpec, base_dir: Path | str = ".") -> Dataset:
         )
     digest = hashlib.sha256(json.dumps([train.tolist(), val.tolist(), test.tolist()]).encode()).hexdigest()
     info = SplitInfo(
-        spec.split_seed, spec.val, spec.test, {"train": len(train), "val": len(val), "test": len(test)}, digest[:16]
+        spec.split_seed,
+        spec.val,
+        spec.test if raw.n_train is None else None,
+        {"train": len(train), "val": len(val), "test": len(test)},
+        digest[:16],
     )
     x = np.asarray(x, np.float32)
     y = y.astype(np.int64)

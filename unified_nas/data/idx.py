@@ -35,12 +35,9 @@ PARTS = ("train", "t10k")  # the training part, then the official test part
 
 
 def _open(path: Path) -> BinaryIO:
-    raw = path.open("rb")
-    if raw.read(2) == b"\x1f\x8b":  # gzip's magic; the name's suffix is not trusted
-        raw.seek(0)
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]  # a readable binary stream
-    raw.seek(0)
-    return raw
+    with path.open("rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"  # gzip's magic; the name's suffix is not trusted
+    return gzip.open(path, "rb") if gzipped else path.open("rb")  # type: ignore[return-value]
 
 
 def read_idx(path: Path, dims: int, field: str = "data.path") -> np.ndarray:
@@ -131,7 +128,8 @@ def read_idx_folder(folder: Path, field: str = "data.path") -> tuple[np.ndarray,
             raise RecipeError(field, f"{file_label(lp.name)} has {len(y)} labels for {len(x)} images")
         if images and x.shape[1:] != images[0].shape[1:]:
             raise RecipeError(
-                field, f"{file_label(ip.name)} holds {x.shape[1]}x{x.shape[2]} images, the training part {images[0].shape[1]}x{images[0].shape[2]}"
+                field,
+                f"{file_label(ip.name)} holds {x.shape[1]}x{x.shape[2]} images, the training part {images[0].shape[1]}x{images[0].shape[2]}",
             )
         images.append(x)
         labels.append(y)

@@ -47,7 +47,7 @@ def _entries(folder: Path, root: Path, field: str) -> list[tuple[str, Path]]:
     return [(n, inside(root, folder / n, field)) for n in names]
 
 
-def list_image_folder(root: Path, field: str = "data.path") -> tuple[list[Path], list[int], list[str]]:
+def list_image_folder(root: Path, field: str = "data.path") -> tuple[list[tuple[str, Path]], list[int], list[str]]:
     """The images of a class-per-subfolder folder, in a fixed order.
 
     Args:
@@ -55,13 +55,13 @@ def list_image_folder(root: Path, field: str = "data.path") -> tuple[list[Path],
         field: The recipe field errors name.
 
     Returns:
-        (image files, their class indices, class names).
+        (images as (``class/file`` name, resolved path), their class indices, class names).
 
     Raises:
         RecipeError: No class folders, a class without images, more than :data:`MAX_IMAGE_FILES`
             images, a link out of the folder, an image that is not a regular file.
     """
-    files: list[Path] = []
+    files: list[tuple[str, Path]] = []
     labels: list[int] = []
     classes: list[str] = []
     for name, sub in _entries(root, root, field):
@@ -75,7 +75,7 @@ def list_image_folder(root: Path, field: str = "data.path") -> tuple[list[Path],
                 raise RecipeError(field, f"{file_label(name + '/' + fname)} is not a regular file")
             if len(files) >= MAX_IMAGE_FILES:
                 raise RecipeError(field, f"{file_label(root.name)} holds more than {MAX_IMAGE_FILES} images")
-            files.append(f)
+            files.append((file_label(f"{name}/{fname}"), f))
             labels.append(len(classes))
             found += 1
         if found == 0:
@@ -83,7 +83,8 @@ def list_image_folder(root: Path, field: str = "data.path") -> tuple[list[Path],
         classes.append(name)
     if len(classes) < 2:
         raise RecipeError(
-            field, f"{file_label(root.name)} has {len(classes)} class folder(s); it needs one subfolder per class, at least 2"
+            field,
+            f"{file_label(root.name)} has {len(classes)} class folder(s); it needs one subfolder per class, at least 2",
         )
     return files, labels, classes
 
@@ -99,10 +100,10 @@ def _decode(path: Path, shown_name: str, size: tuple[int, int] | None, grey: boo
                 w, h = im.size
                 if w * h > MAX_PIXELS_EACH:
                     raise RecipeError(field, f"{shown_name} has {w}x{h} pixels, more than {MAX_PIXELS_EACH}")
-                im = im.convert("L" if grey else "RGB")  # decodes; also drops alpha and expands palettes
-                if size is not None and im.size != (size[1], size[0]):
-                    im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                return np.asarray(im, dtype=np.uint8)
+                pixels = im.convert("L" if grey else "RGB")  # decodes; also drops alpha and expands palettes
+                if size is not None and pixels.size != (size[1], size[0]):
+                    pixels = pixels.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+                return np.asarray(pixels, dtype=np.uint8)
     except RecipeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -116,8 +117,10 @@ def _is_grey(path: Path) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path, formats=FORMATS) as im:
-            return im.mode in GREY_MODES
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=FORMATS) as im:
+                return im.mode in GREY_MODES
     except Exception:  # the decoding pass names the file and the cause
         return True
 
@@ -142,15 +145,13 @@ def read_image_folder(
             more than :data:`MAX_IMAGE_BYTES` of pixels in all.
     """
     files, labels, classes = list_image_folder(root, field)
-    grey = channels == 1 if channels is not None else all(_is_grey(f) for f in files)
+    grey = channels == 1 if channels is not None else all(_is_grey(f) for _, f in files)
     c = 1 if grey else 3
     out: np.ndarray | None = None
-    shape: tuple[int, int] | None = tuple(size) if size is not None else None  # type: ignore[assignment]
-    for i, f in enumerate(files):
-        shown_name = file_label(f.relative_to(root) if root in f.parents else f.name)
-        img = _decode(f, shown_name, shape, grey, field)
+    target = (int(size[0]), int(size[1])) if size is not None else None
+    for i, (shown_name, f) in enumerate(files):
+        img = _decode(f, shown_name, target, grey, field)
         if out is None:
-            shape = (img.shape[0], img.shape[1])
             if len(files) * img.shape[0] * img.shape[1] * c > MAX_IMAGE_BYTES:
                 raise RecipeError(
                     field,

@@ -138,7 +138,9 @@ def _parse_data(raw: Any) -> DataSpec:
     official = raw.get("name") in OFFICIAL_TEST or raw.get("format") == "idx"
     if official and "test" in raw:
         where = raw.get("name") or "an IDX folder"
-        raise RecipeError("data.test", f"{where} has an official test split, which stays the test split; remove data.test")
+        raise RecipeError(
+            "data.test", f"{where} has an official test split, which stays the test split; remove data.test"
+        )
     for k in ("val", "test"):
         why = is_number(0, 1, low_open=True, high_open=True)(raw.get(k, 0.2))
         if why:
@@ -156,7 +158,8 @@ def _parse_data(raw: Any) -> DataSpec:
         side = [size, size] if not isinstance(size, list) else size
         if len(side) != 2 or any(is_int(1, MAX_IMAGE_SIDE)(v) for v in side):
             raise RecipeError(
-                "data.image_size", f"{shown_value(size)} is not a size: one side or [height, width], 1..{MAX_IMAGE_SIDE}"
+                "data.image_size",
+                f"{shown_value(size)} is not a size: one side or [height, width], 1..{MAX_IMAGE_SIDE}",
             )
         size = (int(side[0]), int(side[1]))
     if raw.get("channels") not in (None, 1, 3) or isinstance(raw.get("channels"), bool):
