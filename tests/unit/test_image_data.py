@@ -325,3 +325,21 @@ def test_builtin_image_sets_are_whole_and_named(name):
     # Stratified: each class keeps its share of the training part, to within one image.
     share = np.bincount(np.concatenate([d.y_train, d.y_val])) / 60_000
     assert np.abs(np.bincount(np.concatenate([s.y_train, s.y_val])) - share * 6000).max() <= 1
+
+
+def test_the_run_summary_names_the_classes_and_escapes_hostile_names(tmp_path, store):
+    from tests.conftest import run_on
+    from unified_nas.recipe import load_recipe
+    from unified_nas.report.render import render_table
+
+    image_folder(tmp_path / "imgs", classes=("ok", "bad\x1b[31mred"), per_class=10)
+    (tmp_path / "r.yaml").write_text(
+        "data: {path: imgs, subsample: 16}\nspace: {layer: {op: conv, kernel: 3, width: 4}}\n"
+        "training: {epochs: 1}\nbudget: {trials: 1}\n"
+    )
+    report = run_on("reference", load_recipe(tmp_path / "r.yaml"), store, tmp_path)
+    assert report.data["classes"] == ["bad\x1b[31mred", "ok"] and report.data["examples"] == 20
+    line = next(x for x in render_table(report).splitlines() if x.startswith("data "))
+    assert line == (
+        "data imgs: 20 examples, subsample 16 -> train 9 / val 3 / test 4; 2 classes: 'bad\\x1b[31mred', ok"
+    ), line

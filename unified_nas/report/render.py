@@ -9,6 +9,7 @@ import time
 from typing import Any, cast
 
 from unified_nas.core.metrics import METRICS
+from unified_nas.core.text import file_label
 from unified_nas.report.records import STATUSES, RunReport, TrialRecord
 
 
@@ -90,6 +91,9 @@ def render_table(report: RunReport) -> str:
         f"started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.started_at))}  wall {spent.get('wall_s', 0):.1f}s"
         f"  trials {spent.get('trials', 0)}/{r.budget_asked.get('trials') or '-'} ({status_counts(spent)})",
     ]
+    data_line = _data_text(r.data) if not r.by_table else None
+    if data_line:
+        lines.append(data_line)
     if r.stopped_early:  # beside the budget it explains: fewer trials spent than asked, and why
         lines.append(f"stopped early: {r.stopped_early}")
     if r.constraints:
@@ -184,6 +188,25 @@ def render_table(report: RunReport) -> str:
     ]
     lines += [row + note for row, note in zip(_columns(head, rows), ["", *notes])]
     return "\n".join(lines)
+
+
+def _data_text(data: dict[str, Any]) -> str | None:
+    """The data line: examples, subsample, split sizes, classes (names where the source has them)."""
+    sizes = (data.get("split") or {}).get("sizes")
+    if not sizes:
+        return None
+    official = (data.get("split") or {}).get("test", 0) is None
+    text = f"data {file_label(str(data.get('name')))}: {data.get('examples') or sum(sizes.values()):,} examples"
+    if data.get("subsample"):
+        text += f", subsample {data['subsample']:,}"
+    text += " -> " + " / ".join(f"{k} {v:,}" for k, v in sizes.items())
+    text += " (official test split)" if official else ""
+    names = data.get("classes")
+    text += f"; {data.get('num_classes')} classes"
+    if names:
+        shown_names = ", ".join(file_label(str(n)) for n in names[:10])
+        text += f": {shown_names}{', ...' if len(names) > 10 else ''}"
+    return text
 
 
 def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
