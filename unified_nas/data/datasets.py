@@ -194,7 +194,8 @@ def _load_raw(spec: DataSpec, base_dir: Path) -> _Raw:
         checked = check_arrays(x, y, spec.name, "data.name", "data.name", lambda i: f"{spec.name} row {i}")
         return _Raw(spec.name, checked, y, divisor)
     path = resolve_data_path(cast(str, spec.path), base_dir)  # a recipe gives exactly one of name, path
-    if path.is_dir() or spec.format in ("folder", "idx"):
+    suffix_format = path.suffix[1:] if path.suffix in (".npz", ".csv") else None
+    if spec.format in ("folder", "idx") or (spec.format is None and suffix_format is None and path.is_dir()):
         folder = checked_folder(path, spec.format)
         if spec.format == "idx":
             return _idx_raw(folder.name, folder, None, spec.image_size)
