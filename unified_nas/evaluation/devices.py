@@ -5,8 +5,9 @@ The choice is made once per run, before anything is written
 process in the ``UNAS_DEVICE`` environment variable, so that every trainer
 of the run, in this process or in a trial process NNI starts, reads the
 same value with :func:`current_device`. The torch trainer moves the
-network and the data splits there once per trial, not per batch; NNI's
-one-shot trainer gets the matching Lightning accelerator.
+network there once per trial and the data splits once per data set
+(``trainer.split_tensors``), never per batch; NNI's one-shot trainer gets
+the matching Lightning accelerator.
 
 What runs on the CPU whatever the device: zero-cost proxies and measured
 latency, so that those numbers mean the same on every machine that computes

@@ -12,8 +12,8 @@ import torch
 
 from unified_nas.data import Dataset
 from unified_nas.evaluation.train.result import EpochCallback, TrialResult
-from unified_nas.evaluation.train.trainer import evaluate, train
-from unified_nas.models.torch_model import build_model, count_params, init_weights, to_tensor
+from unified_nas.evaluation.train.trainer import evaluate, split_tensors, train
+from unified_nas.models.torch_model import build_model, count_params, init_weights
 from unified_nas.network.flops import count_flops
 from unified_nas.recipe import Protocol
 from unified_nas.space import SearchSpace
@@ -128,6 +128,7 @@ def train_model(
         flops = count_flops(arch, data.input_shape, data.num_classes)
         history, train_s, stopped = train(model, data, arch.training, protocol, seed, on_epoch)
         last = history[-1]
-        _, test_acc = evaluate(model, to_tensor(data.x_test), torch.from_numpy(data.y_test))
+        x_test, y_test = split_tensors(data, "test", next(model.parameters()).device)  # on the device once per data set
+        _, test_acc = evaluate(model, x_test, y_test, precision=protocol.precision)
     metrics = {k: last[k] for k in ("val_accuracy", "val_loss", "train_loss")}
     return TrialResult(metrics, test_acc, history, params, flops, train_s, stopped)
