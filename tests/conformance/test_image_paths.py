@@ -25,10 +25,8 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import ROOT, unas
-from unified_nas.core.errors import UserError
+from tests.conftest import ROOT, require_image_set, unas
 from unified_nas.data import Dataset, load_dataset
-from unified_nas.data.builtin import IMAGE_SETS
 from unified_nas.recipe import load_recipe
 from unified_nas.report.store import ResultsStore
 from unified_nas.runs.registry import entries
@@ -42,10 +40,7 @@ MAX_PARAMS = 50_000  # about half of fashion_cnn's samples are larger (4k-110k p
 
 @pytest.fixture(autouse=True)
 def _fashion_installed() -> None:
-    try:
-        IMAGE_SETS["fashion_mnist"].folder("fashion_mnist")
-    except UserError as e:  # the message says which package to install
-        pytest.skip(str(e))
+    require_image_set("fashion_mnist")  # skips where it is not installed; fails under .ci/run
 
 
 def _need(backend: str) -> None:

@@ -14,10 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, run_on
+from tests.conftest import ROOT, require_image_set, run_on
 from unified_nas.benchmark.inputs import read_bench_inputs
-from unified_nas.core.errors import UserError
-from unified_nas.data.builtin import IMAGE_SETS
 from unified_nas.recipe import Recipe, parse_recipe
 from unified_nas.runs.registry import entries
 from unified_nas.space import validate_sample
@@ -48,10 +46,7 @@ def _installed(name: str) -> None:
 
 
 def _fashion_installed() -> None:
-    try:
-        IMAGE_SETS["fashion_mnist"].folder("fashion_mnist")
-    except UserError as e:  # the message says which package to install
-        pytest.skip(str(e))
+    require_image_set("fashion_mnist")  # skips where it is not installed; fails under .ci/run
 
 
 def short(name: str, subsample: int = SUBSAMPLE, epochs: int = 1) -> Recipe:
