@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -15,6 +16,13 @@ import pytest
 pytest.register_assert_rewrite("tests.backends.faults")
 
 from unified_nas.recipe import Recipe, load_recipe, parse_recipe  # noqa: E402
+
+# A test session started in the background by a non-interactive shell (`make test &`, a CI script's
+# `( ... & )`) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: the Ctrl-C tests
+# (tests/unit/test_bench_interrupt.py, test_dask_executor.py, the NNI interrupt test) would fail for the
+# wrong reason. Restore Python's own handler; the test processes started from here get it too.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))

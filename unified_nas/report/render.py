@@ -91,11 +91,11 @@ def render_table(report: RunReport) -> str:
         f"started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.started_at))}  wall {spent.get('wall_s', 0):.1f}s"
         f"  trials {spent.get('trials', 0)}/{r.budget_asked.get('trials') or '-'} ({status_counts(spent)})",
     ]
+    if r.stopped_early:  # beside the budget it explains: fewer trials spent than asked, and why
+        lines.append(f"stopped early: {r.stopped_early}")
     data_line = _data_text(r.data) if not r.by_table else None
     if data_line:
         lines.append(data_line)
-    if r.stopped_early:  # beside the budget it explains: fewer trials spent than asked, and why
-        lines.append(f"stopped early: {r.stopped_early}")
     if r.constraints:
         lines.append("constraints: " + ", ".join(_bound_text(b) for b in r.constraints))
     if r.error:
