@@ -343,3 +343,13 @@ def test_the_run_summary_names_the_classes_and_escapes_hostile_names(tmp_path, s
     assert line == (
         "data imgs: 20 examples, subsample 16 -> train 9 / val 3 / test 4; 2 classes: 'bad\\x1b[31mred', ok"
     ), line
+
+
+def test_image_options_on_data_that_are_not_images_are_refused(tmp_path):
+    idx_folder(tmp_path / "d")
+    with pytest.raises(RecipeError, match="^data.channels: applies to a folder of images only"):
+        load_dataset(spec(path="d", format="idx", channels=3), tmp_path)
+    with pytest.raises(RecipeError, match="^data.channels: applies to a folder of images only"):
+        load_dataset(spec(name="digits", channels=1))
+    with pytest.raises(RecipeError, match="^data.image_size: iris holds features, not images$"):
+        load_dataset(spec(name="iris", image_size=8))

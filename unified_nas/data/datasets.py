@@ -175,6 +175,10 @@ def _idx_raw(name: str, folder: Path, classes: tuple[str, ...] | None, size: tup
 
 
 def _load_raw(spec: DataSpec, base_dir: Path) -> _Raw:
+    path = None if spec.name is not None else resolve_data_path(cast(str, spec.path), base_dir)  # one of the two
+    if spec.channels is not None and not _is_image_folder(spec, base_dir):
+        # Only decoded images can be converted; other sources have the channels they hold.
+        raise RecipeError("data.channels", "applies to a folder of images only (other data keep their channels)")
     if spec.name in IMAGE_SETS:
         image_set = IMAGE_SETS[spec.name]
         return _idx_raw(
@@ -187,15 +191,16 @@ def _load_raw(spec: DataSpec, base_dir: Path) -> _Raw:
             d = datasets.load_digits()
             x, y, divisor = (d.images / 16.0)[..., None].astype(np.float32), d.target, 16.0
             if spec.image_size is not None:
-                x, divisor = resize_array(x, spec.image_size), 16.0
+                x = resize_array(x, spec.image_size)
         else:
+            if spec.image_size is not None:
+                raise RecipeError("data.image_size", f"{spec.name} holds features, not images")
             d = getattr(datasets, f"load_{spec.name}")()  # one of TABULAR_SETS
             x, y, divisor = d.data.astype(np.float32), d.target, 1.0
         checked = check_arrays(x, y, spec.name, "data.name", "data.name", lambda i: f"{spec.name} row {i}")
         return _Raw(spec.name, checked, y, divisor)
-    path = resolve_data_path(cast(str, spec.path), base_dir)  # a recipe gives exactly one of name, path
-    suffix_format = path.suffix[1:] if path.suffix in (".npz", ".csv") else None
-    if spec.format in ("folder", "idx") or (spec.format is None and suffix_format is None and path.is_dir()):
+    assert path is not None  # resolved above
+    if spec.format == "idx" or _is_image_folder(spec, base_dir):
         folder = checked_folder(path, spec.format)
         if spec.format == "idx":
             return _idx_raw(folder.name, folder, None, spec.image_size)
@@ -208,6 +213,13 @@ def _load_raw(spec: DataSpec, base_dir: Path) -> _Raw:
             raise RecipeError("data.image_size", f"{name} holds features, not images")
         x = resize_array(x, spec.image_size)
     return _Raw(name, x, y, divisor)
+
+
+def _is_image_folder(spec: DataSpec, base_dir: Path) -> bool:
+    if spec.path is None or spec.format == "idx":
+        return False
+    path = Path(spec.path) if Path(spec.path).is_absolute() else base_dir / spec.path
+    return spec.format == "folder" or (spec.format is None and path.suffix not in (".npz", ".csv") and path.is_dir())
 
 
 def _subsample(raw: _Raw, n: int, seed: int) -> _Raw:
