@@ -176,7 +176,7 @@ def _idx_raw(name: str, folder: Path, classes: tuple[str, ...] | None, size: tup
 
 def _load_raw(spec: DataSpec, base_dir: Path) -> _Raw:
     path = None if spec.name is not None else resolve_data_path(cast(str, spec.path), base_dir)  # one of the two
-    if spec.channels is not None and not _is_image_folder(spec, base_dir):
+    if spec.channels is not None and not _is_image_folder(spec, path):
         # Only decoded images can be converted; other sources have the channels they hold.
         raise RecipeError("data.channels", "applies to a folder of images only (other data keep their channels)")
     if spec.name in IMAGE_SETS:
@@ -200,7 +200,7 @@ def _load_raw(spec: DataSpec, base_dir: Path) -> _Raw:
         checked = check_arrays(x, y, spec.name, "data.name", "data.name", lambda i: f"{spec.name} row {i}")
         return _Raw(spec.name, checked, y, divisor)
     assert path is not None  # resolved above
-    if spec.format == "idx" or _is_image_folder(spec, base_dir):
+    if spec.format == "idx" or _is_image_folder(spec, path):
         folder = checked_folder(path, spec.format)
         if spec.format == "idx":
             return _idx_raw(folder.name, folder, None, spec.image_size)
@@ -215,10 +215,10 @@ def _load_raw(spec: DataSpec, base_dir: Path) -> _Raw:
     return _Raw(name, x, y, divisor)
 
 
-def _is_image_folder(spec: DataSpec, base_dir: Path) -> bool:
-    if spec.path is None or spec.format == "idx":
+def _is_image_folder(spec: DataSpec, path: Path | None) -> bool:
+    """Whether ``data.path`` (resolved: ``path``) is read as a folder of class folders."""
+    if path is None or spec.format == "idx":
         return False
-    path = Path(spec.path) if Path(spec.path).is_absolute() else base_dir / spec.path
     return spec.format == "folder" or (spec.format is None and path.suffix not in (".npz", ".csv") and path.is_dir())
 
 

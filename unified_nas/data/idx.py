@@ -90,13 +90,14 @@ def read_idx(path: Path, dims: int, field: str = "data.path") -> np.ndarray:
     return np.frombuffer(buf, dtype=np.uint8).reshape(shape)
 
 
-def _find(folder: Path, part: str, kind: str, dims: int, field: str) -> Path | None:
+def _find(folder: Path, part: str, kind: str, dims: int, field: str) -> Path:
+    """The file of one part and kind, raw or gzipped, never through a link out of the folder."""
     for suffix in ("", ".gz"):
         p = folder / f"{part}-{kind}-idx{dims}-ubyte{suffix}"
         if p.exists() or p.is_symlink():
-            inside(folder, p, field)  # never read through a link out of the folder
+            inside(folder, p, field)
             return p
-    return None
+    raise RecipeError(field, f"{file_label(folder.name)} has no {part}-{kind}-idx{dims}-ubyte[.gz]")
 
 
 def read_idx_folder(folder: Path, field: str = "data.path") -> tuple[np.ndarray, np.ndarray, int]:
@@ -117,12 +118,7 @@ def read_idx_folder(folder: Path, field: str = "data.path") -> tuple[np.ndarray,
     images: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     for part in PARTS:
-        found = [(_find(folder, part, kind, d, field), kind, d) for kind, d in (("images", 3), ("labels", 1))]
-        for path, kind, d in found:
-            if path is None:
-                raise RecipeError(field, f"{file_label(folder.name)} has no {part}-{kind}-idx{d}-ubyte[.gz]")
-        (ip, _, _), (lp, _, _) = found
-        assert ip is not None and lp is not None  # checked just above
+        ip, lp = _find(folder, part, "images", 3, field), _find(folder, part, "labels", 1, field)
         x, y = read_idx(ip, 3, field), read_idx(lp, 1, field)
         if len(x) != len(y):
             raise RecipeError(field, f"{file_label(lp.name)} has {len(y)} labels for {len(x)} images")

@@ -43,9 +43,9 @@ from unified_nas.evaluation.devices import current_device
 from unified_nas.evaluation.train.result import EpochCallback
 from unified_nas.models.torch_model import to_tensor
 from unified_nas.recipe import Protocol
+from unified_nas.recipe.sections import PRECISIONS
 from unified_nas.space.spaces import TrainingConfig
 
-PRECISIONS = ("fp32", "bf16")
 SPLITS = ("train", "val", "test")
 
 
