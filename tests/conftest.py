@@ -145,6 +145,27 @@ def store(tmp_path):
     s.close()
 
 
+def edited_recipe(path: Path, **sections: Mapping[str, Any]) -> Recipe:
+    """A recipe file with some of its sections' fields changed, parsed from the changed text.
+
+    The stored run's copy of the recipe is that text, so a report says what actually ran
+    (``unas.run`` refuses a Recipe object altered after parsing for the same reason).
+
+    Args:
+        path: The recipe file.
+        sections: Per top-level section (``data``, ``training``...), the fields to set in it.
+
+    Returns:
+        The changed recipe, relative paths still resolved from the file's folder.
+    """
+    import yaml
+
+    raw: dict[str, Any] = yaml.safe_load(path.read_text())
+    for name, fields in sections.items():
+        raw[name] = {**(raw.get(name) or {}), **fields}
+    return parse_recipe(raw, source=yaml.safe_dump(raw, sort_keys=False), base_dir=str(path.parent))
+
+
 def require_image_set(name: str) -> None:
     """Skips, with the install command, unless the built-in image data set ``name`` is installed.
 

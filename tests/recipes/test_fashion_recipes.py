@@ -9,14 +9,12 @@ set: its 10 named classes, its 70,000 examples and the subsample's split.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from tests.conftest import ROOT, require_image_set, run_on
+from tests.conftest import ROOT, edited_recipe, require_image_set, run_on
 from unified_nas.benchmark.inputs import read_bench_inputs
-from unified_nas.recipe import Recipe, parse_recipe
+from unified_nas.recipe import Recipe
 from unified_nas.runs.registry import entries
 from unified_nas.space import validate_sample
 
@@ -50,10 +48,7 @@ def short(name: str, subsample: int = SUBSAMPLE, epochs: int = 1) -> Recipe:
     Returns:
         The recipe, parsed from the changed text.
     """
-    raw: dict[str, Any] = yaml.safe_load((RECIPES / f"{name}.yaml").read_text())
-    raw["data"] = {**raw["data"], "subsample": subsample}
-    raw["training"] = {**raw["training"], "epochs": epochs}
-    return parse_recipe(raw, source=yaml.safe_dump(raw, sort_keys=False), base_dir=str(RECIPES))
+    return edited_recipe(RECIPES / f"{name}.yaml", data={"subsample": subsample}, training={"epochs": epochs})
 
 
 @pytest.mark.slow

@@ -10,16 +10,14 @@ data set's split without training.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 pytest.importorskip("optuna")
 
-from tests.conftest import ALL_RECIPES, require_image_set, run_on  # noqa: E402
+from tests.conftest import ALL_RECIPES, edited_recipe, require_image_set, run_on  # noqa: E402
 from unified_nas.data.builtin import IMAGE_SETS  # noqa: E402
-from unified_nas.recipe import Recipe, load_recipe, parse_recipe  # noqa: E402
+from unified_nas.recipe import Recipe, load_recipe  # noqa: E402
 from unified_nas.space import validate_sample  # noqa: E402
 
 IMAGE_SUBSAMPLE = 2000
@@ -38,9 +36,7 @@ def recipe_for_ci(path: Path) -> Recipe:
     require_image_set(data.name)  # skips where it is not installed; fails under .ci/run
     if data.subsample is not None and data.subsample <= IMAGE_SUBSAMPLE:
         return recipe
-    raw: dict[str, Any] = yaml.safe_load(path.read_text())
-    raw["data"] = {**raw["data"], "subsample": IMAGE_SUBSAMPLE}
-    return parse_recipe(raw, source=yaml.safe_dump(raw, sort_keys=False), base_dir=str(path.parent))
+    return edited_recipe(path, data={"subsample": IMAGE_SUBSAMPLE})
 
 
 @pytest.mark.slow
