@@ -16,3 +16,5 @@ MAX_CELLS = 64  # stacked cells
 MAX_NODES = 16  # intermediate nodes of a cell, and inputs per node
 MAX_EPOCHS = 10_000
 MAX_BATCH_SIZE = 65_536
+MAX_IMAGE_SIDE = 1024  # pixels per side that data.image_size resizes images to
+MAX_SUBSAMPLE = 10_000_000  # data.subsample: examples kept

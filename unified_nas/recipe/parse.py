@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from unified_nas.core.errors import RecipeError, UserError
-from unified_nas.core.limits import MAX_EPOCHS, MAX_SEED
+from unified_nas.core.limits import MAX_EPOCHS, MAX_IMAGE_SIDE, MAX_SEED, MAX_SUBSAMPLE
 from unified_nas.core.metrics import METRICS, Bound
 from unified_nas.core.text import shown
 from unified_nas.recipe.sections import (
@@ -114,10 +114,6 @@ def _reject_non_finite(raw: Any) -> None:
             stack.extend((f"{path}.{shown_value(k)}" if path else shown_value(k), x) for k, x in v.items())
         elif isinstance(v, list):
             stack.extend((f"{path}[{i}]", x) for i, x in enumerate(v))
-
-
-MAX_IMAGE_SIDE = 1024  # data.image_size: pixels per side an image is resized to
-MAX_SUBSAMPLE = 10_000_000
 
 
 def _parse_data(raw: Any) -> DataSpec:
