@@ -18,11 +18,13 @@ The folder is untrusted input. Bounds, each refusal a one-line
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,21 +91,30 @@ def list_image_folder(root: Path, field: str = "data.path") -> tuple[list[tuple[
     return files, labels, classes
 
 
-def _decode(path: Path, shown_name: str, size: tuple[int, int] | None, grey: bool, field: str) -> np.ndarray:
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    """The image, opened lazily (header only) by the PNG/JPEG decoders, with bomb warnings as errors."""
     from PIL import Image  # deferred: only image folders need Pillow
 
+    with warnings.catch_warnings():
+        # Pillow warns above its MAX_IMAGE_PIXELS and raises above twice that: refuse both.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path, formats=FORMATS) as im:
+            yield im
+
+
+def _decode(path: Path, shown_name: str, size: tuple[int, int] | None, grey: bool, field: str) -> np.ndarray:
+    from PIL import Image
+
     try:
-        with warnings.catch_warnings():
-            # Pillow warns above its MAX_IMAGE_PIXELS and raises above twice that: refuse both.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=FORMATS) as im:
-                w, h = im.size
-                if w * h > MAX_PIXELS_EACH:
-                    raise RecipeError(field, f"{shown_name} has {w}x{h} pixels, more than {MAX_PIXELS_EACH}")
-                pixels = im.convert("L" if grey else "RGB")  # decodes; also drops alpha and expands palettes
-                if size is not None and pixels.size != (size[1], size[0]):
-                    pixels = pixels.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                return np.asarray(pixels, dtype=np.uint8)
+        with _opened(path) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS_EACH:
+                raise RecipeError(field, f"{shown_name} has {w}x{h} pixels, more than {MAX_PIXELS_EACH}")
+            pixels = im.convert("L" if grey else "RGB")  # decodes; also drops alpha and expands palettes
+            if size is not None and pixels.size != (size[1], size[0]):
+                pixels = pixels.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            return np.asarray(pixels, dtype=np.uint8)
     except RecipeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -114,13 +125,10 @@ def _decode(path: Path, shown_name: str, size: tuple[int, int] | None, grey: boo
 
 
 def _is_grey(path: Path) -> bool:
-    from PIL import Image
-
+    """Whether the image's mode is grey, from its header (no decoding)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=FORMATS) as im:
-                return im.mode in GREY_MODES
+        with _opened(path) as im:
+            return bool(im.mode in GREY_MODES)
     except Exception:  # the decoding pass names the file and the cause
         return True
 
