@@ -327,23 +327,27 @@ class Backend(ABC, Generic[NativeSpace, NativeTrial]):
         return gaps
 
     def _table_gaps(self, recipe: Recipe, options: Options, strat: Strategy | None) -> list[Gap]:
-        """What a table of final results, or a proxy, cannot serve: anything that needs (partial) training."""
+        """What a table of final results, a proxy or a supernet cannot serve: anything that needs (partial) training."""
         gaps: list[Gap] = []
         ev = recipe.evaluation
-        table = f"proxy {ev.proxy}" if ev.proxy is not None else f"table {ev.table}"
+        table = ev.label
+        blocker = "evaluation" if ev.supernet is not None else "table"
         if strat is not None and strat.one_shot:
             gaps.append(
                 Gap(
                     f"strategy '{strat.name}' on {table}",
-                    "table",
-                    "a one-shot strategy trains a supernet on data; this evaluation trains nothing",
+                    blocker,
+                    "a one-shot strategy trains a supernet of its own; with evaluation: supernet, pick a "
+                    "multi-trial strategy to search the run's supernet"
+                    if ev.supernet is not None
+                    else "a one-shot strategy trains a supernet on data; this evaluation trains nothing",
                 )
             )
         if strat is not None and strat.multi_fidelity:
             gaps.append(
                 Gap(
                     f"strategy '{strat.name}' on {table}",
-                    "table",
+                    blocker,
                     "a multi-fidelity strategy needs results after fewer epochs; this evaluation has no epochs",
                 )
             )
@@ -351,7 +355,7 @@ class Backend(ABC, Generic[NativeSpace, NativeTrial]):
             gaps.append(
                 Gap(
                     f"pruner '{options.pruner}' on {table}",
-                    "table",
+                    blocker,
                     "pruning needs per-epoch results; this evaluation has no epochs",
                 )
             )

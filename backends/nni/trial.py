@@ -89,10 +89,12 @@ def _resolve_env(env: str) -> TrialEnv:
         return _ENVS[env]
     d = json.loads(env)
     apply_inherited_threads()  # a trial process of the web engine: the run's thread count, as in-process trials
-    source = read_recipe_text(Path(d["recipe"]))
+    path = Path(d["recipe"])  # <run_dir>/recipe.yaml
+    source = read_recipe_text(path)
     recipe = load_recipe_text(source, d["base_dir"], "recipe", "recipe.yaml")
     data = load_recipe_data(recipe)
     evaluator = make_evaluator(recipe, data, d["seed"])
+    evaluator.restore(path.parent)  # what the run prepared before its search (a supernet), read back here
 
     def evaluate(sample: Any, on_epoch: Any = None, own_training: Any = None) -> TrialResult:
         # One process per trial: NNI's sequence number is the trial's position in the run.

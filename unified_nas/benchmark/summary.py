@@ -372,7 +372,12 @@ def budget_warnings(runs: Sequence[dict[str, Any]], table: bool = False) -> list
             out.append(f"{key} spent differ: " + ", ".join(f"{b} s{s}={v}" for (b, s), v in sorted(spent.items())))
     out += stopped_early_warnings(runs)
     for r in done:
-        if r.get("search_cost"):
+        if (r.get("search_cost") or {}).get("kind") == "supernet":
+            out.append(
+                f"{r['backend']} seed {r['seed']}: trials scored by a supernet trained in "
+                f"{r['search_cost'].get('supernet_wall_s', 0):.1f}s before the search (in the run's wall time)"
+            )
+        elif r.get("search_cost"):
             out.append(
                 f"{r['backend']} seed {r['seed']}: one-shot search, supernet cost "
                 f"{r['search_cost'].get('supernet_wall_s', 0):.1f}s outside the trial records"

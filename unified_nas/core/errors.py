@@ -53,7 +53,8 @@ class Gap:
         feature: What the recipe asks for, e.g. ``strategy 'cmaes'``.
         blocker: ``"toolkit"`` when the toolkit itself lacks it, ``"adapter"``
             when our adapter does not implement it (yet), ``"table"`` when a
-            recipe's table of final results cannot answer it.
+            recipe's table of final results (or a proxy) cannot answer it,
+            ``"evaluation"`` when the recipe's supernet cannot.
         detail: Why, and what is offered instead.
     """
 

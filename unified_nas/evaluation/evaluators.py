@@ -18,6 +18,9 @@ Evaluators:
       ``params`` and ``flops`` counted by unified-nas from the architecture.
     * :class:`OwnTableLookup` (``evaluation: {table: PATH}``): a table made by ``unas tabulate``.
     * :class:`ProxyScore` (``evaluation: {proxy: synflow}``): a zero-cost proxy, nothing trained.
+    * :class:`~unified_nas.evaluation.supernet.evaluator.SupernetScore` (``evaluation: {supernet: {...}}``):
+      one weight-sharing supernet, trained once before the search (:meth:`Evaluator.prepare`), scores
+      every trial with inherited weights.
     * :class:`Constrained` wraps any of them when the recipe has ``constraints:`` or objectives
       known before training (``latency_ms``, a proxy): those are computed first, and a sample
       outside a bound is not evaluated (its result carries ``violations``).
@@ -28,11 +31,12 @@ from __future__ import annotations
 import json
 import math
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unified_nas.core.metrics import METRICS, violations
+from unified_nas.evaluation.base import Evaluator, OwnTraining
 from unified_nas.evaluation.measures import compute_before_training
 from unified_nas.evaluation.train.result import EpochCallback, TrialResult
 from unified_nas.network import compile_plan
@@ -47,34 +51,6 @@ if TYPE_CHECKING:
     from unified_nas.space import SearchSpace
     from unified_nas.tables.nasbench201 import NasBench201Table
     from unified_nas.tables.own import OwnTable
-
-# A backend's own way to train the sample it is asking about (called only if training is wanted).
-OwnTraining = Callable[[], TrialResult]
-
-
-class Evaluator(ABC):
-    """Scores one sample of a run; made once per run by :func:`make_evaluator`."""
-
-    @abstractmethod
-    def __call__(
-        self,
-        sample: Mapping[str, Any],
-        trial: int,
-        on_epoch: EpochCallback | None = None,
-        own_training: OwnTraining | None = None,
-    ) -> TrialResult:
-        """The result of one canonical sample.
-
-        Args:
-            sample: A canonical sample of the recipe's space.
-            trial: How many evaluations the run asked for before this one (its position).
-            on_epoch: Per-epoch callback (pruning), called by training only.
-            own_training: The toolkit's own training of this sample (AutoKeras fits Keras, NNI trains the
-                model it froze), if it has one.
-
-        Returns:
-            The sample's metrics.
-        """
 
 
 class Training(Evaluator):
@@ -275,6 +251,12 @@ class Constrained(Evaluator):
         self.later = tuple(m for m in dict.fromkeys(later) if m not in self.checked)
         self.names = self.checked + self.later
 
+    def restore(self, run_dir: Path) -> None:
+        self.inner.restore(run_dir)
+
+    def prepare(self, run_dir: Path | None, say: Callable[[str], None] | None = None) -> dict[str, Any] | None:
+        return self.inner.prepare(run_dir, say)
+
     def __call__(
         self,
         sample: Mapping[str, Any],
@@ -313,7 +295,7 @@ def make_evaluator(recipe: Recipe, data: Dataset, seed: int) -> Evaluator:
         seed: The run seed.
 
     Returns:
-        :class:`Training`, :class:`ProxyScore` or :class:`TableLookup`, wrapped in
+        :class:`Training`, :class:`ProxyScore`, ``SupernetScore`` or :class:`TableLookup`, wrapped in
         :class:`Constrained` when the recipe has constraints or objectives known before training.
 
     Raises:
@@ -324,6 +306,10 @@ def make_evaluator(recipe: Recipe, data: Dataset, seed: int) -> Evaluator:
     inner: Evaluator
     if spec.proxy is not None:
         inner, given = ProxyScore(spec.proxy, recipe.space, data, seed), {spec.proxy, "params", "flops"}
+    elif spec.supernet is not None:
+        from unified_nas.evaluation.supernet.evaluator import SupernetScore  # imports torch
+
+        inner, given = SupernetScore(spec.supernet, recipe.space, data, seed), {"params", "flops"}
     elif spec.trains:
         inner, given = Training(recipe, data, seed), {"params", "flops"}
     elif spec.own_table:

@@ -28,12 +28,14 @@ from unified_nas.recipe.sections import (
     SCHEDULES,
     SPEC_RE,
     SPEC_RULE,
+    SUPERNET_SAMPLINGS,
     Budget,
     DataSpec,
     EvaluationSpec,
     Objective,
     Protocol,
     Recipe,
+    SupernetSpec,
 )
 from unified_nas.recipe.tables import TABLES, check_table_space, table_info
 from unified_nas.recipe.text import parse_recipe_yaml, read_recipe_text
@@ -283,15 +285,45 @@ def _parse_budget(raw: Any, evaluation: EvaluationSpec) -> Budget:
     return Budget(trials, float(time_s) if time_s is not None else None, float(sim_s) if sim_s is not None else None)
 
 
+def _parse_supernet(raw: Any) -> SupernetSpec:
+    """``evaluation.supernet``: a mapping of :class:`SupernetSpec`'s fields (``{}`` or null: the defaults)."""
+    raw = {} if raw is None else as_mapping("evaluation.supernet", raw)
+    reject_unknown("evaluation.supernet", raw, ("epochs", "sampling", "recalibration_batches", "finetune_epochs"))
+    for key, low in (("epochs", 1), ("recalibration_batches", 0), ("finetune_epochs", 0)):
+        if key in raw:
+            why = is_int(low, MAX_EPOCHS)(raw[key])
+            if why:
+                raise RecipeError(f"evaluation.supernet.{key}", why)
+    sampling = raw.get("sampling", "uniform")
+    if sampling not in SUPERNET_SAMPLINGS:
+        raise RecipeError(
+            "evaluation.supernet.sampling", f"{shown(sampling)} is not one of {', '.join(SUPERNET_SAMPLINGS)}"
+        )
+    defaults = SupernetSpec()
+    return SupernetSpec(
+        epochs=raw.get("epochs", defaults.epochs),
+        sampling=sampling,
+        recalibration_batches=raw.get("recalibration_batches", defaults.recalibration_batches),
+        finetune_epochs=raw.get("finetune_epochs", defaults.finetune_epochs),
+    )
+
+
 def _parse_evaluation(raw: Any) -> EvaluationSpec:
-    """``train`` (the default), ``{proxy: NAME}`` or ``{table: NAME, dataset: NAME}``; a table is checked later."""
+    """``train`` (the default), ``{proxy: NAME}``, ``{supernet: {...}}`` or ``{table: NAME, dataset: NAME}``.
+
+    A table is checked later (against the space).
+    """
     if raw is None or raw == "train":
         return EvaluationSpec()
     if isinstance(raw, str):
         raise RecipeError(
-            "evaluation", f"{shown(raw)} is not train or a mapping {{table: ..., dataset: ...}} or {{proxy: ...}}"
+            "evaluation",
+            f"{shown(raw)} is not train or a mapping {{table: ..., dataset: ...}}, {{proxy: ...}} or {{supernet: ...}}",
         )
     raw = as_mapping("evaluation", raw)
+    if "supernet" in raw:
+        reject_unknown("evaluation", raw, ("supernet",))
+        return EvaluationSpec(supernet=_parse_supernet(raw["supernet"]))
     if "proxy" in raw:
         reject_unknown("evaluation", raw, ("proxy",))
         proxy = raw["proxy"]
@@ -299,7 +331,7 @@ def _parse_evaluation(raw: Any) -> EvaluationSpec:
         if proxy not in proxies:
             raise RecipeError("evaluation.proxy", f"{shown(proxy)} is not one of {', '.join(proxies)}")
         return EvaluationSpec(proxy=proxy)
-    reject_unknown("evaluation", raw, ("table", "dataset", "proxy"))
+    reject_unknown("evaluation", raw, ("table", "dataset", "proxy", "supernet"))
 
     table = raw.get("table")
     # A table file of `unas tabulate` is named by its path: a name with a '/' or a '.'; bare names are tables we ship.

@@ -26,6 +26,7 @@ BUILTIN = ("digits", "iris", "wine", "breast_cancer", "fashion_mnist", "mnist")
 OFFICIAL_TEST = ("fashion_mnist", "mnist")  # built-in sets whose own test split is the test split
 PRECISIONS = ("fp32", "bf16")  # training.precision
 DATA_FORMATS = ("npz", "csv", "folder", "idx")  # of data.path: a file's suffix, or a folder's layout
+SUPERNET_SAMPLINGS = ("uniform", "sandwich")  # evaluation.supernet.sampling: SPOS, BigNAS's sandwich rule
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,35 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class SupernetSpec:
+    """The recipe's ``evaluation: {supernet: {...}}``: one weight-sharing supernet scores every trial.
+
+    Attributes:
+        epochs: Passes over the training split that train the supernet, once per run.
+        sampling: Paths per training step: ``uniform`` (SPOS: one path) or ``sandwich`` (BigNAS: the
+            largest, the smallest and two uniform paths).
+        recalibration_batches: Training batches each subnet's BatchNorm statistics are recalibrated on
+            before it is scored (SPOS); 0 keeps the statistics of supernet training.
+        finetune_epochs: Epochs a copy of each subnet is trained, from its inherited weights, before it
+            is scored (0: scored as inherited).
+    """
+
+    epochs: int = 5
+    sampling: str = "uniform"
+    recalibration_batches: int = 4
+    finetune_epochs: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        """The fields as plain data (the report's ``evaluation.supernet``)."""
+        return {
+            "epochs": self.epochs,
+            "sampling": self.sampling,
+            "recalibration_batches": self.recalibration_batches,
+            "finetune_epochs": self.finetune_epochs,
+        }
+
+
+@dataclass(frozen=True)
 class EvaluationSpec:
     """The recipe's ``evaluation`` section.
 
@@ -52,16 +82,27 @@ class EvaluationSpec:
         table: None unless a tabular benchmark answers, else its name (``nasbench201``).
         dataset: The table's data set (``cifar10``, ``cifar100``, ``imagenet``).
         proxy: None unless trials are scored by this zero-cost proxy instead of training.
+        supernet: None unless trials are scored with weights inherited from one trained supernet.
     """
 
     table: str | None = None
     dataset: str | None = None
     proxy: str | None = None
+    supernet: SupernetSpec | None = None
 
     @property
     def trains(self) -> bool:
-        """Whether trials are trained (no table, no proxy)."""
-        return self.table is None and self.proxy is None
+        """Whether each trial trains a network of its own (no table, no proxy, no supernet)."""
+        return self.table is None and self.proxy is None and self.supernet is None
+
+    @property
+    def label(self) -> str:
+        """How trials are answered, in a few words (``table nasbench201``, ``proxy synflow``, ``supernet``)."""
+        if self.proxy is not None:
+            return f"proxy {self.proxy}"
+        if self.table is not None:
+            return f"table {self.table}"
+        return "a supernet" if self.supernet is not None else "training"
 
     @property
     def has_data(self) -> bool:
@@ -87,6 +128,8 @@ class EvaluationSpec:
         """
         if self.proxy is not None and metric.cost == "trained":
             return f"evaluation by proxy {self.proxy} trains nothing, so there is no {metric.name}"
+        if self.supernet is not None and metric.name == "train_loss":
+            return "evaluation by a supernet trains no trial, so there is no train_loss"
         if self.table is not None:
             if metric.cost == "trained" and metric.name != "val_accuracy" and not self.own_table:
                 return f"table {self.table} records val_accuracy only of the trained metrics"
@@ -98,11 +141,13 @@ class EvaluationSpec:
         """The report's ``evaluation`` section.
 
         Returns:
-            ``{"mode": "train"}``, ``{"mode": "proxy", "proxy": ...}`` or
-            ``{"mode": "table", "table": ..., "dataset": ...}``.
+            ``{"mode": "train"}``, ``{"mode": "proxy", "proxy": ...}``,
+            ``{"mode": "supernet", "supernet": {...}}`` or ``{"mode": "table", "table": ..., "dataset": ...}``.
         """
         if self.proxy is not None:
             return {"mode": "proxy", "proxy": self.proxy}
+        if self.supernet is not None:
+            return {"mode": "supernet", "supernet": self.supernet.describe(), "framework": "torch"}
         if self.own_table:
             return {"mode": "table", "table": self.table, "dataset": None, "own": True}
         return (

@@ -116,7 +116,18 @@ def render_table(report: RunReport) -> str:
         )
     if r.evaluation.get("mode") == "proxy":
         lines.append(f"evaluated by proxy {r.evaluation['proxy']}: no trial was trained")
-    if r.search_cost:
+    if r.evaluation.get("mode") == "supernet" and r.search_cost:
+        sn, cost = r.evaluation["supernet"], r.search_cost
+        lines.append(
+            f"evaluated by a supernet ({sn['sampling']} sampling, {sn['epochs']} epochs, torch on {cost.get('device', 'cpu')}):"
+            f" trained once in {cost['supernet_wall_s']:.1f}s before the search"
+            + (" (reloaded from the run directory)" if cost.get("reloaded") else "")
+            + f"; each trial scored with inherited weights after recalibrating BatchNorm on"
+            f" {sn['recalibration_batches']} batches"
+            + (f" and finetuning {sn['finetune_epochs']} epoch(s)" if sn["finetune_epochs"] else "")
+            + "; no trial trained a network of its own"
+        )
+    elif r.search_cost:
         lines.append(
             f"one-shot search cost: supernet {r.search_cost['supernet_wall_s']:.1f}s over"
             f" {r.search_cost['supernet_epochs']} epochs ({r.search_cost['strategy']}); the record below is"

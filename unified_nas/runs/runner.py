@@ -8,6 +8,7 @@ budget and the final summary. Backends only translate, search and normalize.
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 import traceback
 from collections.abc import Mapping
@@ -310,6 +311,9 @@ def resume_run(
     time_left = None if asked.get("time_s") is None else max(0.0, asked["time_s"] - report.active_s())
     # Simulated time is counted again from the replayed trials, so the whole budget is handed on.
     budget = Budget(asked.get("trials"), time_left, asked.get("simulated_s"))
+    # A stored supernet (or anything else the evaluator prepared) is checked before the run is claimed:
+    # a damaged one is refused with nothing written.
+    setup.evaluator.restore(Path(report.run_dir))
     if not store.claim_run(report, stored_status, owner):
         raise UserError(f"run {report.run_id} was claimed by another process meanwhile")
     ctx = RunContext(
@@ -354,6 +358,7 @@ def _execute(
 
     ctx.emit_record, ctx.replay = on_record, replay
     try:
+        _prepare_evaluation(ctx, report, store, progress)
         backend.run(backend.translate(ctx), ctx, on_native)
         raise_if_terminated()  # a SIGTERM the toolkit's code swallowed still ends the run as interrupted
         report.status = "complete"
@@ -380,6 +385,20 @@ def _execute(
         report.summarize()
         store.save_run(report)
     return report
+
+
+def _prepare_evaluation(ctx: RunContext, report: RunReport, store: ResultsStore, progress: bool) -> None:
+    """The evaluator's work before the search (a supernet's training), on the run's clock; its cost is stored at once.
+
+    Stored before the first trial, so a run killed in its search keeps the record of what it spent.
+    """
+    assert ctx.evaluator is not None
+    say = (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None
+    cost = ctx.evaluator.prepare(ctx.run_dir, say)
+    if cost is not None:
+        ctx.report_search_cost(cost)
+        report.search_cost = cost
+        store.save_run(report)
 
 
 def _short_of_budget(ctx: RunContext, report: RunReport) -> str | None:
@@ -440,6 +459,9 @@ def join_run(
     info = backend.shared_run(run_id, storage)
     r = info["recipe"]
     recipe = load_recipe_text(r["text"], r["base_dir"], r["name"], f"run {run_id}")
+    if recipe.evaluation.supernet is not None:
+        # Its supernet lives in the first process's run directory, which another machine cannot read.
+        raise UserError(f"worker: run {run_id} is scored by a supernet; workers cannot join it (run it in one process)")
     # This worker's way to the storage (a host name may differ between machines), not the first process's.
     options = backend.options(recipe, {**info["options"], "storage": storage})
     here = environment(backend.packages)["packages"]

@@ -29,15 +29,18 @@ from unified_nas.evaluation.supernet.keys import is_width_label
 from unified_nas.evaluation.train.evaluate import isolated_rng, seed_everything
 from unified_nas.evaluation.train.trainer import evaluate, make_optimizer, split_tensors, train
 from unified_nas.recipe import Protocol
+from unified_nas.recipe.sections import SUPERNET_SAMPLINGS
 from unified_nas.space import ParamDecl, random_sample
 from unified_nas.space.spaces import TrainingConfig
 
-SAMPLINGS = ("uniform", "sandwich")
+SAMPLINGS = SUPERNET_SAMPLINGS  # the recipe stage defines them (evaluation.supernet.sampling)
 Sample = dict[str, Any]
 #: Draws one canonical sample from the given RNG (default: uniform over the space).
 Sampler = Callable[[random.Random], Sample]
 #: Called after every step with (step index from 0, the samples it trained).
 StepCallback = Callable[[int, list[Sample]], None]
+#: Called after every epoch with (epoch index from 0, its mean path loss, seconds since training started).
+EpochDone = Callable[[int, float, float], None]
 
 
 def size_labels(decls: Sequence[ParamDecl]) -> set[str]:
@@ -112,6 +115,7 @@ def train_supernet(
     sampler: Sampler | None = None,
     on_step: StepCallback | None = None,
     max_steps: int | None = None,
+    on_epoch: EpochDone | None = None,
 ) -> dict[str, float]:
     """Trains the supernet's bank in place on the training split.
 
@@ -126,6 +130,7 @@ def train_supernet(
         sampler: Draws uniform paths (default: uniform over the space).
         on_step: Called after each step with the samples it trained.
         max_steps: Stop after this many steps (a short training, e.g. in tests).
+        on_epoch: Called after each completed epoch (progress).
 
     Returns:
         Cost figures: ``wall_s``, ``steps``, ``epochs`` (completed or started), ``paths`` (forward and backward
@@ -179,6 +184,8 @@ def train_supernet(
                 steps, paths = steps + 1, paths + len(subnets)
             if max_steps is not None and steps >= max_steps:
                 break
+            if on_epoch is not None:
+                on_epoch(epoch, loss_sum / loss_n if loss_n else math.nan, time.perf_counter() - t0)
     return {
         "wall_s": time.perf_counter() - t0,
         "steps": steps,
