@@ -7,6 +7,13 @@ zero-cost proxy (:data:`unified_nas.core.metrics.PROXY_METRICS`). The file
 format is :mod:`unified_nas.tables.own_format`, the reader
 :class:`unified_nas.tables.own.OwnTable`.
 
+A recipe with ``evaluation: {supernet: {...}}`` adds one more column beside
+the proxies, ``supernet``: one weight-sharing supernet is trained once per
+table and seed, before the first architecture, and stored beside the table
+(``<table>.supernet/``, reused when the tabulation resumes); each architecture
+is scored with the weights it inherits from it, then trained on its own as
+every row is. ``unas proxies`` ranks that column like a proxy.
+
 Every architecture is committed the moment it finishes, so a killed tabulation
 (even ``kill -9``) loses at most the architecture in flight, and running the
 same command again resumes: the sample sequence is the same for the same seed,
@@ -26,7 +33,7 @@ import random
 import sqlite3
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -34,6 +41,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from unified_nas.core.environment import environment
 from unified_nas.core.errors import UserError, format_failure
 from unified_nas.core.jsontext import strict_json
+from unified_nas.core.metrics import SUPERNET_SCORE
 from unified_nas.core.text import file_label
 from unified_nas.evaluation.devices import resolve_device, use_device
 from unified_nas.recipe.text import MAX_RECIPE_BYTES, parse_recipe_yaml
@@ -277,8 +285,34 @@ def _table_meta(
     }
 
 
-def _train_one(recipe: Recipe, sample: dict[str, Any], data: Dataset, seed: int) -> dict[str, Any]:
-    """Trains one architecture and computes its proxies; a failure is recorded, not raised.
+def supernet_folder(table: Path) -> Path:
+    """Where a table's supernet is stored (``<table>.supernet/``), so that a resumed tabulation reuses it."""
+    return table.with_name(table.name + ".supernet")
+
+
+def _train_supernet(recipe: Recipe, data: Dataset, seed: int, table: Path, say: Callable[[str], None] | None) -> Any:
+    """The table's one supernet (``evaluation.supernet``), trained once per table and seed, or reloaded.
+
+    Raises:
+        UserError: The stored supernet is damaged, or the folder cannot be made.
+    """
+    from unified_nas.evaluation.supernet.evaluator import SupernetScore  # deferred: imports torch
+
+    assert recipe.evaluation.supernet is not None
+    folder = supernet_folder(table)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {folder}: {e.strerror or e}") from None
+    scorer = SupernetScore(recipe.evaluation.supernet, recipe.space, data, seed)
+    scorer.prepare(folder, say)
+    return scorer
+
+
+def _train_one(
+    recipe: Recipe, sample: dict[str, Any], data: Dataset, seed: int, supernet: Any = None
+) -> dict[str, Any]:
+    """Trains one architecture and computes its proxies (and its supernet score); a failure is recorded, not raised.
 
     KeyboardInterrupt and SystemExit propagate (the row is then not written, and a rerun trains it).
     """
@@ -292,6 +326,9 @@ def _train_one(recipe: Recipe, sample: dict[str, Any], data: Dataset, seed: int)
         out["proxy_s"] = time.perf_counter() - t0
         out["params"], out["flops"] = proxies.pop("params"), proxies.pop("flops")
         out.update({f"proxy_{k}": v for k, v in proxies.items()})
+        if supernet is not None:  # scored with inherited weights, before and apart from its own training
+            out[f"proxy_{SUPERNET_SCORE}"] = supernet(sample, 0).metrics["val_accuracy"]
+            out["proxy_s"] = time.perf_counter() - t0
         result = evaluate_sample(recipe.space, sample, data, recipe.protocol, seed)
         out.update(result.metrics)
         out.update(test_accuracy=result.test_accuracy, train_s=result.train_s)
@@ -368,7 +405,7 @@ def tabulate(
     check_data_fits(recipe, data)
 
     use_device(resolve_device(recipe.device))  # as a run does: CUDA where there is none is refused here
-    proxies = list(PROXIES)
+    proxies = list(PROXIES) + ([SUPERNET_SCORE] if recipe.evaluation.supernet is not None else [])
 
     size = space_size(decls)
     meta = _table_meta(recipe, data, seed, proxies, mode, len(samples))
@@ -379,13 +416,15 @@ def tabulate(
     try:
         done = {r[0] for r in db.execute("SELECT key FROM archs")}
         todo = [(i, s) for i, s in enumerate(samples) if sample_key(s) not in done]
+        say = (lambda line: print(line, file=stream, flush=True)) if progress else None
+        supernet = _train_supernet(recipe, data, seed, p, say) if recipe.evaluation.supernet and todo else None
         skipped = len(samples) - len(todo)
         if progress and skipped:
             print(f"tabulate: {skipped} of {len(samples)} architectures already in {p}; resuming", file=stream)
         failed = 0
         for i, s in todo:
             t0 = time.perf_counter()
-            values = _train_one(recipe, s, data, seed)
+            values = _train_one(recipe, s, data, seed, supernet)
             _insert(db, sample_key(s), i, s, values)
             failed += values["status"] != "complete"
             if progress:

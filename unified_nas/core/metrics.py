@@ -99,6 +99,9 @@ METRICS: dict[str, Metric] = {
     )
 }
 PROXY_METRICS = tuple(n for n, m in METRICS.items() if m.cost == "zero_cost")
+#: The column ``unas tabulate`` adds beside the proxies for a recipe with ``evaluation: {supernet: ...}``:
+#: each architecture's validation accuracy with weights inherited from the table's one trained supernet.
+SUPERNET_SCORE = "supernet"
 # Known before training: what constraints may use.
 PRE_TRAINING = tuple(n for n, m in METRICS.items() if m.cost != "trained")
 

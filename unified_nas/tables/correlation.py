@@ -1,4 +1,4 @@
-"""How well each zero-cost proxy (and params, FLOPs) ranks a table's architectures by trained accuracy.
+"""How well each zero-cost proxy, a supernet's score (and params, FLOPs) rank a table's architectures by trained accuracy.
 
 A proxy is worth its cost only if it ranks architectures better than their size
 does, so :func:`proxy_correlations` reports the baselines ``params`` and
@@ -17,16 +17,16 @@ import math
 import warnings
 from typing import Any
 
-from unified_nas.core.metrics import METRICS
+from unified_nas.core.metrics import METRICS, SUPERNET_SCORE
 from unified_nas.tables.own import OwnTable
 
-__all__ = ["correlations_markdown", "correlations_text", "proxy_correlations"]
+__all__ = ["correlations_markdown", "correlations_text", "proxy_correlations", "rank_correlations"]
 
 BASELINE_METRICS = ("params", "flops")
 TARGET = "val_accuracy"
 
 
-def _rank_correlations(x: list[float], y: list[float]) -> tuple[float | None, float | None]:
+def rank_correlations(x: list[float], y: list[float]) -> tuple[float | None, float | None]:
     """(Spearman rho, Kendall tau-b) of two equally long lists; None where undefined (n < 3, a constant)."""
     if len(x) < 3:
         return None, None
@@ -48,21 +48,22 @@ def proxy_correlations(table: OwnTable) -> list[dict[str, Any]]:
         table: An open table.
 
     Returns:
-        One dict per metric, proxies in registry order then ``params``, ``flops``: ``metric``,
-        ``kind`` ("proxy" or "baseline"), ``n`` (complete architectures with a defined value),
+        One dict per metric, proxies in registry order (then the supernet score, if the table has one),
+        then ``params``, ``flops``: ``metric``, ``kind`` ("proxy", "supernet" or "baseline"), ``n`` (complete architectures with a defined value),
         ``undefined`` (complete architectures whose value is NaN), ``infinite`` (of ``n``, how many
         are ±inf), ``spearman`` and ``kendall`` (None if fewer than 3 values or one is constant).
         Strict-JSON ready.
     """
     rows = [(r, r.val_accuracy) for r in table.rows(complete_only=True) if r.val_accuracy is not None]
     out = []
-    for metric, kind in [(p, "proxy") for p in table.meta.proxies] + [(b, "baseline") for b in BASELINE_METRICS]:
+    stored = [(p, "supernet" if p == SUPERNET_SCORE else "proxy") for p in table.meta.proxies]
+    for metric, kind in stored + [(b, "baseline") for b in BASELINE_METRICS]:
         pairs = []
         for r, acc in rows:
-            v = r.proxies.get(metric) if kind == "proxy" else getattr(r, metric)
+            v = getattr(r, metric) if kind == "baseline" else r.proxies.get(metric)
             if v is not None and not math.isnan(v):
                 pairs.append((float(v), acc))
-        rho, tau = _rank_correlations([p[0] for p in pairs], [p[1] for p in pairs])
+        rho, tau = rank_correlations([p[0] for p in pairs], [p[1] for p in pairs])
         out.append(
             {
                 "metric": metric,
@@ -148,6 +149,8 @@ def correlations_markdown(table: OwnTable, rows: list[dict[str, Any]]) -> str:
             notes.append(f"{r['infinite']} infinite")
         if r["kind"] == "proxy" and r["metric"] in METRICS:
             notes.append(METRICS[r["metric"]].how.replace("|", "\\|"))
+        if r["kind"] == "supernet":
+            notes.append("val_accuracy with weights inherited from one supernet trained for the table")
         lines.append(
             f"| {r['metric']} | {r['kind']} | {r['n']} | {_num(r['spearman'])} | {_num(r['kendall'])} | "
             + "; ".join(notes)
