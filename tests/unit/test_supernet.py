@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import random
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 
 from unified_nas.data import Dataset, load_dataset
 from unified_nas.evaluation.supernet import Supernet, WeightBank, bank_key, op_sites, score, train_supernet
+from unified_nas.evaluation.supernet.train import shrunk_sample, step_paths
 from unified_nas.recipe.sections import DataSpec
 from unified_nas.space import SearchSpace, random_sample
 from unified_nas.space.parse import parse_space
@@ -185,3 +187,15 @@ def test_sandwich_trains_largest_and_smallest_every_step(data: Dataset) -> None:
         supernet(CELL, data), data, 1, sampling="sandwich", max_steps=2, on_step=lambda i, s: cell_steps.append(s)
     )
     assert [len(s) for s in cell_steps] == [1, 1]
+
+
+def test_progressive_shrinking_opens_sizes_from_the_largest() -> None:
+    decls = MACRO.decls()  # depth 1..2, widths 8/16
+    rng = random.Random(0)
+    early = [shrunk_sample(decls, rng, 0.3) for _ in range(40)]
+    assert all(s["depth"] == 2 and s["layer0/width"] == s["layer1/width"] == 16 for s in early)
+    late = [shrunk_sample(decls, rng, 1.0) for _ in range(80)]
+    assert {s["depth"] for s in late} == {1, 2} and {s["layer0/width"] for s in late} == {8, 16}
+    # One path per step, shrunk by the step's progress; on a space without sizes, uniform.
+    assert len(step_paths(decls, rng, "progressive", lambda r: {}, 0.1)) == 1
+    assert step_paths(CELL.decls(), rng, "progressive", lambda r: {"uniform": True}, 0.1) == [{"uniform": True}]

@@ -26,7 +26,8 @@ BUILTIN = ("digits", "iris", "wine", "breast_cancer", "fashion_mnist", "mnist")
 OFFICIAL_TEST = ("fashion_mnist", "mnist")  # built-in sets whose own test split is the test split
 PRECISIONS = ("fp32", "bf16")  # training.precision
 DATA_FORMATS = ("npz", "csv", "folder", "idx")  # of data.path: a file's suffix, or a folder's layout
-SUPERNET_SAMPLINGS = ("uniform", "sandwich")  # evaluation.supernet.sampling: SPOS, BigNAS's sandwich rule
+# evaluation.supernet.sampling: SPOS's uniform paths, BigNAS's sandwich rule, OFA's progressive shrinking
+SUPERNET_SAMPLINGS = ("uniform", "sandwich", "progressive")
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,9 @@ class SupernetSpec:
 
     Attributes:
         epochs: Passes over the training split that train the supernet, once per run.
-        sampling: Paths per training step: ``uniform`` (SPOS: one path) or ``sandwich`` (BigNAS: the
-            largest, the smallest and two uniform paths).
+        sampling: Paths per training step: ``uniform`` (SPOS: one path), ``sandwich`` (BigNAS: the
+            largest, the smallest and two uniform paths) or ``progressive`` (OFA's progressive shrinking:
+            one path, its depth and widths drawn from the largest values first, from all by the last epoch).
         recalibration_batches: Training batches each subnet's BatchNorm statistics are recalibrated on
             before it is scored (SPOS); 0 keeps the statistics of supernet training.
         finetune_epochs: Epochs a copy of each subnet is trained, from its inherited weights, before it

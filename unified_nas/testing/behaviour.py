@@ -393,8 +393,8 @@ def gap_cases(name: str) -> list[GapCase]:
     strategy; each pruner of the vocabulary it does not offer; each IR kind
     it does not serve; finite-only, numeric-only and categorical-only
     strategies on spaces they cannot search; strategies whose optional
-    modules are missing; and on a table recipe, what a table cannot answer
-    (one-shot and multi-fidelity strategies, pruners).
+    modules are missing; and on a table recipe or a supernet recipe, what
+    they cannot answer (one-shot and multi-fidelity strategies, pruners).
 
     Args:
         name: The backend.
@@ -468,6 +468,19 @@ def gap_cases(name: str) -> list[GapCase]:
             for p in caps.pruners
             if p != "none"
         ]
+    # Scored by a supernet, no trial trains: the same gaps as a table's, on every backend.
+    supernet = recipe_from_raw({**conformance_raw("mlp"), "evaluation": {"supernet": {"epochs": 1}}})
+    label = supernet.evaluation.label
+    cases += [
+        GapCase(f"supernet-{s.name}", supernet, {"strategy": s.name}, f"strategy '{s.name}' on {label}")
+        for s in offered.values()
+        if s.one_shot or s.multi_fidelity
+    ]
+    cases += [
+        GapCase(f"supernet-pruner-{p}", supernet, {"pruner": p}, f"pruner '{p}' on {label}")
+        for p in caps.pruners
+        if p != "none"
+    ]
     return cases
 
 

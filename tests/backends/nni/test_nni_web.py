@@ -304,3 +304,31 @@ def test_free_port_probes_the_manager_host():
         s.bind(("127.0.0.1", free_port("127.0.0.1")))
     with socket.socket(socket.AF_INET6) as s:
         s.bind(("::", free_port("::")))
+
+
+@pytest.mark.slow
+def test_web_engine_trial_processes_score_with_the_stored_supernet(store, tmp_path):
+    """Trials in NNI's own processes read the supernet the run trained (they never train one each)."""
+    import torch
+
+    from tests.conftest import ROOT
+    from unified_nas.evaluation.supernet.evaluator import SupernetScore
+    from unified_nas.evaluation.supernet.train import score
+    from unified_nas.recipe import load_recipe
+    from unified_nas.tables.recipes import load_recipe_data
+
+    recipe = load_recipe(ROOT / "recipes" / "digits_nb201_supernet.yaml")
+    report = _run(recipe, store, tmp_path, strategy="random", trials=2, extra_options={"engine": "web"})
+    assert report.budget_spent["complete"] == 2 and report.search_cost is not None
+    assert recipe.evaluation.supernet is not None
+    stored = SupernetScore(recipe.evaluation.supernet, recipe.space, load_recipe_data(recipe), recipe.seed)
+    stored.restore(Path(report.run_dir))
+    assert stored.supernet is not None and stored.cost is not None
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the run's trial processes
+    try:
+        for t in report.trials:
+            direct = score(stored.supernet, t.sample, stored.data, recalibration_batch_size=64, seed=recipe.seed)
+            assert t.metrics["val_accuracy"] == pytest.approx(direct["val_accuracy"], abs=1e-12)
+    finally:
+        torch.set_num_threads(before)

@@ -256,10 +256,16 @@ class Supernet:
         cache_key = (arch.network, arch.training.dropout)  # what the network depends on
         sub = self._cache.get(cache_key)
         if sub is None:
-            net = build_model(arch, self.input_shape, self.num_classes).to(self.device)
+            # Not initialised (build_model's Glorot init would be overwritten: the subnet runs on bank tensors, and
+            # inherit copies them in), and moved only off the CPU: both walk every module, for every new subnet.
+            net = Network(compile_plan(arch, self.input_shape, self.num_classes))
+            if self.device.type != "cpu":
+                net = net.to(self.device)
             sites = op_sites(arch)
             keys = {n: (bank_key(n, sites), tuple(p.shape)) for n, p in net.named_parameters()}
-            bound = self._widest_shapes(sample, arch)
+            # Training allocates at the widest shapes so the bank rarely grows; scoring reads the trained bank
+            # and needs no bound (a missing tensor goes to the scratch area at the subnet's own shape).
+            bound = {} if scratch else self._widest_shapes(sample, arch)
             sub = Subnet(net, self.bank, keys)
             for name, (key, shape) in keys.items():
                 wide = bound.get(key, shape)

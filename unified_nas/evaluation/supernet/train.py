@@ -66,16 +66,46 @@ def extreme_sample(decls: Sequence[ParamDecl], rng: random.Random, largest: bool
     return sample
 
 
-def step_paths(decls: Sequence[ParamDecl], rng: random.Random, sampling: str, sampler: Sampler) -> list[Sample]:
+def shrunk_sample(decls: Sequence[ParamDecl], rng: random.Random, progress: float) -> Sample:
+    """A path of progressive shrinking (OFA): depth and widths drawn from their largest values only, more over time.
+
+    Each size choice of ``n`` values is drawn uniformly among its ``ceil(n * progress)`` largest (at least
+    one): at the start only the largest subnets train, at the end every size does. Every other choice is
+    drawn uniformly. OFA shrinks one dimension after another (kernel, depth, width) in phases; here every
+    size dimension opens at once, linearly in the epochs (kernels are ops of their own, not shrunk).
+
+    Args:
+        decls: The space's declarations.
+        rng: The run of draws of this training.
+        progress: The part of training reached, in (0, 1] (the current epoch's end).
+    """
+    sizes = size_labels(decls)
+    sample: Sample = {}
+    for d in decls:
+        if d.active(sample):
+            if d.label in sizes:
+                values = sorted(d.dist.values(), reverse=True)
+                k = max(1, min(len(values), math.ceil(len(values) * progress - 1e-9)))
+                sample[d.label] = values[rng.randrange(k)]
+            else:
+                sample[d.label] = d.dist.draw(rng)
+    return sample
+
+
+def step_paths(
+    decls: Sequence[ParamDecl], rng: random.Random, sampling: str, sampler: Sampler, progress: float = 1.0
+) -> list[Sample]:
     """The samples one training step trains.
 
     Args:
         decls: The space's declarations.
         rng: The run of draws of this training.
-        sampling: ``uniform`` (SPOS: one path per step) or ``sandwich`` (the largest, the smallest and two
-            sampler paths, BigNAS's sandwich rule). A space without size choices (a cell or dense cell space
-            with fixed channels) has no largest or smallest subnet: sandwich falls back to uniform there.
+        sampling: ``uniform`` (SPOS: one path per step), ``sandwich`` (the largest, the smallest and two
+            sampler paths, BigNAS's sandwich rule) or ``progressive`` (one path of progressive shrinking,
+            :func:`shrunk_sample`). A space without size choices (a cell or dense cell space with fixed
+            channels) has no largest or smallest subnet: sandwich and progressive fall back to uniform there.
         sampler: Draws the uniform paths.
+        progress: The part of training reached (progressive shrinking's schedule).
 
     Raises:
         ValueError: If ``sampling`` is not one of :data:`SAMPLINGS`.
@@ -84,6 +114,8 @@ def step_paths(decls: Sequence[ParamDecl], rng: random.Random, sampling: str, sa
         raise ValueError(f"sampling: {sampling!r} is not one of {', '.join(SAMPLINGS)}")
     if sampling == "uniform" or not size_labels(decls):
         return [sampler(rng)]
+    if sampling == "progressive":
+        return [shrunk_sample(decls, rng, progress)]
     return [extreme_sample(decls, rng, True), extreme_sample(decls, rng, False), sampler(rng), sampler(rng)]
 
 
@@ -125,7 +157,7 @@ def train_supernet(
         epochs: Passes over the training split.
         batch_size, lr, optimizer, weight_decay: As the recipe's protocol (``adam``, ``adamw`` or ``sgd``,
             set up as :func:`~unified_nas.evaluation.train.trainer.make_optimizer` does).
-        sampling: ``uniform`` or ``sandwich`` (see :func:`step_paths`).
+        sampling: ``uniform``, ``sandwich`` or ``progressive`` (see :func:`step_paths`).
         seed: Seeds the batch order, the paths and dropout.
         sampler: Draws uniform paths (default: uniform over the space).
         on_step: Called after each step with the samples it trained.
@@ -161,7 +193,7 @@ def train_supernet(
                 idx = perm[i : i + batch_size]
                 if len(idx) < 2 and n > 1:
                     continue  # a batch of one breaks BatchNorm
-                samples = step_paths(supernet.decls, rng, sampling, draw)
+                samples = step_paths(supernet.decls, rng, sampling, draw, (epoch + 1) / epochs)
                 subnets = [supernet.subnet(s) for s in samples]
                 if opt is None:
                     # The first subnets allocated the first tensors; later ones join as they appear.
