@@ -102,3 +102,24 @@ def test_cli_proxies_shows_the_supernet_column(tmp_path):
     r = unas("proxies", "t.sqlite", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert any(line.split()[:3] == ["supernet", "supernet", "3"] for line in r.stdout.splitlines()), r.stdout
+
+
+def test_a_benchmark_says_once_that_its_runs_were_scored_by_supernets():
+    from unified_nas.benchmark.summary import budget_warnings
+
+    def run(backend: str, seed: int, wall: float) -> dict:
+        return {
+            "backend": backend,
+            "seed": seed,
+            "status": "complete",
+            "error": None,
+            "budget_asked": {"trials": 4},
+            "budget_spent": {"trials": 4, "epochs": 4},
+            "search_cost": {"kind": "supernet", "supernet_wall_s": wall},
+        }
+
+    out = budget_warnings([run("nni", 0, 1.0), run("nni", 1, 3.0), run("optuna", 0, 2.0)])
+    assert out == [
+        "trials scored by a supernet each run trained before its search (in the runs' wall time), mean: "
+        "nni 2.0s over 2 run(s), optuna 2.0s over 1 run(s)"
+    ]

@@ -95,9 +95,10 @@ def default_seed_count(recipe: Recipe) -> int:
 
     Returns:
         :data:`TABLE_SEEDS` (10) for a recipe that trains nothing (a table or a proxy scores its trials:
-        a trial costs milliseconds), else :data:`TRAINED_SEEDS` (2).
+        a trial costs milliseconds), else :data:`TRAINED_SEEDS` (2), a supernet recipe included (each run
+        trains its supernet).
     """
-    return TRAINED_SEEDS if recipe.evaluation.trains else TABLE_SEEDS
+    return TRAINED_SEEDS if recipe.evaluation.runs_train else TABLE_SEEDS
 
 
 def bench_seeds(recipe: Recipe, seeds: int | Sequence[int] | None) -> tuple[int, ...]:

@@ -46,7 +46,7 @@ def runs_per_process(recipe: Recipe, given: int | None) -> int:
     """
     if given is not None:
         return given
-    return TRAINED_RUNS_PER_PROCESS if recipe.evaluation.trains else LOOKUP_RUNS_PER_PROCESS
+    return TRAINED_RUNS_PER_PROCESS if recipe.evaluation.runs_train else LOOKUP_RUNS_PER_PROCESS
 
 
 def resumable_bench(store: ResultsStore, recipe: Recipe, spec: BenchSpec, data: Digests | None = None) -> str:

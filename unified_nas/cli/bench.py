@@ -42,7 +42,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         type=int_at_least(1),
         default=None,
         help=f"seeds per backend, from the recipe's seed up (default: {TABLE_SEEDS} for a recipe evaluated "
-        f"by a table, else {TRAINED_SEEDS}; per recipe in a suite)",
+        f"by a table or a proxy, else {TRAINED_SEEDS}; per recipe in a suite)",
     )
     be.add_argument("--trials", type=int_at_least(1), help="trial budget per run (overrides the recipe)")
     be.add_argument("--time", type=positive_float, dest="time_s", metavar="SECONDS", help="wall-clock budget per run")

@@ -98,6 +98,11 @@ class EvaluationSpec:
         return self.table is None and self.proxy is None and self.supernet is None
 
     @property
+    def runs_train(self) -> bool:
+        """Whether a run trains networks: each trial, or its one supernet (costs seconds to hours, not milliseconds)."""
+        return self.trains or self.supernet is not None
+
+    @property
     def label(self) -> str:
         """How trials are answered, in a few words (``table nasbench201``, ``proxy synflow``, ``supernet``)."""
         if self.proxy is not None:
