@@ -21,7 +21,7 @@ Two parts, on one recipe with ``evaluation: {supernet: ...}`` (default
 Usage:
 
     python benchmarks/supernet_ranking.py [--recipe R] [--archs 60] [--epochs 5 20 50] \\
-        [--sampling uniform sandwich] [--cost] [--threads 1]
+        [--sampling uniform sandwich progressive] [--finetune 0 1] [--cost] [--threads 1]
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def _num(v: float | None) -> str:
     return "-" if v is None else f"{v:+.3f}"
 
 
-def ranking(recipe_path: Path, archs: int, epochs: list[int], samplings: list[str], workdir: Path) -> None:
+def ranking(
+    recipe_path: Path, archs: int, epochs: list[int], samplings: list[str], finetunes: list[int], workdir: Path
+) -> None:
     recipe = load_recipe(recipe_path)
     assert recipe.evaluation.supernet is not None, "a recipe with evaluation: {supernet: ...}"
     table_path = workdir / "table.sqlite"
@@ -78,18 +80,24 @@ def ranking(recipe_path: Path, archs: int, epochs: list[int], samplings: list[st
     for e in epochs:
         for sampling in samplings:
             spec = dataclasses.replace(recipe.evaluation.supernet, epochs=e, sampling=sampling)
-            scorer = SupernetScore(spec, recipe.space, data, recipe.seed)
-            cost = scorer.prepare(None)
+            trained_once = SupernetScore(spec, recipe.space, data, recipe.seed)
+            cost = trained_once.prepare(None)
             assert cost is not None
-            results = [scorer(r.sample, 0) for r in rows]
-            scores = [res.metrics["val_accuracy"] for res in results]
-            per = statistics.median(res.train_s for res in results)
-            rho, tau = rank_correlations(scores, trained)
-            print(
-                f"| supernet, {e} epochs, {sampling} | {_num(rho)} | {_num(tau)} | training "
-                f"{cost['supernet_wall_s']:.1f} s ({cost['supernet_wall_s'] / train_s:.1f} trained trials), "
-                f"{1000 * per:.0f} ms a score ({100 * per / train_s:.1f}% of a trained trial) |"
-            )
+            for finetune in finetunes:  # one supernet, scored with and without finetuning each subnet
+                scorer = SupernetScore(
+                    dataclasses.replace(spec, finetune_epochs=finetune), recipe.space, data, recipe.seed
+                )
+                scorer.supernet, scorer.cost = trained_once.supernet, cost
+                results = [scorer(r.sample, 0) for r in rows]
+                scores = [res.metrics["val_accuracy"] for res in results]
+                per = statistics.median(res.train_s for res in results)
+                rho, tau = rank_correlations(scores, trained)
+                tuned = f", finetune {finetune} epoch(s)" if finetune else ""
+                print(
+                    f"| supernet, {e} epochs, {sampling}{tuned} | {_num(rho)} | {_num(tau)} | training "
+                    f"{cost['supernet_wall_s']:.1f} s ({cost['supernet_wall_s'] / train_s:.1f} trained trials), "
+                    f"{1000 * per:.0f} ms a score ({100 * per / train_s:.1f}% of a trained trial) |"
+                )
     for b in baselines:
         if b["kind"] != "supernet":  # the table's own supernet column is the recipe's setting, shown above
             print(f"| {b['metric']} ({b['kind']}) | {_num(b['spearman'])} | {_num(b['kendall'])} | |")
@@ -139,6 +147,7 @@ def main() -> None:
     ap.add_argument("--archs", type=int, default=60, help="architectures trained stand-alone")
     ap.add_argument("--epochs", type=int, nargs="+", default=[5, 20, 50], help="supernet epochs to compare")
     ap.add_argument("--sampling", nargs="+", default=["uniform"], choices=["uniform", "sandwich", "progressive"])
+    ap.add_argument("--finetune", type=int, nargs="+", default=[0], help="finetune_epochs to compare")
     ap.add_argument("--cost", action="store_true", help="also the cost comparison of real runs")
     ap.add_argument("--no-ranking", action="store_true", help="skip the ranking part")
     ap.add_argument("--backend", default="optuna")
@@ -147,7 +156,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     with tempfile.TemporaryDirectory(prefix="unas-supernet-bench-") as tmp:
         if not a.no_ranking:
-            ranking(a.recipe, a.archs, a.epochs, a.sampling, Path(tmp))
+            ranking(a.recipe, a.archs, a.epochs, a.sampling, a.finetune, Path(tmp))
         if a.cost:
             cost(a.recipe, a.backend, Path(tmp))
     sys.stdout.flush()

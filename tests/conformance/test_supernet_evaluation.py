@@ -174,3 +174,33 @@ def test_a_damaged_supernet_is_refused_and_a_missing_one_retrained(tmp_path):
     resumed = resume_run(whole.run_id, store=ResultsStore(path), progress=False)
     assert resumed.status == "complete" and not resumed.search_cost.get("reloaded")
     assert [(t.sample, t.metrics) for t in resumed.trials] == expected
+
+
+@pytest.mark.slow
+def test_sigterm_during_supernet_training_stops_at_the_next_epoch(tmp_path):
+    import signal
+    import time
+
+    from tests.conftest import edited_recipe, start_unas
+
+    long = edited_recipe(RECIPE, evaluation={"supernet": {"epochs": 2000}})  # minutes: it must not run to its end
+    (tmp_path / "long.yaml").write_text(long.source)
+    store = tmp_path / "s.sqlite"
+    proc = start_unas("run", "long.yaml", "--backend", "optuna", "--store", store, cwd=tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "unas-runs").glob("*/supernet.json")):
+        if proc.poll() is not None:
+            break
+        runs = list((tmp_path / "unas-runs").glob("*")) if (tmp_path / "unas-runs").exists() else []
+        if runs:
+            time.sleep(2)  # the run exists; its supernet is training now (an epoch takes a fraction of a second)
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "supernet: epoch" in err
+    stored = ResultsStore(store).load_run("latest")
+    assert stored.status == "interrupted" and not stored.trials and stored.search_cost is None
+    assert not (Path(stored.run_dir) / RECORD).exists()  # no supernet stored: a resume trains it again

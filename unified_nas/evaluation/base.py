@@ -30,7 +30,8 @@ class Evaluator(ABC):
 
         Args:
             run_dir: The run directory (what is prepared is stored there, for a resumed run).
-            say: Progress lines, or None for none.
+            say: Progress lines, or None for none; call it between long steps (the runner's is a safe point
+                that raises on a SIGTERM which a finalizer swallowed).
 
         Returns:
             The run's search cost (JSON-ready, reported apart from the trials), or None if there is none.

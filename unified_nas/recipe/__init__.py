@@ -14,7 +14,7 @@ from unified_nas.recipe.parse import (
     load_recipe_text,
     parse_recipe,
 )
-from unified_nas.recipe.sections import Budget, DataSpec, EvaluationSpec, Objective, Protocol, Recipe
+from unified_nas.recipe.sections import Budget, DataSpec, EvaluationSpec, Objective, Protocol, Recipe, SupernetSpec
 
 __all__ = [
     "NAME_RE",
@@ -25,6 +25,7 @@ __all__ = [
     "Objective",
     "Protocol",
     "Recipe",
+    "SupernetSpec",
     "check_name",
     "check_unaltered",
     "load_recipe",

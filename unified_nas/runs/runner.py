@@ -393,7 +393,12 @@ def _prepare_evaluation(ctx: RunContext, report: RunReport, store: ResultsStore,
     Stored before the first trial, so a run killed in its search keeps the record of what it spent.
     """
     assert ctx.evaluator is not None
-    say = (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None
+
+    def say(line: str) -> None:
+        raise_if_terminated()  # called per epoch: a SIGTERM a finalizer swallowed still ends a long training here
+        if progress:
+            print(line, file=sys.stderr, flush=True)
+
     cost = ctx.evaluator.prepare(ctx.run_dir, say)
     if cost is not None:
         ctx.report_search_cost(cost)
