@@ -199,3 +199,30 @@ def test_progressive_shrinking_opens_sizes_from_the_largest() -> None:
     # One path per step, shrunk by the step's progress; on a space without sizes, uniform.
     assert len(step_paths(decls, rng, "progressive", lambda r: {}, 0.1)) == 1
     assert step_paths(CELL.decls(), rng, "progressive", lambda r: {"uniform": True}, 0.1) == [{"uniform": True}]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here (CI has none)")
+def test_supernet_trains_and_scores_on_cuda(data: Dataset) -> None:
+    net = Supernet(DENSE, data.input_shape, data.num_classes, seed=0, device="cuda")
+    cost = train_supernet(net, data, epochs=1, max_steps=4)
+    assert cost["steps"] == 4 and all(p.is_cuda for p in net.bank.parameters())
+    sample = random_sample(DENSE.decls(), 1)
+    result = score(net, sample, data)
+    assert 0.0 <= result["val_accuracy"] <= 1.0
+    assert net.subnet(sample).net.classifier.weight.is_cuda  # the subnet's own copy lives there too
+
+
+def test_an_untrained_op_scores_the_same_whichever_sample_asked_first(data: Dataset) -> None:
+    # Kernel 5 never trained: its tensors come from the scratch area, made at the widest shape whoever asks.
+    trained = supernet(MACRO, data)
+    train_supernet(trained, data, epochs=1, sampler=fixed(macro(1, 16, kernel=3)), max_steps=2)
+    state = trained.state_dict()
+    narrow, wide = macro(1, 8, kernel=5), macro(1, 16, kernel=5)
+    first, second = supernet(MACRO, data), supernet(MACRO, data)
+    first.load_state_dict(state)
+    second.load_state_dict(state)
+    a = score(first, narrow, data)
+    score(first, wide, data)
+    score(second, wide, data)
+    b = score(second, narrow, data)
+    assert (a["val_accuracy"], a["val_loss"]) == (b["val_accuracy"], b["val_loss"])

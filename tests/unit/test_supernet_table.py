@@ -107,7 +107,7 @@ def test_cli_proxies_shows_the_supernet_column(tmp_path):
 def test_a_benchmark_says_once_that_its_runs_were_scored_by_supernets():
     from unified_nas.benchmark.summary import budget_warnings
 
-    def run(backend: str, seed: int, wall: float) -> dict:
+    def run(backend: str, seed: int, wall: float, bank: str = "a" * 64) -> dict:
         return {
             "backend": backend,
             "seed": seed,
@@ -115,7 +115,7 @@ def test_a_benchmark_says_once_that_its_runs_were_scored_by_supernets():
             "error": None,
             "budget_asked": {"trials": 4},
             "budget_spent": {"trials": 4, "epochs": 4},
-            "search_cost": {"kind": "supernet", "supernet_wall_s": wall},
+            "search_cost": {"kind": "supernet", "supernet_wall_s": wall, "bank_sha256": bank},
         }
 
     out = budget_warnings([run("nni", 0, 1.0), run("nni", 1, 3.0), run("optuna", 0, 2.0)])
@@ -123,3 +123,9 @@ def test_a_benchmark_says_once_that_its_runs_were_scored_by_supernets():
         "trials scored by a supernet each run trained before its search (in the runs' wall time), mean: "
         "nni 2.0s over 2 run(s), optuna 2.0s over 1 run(s)"
     ]
+    # Backends of one seed scored by different supernets (a GPU's nondeterminism): said, per seed.
+    out = budget_warnings([run("nni", 0, 1.0), run("optuna", 0, 1.0, "b" * 64), run("autokeras", 0, 1.0)])
+    assert out[1] == (
+        "seed 0: the backends trained different supernets (autokeras, nni; optuna): their scores differ by "
+        "the supernet as well as by the search"
+    )

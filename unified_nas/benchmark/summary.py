@@ -36,7 +36,7 @@ from typing import Any, cast
 from unified_nas.benchmark.digests import data_warnings
 from unified_nas.benchmark.stats import ALPHA, average_rank_curves, bootstrap_ci, holm, iqm, iqm_along, prob_improvement
 from unified_nas.core.errors import SampleError, StoreError, UserError
-from unified_nas.recipe.sections import EvaluationSpec
+from unified_nas.recipe.sections import SUPERNET_KIND, EvaluationSpec
 from unified_nas.recipe.tables import table_info
 from unified_nas.report.records import STATUSES, RunReport, TrialRecord, pareto_front
 from unified_nas.report.store import ResultsStore
@@ -372,9 +372,12 @@ def budget_warnings(runs: Sequence[dict[str, Any]], table: bool = False) -> list
             out.append(f"{key} spent differ: " + ", ".join(f"{b} s{s}={v}" for (b, s), v in sorted(spent.items())))
     out += stopped_early_warnings(runs)
     supernet: dict[str, list[float]] = {}
+    banks: dict[int, dict[str, set[str]]] = {}  # seed -> bank digest -> backends
     for r in done:
-        if (r.get("search_cost") or {}).get("kind") == "supernet":
+        if (r.get("search_cost") or {}).get("kind") == SUPERNET_KIND:
             supernet.setdefault(r["backend"], []).append(float(r["search_cost"].get("supernet_wall_s", 0)))
+            digest = str(r["search_cost"].get("bank_sha256"))
+            banks.setdefault(r["seed"], {}).setdefault(digest, set()).add(r["backend"])
         elif r.get("search_cost"):
             out.append(
                 f"{r['backend']} seed {r['seed']}: one-shot search, supernet cost "
@@ -385,6 +388,15 @@ def budget_warnings(runs: Sequence[dict[str, Any]], table: bool = False) -> list
             "trials scored by a supernet each run trained before its search (in the runs' wall time), mean: "
             + ", ".join(f"{b} {sum(v) / len(v):.1f}s over {len(v)} run(s)" for b, v in supernet.items())
         )
+    # One seed trains one supernet on every backend, bit for bit on a CPU; otherwise (a GPU's nondeterministic
+    # kernels, other thread counts) the backends' trials were scored by different supernets.
+    for seed, by_digest in sorted(banks.items()):
+        if len(by_digest) > 1:
+            groups = "; ".join(", ".join(sorted(b)) for b in sorted(by_digest.values(), key=sorted))
+            out.append(
+                f"seed {seed}: the backends trained different supernets ({groups}): their scores differ by the "
+                "supernet as well as by the search"
+            )
     return out
 
 

@@ -66,6 +66,7 @@ from unified_nas.tables.recipes import load_recipe_data
 
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
+    from unified_nas.evaluation.supernet.evaluator import SupernetScore
     from unified_nas.recipe import Recipe
     from unified_nas.space.decl import ParamDecl
 
@@ -286,31 +287,49 @@ def _table_meta(
 
 
 def supernet_folder(table: Path) -> Path:
-    """Where a table's supernet is stored (``<table>.supernet/``), so that a resumed tabulation reuses it."""
+    """Where a table's supernet is stored, so that a resumed tabulation reuses it.
+
+    Args:
+        table: The table file.
+
+    Returns:
+        ``<table>.supernet/`` beside it.
+    """
     return table.with_name(table.name + ".supernet")
 
 
-def _train_supernet(recipe: Recipe, data: Dataset, seed: int, table: Path, say: Callable[[str], None] | None) -> Any:
-    """The table's one supernet (``evaluation.supernet``), trained once per table and seed, or reloaded.
+def _stored_supernet(recipe: Recipe, data: Dataset, seed: int, table: Path) -> SupernetScore:
+    """The table's supernet scorer, with the supernet an earlier tabulation stored loaded (nothing is written).
 
     Raises:
-        UserError: The stored supernet is damaged, or the folder cannot be made.
+        UserError: The stored supernet is damaged, or of another recipe or seed.
     """
     from unified_nas.evaluation.supernet.evaluator import SupernetScore  # deferred: imports torch
 
     assert recipe.evaluation.supernet is not None
     folder = supernet_folder(table)
-    try:
-        folder.mkdir(exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create {folder}: {e.strerror or e}") from None
     scorer = SupernetScore(recipe.evaluation.supernet, recipe.space, data, seed)
-    scorer.prepare(folder, say)
+    scorer.restore(folder, where=f"table {table}", remedy=f"delete {folder} to train it again")
     return scorer
 
 
+def _train_supernet(scorer: SupernetScore, table: Path, say: Callable[[str], None] | None) -> None:
+    """Trains the table's one supernet (once per table and seed) into its folder, unless it was reloaded.
+
+    Raises:
+        UserError: The folder cannot be made.
+    """
+    folder = supernet_folder(table)
+    if scorer.supernet is None:
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create {folder}: {e.strerror or e}") from None
+    scorer.prepare(folder, say)
+
+
 def _train_one(
-    recipe: Recipe, sample: dict[str, Any], data: Dataset, seed: int, supernet: Any = None
+    recipe: Recipe, sample: dict[str, Any], data: Dataset, seed: int, supernet: SupernetScore | None = None
 ) -> dict[str, Any]:
     """Trains one architecture and computes its proxies (and its supernet score); a failure is recorded, not raised.
 
@@ -328,7 +347,6 @@ def _train_one(
         out.update({f"proxy_{k}": v for k, v in proxies.items()})
         if supernet is not None:  # scored with inherited weights, before and apart from its own training
             out[f"proxy_{SUPERNET_SCORE}"] = supernet(sample, 0).metrics["val_accuracy"]
-            out["proxy_s"] = time.perf_counter() - t0
         result = evaluate_sample(recipe.space, sample, data, recipe.protocol, seed)
         out.update(result.metrics)
         out.update(test_accuracy=result.test_accuracy, train_s=result.train_s)
@@ -411,20 +429,23 @@ def tabulate(
     meta = _table_meta(recipe, data, seed, proxies, mode, len(samples))
     _check_meta_bounds(meta, recipe.name)
     p = Path(path)
+    # A stored supernet is checked before the table is opened for writing: a refusal writes nothing.
+    scorer = _stored_supernet(recipe, data, seed, p) if recipe.evaluation.supernet is not None else None
     db = _open_for_writing(p, meta, proxies)
     stream = out if out is not None else sys.stderr
     try:
         done = {r[0] for r in db.execute("SELECT key FROM archs")}
         todo = [(i, s) for i, s in enumerate(samples) if sample_key(s) not in done]
         say = (lambda line: print(line, file=stream, flush=True)) if progress else None
-        supernet = _train_supernet(recipe, data, seed, p, say) if recipe.evaluation.supernet and todo else None
+        if scorer is not None and todo:
+            _train_supernet(scorer, p, say)
         skipped = len(samples) - len(todo)
         if progress and skipped:
             print(f"tabulate: {skipped} of {len(samples)} architectures already in {p}; resuming", file=stream)
         failed = 0
         for i, s in todo:
             t0 = time.perf_counter()
-            values = _train_one(recipe, s, data, seed, supernet)
+            values = _train_one(recipe, s, data, seed, scorer)
             _insert(db, sample_key(s), i, s, values)
             failed += values["status"] != "complete"
             if progress:

@@ -289,7 +289,9 @@ def _parse_supernet(raw: Any) -> SupernetSpec:
     """``evaluation.supernet``: a mapping of :class:`SupernetSpec`'s fields (``{}`` or null: the defaults)."""
     raw = {} if raw is None else as_mapping("evaluation.supernet", raw)
     reject_unknown("evaluation.supernet", raw, ("epochs", "sampling", "recalibration_batches", "finetune_epochs"))
-    for key, low in (("epochs", 1), ("recalibration_batches", 0), ("finetune_epochs", 0)):
+    # BatchNorm statistics belong to each subnet, not to the shared weights: without recalibration they would
+    # be whatever this process last trained or built, and a score would depend on the trial order.
+    for key, low in (("epochs", 1), ("recalibration_batches", 1), ("finetune_epochs", 0)):
         if key in raw:
             why = is_int(low, MAX_EPOCHS)(raw[key])
             if why:

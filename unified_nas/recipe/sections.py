@@ -26,6 +26,8 @@ BUILTIN = ("digits", "iris", "wine", "breast_cancer", "fashion_mnist", "mnist")
 OFFICIAL_TEST = ("fashion_mnist", "mnist")  # built-in sets whose own test split is the test split
 PRECISIONS = ("fp32", "bf16")  # training.precision
 DATA_FORMATS = ("npz", "csv", "folder", "idx")  # of data.path: a file's suffix, or a folder's layout
+# The evaluation mode of supernet scoring, and the kind of search cost its training is recorded as.
+SUPERNET_KIND = "supernet"
 # evaluation.supernet.sampling: SPOS's uniform paths, BigNAS's sandwich rule, OFA's progressive shrinking
 SUPERNET_SAMPLINGS = ("uniform", "sandwich", "progressive")
 
@@ -56,7 +58,8 @@ class SupernetSpec:
             largest, the smallest and two uniform paths) or ``progressive`` (OFA's progressive shrinking:
             one path, its depth and widths drawn from the largest values first, from all by the last epoch).
         recalibration_batches: Training batches each subnet's BatchNorm statistics are recalibrated on
-            before it is scored (SPOS); 0 keeps the statistics of supernet training.
+            before it is scored (SPOS); at least 1, as the statistics belong to each subnet, not to the
+            shared weights.
         finetune_epochs: Epochs a copy of each subnet is trained, from its inherited weights, before it
             is scored (0: scored as inherited).
     """
@@ -154,7 +157,7 @@ class EvaluationSpec:
         if self.proxy is not None:
             return {"mode": "proxy", "proxy": self.proxy}
         if self.supernet is not None:
-            return {"mode": "supernet", "supernet": self.supernet.describe(), "framework": "torch"}
+            return {"mode": SUPERNET_KIND, "supernet": self.supernet.describe(), "framework": "torch"}
         if self.own_table:
             return {"mode": "table", "table": self.table, "dataset": None, "own": True}
         return (

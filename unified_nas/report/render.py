@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from unified_nas.core.metrics import METRICS
 from unified_nas.core.text import file_label
+from unified_nas.recipe.sections import SUPERNET_KIND
 from unified_nas.report.records import STATUSES, RunReport, TrialRecord
 
 
@@ -116,7 +117,7 @@ def render_table(report: RunReport) -> str:
         )
     if r.evaluation.get("mode") == "proxy":
         lines.append(f"evaluated by proxy {r.evaluation['proxy']}: no trial was trained")
-    if r.evaluation.get("mode") == "supernet" and r.search_cost:
+    if r.evaluation.get("mode") == SUPERNET_KIND and r.search_cost:
         sn, cost = r.evaluation["supernet"], r.search_cost
         lines.append(
             f"evaluated by a supernet ({sn['sampling']} sampling, {sn['epochs']} epochs, torch on {cost.get('device', 'cpu')}):"

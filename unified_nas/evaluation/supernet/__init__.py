@@ -7,7 +7,6 @@ subnet with inherited weights instead of training a network of its own.
 from unified_nas.evaluation.supernet.bank import Subnet, Supernet, WeightBank
 from unified_nas.evaluation.supernet.keys import bank_key, op_sites
 from unified_nas.evaluation.supernet.train import (
-    SAMPLINGS,
     extreme_sample,
     recalibrate_batchnorm,
     score,
@@ -16,7 +15,6 @@ from unified_nas.evaluation.supernet.train import (
 )
 
 __all__ = [
-    "SAMPLINGS",
     "Subnet",
     "Supernet",
     "WeightBank",

@@ -104,6 +104,11 @@ class WeightBank:
         param.data = grown  # the same Parameter: an optimizer holding it keeps it
         self.grown.append(param)
 
+    def holds(self, key: str, shape: Sequence[int]) -> bool:
+        """Whether the bank (not its scratch area) has ``key`` at ``shape`` or larger."""
+        param = self.entries.get(key)
+        return param is not None and len(param.shape) == len(shape) and _fits(param, shape)
+
     def view(self, key: str, shape: Sequence[int]) -> torch.Tensor:
         """The leading slice of ``key`` of ``shape`` (a view: gradients flow into the bank)."""
         param = self.entries.get(key)
@@ -263,9 +268,11 @@ class Supernet:
                 net = net.to(self.device)
             sites = op_sites(arch)
             keys = {n: (bank_key(n, sites), tuple(p.shape)) for n, p in net.named_parameters()}
-            # Training allocates at the widest shapes so the bank rarely grows; scoring reads the trained bank
-            # and needs no bound (a missing tensor goes to the scratch area at the subnet's own shape).
-            bound = {} if scratch else self._widest_shapes(sample, arch)
+            # Training allocates at the widest shapes so the bank rarely grows. Scoring reads the trained bank
+            # and needs no bound, unless a tensor is missing there: its scratch copy is then made at the widest
+            # shape too, so that its values do not depend on which sample asked for it first.
+            missing = any(not self.bank.holds(key, shape) for key, shape in keys.values())
+            bound = self._widest_shapes(sample, arch) if not scratch or missing else {}
             sub = Subnet(net, self.bank, keys)
             for name, (key, shape) in keys.items():
                 wide = bound.get(key, shape)

@@ -18,29 +18,28 @@ supernet), with a constant learning rate, in fp32.
 
 from __future__ import annotations
 
-import sys
+import hashlib
+import json
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unified_nas.core.errors import UserError
 from unified_nas.evaluation.base import Evaluator, OwnTraining
-from unified_nas.evaluation.supernet.bank import Supernet
+from unified_nas.evaluation.supernet.bank import STATE_FORMAT, Supernet
 from unified_nas.evaluation.supernet.store import load_supernet, save_supernet
 from unified_nas.evaluation.supernet.train import score, train_supernet
 from unified_nas.evaluation.train.result import EpochCallback, TrialResult
 from unified_nas.network import compile_plan
+from unified_nas.recipe.sections import SUPERNET_KIND
 from unified_nas.space import start_sample
+from unified_nas.space.parse import space_to_dict
 
 if TYPE_CHECKING:
     from unified_nas.data import Dataset
     from unified_nas.recipe.sections import SupernetSpec
     from unified_nas.space import SearchSpace
-
-
-def default_say(line: str) -> None:
-    """Progress of supernet training on stderr."""
-    print(line, file=sys.stderr, flush=True)
 
 
 class SupernetScore(Evaluator):
@@ -63,20 +62,52 @@ class SupernetScore(Evaluator):
     def _fresh(self) -> Supernet:
         return Supernet(self.space, self.data.input_shape, self.data.num_classes, seed=self.seed)
 
-    def _expect(self) -> dict[str, Any]:
-        # What a stored supernet must have been trained with to be this run's.
-        return {"kind": "supernet", "seed": self.seed, "spec": self.spec.describe()}
+    def fingerprint(self) -> str:
+        """SHA-256 of everything that decides the trained values besides the settings and seed.
 
-    def restore(self, run_dir: Path) -> None:
-        """Loads the supernet an earlier attempt of the run stored, if there is one.
+        The space, the data (its split and content digests, one example's shape, the classes), the
+        training hyperparameters and the bank's format: a stored supernet with another fingerprint was
+        trained for another recipe, and is refused rather than reused.
+        """
+        text = json.dumps(
+            {
+                "format": STATE_FORMAT,
+                "space": space_to_dict(self.space),
+                "input_shape": list(self.data.input_shape),
+                "num_classes": self.data.num_classes,
+                "data": [self.data.split.sha256, self.data.content_sha256],
+                "training": asdict(self.training),
+            },
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _expect(self) -> dict[str, Any]:
+        # What a stored supernet must have been trained with to be this one.
+        return {
+            "kind": SUPERNET_KIND,
+            "fingerprint": self.fingerprint(),
+            "seed": self.seed,
+            "spec": self.spec.describe(),
+        }
+
+    def restore(self, run_dir: Path, where: str | None = None, remedy: str = "start a new run") -> None:
+        """Loads the supernet stored in ``run_dir`` by an earlier attempt, if there is one (nothing is written).
+
+        Args:
+            run_dir: The run directory, or a table's supernet folder.
+            where: What the folder is, for messages (default: ``run directory <run_dir>``).
+            remedy: What to do about a refusal, for messages.
 
         Raises:
-            UserError: A stored supernet that is damaged or of other settings (see :func:`load_supernet`).
+            UserError: A stored supernet that is damaged, malformed or of other settings (see
+                :func:`~unified_nas.evaluation.supernet.store.load_supernet`).
         """
         if self.supernet is not None:
             return
         supernet = self._fresh()
-        record = load_supernet(run_dir, supernet, self._expect())
+        record = load_supernet(run_dir, supernet, self._expect(), where or f"run directory {run_dir}", remedy)
         if record is not None:
             self.supernet, self.cost = supernet, {**record, "reloaded": True}
 
@@ -93,7 +124,7 @@ class SupernetScore(Evaluator):
             ``reloaded`` when it was read back instead of trained.
 
         Raises:
-            UserError: A stored supernet that is damaged.
+            UserError: A stored supernet that is damaged (see :meth:`restore`).
             TrainingDiverged: Supernet training diverged.
         """
         if run_dir is not None:
@@ -144,6 +175,12 @@ class SupernetScore(Evaluator):
         on_epoch: EpochCallback | None = None,
         own_training: OwnTraining | None = None,
     ) -> TrialResult:
+        """Scores ``sample`` with inherited weights (see :class:`~unified_nas.evaluation.base.Evaluator`).
+
+        Raises:
+            UserError: Called before :meth:`prepare` (or :meth:`restore`) gave it a supernet.
+            SampleError: ``sample`` is not in the space.
+        """
         if self.supernet is None:
             raise UserError("the supernet was not trained before the search (prepare was not called)")
         s = score(

@@ -33,7 +33,6 @@ from unified_nas.recipe.sections import SUPERNET_SAMPLINGS
 from unified_nas.space import ParamDecl, random_sample
 from unified_nas.space.spaces import TrainingConfig
 
-SAMPLINGS = SUPERNET_SAMPLINGS  # the recipe stage defines them (evaluation.supernet.sampling)
 Sample = dict[str, Any]
 #: Draws one canonical sample from the given RNG (default: uniform over the space).
 Sampler = Callable[[random.Random], Sample]
@@ -108,10 +107,10 @@ def step_paths(
         progress: The part of training reached (progressive shrinking's schedule).
 
     Raises:
-        ValueError: If ``sampling`` is not one of :data:`SAMPLINGS`.
+        ValueError: If ``sampling`` is not one of ``SUPERNET_SAMPLINGS``.
     """
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"sampling: {sampling!r} is not one of {', '.join(SAMPLINGS)}")
+    if sampling not in SUPERNET_SAMPLINGS:
+        raise ValueError(f"sampling: {sampling!r} is not one of {', '.join(SUPERNET_SAMPLINGS)}")
     if sampling == "uniform" or not size_labels(decls):
         return [sampler(rng)]
     if sampling == "progressive":
@@ -269,7 +268,7 @@ def score(
         sample: A canonical sample of its space.
         data: The split data set.
         recalibration_batches: Training batches the BatchNorm statistics are recalibrated on (0: keep the
-            subnet's statistics from supernet training).
+            subnet's own, which depend on what this process built and trained before; recipes require 1+).
         recalibration_batch_size: Examples per recalibration batch.
         finetune_epochs: Epochs to train a copy of the subnet first, under the sample's own training
             hyperparameters (0: none).
