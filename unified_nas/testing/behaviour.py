@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unified_nas.backends.base import Backend
 from unified_nas.core.errors import RecipeError, UnsupportedFeatures, UserError
 from unified_nas.core.vocabulary import UNIFIED_PRUNERS, UNIFIED_STRATEGIES
 from unified_nas.evaluation.evaluators import OwnTraining
@@ -384,6 +385,25 @@ def _table_raw() -> dict[str, Any]:
     }
 
 
+def _untrained_cases(prefix: str, recipe: Recipe, where: str, backend: Backend[Any, Any]) -> list[GapCase]:
+    """The gaps of a recipe whose trials train nothing (a table, a supernet).
+
+    One-shot and multi-fidelity strategies, and pruners, of ``backend``; ``where`` names the evaluation
+    as the refusal does (``table nasbench201``, ``a supernet``).
+    """
+    cases = [
+        GapCase(f"{prefix}-{s.name}", recipe, {"strategy": s.name}, f"strategy '{s.name}' on {where}")
+        for s in backend.strategies.values()
+        if s.one_shot or s.multi_fidelity
+    ]
+    cases += [
+        GapCase(f"{prefix}-pruner-{p}", recipe, {"pruner": p}, f"pruner '{p}' on {where}")
+        for p in backend.capabilities.pruners
+        if p != "none"
+    ]
+    return cases
+
+
 def gap_cases(name: str) -> list[GapCase]:
     """Every gap the backend's declared data implies, as recipes and options that must be refused.
 
@@ -457,30 +477,10 @@ def gap_cases(name: str) -> list[GapCase]:
             )
     if "dense_cell" in caps.space_kinds:
         table = recipe_from_raw(_table_raw())
-        ref = table.evaluation.table
-        cases += [
-            GapCase(f"table-{s.name}", table, {"strategy": s.name}, f"strategy '{s.name}' on table {ref}")
-            for s in offered.values()
-            if s.one_shot or s.multi_fidelity
-        ]
-        cases += [
-            GapCase(f"table-pruner-{p}", table, {"pruner": p}, f"pruner '{p}' on table {ref}")
-            for p in caps.pruners
-            if p != "none"
-        ]
+        cases += _untrained_cases("table", table, f"table {table.evaluation.table}", backend)
     # Scored by a supernet, no trial trains: the same gaps as a table's, on every backend.
     supernet = recipe_from_raw({**conformance_raw("mlp"), "evaluation": {"supernet": {"epochs": 1}}})
-    label = supernet.evaluation.label
-    cases += [
-        GapCase(f"supernet-{s.name}", supernet, {"strategy": s.name}, f"strategy '{s.name}' on {label}")
-        for s in offered.values()
-        if s.one_shot or s.multi_fidelity
-    ]
-    cases += [
-        GapCase(f"supernet-pruner-{p}", supernet, {"pruner": p}, f"pruner '{p}' on {label}")
-        for p in caps.pruners
-        if p != "none"
-    ]
+    cases += _untrained_cases("supernet", supernet, supernet.evaluation.label, backend)
     return cases
 
 
