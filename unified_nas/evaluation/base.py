@@ -21,8 +21,11 @@ class Evaluator(ABC):
     def restore(self, run_dir: Path) -> None:  # noqa: B027 (optional hook)
         """Reloads what an earlier attempt of the run prepared in ``run_dir``, if anything (resume checks it first).
 
+        Args:
+            run_dir: The run directory.
+
         Raises:
-            UserError: What was stored is damaged.
+            UserError: What was stored is damaged, or was prepared for another recipe.
         """
 
     def prepare(self, run_dir: Path | None, say: Callable[[str], None] | None = None) -> dict[str, Any] | None:
@@ -35,6 +38,10 @@ class Evaluator(ABC):
 
         Returns:
             The run's search cost (JSON-ready, reported apart from the trials), or None if there is none.
+
+        Raises:
+            UserError: What an earlier attempt stored is damaged (see :meth:`restore`).
+            TrainingDiverged: Training what is prepared diverged.
         """
         return None
 
