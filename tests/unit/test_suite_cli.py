@@ -125,4 +125,4 @@ def test_default_seeds_are_shown_in_help(tmp_path):
     r = unas("bench", "--help", cwd=tmp_path)
     assert r.returncode == 0
     text = " ".join(r.stdout.split())
-    assert "default: 10 for a recipe evaluated by a table, else 2" in text and "suite file" in text
+    assert "default: 10 for a recipe evaluated by a table or a proxy, else 2" in text and "suite file" in text
