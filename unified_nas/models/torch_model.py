@@ -52,6 +52,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tan
 __all__ = [
     "BN_EPS",
     "BN_MOMENTUM",
+    "GLOROT_LAYERS",
     "GraphModule",
     "MacroLayer",
     "Network",
@@ -228,10 +229,15 @@ def core_op(
     return GraphModule(op_graph(spec, Shape.map(*size, c_in), c_out, stride, bias))
 
 
+#: The layers whose weights init_weights draws Glorot-uniform (their biases: zero); the supernet's weight
+#: bank seeds its shared tensors by the same rule (``evaluation/supernet/keys.py``).
+GLOROT_LAYERS: tuple[type[nn.Conv2d], type[nn.Linear]] = (nn.Conv2d, nn.Linear)
+
+
 def init_weights(model: nn.Module) -> None:
-    """Glorot-uniform weights and zero biases for every conv and linear layer."""
+    """Glorot-uniform weights and zero biases for every conv and linear layer (:data:`GLOROT_LAYERS`)."""
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, GLOROT_LAYERS):
             nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

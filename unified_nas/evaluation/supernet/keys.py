@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from torch import nn
 
+from unified_nas.models.torch_model import GLOROT_LAYERS
 from unified_nas.network.dense import dense_layout
 from unified_nas.space.spaces import ArchConfig, CellConfig, DenseCellConfig, MacroConfig
 
@@ -76,13 +77,13 @@ def bank_key(name: str, sites: Mapping[str, str]) -> str:
 def init_kind(model: nn.Module, name: str) -> str:
     """How the builder initialises parameter ``name`` of ``model``: ``glorot``, ``ones`` or ``zeros``.
 
-    Glorot-uniform for conv and linear weights and zero biases
-    (:func:`~unified_nas.models.torch_model.init_weights`); BatchNorm's own
+    Glorot-uniform for the weights of :data:`~unified_nas.models.torch_model.GLOROT_LAYERS` and zero
+    biases, as :func:`~unified_nas.models.torch_model.init_weights` does; BatchNorm's own
     default (weight one, bias zero) otherwise.
     """
     owner, _, pname = name.rpartition(".")
     module = model.get_submodule(owner)
-    if pname == "weight" and isinstance(module, (nn.Conv2d, nn.Linear)):
+    if pname == "weight" and isinstance(module, GLOROT_LAYERS):
         return "glorot"
     if pname == "weight" and isinstance(module, nn.modules.batchnorm._BatchNorm):
         return "ones"
