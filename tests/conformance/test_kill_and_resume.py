@@ -82,26 +82,44 @@ def uninterrupted(workdir):
     return get
 
 
-def _stop_after_two_trials(name: str, recipe: Path, store: Path, cwd: Path, sig: int) -> tuple[str, list[dict]]:
-    """Starts ``unas run``, sends ``sig`` once two trials are stored; returns its stderr and the trials stored."""
-    proc = start_unas("run", recipe, "--backend", name, "--quiet", "--store", store, cwd=cwd)
-    deadline = time.time() + 300
-    before: list[dict] = []
-    while time.time() < deadline and proc.poll() is None:
-        if store.exists():
-            try:
-                before = stored(store)[0]
-            except sqlite3.OperationalError:  # the writer holds a lock for a moment
-                pass
-        if len(before) >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, f"the run ended before it could be killed: {proc.communicate()[1][-2000:]}"
-    assert 2 <= len(before) < TRIALS
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + signal.SIGTERM), err
-    return err, stored(store)[0]  # SIGTERM: a trial may have ended while stopping
+def _stop_after_two_trials(name: str, recipe: Path, base: Path, sig: int) -> tuple[str, list[dict], Path, Path]:
+    """Starts ``unas run``, sends ``sig`` once two trials are stored.
+
+    A trial of this recipe takes a fraction of a second, so on a busy machine the
+    run can store its whole budget between two looks at the store: then the signal
+    would land on a finished search and test nothing. That try is discarded and the
+    run started again in a fresh folder (up to 5 tries).
+
+    Returns:
+        (stderr, trials stored after the signal, store path, folder the run ran in).
+    """
+    for attempt in range(5):
+        cwd = base / f"try{attempt}"
+        cwd.mkdir()
+        store = cwd / "s.sqlite"
+        proc = start_unas("run", recipe, "--backend", name, "--quiet", "--store", store, cwd=cwd)
+        deadline = time.time() + 300
+        before: list[dict] = []
+        while time.time() < deadline and proc.poll() is None:
+            if store.exists():
+                try:
+                    before = stored(store)[0]
+                except sqlite3.OperationalError:  # the writer holds a lock for a moment
+                    pass
+            if len(before) >= 2:
+                break
+            time.sleep(0.05)
+        if len(before) >= TRIALS or (proc.poll() is not None and proc.returncode == 0):
+            proc.kill()  # the race was lost: the search ended before the signal
+            proc.communicate()
+            continue
+        assert proc.poll() is None, f"the run ended before it could be killed: {proc.communicate()[1][-2000:]}"
+        assert 2 <= len(before) < TRIALS
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + signal.SIGTERM), err
+        return err, stored(store)[0], store, cwd  # SIGTERM: a trial may have ended while stopping
+    pytest.fail("5 runs stored their whole budget before the signal could be sent")
 
 
 @pytest.mark.slow
@@ -109,26 +127,25 @@ def _stop_after_two_trials(name: str, recipe: Path, store: Path, cwd: Path, sig:
 @pytest.mark.parametrize("name", BACKENDS)
 def test_killed_run_resumes_to_its_budget(name, sig, workdir, uninterrupted, tmp_path):
     _need(name)
-    store = tmp_path / "s.sqlite"
-    err, before = _stop_after_two_trials(name, workdir / "faults.yaml", store, tmp_path, sig)
+    err, before, store, cwd = _stop_after_two_trials(name, workdir / "faults.yaml", tmp_path, sig)
     run_id = stored(store)[1]["run_id"]
     if sig == signal.SIGKILL:
         assert stored(store)[1]["status"] == "running"  # nobody could rewrite it ...
-        listing = unas("runs", "--store", str(store), cwd=tmp_path)
+        listing = unas("runs", "--store", str(store), cwd=cwd)
         assert f"{run_id}  faults  {name}  died" in listing.stdout  # ... but it is shown as died
     else:
         assert "unas: terminated" in err and f"unas run --resume {run_id}`" in err
         assert stored(store)[1]["status"] == "interrupted"
     assert len(before) < TRIALS
 
-    r = unas("run", "--resume", run_id[:12], "--quiet", "--store", str(store), cwd=tmp_path)
+    r = unas("run", "--resume", run_id[:12], "--quiet", "--store", str(store), cwd=cwd)
     assert r.returncode == 0, r.stderr
     after, row = stored(store)
     assert row["status"] == "complete"
     assert [t["index"] for t in after] == list(range(TRIALS))  # every trial once, none lost or doubled
     assert after[: len(before)] == before  # finished trials kept unchanged, not redone
     assert [_key(t) for t in after] == [_key(t) for t in uninterrupted(name)]  # as if never killed
-    report = json.loads(unas("report", run_id, "--format", "json", "--store", str(store), cwd=tmp_path).stdout)
+    report = json.loads(unas("report", run_id, "--format", "json", "--store", str(store), cwd=cwd).stdout)
     assert report["attempts"][0]["status"] == ("died" if sig == signal.SIGKILL else "interrupted")
     assert report["attempts"][0]["trials"] == len(before)
 
@@ -137,17 +154,16 @@ def test_killed_run_resumes_to_its_budget(name, sig, workdir, uninterrupted, tmp
 def test_two_resumes_of_one_died_run_at_once_one_proceeds(workdir, tmp_path):
     """Before, both passed the claim (a died run is stored as running, and a claim leaves it running),
     both trained the remaining trials, and the attempt history kept one of them."""
-    store = tmp_path / "s.sqlite"
-    _, before = _stop_after_two_trials("reference", workdir / "faults.yaml", store, tmp_path, signal.SIGKILL)
+    _, before, store, cwd = _stop_after_two_trials("reference", workdir / "faults.yaml", tmp_path, signal.SIGKILL)
     run_id = stored(store)[1]["run_id"]
-    procs = [start_unas("run", "--resume", run_id, "--quiet", "--store", store, cwd=tmp_path) for _ in range(2)]
+    procs = [start_unas("run", "--resume", run_id, "--quiet", "--store", store, cwd=cwd) for _ in range(2)]
     results = sorted((p.wait(timeout=300), p.stderr.read() if p.stderr else "") for p in procs)
     assert [code for code, _ in results] == [0, 2], results
     assert "claimed by another process" in results[1][1] or "is still running" in results[1][1], results[1][1]
     after, row = stored(store)
     assert row["status"] == "complete" and [t["index"] for t in after] == list(range(TRIALS))
     assert after[: len(before)] == before
-    report = json.loads(unas("report", run_id, "--format", "json", "--store", str(store), cwd=tmp_path).stdout)
+    report = json.loads(unas("report", run_id, "--format", "json", "--store", str(store), cwd=cwd).stdout)
     assert len(report["attempts"]) == 1 and report["attempts"][0]["status"] == "died"
 
 
