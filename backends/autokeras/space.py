@@ -129,6 +129,13 @@ class UnasBlock(ak.Block):
         return features(arch, x, tuple(int(n) for n in x.shape[1:]))
 
 
+class _SoftmaxTargets(ak.analysers.ClassificationAnalyser):
+    """AutoKeras's target check for a softmax head: one-hot targets of one column per class, two included."""
+
+    def get_expected_shape(self) -> list[int]:
+        return [self.num_classes]
+
+
 @keras.saving.register_keras_serializable(package="unified_nas")
 class UnasHead(ak.ClassificationHead):
     """Linear classifier + softmax with categorical cross entropy, for any number of classes.
@@ -145,6 +152,11 @@ class UnasHead(ak.ClassificationHead):
 
     def infer_loss(self):
         return keras.losses.CategoricalCrossentropy()
+
+    def get_analyser(self) -> Any:
+        # AutoKeras's analyser expects one column for two classes (its sigmoid form) and refuses our
+        # one-hot targets of two columns: "Expect the target data ... shape [1], but got [2]".
+        return _SoftmaxTargets(name=self.name, multi_label=self.multi_label)
 
     def build(self, hp: keras_tuner.HyperParameters, inputs: Any = None) -> Any:
         x = keras.tree.flatten(inputs)[0]
