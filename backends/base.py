@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from unified_nas.core.errors import Gap, RecipeError, UnsupportedFeatures, UserError
 from unified_nas.core.vocabulary import UNIFIED_STRATEGIES
-from unified_nas.runs.options import COMMON_OPTIONS, Options, OptionSpec
+from unified_nas.runs.options import COMMON_OPTIONS, SCALARISATION_KEY, Options, OptionSpec
+from unified_nas.runs.scalarise import resolve as resolve_scalarisation
 from unified_nas.space import Categorical, FloatRange, space_size
 
 if TYPE_CHECKING:
@@ -123,6 +124,9 @@ class Capabilities:
     pruning: bool = False
     time_budget: bool = True
     pruners: tuple[str, ...] = ("none",)
+    # Whether the adapter hands its single-objective strategies a scalarised score when a recipe has
+    # several objectives (the ``scalarisation`` strategy argument, unified_nas.runs.scalarise).
+    scalarisation: bool = False
 
 
 NativeSpace = TypeVar("NativeSpace")  # what translate makes and run searches: the toolkit's own space
@@ -211,13 +215,56 @@ class Backend(ABC, Generic[NativeSpace, NativeTrial]):
             for o in self.option_specs
             if o.name in values or o.default is not None
         }
-        return Options(
+        options = Options(
             strategy=str(values.get("strategy", self.default_strategy)),
             strategy_args=dict(values.get("strategy_args") or {}),
             pruner=str(values.get("pruner", "none")),
             default_first=bool(values.get("default_first", False)),
             extra=extra,
         )
+        self._resolve_scalarisation(recipe, options)
+        return options
+
+    def scalarises(self, recipe: Recipe, strategy: str) -> bool:
+        """Whether a run of ``recipe`` with ``strategy`` hands the strategy a scalarised score.
+
+        True for several objectives and a strategy of this backend that optimises one number,
+        where the adapter can scalarise (``capabilities.scalarisation``) and trials are not
+        one-shot (a supernet search has no trials to score).
+        """
+        strat = self.strategies.get(strategy)
+        return (
+            len(recipe.objectives) > 1
+            and self.capabilities.scalarisation
+            and strat is not None
+            and not strat.multi_objective
+            and not strat.one_shot
+        )
+
+    def _resolve_scalarisation(self, recipe: Recipe, options: Options) -> None:
+        """Fills ``strategy_args.scalarisation`` with its defaults when the run scalarises; refuses it elsewhere.
+
+        Raises:
+            RecipeError: Naming ``backends.<name>.strategy_args.scalarisation`` (a bad value, or given
+                where no objectives are combined).
+        """
+        path = f"backends.{self.name}.strategy_args.{SCALARISATION_KEY}"
+        given = options.strategy_args.get(SCALARISATION_KEY)
+        if self.scalarises(recipe, options.strategy):
+            metrics = [o.metric for o in recipe.objectives]
+            options.strategy_args[SCALARISATION_KEY] = resolve_scalarisation(given, metrics, path)
+        elif given is not None and options.strategy in self.strategies:
+            why = (
+                "the recipe has one objective"
+                if len(recipe.objectives) < 2
+                else f"strategy '{options.strategy}' does not take a scalarised score"
+                + (
+                    " (it optimises several objectives itself)"
+                    if self.strategies[options.strategy].multi_objective
+                    else ""
+                )
+            )
+            raise RecipeError(path, why)
 
     def check(self, recipe: Recipe, options: Options) -> None:
         """Raises one error listing every feature of the recipe this backend cannot serve.
@@ -283,8 +330,10 @@ class Backend(ABC, Generic[NativeSpace, NativeTrial]):
                             f"handles choices only; continuous: {', '.join(cont)} (use a list of values)",
                         )
                     )
-            if len(recipe.objectives) > 1 and not strat.multi_objective:
-                multi = [s.name for s in self.strategies.values() if s.multi_objective]
+            if len(recipe.objectives) > 1 and not strat.multi_objective and not self.scalarises(recipe, strat.name):
+                multi = [
+                    s.name for s in self.strategies.values() if s.multi_objective or self.scalarises(recipe, s.name)
+                ]
                 gaps.append(
                     Gap(
                         f"{len(recipe.objectives)} objectives with strategy '{strat.name}'",
@@ -447,6 +496,10 @@ class Backend(ABC, Generic[NativeSpace, NativeTrial]):
             "default_strategy": cls.default_strategy,
             "strategies": {n: s.native for n, s in cls.strategies.items()},
             "multi_objective": [n for n, s in cls.strategies.items() if s.multi_objective],
+            # Single-objective strategies that search several objectives through a scalarised score.
+            "scalarised": [
+                n for n, s in cls.strategies.items() if caps.scalarisation and not s.multi_objective and not s.one_shot
+            ],
             "one_shot": [n for n, s in cls.strategies.items() if s.one_shot],
             "space_kinds": sorted(caps.space_kinds),
             "pruners": list(caps.pruners),

@@ -51,7 +51,7 @@ def l2_decay_gap(recipe: Recipe) -> Gap | None:
 class Backend(BaseBackend[tuple[Any, Any], NativeTrial]):  # (input node, output node) of the AutoKeras graph
     name = "autokeras"
     toolkit = "autokeras"
-    capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}))
+    capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}), scalarisation=True)
     strategies = STRATEGIES
     default_strategy = "greedy"
     option_specs = (
@@ -127,7 +127,7 @@ class Backend(BaseBackend[tuple[Any, Any], NativeTrial]):  # (input node, output
             tuner_arguments,
         )  # deferred: imports AutoKeras, Keras and TensorFlow
 
-        tuner_arguments(options.strategy, options.strategy_args)
+        tuner_arguments(options.strategy, options.toolkit_args)
 
     def translate(self, ctx: RunContext) -> tuple[Any, Any]:
         """The AutoKeras graph (input -> UnasBlock -> UnasHead); the AutoModel and its project are made in run."""

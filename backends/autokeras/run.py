@@ -13,7 +13,7 @@ import keras_tuner
 from unified_nas.backends.autokeras.normalize import NativeTrial
 from unified_nas.backends.autokeras.space import UnasBlock, UnasHead
 from unified_nas.backends.autokeras.strategies import STRATEGIES
-from unified_nas.backends.autokeras.tuner import TrialEnv, tuner_class
+from unified_nas.backends.autokeras.tuner import SCALARISED_METRIC, TrialEnv, tuner_class
 from unified_nas.backends.autokeras.workarounds import frozen_heap
 from unified_nas.backends.base import accepted_keywords
 from unified_nas.core.errors import RecipeError
@@ -150,7 +150,7 @@ def build_automodel(graph: tuple[Any, Any], ctx: RunContext, emit: Callable[[Nat
     recipe, strategy = ctx.recipe, ctx.options.strategy
     objective = recipe.objectives[0]
     inp, out = graph
-    kwargs = dict(ctx.options.strategy_args)
+    kwargs = dict(ctx.options.toolkit_args)
     if strategy == "hyperband":
         kwargs.setdefault("max_epochs", recipe.protocol.epochs)  # AutoKeras's default is 1000
         # keras-tuner stops after one pass over the brackets (1 trial when max_epochs is 1): the trial budget decides.
@@ -167,13 +167,19 @@ def build_automodel(graph: tuple[Any, Any], ctx: RunContext, emit: Callable[[Nat
         objectives,
         trains=recipe.evaluation.trains,
         stop_early=ctx.stop_early,
+        scalarise=ctx.scalariser(),
+    )
+    oracle_objective = (
+        keras_tuner.Objective(objective.metric, "max" if objective.direction == "maximize" else "min")
+        if env.scalarise is None
+        else keras_tuner.Objective(SCALARISED_METRIC, "min")
     )
     model = ak.AutoModel(
         inputs=inp,
         outputs=out,
         project_name=PROJECT,
         directory=str(ctx.run_dir),
-        objective=keras_tuner.Objective(objective.metric, "max" if objective.direction == "maximize" else "min"),
+        objective=oracle_objective,
         tuner=tuner_class(strategy),
         overwrite=True,
         seed=native_seed(ctx.seed),

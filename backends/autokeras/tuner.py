@@ -49,8 +49,11 @@ from unified_nas.evaluation.train.result import TrialResult
 from unified_nas.models.keras_model import count_trainable
 from unified_nas.network.flops import count_flops
 from unified_nas.recipe import Protocol
+from unified_nas.runs.scalarise import Scalariser
 from unified_nas.space import SearchSpace, space_size
 
+#: The oracle's objective when a run scalarises several objectives (minimised; never a Keras log).
+SCALARISED_METRIC = "unas_scalarised"
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
 
 
@@ -70,6 +73,9 @@ class TrialEnv:
     # recipe.evaluation.trains: False when a table or proxy answers every trial, so no Keras model is ever needed.
     trains: bool = True
     stop_early: Callable[[str], None] | None = None  # RunContext.stop_early: why the oracle stopped proposing
+    # Several objectives with a single-objective oracle: the run's scalarisation (RunContext.scalariser); the
+    # oracle's objective is then SCALARISED_METRIC, minimised.
+    scalarise: Scalariser | None = None
 
 
 class NotFitted(Exception):
@@ -201,7 +207,10 @@ class UnasTunerMixin:
         # own, and the oracle is then told the worst value, as every backend's toolkit is.
         objectives = self.unas.objectives
         values = result.objective_values(objectives)
-        return {**{k: float(v) for k, v in result.metrics.items()}, **{m: v for (m, _), v in zip(objectives, values)}}
+        out = {**{k: float(v) for k, v in result.metrics.items()}, **{m: v for (m, _), v in zip(objectives, values)}}
+        if self.unas.scalarise is not None:
+            out[SCALARISED_METRIC] = self.unas.scalarise(values, result.feasible)
+        return out
 
     def _declare(self, hp: keras_tuner.HyperParameters) -> None:
         """What a build does for the oracle, without building any layer (a trial answered without training).

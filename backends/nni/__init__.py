@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 class Backend(BaseBackend[dict[str, Any], NativeTrial]):
     name = "nni"
     toolkit = "nni"
-    capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}))
+    capabilities = Capabilities(space_kinds=frozenset({"macro", "cell", "dense_cell"}), scalarisation=True)
     strategies = {
         s.name: s
         for s in (
@@ -112,6 +112,15 @@ class Backend(BaseBackend[dict[str, Any], NativeTrial]):
                     "headless engine",
                 )
             )
+        if engine == "web" and self.scalarises(recipe, options.strategy):
+            gaps.append(
+                Gap(
+                    f"{len(recipe.objectives)} objectives with engine 'web'",
+                    "adapter",
+                    "a scalarised score normalises by the objectives of the trials before it, which NNI's "
+                    "trial processes do not see; use the headless engine",
+                )
+            )
         if engine == "web" and options.resume:
             gaps.append(
                 Gap(
@@ -153,9 +162,9 @@ class Backend(BaseBackend[dict[str, Any], NativeTrial]):
 
     def check_arguments(self, recipe: Recipe, options: Options, seed: int, budget: Any) -> None:
         if self.is_one_shot(options.strategy):
-            make_oneshot(options.strategy, oneshot_arguments(options.strategy, options.strategy_args, 1)[1])
+            make_oneshot(options.strategy, oneshot_arguments(options.strategy, options.toolkit_args, 1)[1])
         else:
-            make_strategy(options.strategy, seed, options.strategy_args, budget.trials)
+            make_strategy(options.strategy, seed, options.toolkit_args, budget.trials)
 
     def translate(self, ctx: RunContext) -> dict[str, Any]:
         """The JSON spec of the ``UnasModelSpace``; the ModelSpace itself is built in run, where the engine runs."""

@@ -205,7 +205,7 @@ def run_headless(spec: dict[str, Any], ctx: RunContext, emit: Callable[[NativeTr
         emit: Called with each trial NNI finished (trained or failed).
     """
     key = f"inproc:{ctx.run_id}"
-    env = trial_mod.TrialEnv(ctx.recipe, ctx.data, ctx.seed, ctx.evaluate)
+    env = trial_mod.TrialEnv(ctx.recipe, ctx.data, ctx.seed, ctx.evaluate, scalarise=ctx.scalariser())
     trial_mod.register(key, env)
     model_space = SimplifiedModelSpace.from_model(UnasModelSpace(spec), make_evaluator(ctx, key))
     engine = RecordingEngine(
@@ -234,7 +234,7 @@ def run_headless(spec: dict[str, Any], ctx: RunContext, emit: Callable[[NativeTr
 
     engine.register_model_event_callback(ModelEventType.FinalMetric, on_final)
     engine.register_model_event_callback(ModelEventType.TrainingEnd, on_end)
-    strategy = make_strategy(ctx.options.strategy, ctx.seed, ctx.options.strategy_args, ctx.budget.trials)
+    strategy = make_strategy(ctx.options.strategy, ctx.seed, ctx.options.toolkit_args, ctx.budget.trials)
     if ctx.options.default_first:
         start_with(strategy, start_values(ctx.recipe.space.decls()))
     nni_logger = logging.getLogger("nni")

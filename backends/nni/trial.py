@@ -27,6 +27,7 @@ from unified_nas.evaluation.train.evaluate import train_model
 from unified_nas.evaluation.train.result import TrialResult
 from unified_nas.recipe import Recipe, load_recipe_text
 from unified_nas.recipe.text import read_recipe_text
+from unified_nas.runs.scalarise import Scalariser
 from unified_nas.runs.threads import apply_inherited_threads
 from unified_nas.tables.recipes import load_recipe_data
 
@@ -50,9 +51,13 @@ class TrialEnv:
     # run's evaluator itself (see _resolve_env). It decides whether the model NNI built is trained.
     evaluate: Callable[..., TrialResult]
     result_dir: str | None = None
+    # Several objectives with a single-objective strategy: the run's scalarisation (RunContext.scalariser).
+    scalarise: Scalariser | None = None
 
-    def score(self, values: list[float]) -> float:
-        """NNI strategies maximise one number: the first objective, sign-adjusted."""
+    def score(self, values: list[float], feasible: bool = True) -> float:
+        """NNI strategies maximise one number: the first objective, sign-adjusted, or the negated scalarised score."""
+        if self.scalarise is not None:
+            return self.scalarise.maximised(values, feasible)
         return values[0] if self.recipe.objectives[0].direction == "maximize" else -values[0]
 
 
@@ -153,6 +158,6 @@ def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
     payload = {"sample": sample, "result": result.to_dict()}
     if e.result_dir:
         _write(e, payload)
-        nni.report_final_result(e.score(values))
+        nni.report_final_result(e.score(values, result.feasible))
     else:
-        nni.report_final_result({"default": e.score(values), "unas": payload})
+        nni.report_final_result({"default": e.score(values, result.feasible), "unas": payload})

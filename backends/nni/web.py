@@ -303,7 +303,7 @@ def run_web(spec: dict[str, Any], ctx: RunContext, emit: Callable[[NativeTrial],
     with nni_output(ctx.quiet):  # NNI logs at INFO from the first use of exp.config on
         space = UnasModelSpace(spec)
         evaluator = make_evaluator(ctx, trial_mod.env_json(ctx.recipe, ctx.seed, run_dir))
-        strategy = make_strategy(ctx.options.strategy, ctx.seed, ctx.options.strategy_args, ctx.budget.trials)
+        strategy = make_strategy(ctx.options.strategy, ctx.seed, ctx.options.toolkit_args, ctx.budget.trials)
         if ctx.options.default_first:
             start_with(strategy, start_values(ctx.recipe.space.decls()))
         _run(WatchedExperiment(space, evaluator, strategy), ctx, host, run_dir, emit)

@@ -33,7 +33,7 @@ def handle(a: argparse.Namespace) -> int:
             continue
         print(
             f"{row['name']} {row['version']}: strategies {', '.join(row['strategies'])} (default {row['default_strategy']});"
-            f" multi-objective {', '.join(row['multi_objective']) or '-'}; one-shot {', '.join(row['one_shot']) or '-'};"
+            f" multi-objective {', '.join(row['multi_objective']) or '-'}; scalarised {', '.join(row['scalarised']) or '-'}; one-shot {', '.join(row['one_shot']) or '-'};"
             f" spaces {', '.join(row['space_kinds'])};"
             f" pruners {', '.join(row['pruners'])}"
         )

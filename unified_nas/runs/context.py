@@ -20,7 +20,8 @@ from unified_nas.evaluation.train.result import EpochCallback, TrialResult
 from unified_nas.recipe import Budget, Recipe
 from unified_nas.report.records import TrialRecord
 from unified_nas.runs.lifecycle import Replay, raise_if_terminated
-from unified_nas.runs.options import Options
+from unified_nas.runs.options import SCALARISATION_KEY, Options
+from unified_nas.runs.scalarise import Scalariser
 
 
 @dataclass
@@ -45,6 +46,19 @@ class RunContext:
     simulated_s: float = 0.0  # a table's training time of the trials finished so far (replayed ones included)
     packages: dict[str, str] = field(default_factory=dict)  # versions the run records (workers must match them)
     stop_reason: str | None = None  # why the toolkit stopped proposing before the budget was spent (stop_early)
+
+    def scalariser(self) -> Scalariser | None:
+        """A fresh :class:`~unified_nas.runs.scalarise.Scalariser` when the run scalarises, else None.
+
+        The backend makes one per search and calls it once per evaluated trial, in the order its
+        strategy sees them (the options hold the resolved ``scalarisation`` strategy argument only
+        when the backend's strategy takes a scalarised score: ``Backend.scalarises``).
+        """
+        spec = self.options.strategy_args.get(SCALARISATION_KEY)
+        if spec is None:
+            return None
+        metrics = [o.metric for o in self.recipe.objectives]
+        return Scalariser(spec, metrics, self.directions, self.seed)
 
     @property
     def directions(self) -> list[str]:

@@ -17,6 +17,9 @@ from typing import Any
 from unified_nas.core.errors import RecipeError
 
 KINDS = ("str", "int", "float", "bool", "mapping")
+#: The strategy argument that is not the toolkit's: how several objectives become one score
+#: (:mod:`unified_nas.runs.scalarise`).
+SCALARISATION_KEY = "scalarisation"
 
 
 def _shown(v: Any) -> str:
@@ -165,6 +168,11 @@ class Options:
     default_first: bool = False  # trial 0 is the recipe's start point (space.start_sample)
     extra: dict[str, Any] = field(default_factory=dict)
     resume: bool = False  # set by the runner when it continues a stored run (not a user option)
+
+    @property
+    def toolkit_args(self) -> dict[str, Any]:
+        """``strategy_args`` as the toolkit's strategy takes them: without ``scalarisation``, which is ours."""
+        return {k: v for k, v in self.strategy_args.items() if k != SCALARISATION_KEY}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as run reports store them (a backend's own options flat beside the common ones)."""

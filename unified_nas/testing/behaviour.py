@@ -436,7 +436,7 @@ def gap_cases(name: str) -> list[GapCase]:
     cases += [
         GapCase(f"2-objectives-{s.name}", two, {"strategy": s.name}, f"2 objectives with strategy '{s.name}'")
         for s in offered.values()
-        if not s.multi_objective
+        if not s.multi_objective and not backend.scalarises(two, s.name)  # a scalarised score serves the rest
     ]
     cases += [
         GapCase(f"pruner-{p}", recipe_from_raw(mlp), {"pruner": p}, f"pruner '{p}'", p)

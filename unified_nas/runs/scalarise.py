@@ -1,0 +1,206 @@
+"""Several objectives for a strategy that optimises one number: the ``scalarisation`` strategy argument.
+
+NNI's evolution, AutoKeras's greedy oracle and the other single-objective
+strategies rank trials by one score. With two or more objectives, the adapter
+hands them a scalarised score instead of the first objective
+(:class:`Scalariser`), and the core computes the Pareto front from every
+complete trial, as for every backend.
+
+The method is a strategy argument, declared and recorded with the run
+(``backends.<name>.strategy_args.scalarisation``)::
+
+    scalarisation: {method: chebyshev, weights: per_run, ranges: observed, rho: 0.05}
+    scalarisation: {method: weighted_sum, weights: [0.7, 0.3]}
+
+:func:`resolve` checks what a recipe or CLI gave and fills the defaults, so a
+run report always holds the full description, defaults included.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from unified_nas.core.errors import RecipeError
+from unified_nas.core.metrics import METRICS
+from unified_nas.core.multiobjective import RHO, augmented_chebyshev, simplex_weights, unit_minimisation, weighted_sum
+from unified_nas.runs.options import SCALARISATION_KEY
+
+#: The strategy argument's key (left out of what the toolkit's strategy sees: ``Options.toolkit_args``).
+KEY = SCALARISATION_KEY
+METHODS = ("chebyshev", "weighted_sum")
+#: When random Chebyshev weights are drawn: once per run, or anew for every trial (ParEGO's way).
+DRAWS = ("per_run", "per_trial")
+RANGES = ("observed", "known")
+#: The default draw, chosen by measurement (benchmarks/multiobjective.py; see docs/multiobjective.md).
+DEFAULT_DRAW = "per_run"
+#: A score worse than any feasible trial's: normalised values lie in [0, 1], so a feasible score is at most 1 + rho * k.
+_INFEASIBLE = 10.0
+
+
+def resolve(raw: Any, metrics: Sequence[str], path: str) -> dict[str, Any]:
+    """The full scalarisation a run records: ``raw`` checked, every default filled.
+
+    Args:
+        raw: What the recipe or CLI gave (None: the defaults).
+        metrics: The recipe's objective metrics, in order.
+        path: Where ``raw`` came from, for messages (``backends.nni.strategy_args.scalarisation``).
+
+    Returns:
+        ``{method, weights, ranges}`` plus ``rho`` for Chebyshev; ``weights`` is a draw (``per_run``,
+        ``per_trial``) or, for a weighted sum, one non-negative number per objective summing to 1.
+
+    Raises:
+        RecipeError: Naming ``path`` (and the field) and what is allowed.
+    """
+    spec = {} if raw is None else raw
+    if isinstance(spec, str):  # shorthand: the method alone
+        spec = {"method": spec}
+    if not isinstance(spec, Mapping):
+        raise RecipeError(path, f"expected a mapping such as {{method: chebyshev}}, got {type(raw).__name__}")
+    allowed = {"method", "weights", "ranges", "rho"}
+    unknown = sorted(map(str, set(spec) - allowed))
+    if unknown:
+        raise RecipeError(f"{path}.{unknown[0]}", f"unknown field (fields: {', '.join(sorted(allowed))})")
+    method = spec.get("method", "chebyshev")
+    if method not in METHODS:
+        raise RecipeError(f"{path}.method", f"{method!r} is not one of {', '.join(METHODS)}")
+    ranges = spec.get("ranges", "observed")
+    if ranges not in RANGES:
+        raise RecipeError(f"{path}.ranges", f"{ranges!r} is not one of {', '.join(RANGES)}")
+    out: dict[str, Any] = {"method": method}
+    if method == "chebyshev":
+        weights = spec.get("weights", DEFAULT_DRAW)
+        if weights not in DRAWS:
+            raise RecipeError(f"{path}.weights", f"{weights!r} is not one of {', '.join(DRAWS)} (drawn at random)")
+        rho = spec.get("rho", RHO)
+        if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 <= rho <= 1:
+            raise RecipeError(f"{path}.rho", f"{rho!r} is not a number in 0..1")
+        out.update(weights=weights, rho=float(rho))
+    else:
+        if "rho" in spec:
+            raise RecipeError(f"{path}.rho", "only the chebyshev method has rho")
+        weights = spec.get("weights")
+        if not isinstance(weights, list) or len(weights) != len(metrics):
+            raise RecipeError(
+                f"{path}.weights", f"a weighted sum needs a list of {len(metrics)} weights, one per objective"
+            )
+        if any(
+            isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0 for w in weights
+        ):
+            raise RecipeError(f"{path}.weights", "every weight must be a finite number >= 0")
+        total = float(sum(weights))
+        if total <= 0:
+            raise RecipeError(f"{path}.weights", "at least one weight must be above 0")
+        out["weights"] = [float(w) / total for w in weights]
+    out["ranges"] = ranges
+    return out
+
+
+def run_weights(spec: Mapping[str, Any], seed: int, k: int) -> list[float] | None:
+    """The weights every trial of a run uses, or None when they are drawn per trial.
+
+    Args:
+        spec: From :func:`resolve`.
+        seed: The run seed (a per-run draw depends on it alone).
+        k: Objectives.
+    """
+    if spec["method"] == "weighted_sum":
+        return list(spec["weights"])
+    if spec["weights"] == "per_run":
+        return simplex_weights(random.Random(f"unas-scalarisation:{seed}"), k)
+    return None
+
+
+def describe(spec: Mapping[str, Any], seed: int, metrics: Sequence[str]) -> str:
+    """One line for reports: how the run's objectives became one score.
+
+    Args:
+        spec: From :func:`resolve`.
+        seed: The run seed.
+        metrics: The objective metrics, in order.
+    """
+    weights = run_weights(spec, seed, len(metrics))
+    shown = (
+        "drawn anew for every trial"
+        if weights is None
+        else ", ".join(f"{m} {w:.2f}" for m, w in zip(metrics, weights, strict=True))
+        + (" (drawn once per run)" if spec["method"] == "chebyshev" else "")
+    )
+    name = f"augmented Chebyshev (ParEGO, rho {spec['rho']:g})" if spec["method"] == "chebyshev" else "weighted sum"
+    return f"{name}; weights {shown}; {spec['ranges']} ranges"
+
+
+class Scalariser:
+    """Turns each trial's objective vector into the one score a single-objective strategy sees.
+
+    Call it once per evaluated trial, in the order the strategy sees them: it
+    keeps the vectors seen so far (observed ranges) and counts trials (weights
+    drawn per trial come from the run seed and the trial's position). A
+    resumed run replays its stored trials in the same order, so it scores them
+    as the first attempt did.
+
+    The score is to be **minimised** (0 best); :meth:`maximised` gives the
+    negated score for toolkits that maximise.
+    """
+
+    def __init__(self, spec: Mapping[str, Any], metrics: Sequence[str], directions: Sequence[str], seed: int) -> None:
+        """
+        Args:
+            spec: From :func:`resolve`.
+            metrics: The objective metrics, in order.
+            directions: Their directions.
+            seed: The run seed.
+        """
+        self.spec = dict(spec)
+        self.metrics = list(metrics)
+        self.directions = list(directions)
+        self.seed = seed
+        self.weights = run_weights(spec, seed, len(metrics))
+        self.seen: list[list[float]] = []
+        self.calls = 0
+        known = [METRICS.get(m) for m in metrics]
+        self.known = (
+            [(k.low, k.high) if k is not None and k.low is not None and k.high is not None else None for k in known]
+            if spec["ranges"] == "known"
+            else [None] * len(metrics)
+        )
+
+    def __call__(self, values: Sequence[float], feasible: bool = True) -> float:
+        """The trial's score, to be minimised.
+
+        Args:
+            values: Its objective values, in recipe order.
+            feasible: False for a trial that broke a constraint (not trained): it scores worse than
+                any feasible trial and does not widen the observed ranges.
+
+        Returns:
+            The scalarised score.
+        """
+        n = self.calls
+        self.calls += 1
+        weights = self.weights or simplex_weights(random.Random(f"unas-scalarisation:{self.seed}:{n}"), len(values))
+        if not feasible or not all(math.isfinite(v) for v in values):
+            return _INFEASIBLE
+        self.seen.append([float(v) for v in values])
+        lows, highs = [], []
+        for i, bound in enumerate(self.known):
+            column = [s[i] for s in self.seen]
+            lo, hi = bound if bound is not None else (min(column), max(column))
+            lows.append(lo)
+            highs.append(hi)
+        # An objective whose observed range is still a point says nothing yet: the middle, not the best
+        # end (else the first trial would score 0, the best possible, and a greedy oracle would cling to it).
+        unit = [
+            0.5 if hi <= lo else u
+            for u, lo, hi in zip(unit_minimisation(values, self.directions, lows, highs), lows, highs, strict=True)
+        ]
+        if self.spec["method"] == "chebyshev":
+            return augmented_chebyshev(unit, weights, self.spec["rho"])
+        return weighted_sum(unit, weights)
+
+    def maximised(self, values: Sequence[float], feasible: bool = True) -> float:
+        """The negated score, for a strategy that maximises (NNI's)."""
+        return -self(values, feasible)
