@@ -7,7 +7,6 @@ import random
 
 import pytest
 
-from unified_nas.benchmark.summary import hypervolume_2d
 from unified_nas.core.multiobjective import (
     augmented_chebyshev,
     hypervolume,
@@ -51,15 +50,28 @@ def test_simplex_weights_are_positive_sum_to_one_and_uniform():
         assert sum(w[i] for w in draws) / len(draws) == pytest.approx(1 / 3, abs=0.02)
 
 
+def _sweep_2d(points, ref):
+    """The textbook 2-D hypervolume (a sweep along the first objective), as an independent check."""
+    pts = sorted({(x, y) for x, y in points if x < ref[0] and y < ref[1]})
+    area, y_bound = 0.0, ref[1]
+    for x, y in pts:
+        if y < y_bound:
+            area += (ref[0] - x) * (y_bound - y)
+            y_bound = y
+    return area
+
+
 def test_hypervolume_matches_the_2d_sweep_and_cubes():
     rng = random.Random(2)
     for _ in range(50):
         pts = [(rng.random(), rng.random()) for _ in range(rng.randint(1, 12))]
-        assert hypervolume(pts, (1.1, 1.1)) == pytest.approx(hypervolume_2d(pts, (1.1, 1.1)))
+        assert hypervolume(pts, (1.1, 1.1)) == pytest.approx(_sweep_2d(pts, (1.1, 1.1)))
     assert hypervolume([(0, 0, 0)], (1, 2, 3)) == pytest.approx(6)
     # Two boxes [0.5,1]x[0,1]x[0,1] and [0,1]x[0.5,1]x[0,1] overlap in a quarter: 0.5 + 0.5 - 0.25.
     assert hypervolume([(0.5, 0, 0), (0, 0.5, 0)], (1, 1, 1)) == pytest.approx(0.75)
     assert hypervolume([], (1, 1)) == 0.0
+    assert hypervolume([(0.5, 0.5)], (1, 1)) == pytest.approx(0.25)
+    assert hypervolume([(0.2, 0.8), (0.8, 0.2), (0.9, 0.9)], (1, 1)) == pytest.approx(0.8 * 0.2 + 0.2 * 0.6)
     assert hypervolume([(2, 0)], (1, 1)) == 0.0  # outside the reference box
 
 

@@ -36,10 +36,12 @@ from typing import Any, cast
 from unified_nas.benchmark.digests import data_warnings
 from unified_nas.benchmark.stats import ALPHA, average_rank_curves, bootstrap_ci, holm, iqm, iqm_along, prob_improvement
 from unified_nas.core.errors import SampleError, StoreError, UserError
+from unified_nas.core.multiobjective import hypervolume, unit_minimisation
 from unified_nas.recipe.sections import SUPERNET_KIND, EvaluationSpec
 from unified_nas.recipe.tables import table_info
 from unified_nas.report.records import STATUSES, RunReport, TrialRecord, pareto_front
 from unified_nas.report.store import ResultsStore
+from unified_nas.runs.options import SCALARISATION_KEY
 from unified_nas.tables import open_table, random_search_mean_band, transfer_datasets, true_accuracies_on
 
 
@@ -91,15 +93,17 @@ def score_stats(values: Sequence[float | None]) -> dict[str, Any]:
 
 
 def final_score(run: dict[str, Any], what: str) -> float | None:
-    """A run's final score: its incumbent's first objective, or its ``test``/``true`` accuracy.
+    """A run's final score: its incumbent's first objective, its ``test``/``true`` accuracy, or its front's hypervolume.
 
     Args:
         run: A run summary (:func:`run_summary`).
-        what: ``objective``, ``test`` or ``true``.
+        what: ``objective``, ``test``, ``true``, ``hypervolume`` or ``hypervolume_true``.
 
     Returns:
         The value, or None (no incumbent, or no such accuracy).
     """
+    if what.startswith("hypervolume"):
+        return run.get(what)
     inc = run["incumbent"]
     if inc is None:
         return None
@@ -211,42 +215,132 @@ def _better(t: TrialRecord, best: TrialRecord, sign: int) -> bool:
     return v > b or (v == b and t.index < best.index)
 
 
-def hypervolume_2d(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
-    """Area dominated by ``points`` (both objectives minimised) up to ``ref``."""
-    pts = sorted({(x, y) for x, y in points if x < ref[0] and y < ref[1]})
-    area, y_bound = 0.0, ref[1]
-    for x, y in pts:
-        if y < y_bound:
-            area += (ref[0] - x) * (y_bound - y)
-            y_bound = y
-    return area
+#: Where the reference point lies in the normalised space (0 best seen, 1 worst seen per objective): a
+#: little beyond the worst, so that a front's extreme points add volume too (a common choice; e.g. pymoo's
+#: and BoTorch's examples put it at the nadir plus a margin).
+REFERENCE_MARGIN = 0.1
 
 
-def _normalizer(reports: Sequence[RunReport]):
-    """Maps objective vectors into [0, 1] minimisation space over the whole benchmark (one reference for all runs)."""
-    dirs = reports[0].directions
-    done = [t.objectives for r in reports for t in r.trials if t.status == "complete" and t.objectives]
-    lo = [min(o[i] for o in done) for i in range(len(dirs))] if done else [0.0] * len(dirs)
-    hi = [max(o[i] for o in done) for i in range(len(dirs))] if done else [1.0] * len(dirs)
+def hypervolume_frame(
+    vectors: Sequence[Sequence[float]], metrics: Sequence[str], directions: Sequence[str]
+) -> dict[str, Any]:
+    """One normalisation and reference point for every run of a benchmark.
 
-    def norm(o: Sequence[float]) -> list[float]:
-        out = []
-        for v, d, a, b in zip(o, dirs, lo, hi):
-            span = (b - a) or 1.0
-            out.append((b - v) / span if d == "maximize" else (v - a) / span)
-        return out
+    Each objective is mapped to [0, 1] between the best and the worst value any complete
+    trial of any run reached (0 best), and the reference point is
+    ``1 + REFERENCE_MARGIN`` in each: fixed once, recorded in raw units, the same for all runs.
 
-    return norm
+    Args:
+        vectors: The objective vectors of every complete trial of the benchmark.
+        metrics: The objective metrics, in order.
+        directions: Their directions.
+
+    Returns:
+        ``metrics``, ``directions``, ``best``, ``worst`` (per objective) and ``reference`` (raw units).
+    """
+    k = len(directions)
+    best, worst = [], []
+    for i, d in enumerate(directions):
+        column = [v[i] for v in vectors] or [0.0]
+        lo, hi = min(column), max(column)
+        best.append(hi if d == "maximize" else lo)
+        worst.append(lo if d == "maximize" else hi)
+    reference = [w + REFERENCE_MARGIN * (w - b) for b, w in zip(best, worst, strict=True)]
+    return {
+        "metrics": list(metrics),
+        "directions": list(directions),
+        "best": best,
+        "worst": worst,
+        "reference": reference,
+        "objectives": k,
+    }
 
 
-def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | None, norm) -> dict[str, Any]:
+def frame_hypervolume(frame: dict[str, Any], points: Sequence[Sequence[float]]) -> float:
+    """The hypervolume of ``points`` (raw objective vectors) in ``frame`` (:func:`hypervolume_frame`).
+
+    Returns:
+        The volume in the normalised space, where the whole box from the best values seen to the
+        reference point is ``(1 + REFERENCE_MARGIN) ** k``.
+    """
+    lows = [min(b, w) for b, w in zip(frame["best"], frame["worst"], strict=True)]
+    highs = [max(b, w) for b, w in zip(frame["best"], frame["worst"], strict=True)]
+    unit = [unit_minimisation(p, frame["directions"], lows, highs) for p in points]
+    # An objective every trial tied on (zero range) maps to 0: it neither adds nor removes volume.
+    return hypervolume(unit, [1.0 + REFERENCE_MARGIN] * frame["objectives"])
+
+
+def true_vector(t: TrialRecord, metrics: Sequence[str]) -> list[float] | None:
+    """A table trial's objectives with its observed accuracy replaced by the table's true accuracy (None: none)."""
+    if t.objectives is None or t.true_accuracy is None:
+        return None
+    return [t.true_accuracy if m == "val_accuracy" else v for m, v in zip(metrics, t.objectives, strict=True)]
+
+
+def _front_vectors(rep: RunReport, true: bool) -> list[list[float]]:
+    """The run's observed Pareto front (the core's, from every complete trial), observed or true values."""
+    front = set(pareto_front(rep.trials, rep.directions))
+    metrics = [o["metric"] for o in rep.objectives]
+    out = []
+    for t in rep.trials:
+        if t.index in front:
+            v = true_vector(t, metrics) if true else t.objectives
+            if v is not None:
+                out.append(list(v))
+    return out
+
+
+def hypervolume_frames(reports: Sequence[RunReport]) -> dict[str, Any] | None:
+    """The benchmark's hypervolume frames: ``observed`` and, for table recipes, ``true`` (None: one objective)."""
+    first = reports[0]
+    if len(first.objectives) < 2:
+        return None
+    metrics = [o["metric"] for o in first.objectives]
+    done = [t for r in reports for t in r.trials if t.status == "complete" and t.objectives]
+    frames = {"observed": hypervolume_frame([t.objectives for t in done], metrics, first.directions)}  # type: ignore[misc]
+    true = [v for t in done if (v := true_vector(t, metrics)) is not None]
+    if first.by_table and true:
+        frames["true"] = hypervolume_frame(true, metrics, first.directions)
+    return frames
+
+
+def hypervolume_ranks(
+    runs: Sequence[dict[str, Any]], backends: Sequence[str], key: str = "hypervolume"
+) -> dict[str, float | None]:
+    """Each backend's mean rank by hypervolume over the seeds (1 = largest; ties share; no run or value: last).
+
+    Args:
+        runs: Run summaries.
+        backends: Backend names.
+        key: ``hypervolume`` or ``hypervolume_true``.
+
+    Returns:
+        ``{backend: mean rank}`` (None for a backend with no run).
+    """
+    from scipy.stats import rankdata  # here, not at import: importing unified_nas must not import scipy
+
+    by_seed: dict[Any, dict[str, float]] = {}
+    for r in runs:
+        v = r.get(key)
+        by_seed.setdefault(r["seed"], {})[r["backend"]] = -math.inf if v is None else v
+    ranks: dict[str, list[float]] = {b: [] for b in backends}
+    for values in by_seed.values():
+        row = [values.get(b, -math.inf) for b in backends]
+        for b, rank in zip(backends, rankdata([-v for v in row], method="average"), strict=True):
+            ranks[b].append(float(rank))
+    return {b: (statistics.fmean(v) if v else None) for b, v in ranks.items()}
+
+
+def run_summary(
+    attempt: dict[str, Any], rep: RunReport | None, target: float | None, frames: dict[str, Any] | None
+) -> dict[str, Any]:
     """One run of a benchmark as its report shows it.
 
     Args:
         attempt: The benchmark's latest attempt of this (backend, seed) (``ResultsStore.latest_bench_runs``).
         rep: The run's stored report (None: its worker died before the run was stored).
         target: The level of the first objective for "time to target" (None: none).
-        norm: Maps objective vectors into the benchmark's [0, 1] minimisation space (:func:`_normalizer`).
+        frames: The benchmark's hypervolume frames (:func:`hypervolume_frames`; None: one objective).
 
     Returns:
         The attempt's ``backend``, ``seed``, ``run_id``, ``status``, ``error``, ``retrain``; with a
@@ -276,10 +370,11 @@ def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | 
     reached = next(
         (e for e, b in zip(ends, bsf) if b is not None and target is not None and sign * b >= sign * target), None
     )
-    hv = None
-    if len(rep.objectives) == 2:
-        front = set(pareto_front(rep.trials, rep.directions))
-        hv = hypervolume_2d([norm(t.objectives) for t in rep.trials if t.index in front], (1.1, 1.1))
+    hv = hv_true = None
+    if frames is not None:
+        hv = frame_hypervolume(frames["observed"], _front_vectors(rep, true=False))
+        if "true" in frames:
+            hv_true = frame_hypervolume(frames["true"], _front_vectors(rep, true=True))
     return {
         **base,
         "strategy": rep.strategy,
@@ -294,6 +389,9 @@ def run_summary(attempt: dict[str, Any], rep: RunReport | None, target: float | 
         "search_cost": rep.search_cost,
         "pareto_front": rep.pareto_front,
         "hypervolume": hv,
+        # Table recipes: the observed front's points at the table's true accuracies, in the true frame.
+        "hypervolume_true": hv_true,
+        "scalarisation": (rep.options.get("strategy_args") or {}).get(SCALARISATION_KEY),
         "time_to_target_s": reached,
         "best_so_far": bsf,
         # The answer's true accuracy as the search went (table recipes; what the average ranks rank there).
@@ -539,8 +637,8 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
     finals = [r.incumbent["objectives"][0] for r in reps if r.incumbent]
     if target is None and finals:
         target = min(finals, key=lambda v: sign * v)
-    norm = _normalizer(reps)
-    runs = [run_summary(a, reports.get(a["run_id"]), target, norm) for a in attempts]
+    frames = hypervolume_frames(reps)
+    runs = [run_summary(a, reports.get(a["run_id"]), target, frames) for a in attempts]
     first = reps[0]
     lead = headline(first.by_table, metric, directions[0])
     transfer = transfer_accuracies(first.evaluation, runs)
@@ -565,7 +663,12 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
             "trials": {s: sum(t["status"] == s for t in trials) for s in STATUSES},
             "wall_s": sum(r["budget_spent"].get("wall_s", 0) for r in mine),
             "overhead_s": mean_ci([t["overhead_s"] for t in trials]),
-            "hypervolume": mean_ci([r["hypervolume"] for r in mine]) if len(directions) == 2 else None,
+            # Several objectives: hypervolume over seeds (observed; on a table also at the true accuracies).
+            "hypervolume": score_stats([r["hypervolume"] for r in mine]) if frames else None,
+            "hypervolume_true": score_stats([r["hypervolume_true"] for r in mine])
+            if frames and "true" in frames
+            else None,
+            "scalarisation": next((r["scalarisation"] for r in mine if r["scalarisation"]), None),
             # The answers on the table's other data sets (mean ± std over seeds; None: no such columns).
             "transfer": None
             if transfer is None
@@ -576,6 +679,12 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
     # The headline first, then the other score the report shows (the observed one when the headline is true accuracy).
     compared = [(lead["key"], lead_sign)]
     compared += [(k, s) for k, s in (("objective", sign), (accuracy_key(first.by_table), 1)) if k != lead["key"]]
+    if frames is not None:  # fronts compared like single scores: larger hypervolume is better
+        hv_keys = ["hypervolume"] + (["hypervolume_true"] if "true" in frames else [])
+        compared += [(k, 1) for k in hv_keys]
+        for key in hv_keys:
+            for b, rank in hypervolume_ranks(runs, config["backends"], key).items():
+                backends[b][f"{key}_rank"] = rank
     return {
         "bench_id": bid,
         "created_at": created,
@@ -584,6 +693,8 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
         "directions": directions,
         "objectives": first.objectives,
         "target": target,
+        # Several objectives: the normalisation and reference point every run's hypervolume used.
+        "hypervolume_frames": frames,
         "recipe": first.recipe,
         "data": first.data,
         "evaluation": first.evaluation,

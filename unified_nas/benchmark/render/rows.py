@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from unified_nas.benchmark.stats import ALPHA
+from unified_nas.benchmark.summary import REFERENCE_MARGIN as HV_MARGIN
 
 
 def fmt_num(v: Any, digits: int = 4) -> str:
@@ -167,7 +168,7 @@ def summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             [
                 b,
                 fmt_num(s["version"]),
-                fmt_num(s["strategy"]),
+                strategy_text(s),
                 f"{s['runs_complete']}/{s['runs']}",
                 fmt_num(s["objective"]["max"] if d["directions"][0] == "maximize" else s["objective"]["min"]),
                 _pm(s["objective"]),
@@ -203,7 +204,7 @@ def _true_summary_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         [
             b,
             fmt_num(s["version"]),
-            fmt_num(s["strategy"]),
+            strategy_text(s),
             f"{s['runs_complete']}/{s['runs']}",
             fmt_std(s["true"]),
             fmt_mean_interval(s["true"]),
@@ -262,7 +263,13 @@ def pair_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """
     head = ["A", "B", "final score", "P(A > B) [95% CI]", "Mann-Whitney p", "Holm p", "significant", "runs A/B"]
     observed = f"observed {d['metric']}" if headline_key(d) == "true" else d["metric"]
-    names = {"objective": observed, "true": "true accuracy", "test": "test accuracy"}
+    names = {
+        "objective": observed,
+        "true": "true accuracy",
+        "test": "test accuracy",
+        "hypervolume": "hypervolume",
+        "hypervolume_true": "hypervolume (true accuracies)",
+    }
     rows = [
         [
             c["a"],
@@ -278,6 +285,80 @@ def pair_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         for c in pairs
     ]
     return head, rows
+
+
+def strategy_text(s: dict[str, Any]) -> str:
+    """A backend's strategy, and how it combined several objectives if it did (a scalarised score).
+
+    Args:
+        s: One backend's entry of ``bench_data``'s ``backends``.
+    """
+    spec = s.get("scalarisation")
+    if not spec:
+        return fmt_num(s.get("strategy"))
+    if spec["method"] == "chebyshev":
+        how = f"augmented Chebyshev, weights {spec['weights'].replace('_', ' ')}"
+    else:
+        how = "weighted sum " + "/".join(f"{w:.2g}" for w in spec["weights"])
+    return f"{s.get('strategy')} (scalarised: {how})"
+
+
+def multiobjective(d: dict[str, Any]) -> bool:
+    """The benchmark has several objectives (then the report compares fronts by hypervolume)."""
+    return bool(d.get("hypervolume_frames"))
+
+
+def front_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Backends ranked by the hypervolume of their runs' Pareto fronts (best mean rank first).
+
+    Args:
+        d: Output of ``bench_data`` with several objectives.
+
+    Returns:
+        The header and one row per backend: strategy (and scalarisation), hypervolume mean ± 95% CI,
+        IQM, mean rank over seeds; on a table also the same at the true accuracies.
+    """
+    true = "true" in d["hypervolume_frames"]
+    head = ["rank", "backend", "strategy", "hypervolume mean ± 95% CI", "IQM [95% CI]", "mean rank over seeds"]
+    if true:
+        head += ["true: hypervolume mean ± 95% CI", "true: mean rank"]
+    order = sorted(d["backends"], key=lambda b: (d["backends"][b].get("hypervolume_rank") or float("inf"), b))
+    rows = []
+    for i, b in enumerate(order, 1):
+        s = d["backends"][b]
+        row = [
+            str(i),
+            b,
+            strategy_text(s),
+            _pm(s["hypervolume"]),
+            fmt_iqm(s["hypervolume"]),
+            fmt_num(s.get("hypervolume_rank"), 3),
+        ]
+        if true:
+            row += [_pm(s.get("hypervolume_true")), fmt_num(s.get("hypervolume_true_rank"), 3)]
+        rows.append(row)
+    return head, rows
+
+
+def front_text(d: dict[str, Any]) -> str:
+    """How the hypervolumes were measured: the one normalisation and reference point of every run."""
+    frame = d["hypervolume_frames"]["observed"]
+    parts = [
+        f"{m} from {fmt_num(b)} (0) to {fmt_num(w)} (1), reference {fmt_num(r)}"
+        for m, b, w, r in zip(frame["metrics"], frame["best"], frame["worst"], frame["reference"], strict=True)
+    ]
+    box = (1 + HV_MARGIN) ** len(frame["metrics"])
+    return (
+        "Hypervolume: the volume each run's Pareto front (its complete trials that no other of its trials "
+        "dominates, computed the same way for every backend) dominates up to one reference point shared by all "
+        f"runs, each objective normalised between the best and the worst value any run reached: {'; '.join(parts)}. "
+        f"Larger is better; the largest possible is {box:.3g}. Ranks: per seed, 1 = the largest hypervolume."
+        + (
+            " On a table, the same fronts are also measured at the table's true accuracies."
+            if "true" in d["hypervolume_frames"]
+            else ""
+        )
+    )
 
 
 def ranked(d: dict[str, Any]) -> bool:
