@@ -150,6 +150,33 @@ def test_killed_run_resumes_to_its_budget(name, sig, workdir, uninterrupted, tmp
     assert report["attempts"][0]["trials"] == len(before)
 
 
+# Two objectives: NNI's evolution and AutoKeras's greedy oracle see a scalarised score that depends on the
+# trials before it (observed ranges) and on the run seed (weights), so a resumed run must rebuild it exactly.
+TWO_OBJECTIVES = RECIPE.replace(
+    "budget: {trials: 6}", "objectives: [{metric: val_accuracy}, {metric: params}]\nbudget: {trials: 6}"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["nni", "autokeras"])
+def test_a_scalarised_run_resumes_as_if_never_killed(name, tmp_path):
+    _need(name)
+    recipe = tmp_path / "two.yaml"
+    recipe.write_text(TWO_OBJECTIVES)
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    r = unas("run", str(recipe), "--backend", name, "--quiet", "--store", "s.sqlite", cwd=ref)
+    assert r.returncode == 0, r.stderr
+    uninterrupted = stored(ref / "s.sqlite")[0]
+    _, before, store, cwd = _stop_after_two_trials(name, recipe, tmp_path, signal.SIGKILL)
+    run_id = stored(store)[1]["run_id"]
+    r = unas("run", "--resume", run_id[:12], "--quiet", "--store", str(store), cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    after = stored(store)[0]
+    assert after[: len(before)] == before
+    assert [_key(t) for t in after] == [_key(t) for t in uninterrupted]
+
+
 @pytest.mark.slow
 def test_two_resumes_of_one_died_run_at_once_one_proceeds(workdir, tmp_path):
     """Before, both passed the claim (a died run is stored as running, and a claim leaves it running),
