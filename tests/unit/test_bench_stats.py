@@ -234,7 +234,8 @@ def test_bench_data_carries_iqm_pairwise_comparisons_and_rank_curves(benches, be
         assert sum(curve[t] for curve in ranks["by_backend"].values()) == pytest.approx(6)
     json.dumps(d, allow_nan=False)  # JSON-ready: no numpy scalars, no NaN
     html, md = render_html(d), render_md(d)
-    assert len(re.findall(r"<svg", html)) == 8 and "Average rank vs trial" in html
+    assert len(re.findall(r"<svg[^>]*class=\"chart\"", html)) == 8 and "Average rank vs trial" in html
+    assert len(re.findall(r"<svg[^>]*class=\"architecture\"", html)) == 3  # each backend's incumbent drawn
     assert "P(A &gt; B)" in html and "IQM [95% CI]" in html
     assert "## Pairwise comparisons" in md and "## Average rank by trial" in md and "| trial 4 |" in md
 

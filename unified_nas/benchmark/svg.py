@@ -3,10 +3,41 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from html import escape
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+#: A title's font size, its line step, and the estimated width of one of its characters (0.6 em: conservative,
+#: a bold proportional font's average is below it), so that a title is wrapped before a browser would cut it.
+TITLE_SIZE = 13
+TITLE_STEP = 16
+TITLE_CHAR = 0.6 * TITLE_SIZE
+TITLE_SIDE = 8  # free pixels kept at each end of a title line
+
+
+def title_lines(title: str, width: float) -> list[str]:
+    """``title`` wrapped at spaces into lines that fit ``width`` pixels by the estimate above.
+
+    Args:
+        title: The figure's title.
+        width: The figure's width.
+
+    Returns:
+        One or more lines (a word longer than a line is split).
+    """
+    chars = max(8, int((width - 2 * TITLE_SIDE) / TITLE_CHAR))
+    return textwrap.wrap(title, chars) or [""]
+
+
+def title_svg(lines: Sequence[str], width: float) -> str:
+    """The title lines as centred bold ``<text class="title">`` elements, one per line from the top."""
+    return "".join(
+        f'<text class="title" x="{width / 2}" y="{16 + TITLE_STEP * i}" font-size="{TITLE_SIZE}" font-weight="bold" '
+        f'text-anchor="middle">{escape(line)}</text>'
+        for i, line in enumerate(lines)
+    )
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -49,6 +80,10 @@ class Plot:
         ypad = (y[1] - y[0]) * 0.06 or 0.05
         self.y0, self.y1 = y[0] - ypad, y[1] + ypad
         self.title, self.xlabel, self.ylabel = title, xlabel, ylabel
+        # A long title wraps; each further line moves the plot down and makes the figure taller by as much.
+        self.title_lines = title_lines(title, self.W)
+        extra = TITLE_STEP * (len(self.title_lines) - 1)
+        self.T, self.H = Plot.T + extra, Plot.H + extra
         self.marks: list[str] = []
 
     def px(self, x: float) -> float:
@@ -115,7 +150,7 @@ class Plot:
         parts = [
             f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{W}" height="{H}" '
             f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(self.title)}">',
-            f'<text x="{W / 2}" y="16" font-size="13" font-weight="bold" text-anchor="middle">{escape(self.title)}</text>',
+            title_svg(self.title_lines, W),
             f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="#fafafa" stroke="#999"/>',
         ]
         if xticks is None:
@@ -186,6 +221,8 @@ def cd_diagram(
     """
     k = len(names)
     W, side, axis_y, step = 640, 170, 74, 18
+    heading = title_lines(title, W)
+    axis_y += TITLE_STEP * (len(heading) - 1)  # the CD bar and the axis below every title line
     top = max(k, 2)  # one competitor still gets an axis from 1 to 2
 
     def x(r: float) -> float:
@@ -198,7 +235,7 @@ def cd_diagram(
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{W}" height="{H}" '
         f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}">',
-        f'<text x="{W / 2}" y="16" font-size="13" font-weight="bold" text-anchor="middle">{escape(title)}</text>',
+        title_svg(heading, W),
         f'<line x1="{x(1):.1f}" y1="{axis_y}" x2="{x(top):.1f}" y2="{axis_y}" stroke="#222" stroke-width="1.5"/>',
     ]
     for i in range(2 * (top - 1) + 1):  # ticks at every half rank, labelled at whole ones
@@ -212,12 +249,13 @@ def cd_diagram(
     if cd is not None:
         # A CD longer than the axis is drawn to its end; the label gives the length.
         end = x(min(1 + cd, top))
+        bar = axis_y - 36  # 38 under a one-line title, lower by as much as the title grew
         parts.append(
             f'<g class="cd"><title>critical difference {fmt(cd)}</title>'
-            f'<line x1="{x(1):.1f}" y1="38" x2="{end:.1f}" y2="38" stroke="#222" stroke-width="2"/>'
-            f'<line x1="{x(1):.1f}" y1="33" x2="{x(1):.1f}" y2="43" stroke="#222"/>'
-            f'<line x1="{end:.1f}" y1="33" x2="{end:.1f}" y2="43" stroke="#222"/>'
-            f'<text x="{(x(1) + end) / 2:.1f}" y="30" font-size="11" text-anchor="middle">CD = {fmt(cd)}</text></g>'
+            f'<line x1="{x(1):.1f}" y1="{bar}" x2="{end:.1f}" y2="{bar}" stroke="#222" stroke-width="2"/>'
+            f'<line x1="{x(1):.1f}" y1="{bar - 5}" x2="{x(1):.1f}" y2="{bar + 5}" stroke="#222"/>'
+            f'<line x1="{end:.1f}" y1="{bar - 5}" x2="{end:.1f}" y2="{bar + 5}" stroke="#222"/>'
+            f'<text x="{(x(1) + end) / 2:.1f}" y="{bar - 8}" font-size="11" text-anchor="middle">CD = {fmt(cd)}</text></g>'
         )
     for g, members in enumerate(groups):
         lo, hi = min(ranks[i] for i in members), max(ranks[i] for i in members)

@@ -8,9 +8,12 @@ import json
 import time
 from typing import Any, cast
 
+from unified_nas.core.errors import UserError
 from unified_nas.core.metrics import METRICS
+from unified_nas.core.multiobjective import SCALARISATION_KEY, describe_scalarisation
 from unified_nas.core.text import file_label
 from unified_nas.recipe.sections import SUPERNET_KIND
+from unified_nas.report.architecture import genotype_text, recipe_space
 from unified_nas.report.records import STATUSES, RunReport, TrialRecord
 
 
@@ -94,6 +97,10 @@ def render_table(report: RunReport) -> str:
     ]
     if r.stopped_early:  # beside the budget it explains: fewer trials spent than asked, and why
         lines.append(f"stopped early: {r.stopped_early}")
+    scalarised = (r.options.get("strategy_args") or {}).get(SCALARISATION_KEY)
+    if scalarised:  # several objectives, one number for the strategy: say how, beside the strategy
+        metrics = [o["metric"] for o in r.objectives]
+        lines.append(f"objectives combined for the strategy by {describe_scalarisation(scalarised, r.seed, metrics)}")
     data_line = _data_text(r.data) if not r.by_table else None
     if data_line:
         lines.append(data_line)
@@ -153,6 +160,9 @@ def render_table(report: RunReport) -> str:
             f"  {quality}  params {inc['params']}  flops {inc['flops']}"
         )
         lines.append("  sample: " + json.dumps(inc["sample"]))
+        arch = architecture_text(r, inc["sample"])
+        if arch:
+            lines.append(f"  architecture: {arch}")  # its picture: unas show
     objs = [o["metric"] for o in r.objectives]
     others = metric_columns(r)
     if r.pareto_front:
@@ -200,6 +210,23 @@ def render_table(report: RunReport) -> str:
     ]
     lines += [row + note for row, note in zip(_columns(head, rows), ["", *notes])]
     return "\n".join(lines)
+
+
+def architecture_text(report: RunReport, sample: dict[str, Any]) -> str | None:
+    """A sample's network in one line (:func:`~unified_nas.report.architecture.genotype_text`), for text reports.
+
+    Args:
+        report: The run (its recipe copy gives the space).
+        sample: A canonical sample of its space.
+
+    Returns:
+        The line, or None where the run's recipe copy or the sample cannot be read (an old or edited store):
+        the rest of the report is still shown.
+    """
+    try:
+        return genotype_text(recipe_space(report.recipe, f"run {report.run_id}"), sample)
+    except (UserError, KeyError, ValueError):
+        return None
 
 
 def _data_text(data: dict[str, Any]) -> str | None:

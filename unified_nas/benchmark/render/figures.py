@@ -46,9 +46,10 @@ def fig_best_so_far_trials(d: dict[str, Any]) -> str:
     legend = _legend(d)
     if ref:
         vals += [ref["optimum"], *ref["random_lower"], *ref["random_upper"]]
+        # Two lines at most once wrapped (Plot wraps titles to the figure's width).
         title = (
-            f"Best-so-far {metric} vs trial; grey: random search, 95% band of the mean of "
-            f"{ref['seeds']} runs; dashed: table optimum (best mean over recorded seeds)"
+            f"Best-so-far {metric} vs trial; grey: random search (mean of {ref['seeds']} runs, 95% band); "
+            "dashed: table optimum"
         )
         legend = legend + [("random search", REFERENCE_COLOR)]
     p = Plot((1, max(n, 2)), _yrange(vals), title, "trial", metric)
@@ -102,7 +103,7 @@ def fig_best_so_far_time(d: dict[str, Any], clock: str = "best_so_far_time") -> 
     col, metric = _colors(d), d["metric"]
     vals = [v for r in d["runs"] for v in r.get("best_so_far", []) if v is not None]
     tmax = max((t for r in d["runs"] for t in r.get(clock) or []), default=1.0)
-    what = "simulated training time (the table's)" if clock != "best_so_far_time" else "wall-clock"
+    what = "the table's simulated training time" if clock != "best_so_far_time" else "wall-clock time"
     p = Plot(
         (0, tmax),
         _yrange(vals),
@@ -204,7 +205,7 @@ def fig_timeline(d: dict[str, Any]) -> str:
         "seconds since run start",
         "",
     )
-    p.H, p.L = max(160, 60 + 26 * len(runs)), 92
+    p.H, p.L = max(160, 60 + 26 * len(runs)) + p.T - Plot.T, 92  # + the room a wrapped title took
     for i, r in enumerate(runs):
         for t in r["trials"]:
             s, e = t["start_s"], t["start_s"] + t["duration_s"]

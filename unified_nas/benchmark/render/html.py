@@ -23,13 +23,18 @@ from unified_nas.benchmark.render.figures import (
     fig_timeline,
     fig_vs_size,
 )
+from unified_nas.benchmark.render.fronts import fig_fronts
+from unified_nas.benchmark.render.incumbents import caption, incumbent_drawings
 from unified_nas.benchmark.render.rows import (
     EXPLAIN,
     explain_pairs,
     fmt_num,
+    front_rows,
+    front_text,
     headline_key,
     headline_text,
     is_table,
+    multiobjective,
     pair_rows,
     rank_text,
     ranked,
@@ -40,6 +45,7 @@ from unified_nas.benchmark.render.rows import (
     stopped_rows,
     summary_rows,
 )
+from unified_nas.report.architecture import render_svg
 
 
 def html_table(head: list[str], rows: list[list[str]]) -> str:
@@ -83,11 +89,39 @@ def _pairs_html(d: dict[str, Any]) -> str:
     return f"<h2>Pairwise comparisons</h2>{html_table(head, rows)}<p>{escape(explain_pairs(d))}</p>"
 
 
+def _fronts_html(d: dict[str, Any]) -> str:
+    """Several objectives: the backends ranked by hypervolume, how it was measured, every run's front ("" otherwise)."""
+    if not multiobjective(d):
+        return ""
+    return (
+        f"<h2>Pareto fronts by hypervolume</h2>{html_table(*front_rows(d))}<p>{escape(front_text(d))}</p>"
+        f"<div class='charts'><figure>{fig_fronts(d)}</figure></div>"
+    )
+
+
+def _incumbents_html(d: dict[str, Any]) -> str:
+    """The section of each backend's incumbent drawn (its best seed's), or a sentence why there is none."""
+    shown = incumbent_drawings(d)
+    if not shown:
+        return "<h2>Incumbents</h2><p>No run has an incumbent (no complete trial) to draw.</p>"
+    figs = []
+    for inc, drawing, genotype in shown:
+        # The picture names every op already; without one, the one-line genotype (or why there is none) instead.
+        shown_as = render_svg(drawing) if drawing is not None else f"<p><code>{escape(genotype)}</code></p>"
+        figs.append(f"<figure class='incumbent'>{shown_as}<figcaption>{escape(caption(inc, d))}</figcaption></figure>")
+    return (
+        "<h2>Incumbents</h2><p>Each backend's answer, drawn: the incumbent of its best seed, chosen on the "
+        f"validation score ({escape(d['metric'])}) as every incumbent is; the same picture as "
+        "<code>unas show RUN -o FILE.svg</code>.</p>"
+        f"<div class='charts'>{''.join(figs)}</div>"
+    )
+
+
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:8px 0 18px;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}
 th{background:#f0f0f0}.warn{background:#fff4e5;border:1px solid #f0a030;padding:8px 12px;margin:10px 0}
 .charts{display:flex;flex-wrap:wrap;gap:14px}pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:12px}
-figure{margin:0}"""
+figure{margin:0}svg.architecture{max-width:100%;height:auto}figcaption{font-size:13px;max-width:760px}"""
 
 
 def render_html(d: dict[str, Any]) -> str:
@@ -124,7 +158,9 @@ Incumbents are chosen on validation; {_accuracy_said(d)}. Target for "time to ta
 {f"<p>{escape(reference_text(d))}</p>" if d.get("reference") else ""}
 <h2>Per backend</h2>{html_table(*summary_rows(d))}{f"<p>{escape(headline_text(d))}</p>" if headline_text(d) else ""}<p>{escape(EXPLAIN["iqm"])}</p>
 {_pairs_html(d)}
+{_fronts_html(d)}
 <h2>Figures</h2>{f"<p>{escape(rank_text(d))}</p>" if ranked(d) else ""}<div class="charts">{"".join(f"<figure>{f}</figure>" for f in figs)}</div>
+{_incumbents_html(d)}
 <h2>Runs: budget asked and spent</h2>{_stopped_html(d)}{html_table(*run_rows(d))}
 <h2>Environment</h2><pre>{escape(json.dumps(env, indent=1))}</pre>
 <h2>Recipe</h2><pre>{escape(d["recipe"].get("text", ""))}</pre>

@@ -13,11 +13,15 @@ import re
 from html import escape
 from typing import Any
 
+from unified_nas.benchmark.render.incumbents import caption, incumbent_drawings
 from unified_nas.benchmark.render.rows import (
     EXPLAIN,
     explain_pairs,
     fmt_num,
+    front_rows,
+    front_text,
     headline_text,
+    multiobjective,
     pair_rows,
     rank_rows,
     rank_text,
@@ -116,8 +120,17 @@ def render_md(d: dict[str, Any]) -> str:
     ]
     head, rows = pair_rows(d)
     lines += [md_table(head, rows), "", md_text(explain_pairs(d))] if rows else [md_text(EXPLAIN["no_pairs"])]
+    if multiobjective(d):
+        lines += ["", "## Pareto fronts by hypervolume", "", md_table(*front_rows(d)), "", md_text(front_text(d))]
     if ranked(d):
         lines += ["", "## Average rank by trial", "", md_table(*rank_rows(d)), "", md_text(rank_text(d))]
+    lines += ["", "## Incumbents", ""]
+    shown = incumbent_drawings(d)
+    lines += [f"- {md_text(caption(inc, d))}: {md_text(genotype)}" for inc, _, genotype in shown] or [
+        "No run has an incumbent (no complete trial) to describe."
+    ]
+    if shown:
+        lines += ["", "Pictures of them: report.html, or `unas show RUN -o FILE.svg` for any run."]
     lines += ["", "## Runs", ""]
     if stopped_early(d):  # runs that spent less than asked, per backend, before every run's budget
         lines += ["Runs that stopped early, short of their trial budget:", "", md_table(*stopped_rows(d)), ""]
