@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from unified_nas.core.errors import Gap, RecipeError, UnsupportedFeatures, UserError
+from unified_nas.core.multiobjective import SCALARISATION_KEY
 from unified_nas.core.vocabulary import UNIFIED_STRATEGIES
-from unified_nas.runs.options import COMMON_OPTIONS, SCALARISATION_KEY, Options, OptionSpec
+from unified_nas.runs.options import COMMON_OPTIONS, Options, OptionSpec
 from unified_nas.runs.scalarise import resolve as resolve_scalarisation
 from unified_nas.space import Categorical, FloatRange, space_size
 

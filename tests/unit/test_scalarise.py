@@ -9,9 +9,11 @@ import pytest
 
 from tests.conftest import run_on, tiny_recipe
 from unified_nas.core.errors import RecipeError, UnsupportedFeatures
+from unified_nas.core.multiobjective import describe_scalarisation as describe
 from unified_nas.report.records import dominates
+from unified_nas.report.render import render_table
 from unified_nas.runs.registry import get_backend
-from unified_nas.runs.scalarise import Scalariser, describe, resolve
+from unified_nas.runs.scalarise import Scalariser, resolve
 
 METRICS = ["val_accuracy", "params"]
 DIRS = ["maximize", "minimize"]
@@ -156,6 +158,8 @@ def test_two_objectives_run_on_the_default_strategy_and_give_a_front(name, store
     assert report.options["strategy_args"]["scalarisation"] == resolve(None, METRICS, "p")
     front = _front(report)
     assert len(front) >= 2
+    text = render_table(report)  # the run report names the scalarisation beside the strategy
+    assert "objectives combined for the strategy by augmented Chebyshev (ParEGO, rho 0.05); weights val_accuracy" in text
     done = [t for t in report.trials if t.status == "complete"]
     for f in front:  # the core's front: nothing complete dominates a point of it
         assert not any(dominates(o.objectives, f.objectives, DIRS) for o in done)

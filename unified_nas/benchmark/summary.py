@@ -36,12 +36,11 @@ from typing import Any, cast
 from unified_nas.benchmark.digests import data_warnings
 from unified_nas.benchmark.stats import ALPHA, average_rank_curves, bootstrap_ci, holm, iqm, iqm_along, prob_improvement
 from unified_nas.core.errors import SampleError, StoreError, UserError
-from unified_nas.core.multiobjective import hypervolume, unit_minimisation
+from unified_nas.core.multiobjective import SCALARISATION_KEY, hypervolume, unit_minimisation
 from unified_nas.recipe.sections import SUPERNET_KIND, EvaluationSpec
 from unified_nas.recipe.tables import table_info
 from unified_nas.report.records import STATUSES, RunReport, TrialRecord, pareto_front
 from unified_nas.report.store import ResultsStore
-from unified_nas.runs.options import SCALARISATION_KEY
 from unified_nas.tables import open_table, random_search_mean_band, transfer_datasets, true_accuracies_on
 
 

@@ -23,9 +23,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 SCALARISATIONS = ("chebyshev", "weighted_sum")
+#: The strategy argument that says how a run combined several objectives (``unified_nas.runs.scalarise``);
+#: not the toolkit's, so it is left out of what the toolkit's strategy gets (``Options.toolkit_args``).
+SCALARISATION_KEY = "scalarisation"
 #: ParEGO's augmentation: a small multiple of the weighted sum breaks the Chebyshev function's ties,
 #: so that weakly dominated points score worse than the points that dominate them.
 RHO = 0.05
@@ -160,3 +164,37 @@ def _hso(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
         if depth > 0:
             volume += depth * _hso(sorted({q[:-1] for q in points[: i + 1]}, key=lambda q: q[-1]), ref[:-1])
     return volume
+
+
+def run_weights(spec: Mapping[str, Any], seed: int, k: int) -> list[float] | None:
+    """The weights every trial of a run uses, or None when they are drawn per trial.
+
+    Args:
+        spec: A resolved scalarisation (``unified_nas.runs.scalarise.resolve``).
+        seed: The run seed (a per-run draw depends on it alone).
+        k: Objectives.
+    """
+    if spec["method"] == "weighted_sum":
+        return list(spec["weights"])
+    if spec["weights"] == "per_run":
+        return simplex_weights(random.Random(f"unas-scalarisation:{seed}"), k)
+    return None
+
+
+def describe_scalarisation(spec: Mapping[str, Any], seed: int, metrics: Sequence[str]) -> str:
+    """One line for reports: how the run's objectives became one score.
+
+    Args:
+        spec: A resolved scalarisation (``unified_nas.runs.scalarise.resolve``).
+        seed: The run seed.
+        metrics: The objective metrics, in order.
+    """
+    weights = run_weights(spec, seed, len(metrics))
+    shown = (
+        "drawn anew for every trial"
+        if weights is None
+        else ", ".join(f"{m} {w:.2f}" for m, w in zip(metrics, weights, strict=True))
+        + (" (drawn once per run)" if spec["method"] == "chebyshev" else "")
+    )
+    name = f"augmented Chebyshev (ParEGO, rho {spec['rho']:g})" if spec["method"] == "chebyshev" else "weighted sum"
+    return f"{name}; weights {shown}; {spec['ranges']} ranges"

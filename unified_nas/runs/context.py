@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unified_nas.core.multiobjective import SCALARISATION_KEY
 from unified_nas.data import Dataset
 from unified_nas.evaluation.evaluators import Evaluator, OwnTraining
 from unified_nas.evaluation.train.result import EpochCallback, TrialResult
 from unified_nas.recipe import Budget, Recipe
 from unified_nas.report.records import TrialRecord
 from unified_nas.runs.lifecycle import Replay, raise_if_terminated
-from unified_nas.runs.options import SCALARISATION_KEY, Options
+from unified_nas.runs.options import Options
 from unified_nas.runs.scalarise import Scalariser
 
 

@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unified_nas.core.errors import RecipeError
+from unified_nas.core.multiobjective import SCALARISATION_KEY
 
 KINDS = ("str", "int", "float", "bool", "mapping")
-#: The strategy argument that is not the toolkit's: how several objectives become one score
-#: (:mod:`unified_nas.runs.scalarise`).
-SCALARISATION_KEY = "scalarisation"
 
 
 def _shown(v: Any) -> str:

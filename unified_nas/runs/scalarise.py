@@ -25,12 +25,16 @@ from typing import Any
 
 from unified_nas.core.errors import RecipeError
 from unified_nas.core.metrics import METRICS
-from unified_nas.core.multiobjective import RHO, augmented_chebyshev, simplex_weights, unit_minimisation, weighted_sum
-from unified_nas.runs.options import SCALARISATION_KEY
+from unified_nas.core.multiobjective import (
+    RHO,
+    SCALARISATIONS,
+    augmented_chebyshev,
+    run_weights,
+    simplex_weights,
+    unit_minimisation,
+    weighted_sum,
+)
 
-#: The strategy argument's key (left out of what the toolkit's strategy sees: ``Options.toolkit_args``).
-KEY = SCALARISATION_KEY
-METHODS = ("chebyshev", "weighted_sum")
 #: When random Chebyshev weights are drawn: once per run, or anew for every trial (ParEGO's way).
 DRAWS = ("per_run", "per_trial")
 RANGES = ("observed", "known")
@@ -65,8 +69,8 @@ def resolve(raw: Any, metrics: Sequence[str], path: str) -> dict[str, Any]:
     if unknown:
         raise RecipeError(f"{path}.{unknown[0]}", f"unknown field (fields: {', '.join(sorted(allowed))})")
     method = spec.get("method", "chebyshev")
-    if method not in METHODS:
-        raise RecipeError(f"{path}.method", f"{method!r} is not one of {', '.join(METHODS)}")
+    if method not in SCALARISATIONS:
+        raise RecipeError(f"{path}.method", f"{method!r} is not one of {', '.join(SCALARISATIONS)}")
     ranges = spec.get("ranges", "observed")
     if ranges not in RANGES:
         raise RecipeError(f"{path}.ranges", f"{ranges!r} is not one of {', '.join(RANGES)}")
@@ -97,40 +101,6 @@ def resolve(raw: Any, metrics: Sequence[str], path: str) -> dict[str, Any]:
         out["weights"] = [float(w) / total for w in weights]
     out["ranges"] = ranges
     return out
-
-
-def run_weights(spec: Mapping[str, Any], seed: int, k: int) -> list[float] | None:
-    """The weights every trial of a run uses, or None when they are drawn per trial.
-
-    Args:
-        spec: From :func:`resolve`.
-        seed: The run seed (a per-run draw depends on it alone).
-        k: Objectives.
-    """
-    if spec["method"] == "weighted_sum":
-        return list(spec["weights"])
-    if spec["weights"] == "per_run":
-        return simplex_weights(random.Random(f"unas-scalarisation:{seed}"), k)
-    return None
-
-
-def describe(spec: Mapping[str, Any], seed: int, metrics: Sequence[str]) -> str:
-    """One line for reports: how the run's objectives became one score.
-
-    Args:
-        spec: From :func:`resolve`.
-        seed: The run seed.
-        metrics: The objective metrics, in order.
-    """
-    weights = run_weights(spec, seed, len(metrics))
-    shown = (
-        "drawn anew for every trial"
-        if weights is None
-        else ", ".join(f"{m} {w:.2f}" for m, w in zip(metrics, weights, strict=True))
-        + (" (drawn once per run)" if spec["method"] == "chebyshev" else "")
-    )
-    name = f"augmented Chebyshev (ParEGO, rho {spec['rho']:g})" if spec["method"] == "chebyshev" else "weighted sum"
-    return f"{name}; weights {shown}; {spec['ranges']} ranges"
 
 
 class Scalariser:
