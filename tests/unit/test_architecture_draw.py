@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import xml.etree.ElementTree as ET
@@ -233,4 +234,15 @@ def test_a_failed_write_leaves_neither_the_file_nor_a_temporary_one(tmp_path, mo
     monkeypatch.setattr("unified_nas.report.architecture.os.replace", fail)
     with pytest.raises(UserError, match="No space left on device"):
         write_picture(d, tmp_path / "a.svg")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_stored_title_is_clipped_and_an_oversized_png_refused(tmp_path):
+    """A recipe name of 20,000 characters made a 730 MB PNG; titles come from stored files."""
+    space = SearchSpace(DenseCellSpace(channels=8, cells_per_stage=1))
+    d = draw_architecture(space, start_sample(space.decls()), (8, 8, 1), 10, "x" * 20_000, "y" * 20_000)
+    assert d.width < 2000 and d.title.endswith("...")
+    big = dataclasses.replace(d, width=20_000, height=20_000)  # whatever else could make one that large
+    with pytest.raises(UserError, match="too large to paint"):
+        write_picture(big, tmp_path / "a.png")
     assert list(tmp_path.iterdir()) == []

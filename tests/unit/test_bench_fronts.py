@@ -28,6 +28,16 @@ def test_one_frame_from_the_best_and_worst_values_seen():
     assert frame_hypervolume(frame, []) == 0.0
 
 
+def test_stand_ins_for_infinities_set_no_bound_and_the_reference_stays_finite():
+    big = 1.7976931348623157e308
+    frame = hypervolume_frame([[1.0, 100.0], [3.0, 50.0], [big, 400.0], [-big, 10.0]], ["synflow", "params"], DIRS)
+    assert frame["best"] == [3.0, 10.0] and frame["worst"] == [1.0, 400.0]
+    assert all(abs(v) < 1e6 for v in frame["reference"])
+    json.dumps(frame, allow_nan=False)
+    box = (1 + REFERENCE_MARGIN) ** 2
+    assert frame_hypervolume(frame, [[big, 10.0]]) == pytest.approx(box)  # beyond the best end: the best end
+
+
 def test_three_objectives_use_the_exact_hypervolume():
     frame = hypervolume_frame([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], ["a", "b", "c"], ["minimize"] * 3)
     assert frame_hypervolume(frame, [[0.0, 0.0, 0.0]]) == pytest.approx(1.1**3)
@@ -50,6 +60,30 @@ def test_ranks_per_seed_larger_first_and_a_missing_run_last():
         "b": pytest.approx((2.5 + 1) / 2),
         "c": pytest.approx((2.5 + 2.5) / 2),
     }
+
+
+def test_fronts_figure_draws_monotone_staircases_with_three_objectives():
+    from unified_nas.benchmark.render.fronts import fig_fronts
+
+    metrics, dirs = ["val_accuracy", "params", "flops"], ["maximize", "minimize", "minimize"]
+    # Non-dominated in three objectives, but (0.9, 300) is dominated by (0.95, 200) in the first two.
+    trials = [[0.9, 300.0, 1.0], [0.95, 200.0, 9.0], [0.8, 100.0, 5.0]]
+    d = {
+        "hypervolume_frames": {"observed": hypervolume_frame(trials, metrics, dirs)},
+        "config": {"backends": ["a"]},
+        "runs": [
+            {
+                "backend": "a",
+                "seed": 0,
+                "pareto_front": [0, 1, 2],
+                "trials": [{"index": i, "objectives": o} for i, o in enumerate(trials)],
+            }
+        ],
+    }
+    svg = fig_fronts(d)
+    ET.fromstring(svg)
+    assert "val_accuracy=0.9," not in svg  # the point dominated in the two drawn objectives is left out
+    assert "val_accuracy=0.95," in svg and "val_accuracy=0.8," in svg
 
 
 def test_staircase_bounds_what_the_front_dominates():

@@ -34,7 +34,7 @@ def test_resolve_fills_every_default_so_the_run_records_them():
     assert resolve("chebyshev", METRICS, "p") == resolve(None, METRICS, "p")  # the method alone: a shorthand
     assert resolve({"method": "weighted_sum", "weights": [3, 1]}, METRICS, "p") == {
         "method": "weighted_sum",
-        "weights": [0.75, 0.25],
+        "weights": [3.0, 1.0],  # as given: divided by their sum where used
         "ranges": "observed",
     }
     spec = resolve({"weights": "per_trial", "rho": 0.1, "ranges": "known"}, METRICS, "p")
@@ -62,6 +62,27 @@ def test_resolve_refuses_with_the_field_named(raw, field, words):
     with pytest.raises(RecipeError) as info:
         resolve(raw, METRICS, "p")
     assert str(info.value).startswith(field + ":") and words in str(info.value)
+
+
+def test_a_resumed_weighted_sum_scores_to_the_last_bit():
+    """A resumed run resolves its stored arguments again; dividing the weights twice changed their last bits."""
+    three = ["val_accuracy", "params", "flops"]
+    first = resolve({"method": "weighted_sum", "weights": [0.6, 0.3, 0.1]}, three, "p")
+    again = resolve(first, three, "p")
+    assert again == first
+    dirs = ["maximize", "minimize", "minimize"]
+    a, b = Scalariser(first, three, dirs, 0), Scalariser(again, three, dirs, 0)
+    for v in ([0.5, 1e5, 1e7], [0.7, 2e5, 3e7], [0.6, 1.5e5, 2e7]):
+        assert a(v) == b(v)
+
+
+def test_infinite_proxy_values_neither_squash_the_ranges_nor_give_nan():
+    big = 1.7976931348623157e308  # how an infinite proxy is stored
+    s = Scalariser(resolve(None, ["synflow", "params"], "p"), ["synflow", "params"], DIRS, 0)
+    scores = [s(v) for v in ([1.0, 100.0], [big, 50.0], [-big, 400.0], [3.0, 200.0], [float("inf"), 10.0])]
+    assert all(0.0 <= x <= 1.05 for x in scores), scores
+    # the finite ones still spread: [1, 3] is the observed synflow range
+    assert scores[3] != scores[0]
 
 
 def test_a_dominated_trial_scores_worse_under_any_weights():
@@ -159,7 +180,9 @@ def test_two_objectives_run_on_the_default_strategy_and_give_a_front(name, store
     front = _front(report)
     assert len(front) >= 2
     text = render_table(report)  # the run report names the scalarisation beside the strategy
-    assert "objectives combined for the strategy by augmented Chebyshev (ParEGO, rho 0.05); weights val_accuracy" in text
+    assert (
+        "objectives combined for the strategy by augmented Chebyshev (ParEGO, rho 0.05); weights val_accuracy" in text
+    )
     done = [t for t in report.trials if t.status == "complete"]
     for f in front:  # the core's front: nothing complete dominates a point of it
         assert not any(dominates(o.objectives, f.objectives, DIRS) for o in done)

@@ -98,7 +98,7 @@ def check_benches(benches: Sequence[tuple[Recipe, BenchSpec]]) -> None:
             overrides = {"strategy": spec.strategies.get(name), "default_first": spec.default_first or None}
             # Without strategy arguments there is nothing only the toolkit can refuse (the strategy
             # names and options were checked already): no process, no toolkit import to pay for.
-            if get_backend(name).options(recipe, overrides).strategy_args:
+            if get_backend(name).options(recipe, overrides).toolkit_args:
                 jobs.setdefault(name, []).append((recipe, overrides, spec.seeds[0], spec.trials, spec.time_s))
     if jobs:
         preflight(jobs, name_recipes=len({recipe.name for recipe, _ in benches}) > 1)

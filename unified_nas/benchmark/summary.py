@@ -36,7 +36,7 @@ from typing import Any, cast
 from unified_nas.benchmark.digests import data_warnings
 from unified_nas.benchmark.stats import ALPHA, average_rank_curves, bootstrap_ci, holm, iqm, iqm_along, prob_improvement
 from unified_nas.core.errors import SampleError, StoreError, UserError
-from unified_nas.core.multiobjective import SCALARISATION_KEY, hypervolume, unit_minimisation
+from unified_nas.core.multiobjective import SCALARISATION_KEY, hypervolume, measured, unit_minimisation
 from unified_nas.recipe.sections import SUPERNET_KIND, EvaluationSpec
 from unified_nas.recipe.tables import table_info
 from unified_nas.report.records import STATUSES, RunReport, TrialRecord, pareto_front
@@ -240,7 +240,8 @@ def hypervolume_frame(
     k = len(directions)
     best, worst = [], []
     for i, d in enumerate(directions):
-        column = [v[i] for v in vectors] or [0.0]
+        # Infinities and their stored stand-ins set no bound: one of them would squash every other value.
+        column = [v[i] for v in vectors if measured(v[i])] or [0.0]
         lo, hi = min(column), max(column)
         best.append(hi if d == "maximize" else lo)
         worst.append(lo if d == "maximize" else hi)
@@ -264,8 +265,9 @@ def frame_hypervolume(frame: dict[str, Any], points: Sequence[Sequence[float]]) 
     """
     lows = [min(b, w) for b, w in zip(frame["best"], frame["worst"], strict=True)]
     highs = [max(b, w) for b, w in zip(frame["best"], frame["worst"], strict=True)]
-    unit = [unit_minimisation(p, frame["directions"], lows, highs) for p in points]
-    # An objective every trial tied on (zero range) maps to 0: it neither adds nor removes volume.
+    # An objective every trial tied on (zero range) maps to 0: it neither adds nor removes volume. A value
+    # beyond the best end (an infinity the frame left out) counts as the best end, not beyond it.
+    unit = [[max(0.0, u) for u in unit_minimisation(p, frame["directions"], lows, highs)] for p in points]
     return hypervolume(unit, [1.0 + REFERENCE_MARGIN] * frame["objectives"])
 
 
@@ -298,7 +300,7 @@ def hypervolume_frames(reports: Sequence[RunReport]) -> dict[str, Any] | None:
     done = [t for r in reports for t in r.trials if t.status == "complete" and t.objectives]
     frames = {"observed": hypervolume_frame([t.objectives for t in done], metrics, first.directions)}  # type: ignore[misc]
     true = [v for t in done if (v := true_vector(t, metrics)) is not None]
-    if first.by_table and true:
+    if first.by_table and true and "val_accuracy" in metrics:
         frames["true"] = hypervolume_frame(true, metrics, first.directions)
     return frames
 
@@ -314,7 +316,7 @@ def hypervolume_ranks(
         key: ``hypervolume`` or ``hypervolume_true``.
 
     Returns:
-        ``{backend: mean rank}`` (None for a backend with no run).
+        ``{backend: mean rank}`` (None for a backend with no run at all).
     """
     from scipy.stats import rankdata  # here, not at import: importing unified_nas must not import scipy
 
@@ -327,7 +329,8 @@ def hypervolume_ranks(
         row = [values.get(b, -math.inf) for b in backends]
         for b, rank in zip(backends, rankdata([-v for v in row], method="average"), strict=True):
             ranks[b].append(float(rank))
-    return {b: (statistics.fmean(v) if v else None) for b, v in ranks.items()}
+    has_runs = {r["backend"] for r in runs}
+    return {b: (statistics.fmean(v) if v and b in has_runs else None) for b, v in ranks.items()}
 
 
 def run_summary(
@@ -646,6 +649,7 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
     backends = {}
     for name in config["backends"]:
         mine = [r for r in runs if r["backend"] == name and r["incumbent"] is not None]
+        reported = [r for r in runs if r["backend"] == name and "run_status" in r]
         trials = [t for r in runs if r["backend"] == name for t in r["trials"]]
         backends[name] = {
             "version": next((r["version"] for r in mine), None),
@@ -663,8 +667,10 @@ def bench_data(store: ResultsStore, bench_id: str, target: float | None = None) 
             "wall_s": sum(r["budget_spent"].get("wall_s", 0) for r in mine),
             "overhead_s": mean_ci([t["overhead_s"] for t in trials]),
             # Several objectives: hypervolume over seeds (observed; on a table also at the true accuracies).
-            "hypervolume": score_stats([r["hypervolume"] for r in mine]) if frames else None,
-            "hypervolume_true": score_stats([r["hypervolume_true"] for r in mine])
+            # Every run with a report counts: one with no complete trial has an empty front (0), as in
+            # the ranks and pairwise tests, so a backend that failed on a seed is not shown by its successes.
+            "hypervolume": score_stats([r.get("hypervolume") for r in reported]) if frames else None,
+            "hypervolume_true": score_stats([r.get("hypervolume_true") for r in reported])
             if frames and "true" in frames
             else None,
             "scalarisation": next((r["scalarisation"] for r in mine if r["scalarisation"]), None),

@@ -35,6 +35,17 @@ SCALARISATION_KEY = "scalarisation"
 RHO = 0.05
 
 
+#: Beyond this magnitude a value is a stand-in, not a measurement: an infinite proxy is stored as the
+#: largest finite float of its sign (and an infeasible trial's unbounded metric as 1e9 is still below it).
+#: Ranges and reference points leave such values out, so one of them cannot squash every other value.
+STAND_IN = 1e300
+
+
+def measured(value: float) -> bool:
+    """Whether ``value`` is a finite measurement, not an infinity or its stored stand-in (:data:`STAND_IN`)."""
+    return math.isfinite(value) and abs(value) < STAND_IN
+
+
 def unit_minimisation(
     values: Sequence[float], directions: Sequence[str], lows: Sequence[float], highs: Sequence[float]
 ) -> list[float]:
@@ -175,7 +186,10 @@ def run_weights(spec: Mapping[str, Any], seed: int, k: int) -> list[float] | Non
         k: Objectives.
     """
     if spec["method"] == "weighted_sum":
-        return list(spec["weights"])
+        # Normalised here, not when the recipe is read: a resumed run resolves its stored arguments
+        # again, and dividing twice would change the weights in their last bits (and its scores).
+        total = float(sum(spec["weights"]))
+        return [float(w) / total for w in spec["weights"]]
     if spec["weights"] == "per_run":
         return simplex_weights(random.Random(f"unas-scalarisation:{seed}"), k)
     return None
@@ -185,10 +199,20 @@ def describe_scalarisation(spec: Mapping[str, Any], seed: int, metrics: Sequence
     """One line for reports: how the run's objectives became one score.
 
     Args:
-        spec: A resolved scalarisation (``unified_nas.runs.scalarise.resolve``).
+        spec: A resolved scalarisation (``unified_nas.runs.scalarise.resolve``), as stored.
         seed: The run seed.
         metrics: The objective metrics, in order.
+
+    Returns:
+        The line; a stored spec this version cannot read is shown as it is (a report still renders).
     """
+    try:
+        return _described(spec, seed, metrics)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, AttributeError):
+        return f"a scalarisation this version cannot read: {str(dict(spec))[:200]}"
+
+
+def _described(spec: Mapping[str, Any], seed: int, metrics: Sequence[str]) -> str:
     weights = run_weights(spec, seed, len(metrics))
     shown = (
         "drawn anew for every trial"

@@ -29,6 +29,7 @@ from unified_nas.core.multiobjective import (
     RHO,
     SCALARISATIONS,
     augmented_chebyshev,
+    measured,
     run_weights,
     simplex_weights,
     unit_minimisation,
@@ -54,7 +55,8 @@ def resolve(raw: Any, metrics: Sequence[str], path: str) -> dict[str, Any]:
 
     Returns:
         ``{method, weights, ranges}`` plus ``rho`` for Chebyshev; ``weights`` is a draw (``per_run``,
-        ``per_trial``) or, for a weighted sum, one non-negative number per objective summing to 1.
+        ``per_trial``) or, for a weighted sum, one non-negative number per objective (as given; they are
+        divided by their sum where used, so resolving a resolved spec changes nothing).
 
     Raises:
         RecipeError: Naming ``path`` (and the field) and what is allowed.
@@ -95,10 +97,9 @@ def resolve(raw: Any, metrics: Sequence[str], path: str) -> dict[str, Any]:
             isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0 for w in weights
         ):
             raise RecipeError(f"{path}.weights", "every weight must be a finite number >= 0")
-        total = float(sum(weights))
-        if total <= 0:
+        if float(sum(weights)) <= 0:
             raise RecipeError(f"{path}.weights", "at least one weight must be above 0")
-        out["weights"] = [float(w) / total for w in weights]
+        out["weights"] = [float(w) for w in weights]  # as given: normalised where used (run_weights)
     out["ranges"] = ranges
     return out
 
@@ -152,19 +153,20 @@ class Scalariser:
         n = self.calls
         self.calls += 1
         weights = self.weights or simplex_weights(random.Random(f"unas-scalarisation:{self.seed}:{n}"), len(values))
-        if not feasible or not all(math.isfinite(v) for v in values):
+        if not feasible or any(math.isnan(v) for v in values):
             return _INFEASIBLE
+        # Infinities (and their stored stand-ins) take no part in the ranges; they clamp to an end below.
         self.seen.append([float(v) for v in values])
         lows, highs = [], []
         for i, bound in enumerate(self.known):
-            column = [s[i] for s in self.seen]
-            lo, hi = bound if bound is not None else (min(column), max(column))
+            column = [s[i] for s in self.seen if measured(s[i])]
+            lo, hi = bound if bound is not None else ((min(column), max(column)) if column else (0.0, 0.0))
             lows.append(lo)
             highs.append(hi)
         # An objective whose observed range is still a point says nothing yet: the middle, not the best
         # end (else the first trial would score 0, the best possible, and a greedy oracle would cling to it).
         unit = [
-            0.5 if hi <= lo else u
+            0.5 if hi <= lo else min(1.0, max(0.0, u))
             for u, lo, hi in zip(unit_minimisation(values, self.directions, lows, highs), lows, highs, strict=True)
         ]
         if self.spec["method"] == "chebyshev":

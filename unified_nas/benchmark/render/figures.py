@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from unified_nas.benchmark.svg import PALETTE, Plot
+from unified_nas.core.multiobjective import measured
 
 
 def _colors(d: dict[str, Any]) -> dict[str, str]:
@@ -231,7 +232,8 @@ def fig_pareto(d: dict[str, Any]) -> str:
         (r["backend"], t["objectives"], t["index"] in r["pareto_front"])
         for r in d["runs"]
         for t in r["trials"]
-        if t["objectives"]
+        # An infinity (or its stored stand-in) has no place on an axis: left out of the picture.
+        if t["objectives"] and measured(t["objectives"][0]) and measured(t["objectives"][1])
     ]
     p = Plot(
         _yrange([o[1] for _, o, _ in pts]),

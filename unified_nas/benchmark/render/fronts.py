@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from unified_nas.benchmark.svg import PALETTE, Plot
+from unified_nas.core.multiobjective import measured
 
 
 def staircase(
@@ -38,6 +39,12 @@ def staircase(
     return out
 
 
+def _dominates(a: tuple[float, float], b: tuple[float, float], better: tuple[int, int]) -> bool:
+    """Whether ``a`` is at least as good as ``b`` in both coordinates and better in one."""
+    ge = [sa * x >= sa * y for sa, x, y in zip(better, a, b, strict=True)]
+    return all(ge) and a != b
+
+
 def fig_fronts(d: dict[str, Any]) -> str:
     """Each run's attainment surface on the first two objectives, faint, coloured by backend.
 
@@ -57,14 +64,20 @@ def fig_fronts(d: dict[str, Any]) -> str:
     # Sizes (params, FLOPs, latency) spread over orders of magnitude: a log axis when they do.
     log_x = min(xs) > 0 and max(xs) / min(xs) > 20
     p = Plot((min(xs), max(xs)), (min(ys), max(ys)), title, m2 + (" (log scale)" if log_x else ""), m1, log_x=log_x)
+    better = (1 if d2 == "maximize" else -1, 1 if frame["directions"][0] == "maximize" else -1)
     for r in d["runs"]:
-        front = [
+        shown = [
             (t["objectives"][1], t["objectives"][0])
             for t in r["trials"]
-            if t["objectives"] and t["index"] in (r.get("pareto_front") or [])
+            if t["objectives"]
+            and t["index"] in (r.get("pareto_front") or [])
+            and measured(t["objectives"][0])
+            and measured(t["objectives"][1])
         ]
+        # With more objectives, the run's front need not be a front in the two drawn: keep the points that are.
+        front = [p for p in shown if not any(_dominates(q, p, better) for q in shown)]
         color = col.get(r["backend"], "#333")
-        corners = staircase(front, ref, 1 if d2 == "maximize" else -1)
+        corners = staircase(front, ref, better[0])
         p.line(corners, color, width=1.5)
         for x, y in front:
             p.dot(x, y, color, 2.5, f"{r['backend']} seed {r['seed']}: {m1}={y:.4g}, {m2}={x:.4g}")

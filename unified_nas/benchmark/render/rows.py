@@ -296,10 +296,14 @@ def strategy_text(s: dict[str, Any]) -> str:
     spec = s.get("scalarisation")
     if not spec:
         return fmt_num(s.get("strategy"))
-    if spec["method"] == "chebyshev":
-        how = f"augmented Chebyshev, weights {spec['weights'].replace('_', ' ')}"
-    else:
-        how = "weighted sum " + "/".join(f"{w:.2g}" for w in spec["weights"])
+    try:
+        if spec["method"] == "chebyshev":
+            how = f"augmented Chebyshev, weights {spec['weights'].replace('_', ' ')}"
+        else:
+            total = sum(spec["weights"])
+            how = "weighted sum " + "/".join(f"{w / total:.2g}" for w in spec["weights"])
+    except (KeyError, TypeError, AttributeError, ZeroDivisionError):  # a stored spec this version cannot read
+        how = str(spec)[:120]
     return f"{s.get('strategy')} (scalarised: {how})"
 
 
@@ -322,12 +326,14 @@ def front_rows(d: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     head = ["rank", "backend", "strategy", "hypervolume mean ± 95% CI", "IQM [95% CI]", "mean rank over seeds"]
     if true:
         head += ["true: hypervolume mean ± 95% CI", "true: mean rank"]
-    order = sorted(d["backends"], key=lambda b: (d["backends"][b].get("hypervolume_rank") or float("inf"), b))
+    mean_rank = {b: d["backends"][b].get("hypervolume_rank") or float("inf") for b in d["backends"]}
+    order = sorted(d["backends"], key=lambda b: (mean_rank[b], b))
     rows = []
-    for i, b in enumerate(order, 1):
+    for b in order:
         s = d["backends"][b]
+        place = 1 + sum(mean_rank[o] < mean_rank[b] for o in order)  # equal mean ranks share a place
         row = [
-            str(i),
+            str(place),
             b,
             strategy_text(s),
             _pm(s["hypervolume"]),

@@ -82,10 +82,14 @@ def write_picture(drawing: Drawing, path: Path) -> str:
         The format written, ``svg`` or ``png``.
 
     Raises:
-        UserError: A suffix other than ``.svg``/``.png``, or a file that cannot be written.
+        UserError: A suffix other than ``.svg``/``.png``, a PNG over the pixel cap, or a file that cannot
+            be written.
     """
     fmt = check_picture_path(path)
-    data = render_svg(drawing).encode() if fmt == "svg" else render_png(drawing)
+    try:
+        data = render_svg(drawing).encode() if fmt == "svg" else render_png(drawing)
+    except ValueError as e:  # a PNG over the pixel cap
+        raise UserError(f"--output: {e}") from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -63,6 +63,14 @@ CELL_INPUTS = ("c_{k-2}", "c_{k-1}")
 CELL_OUTPUT = "c_{k}"
 
 
+#: The longest title or subtitle drawn, in characters (longer ones end in "...").
+MAX_TITLE = 120
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= MAX_TITLE else text[: MAX_TITLE - 3] + "..."
+
+
 def draw_architecture(
     space: SearchSpace,
     sample: Mapping[str, Any],
@@ -88,6 +96,8 @@ def draw_architecture(
         SampleError: The sample does not belong to the space.
     """
     arch = space.resolve(sample)  # validates the sample before anything reads its labels
+    # Titles come from stored files (a recipe's name): a long one would make the picture as wide as it is.
+    title, subtitle = _clipped(title), _clipped(subtitle)
     plan: Plan | None = None
     unsized = ""
     if input_shape is not None and num_classes is not None:

@@ -30,6 +30,8 @@ from unified_nas.report.architecture.geometry import (
 )
 
 SCALE = 2
+#: The most pixels a PNG gets (about 100 MB of RGB): a drawing from hostile stored data must not exhaust memory.
+MAX_PIXELS = 32_000_000
 EDGE_COLOR, FAINT_COLOR = "#444444", "#aaaaaa"
 
 
@@ -102,6 +104,8 @@ def render_png(d: Drawing) -> bytes:
     Returns:
         A PNG image of ``2 x`` the drawing's size, white background.
     """
+    if d.width * d.height * SCALE * SCALE > MAX_PIXELS:
+        raise ValueError(f"the drawing is too large to paint ({d.width} x {d.height}); write .svg instead")
     img = Image.new("RGB", (math.ceil(d.width * SCALE), math.ceil(d.height * SCALE)), "white")
     draw = ImageDraw.Draw(img)
     for e in d.edges:
