@@ -225,12 +225,12 @@ def hypervolume_frame(
 ) -> dict[str, Any]:
     """One normalisation and reference point for every run of a benchmark.
 
-    Each objective is mapped to [0, 1] between the best and the worst value any complete
-    trial of any run reached (0 best), and the reference point is
+    Each objective is mapped to [0, 1] between the best and the worst of ``vectors``
+    (0 best), and the reference point is
     ``1 + REFERENCE_MARGIN`` in each: fixed once, recorded in raw units, the same for all runs.
 
     Args:
-        vectors: The objective vectors of every complete trial of the benchmark.
+        vectors: The objective vectors that span it (:func:`hypervolume_frames`: the runs' fronts).
         metrics: The objective metrics, in order.
         directions: Their directions.
 
@@ -292,14 +292,21 @@ def _front_vectors(rep: RunReport, true: bool) -> list[list[float]]:
 
 
 def hypervolume_frames(reports: Sequence[RunReport]) -> dict[str, Any] | None:
-    """The benchmark's hypervolume frames: ``observed`` and, for table recipes, ``true`` (None: one objective)."""
+    """The benchmark's hypervolume frames: ``observed`` and, for table recipes, ``true`` (None: one objective).
+
+    The frame spans the points of the runs' fronts: from the best value any run reached to
+    the worst value on any run's front (the nadir of their union). The worst trials of a
+    search (an untrainable network at 10% accuracy) would otherwise stretch the frame until
+    every front filled nearly all of it (measured on NAS-Bench-201: every strategy's mean
+    hypervolume between 1.184 and 1.188 of 1.21, against 0.909 to 0.953 with this frame).
+    """
     first = reports[0]
     if len(first.objectives) < 2:
         return None
     metrics = [o["metric"] for o in first.objectives]
-    done = [t for r in reports for t in r.trials if t.status == "complete" and t.objectives]
-    frames = {"observed": hypervolume_frame([t.objectives for t in done], metrics, first.directions)}  # type: ignore[misc]
-    true = [v for t in done if (v := true_vector(t, metrics)) is not None]
+    observed = [v for r in reports for v in _front_vectors(r, true=False)]
+    frames = {"observed": hypervolume_frame(observed, metrics, first.directions)}
+    true = [v for r in reports for v in _front_vectors(r, true=True)]
     if first.by_table and true and "val_accuracy" in metrics:
         frames["true"] = hypervolume_frame(true, metrics, first.directions)
     return frames

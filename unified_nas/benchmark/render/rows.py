@@ -357,7 +357,8 @@ def front_text(d: dict[str, Any]) -> str:
     return (
         "Hypervolume: the volume each run's Pareto front (its complete trials that no other of its trials "
         "dominates, computed the same way for every backend) dominates up to one reference point shared by all "
-        f"runs, each objective normalised between the best and the worst value any run reached: {'; '.join(parts)}. "
+        "runs, each objective normalised between the best value any run reached and the worst value on any run's "
+        f"front: {'; '.join(parts)}. "
         f"Larger is better; the largest possible is {box:.3g}. Ranks: per seed, 1 = the largest hypervolume."
         + (
             " On a table, the same fronts are also measured at the table's true accuracies."
