@@ -120,6 +120,8 @@ class UnasTunerMixin:
         self._compiled: dict[str, Any] = {}
         self.unas_unfitted = 0  # trials answered without a Keras fit (replayed or looked up): no checkpoint
         self._fitted: set[str] = set()  # ids of the trials Keras fitted (they have a checkpoint)
+        # A scalarising run: each scored trial's objective values, to re-score it after later trials.
+        self.unas_scalarised: dict[str, tuple[list[float], bool]] = {}
         self._decls = unas.space.decls()  # read for every trial's sample: declared once
         self._space_size = space_size(self._decls)  # math.inf for a continuous range
         super().__init__(*args, **kwargs)
@@ -210,7 +212,23 @@ class UnasTunerMixin:
         out = {**{k: float(v) for k, v in result.metrics.items()}, **{m: v for (m, _), v in zip(objectives, values)}}
         if self.unas.scalarise is not None:
             out[SCALARISED_METRIC] = self.unas.scalarise(values, result.feasible)
+            self._rescore_completed(trial.trial_id, values, result.feasible)
         return out
+
+    def _rescore_completed(self, trial_id: str, values: list[float], feasible: bool) -> None:
+        """Every completed trial's score as the latest trial's ranges and weights give it (ParEGO's way).
+
+        The oracle ranks its completed trials by ``trial.score`` (the greedy oracle mutates the best
+        one, the Bayesian one fits its model to all), and keras-tuner never recomputes a score once a
+        trial ended: a trial scored against narrower ranges would keep an unbeatable score. The
+        trial being scored now gets its score from its metrics when it ends, as any trial does.
+        """
+        scalarise = self.unas.scalarise
+        assert scalarise is not None  # only called when the run scalarises
+        self.unas_scalarised[trial_id] = (values, feasible)
+        for other in self.oracle.trials.values():
+            if other.trial_id != trial_id and other.trial_id in self.unas_scalarised and other.score is not None:
+                other.score = scalarise.rescore(*self.unas_scalarised[other.trial_id])
 
     def _declare(self, hp: keras_tuner.HyperParameters) -> None:
         """What a build does for the oracle, without building any layer (a trial answered without training).

@@ -193,6 +193,24 @@ def start_with(strategy: Any, values: Mapping[str, Any]) -> None:
     strategy.random = random
 
 
+def rescore_population(strategy: Any, env: trial_mod.TrialEnv) -> None:
+    """Re-scores the members of an evolution's population as the latest trial's ranges and weights give them.
+
+    NNI 3.0's RegularizedEvolution keeps ``Individual(x=sample, y=metric)`` in ``_population`` and
+    picks parents by ``y``, never recomputed: a member scored against narrower ranges would keep an
+    unbeatable score (see ``Scalariser.rescore``). Other strategies keep no scores we can reach.
+    Pinned to NNI 3.0 (the last release): the attribute is read with a default, so a strategy
+    without it is left alone.
+    """
+    population = getattr(strategy, "_population", None)
+    if population is None or env.scalarise is None:
+        return
+    for member in population:
+        kept = env.scored.get(trial_mod.sample_key(member.x))
+        if kept is not None:
+            member.y = -env.scalarise.rescore(*kept)
+
+
 def run_headless(spec: dict[str, Any], ctx: RunContext, emit: Callable[[NativeTrial], None]) -> None:
     """Runs the strategy on the sequential engine; ``emit`` gets each finished trial.
 
@@ -235,6 +253,8 @@ def run_headless(spec: dict[str, Any], ctx: RunContext, emit: Callable[[NativeTr
     engine.register_model_event_callback(ModelEventType.FinalMetric, on_final)
     engine.register_model_event_callback(ModelEventType.TrainingEnd, on_end)
     strategy = make_strategy(ctx.options.strategy, ctx.seed, ctx.options.toolkit_args, ctx.budget.trials)
+    if env.scalarise is not None:
+        env.after_score = lambda: rescore_population(strategy, env)
     if ctx.options.default_first:
         start_with(strategy, start_values(ctx.recipe.space.decls()))
     nni_logger = logging.getLogger("nni")

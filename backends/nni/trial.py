@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -54,11 +54,31 @@ class TrialEnv:
     # Several objectives with a single-objective strategy: the run's scalarisation (RunContext.scalariser).
     scalarise: Scalariser | None = None
 
-    def score(self, values: list[float], feasible: bool = True) -> float:
-        """NNI strategies maximise one number: the first objective, sign-adjusted, or the negated scalarised score."""
-        if self.scalarise is not None:
-            return self.scalarise.maximised(values, feasible)
-        return values[0] if self.recipe.objectives[0].direction == "maximize" else -values[0]
+    # A scalarising run: each scored sample's objective values (by its NNI sample), to re-score it later.
+    scored: dict[str, tuple[list[float], bool]] = field(default_factory=dict)
+    # Called after each scalarised score: re-scores what the strategy keeps (run.rescore_population).
+    after_score: Callable[[], None] | None = None
+
+    def score(self, values: list[float], feasible: bool = True, sample: Any = None) -> float:
+        """NNI strategies maximise one number: the first objective, sign-adjusted, or the negated scalarised score.
+
+        Args:
+            values: The trial's objective values.
+            feasible: False for a trial that broke a constraint.
+            sample: NNI's sample of the trial (a scalarising run keeps its values under it).
+        """
+        if self.scalarise is None:
+            return values[0] if self.recipe.objectives[0].direction == "maximize" else -values[0]
+        score = self.scalarise.maximised(values, feasible)
+        self.scored[sample_key(sample)] = (values, feasible)
+        if self.after_score is not None:
+            self.after_score()
+        return score
+
+
+def sample_key(sample: Any) -> str:
+    """An NNI sample as a key (its JSON text, keys sorted)."""
+    return json.dumps(sample, sort_keys=True, default=str)
 
 
 _ENVS: dict[str, TrialEnv] = {}
@@ -158,6 +178,6 @@ def evaluate_model(model: Any, env: str, **hparams: Any) -> None:
     payload = {"sample": sample, "result": result.to_dict()}
     if e.result_dir:
         _write(e, payload)
-        nni.report_final_result(e.score(values, result.feasible))
+        nni.report_final_result(e.score(values, result.feasible, model.sample))
     else:
-        nni.report_final_result({"default": e.score(values, result.feasible), "unas": payload})
+        nni.report_final_result({"default": e.score(values, result.feasible, model.sample), "unas": payload})

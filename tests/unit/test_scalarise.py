@@ -199,3 +199,55 @@ def test_autokeras_oracle_ranks_trials_by_the_scalarised_score(store, tmp_path):
     s = Scalariser(report.options["strategy_args"]["scalarisation"], METRICS, DIRS, report.seed)
     expected = [s(t.objectives) for t in sorted(report.trials, key=lambda t: t.index)]
     assert [scores[i] for i in sorted(scores)] == pytest.approx(expected)
+
+
+def test_rescoring_lets_a_later_trial_beat_one_that_scored_zero_early():
+    """A trial best so far in every objective scored 0 for good: later, better trials could never beat it."""
+    s = Scalariser(resolve(None, METRICS, "p"), METRICS, DIRS, 0)
+    vectors = ([0.80, 50000.0], [0.85, 40000.0], [0.95, 41000.0], [0.84, 20000.0])
+    first = [s(v) for v in vectors]
+    assert first[1] == 0.0  # best in both when it was scored
+    now = [s.rescore(v) for v in vectors]
+    assert now[1] > 0.0 and min(now[2], now[3]) < now[1]  # the far more accurate or half-size trial wins now
+    assert now[3] == pytest.approx(first[3])  # the latest trial: the same ranges and weights as when scored
+
+
+@pytest.mark.slow
+def test_nni_evolution_population_is_rescored_after_every_trial(store, tmp_path, monkeypatch):
+    from unified_nas.backends.nni import run as nni_run
+
+    seen: list[list[tuple[str, float]]] = []
+    original = nni_run.rescore_population
+
+    def observed(strategy, env):
+        original(strategy, env)
+        members = [(nni_run.trial_mod.sample_key(m.x), m.y) for m in strategy._population]
+        for key, y in members:  # every member scored as the latest ranges and weights give it
+            assert y == pytest.approx(-env.scalarise.rescore(*env.scored[key]))
+        seen.append(members)
+
+    monkeypatch.setattr(nni_run, "rescore_population", observed)
+    recipe = tiny_recipe(SPACE, data="breast_cancer", objectives=TWO, seed=2)
+    report = run_on("nni", recipe, store, tmp_path, trials=8)
+    assert report.status == "complete" and len(seen) == 8
+    assert max(len(members) for members in seen) >= 3  # the population grew and was re-scored
+
+
+@pytest.mark.slow
+def test_autokeras_completed_trials_are_rescored_after_every_trial(store, tmp_path, monkeypatch):
+    from unified_nas.backends.autokeras.tuner import UnasTunerMixin
+
+    checks: list[int] = []
+    original = UnasTunerMixin._rescore_completed
+
+    def observed(self, trial_id, values, feasible):
+        original(self, trial_id, values, feasible)
+        done = [t for t in self.oracle.trials.values() if t.trial_id != trial_id and t.score is not None]
+        for t in done:
+            assert t.score == pytest.approx(self.unas.scalarise.rescore(*self.unas_scalarised[t.trial_id]))
+        checks.append(len(done))
+
+    monkeypatch.setattr(UnasTunerMixin, "_rescore_completed", observed)
+    recipe = tiny_recipe(SPACE, data="breast_cancer", objectives=TWO, seed=2)
+    report = run_on("autokeras", recipe, store, tmp_path, trials=5)
+    assert report.status == "complete" and checks == [0, 1, 2, 3, 4]

@@ -132,6 +132,8 @@ class Scalariser:
         self.weights = run_weights(spec, seed, len(metrics))
         self.seen: list[list[float]] = []
         self.calls = 0
+        # The weights of the latest trial (per run: always the run's), which rescore() applies too.
+        self.current: list[float] = self.weights or [1.0 / len(metrics)] * len(metrics)
         known = [METRICS.get(m) for m in metrics]
         self.known = (
             [(k.low, k.high) if k is not None and k.low is not None and k.high is not None else None for k in known]
@@ -140,7 +142,7 @@ class Scalariser:
         )
 
     def __call__(self, values: Sequence[float], feasible: bool = True) -> float:
-        """The trial's score, to be minimised.
+        """The trial's score, to be minimised; the trial joins the observed ranges.
 
         Args:
             values: Its objective values, in recipe order.
@@ -152,11 +154,33 @@ class Scalariser:
         """
         n = self.calls
         self.calls += 1
-        weights = self.weights or simplex_weights(random.Random(f"unas-scalarisation:{self.seed}:{n}"), len(values))
+        self.current = self.weights or simplex_weights(
+            random.Random(f"unas-scalarisation:{self.seed}:{n}"), len(values)
+        )
         if not feasible or any(math.isnan(v) for v in values):
             return _INFEASIBLE
         # Infinities (and their stored stand-ins) take no part in the ranges; they clamp to an end below.
         self.seen.append([float(v) for v in values])
+        return self.rescore(values)
+
+    def rescore(self, values: Sequence[float], feasible: bool = True) -> float:
+        """An earlier trial's score now: against the ranges seen so far and the latest trial's weights.
+
+        Scores kept from when a trial was evaluated compare badly with later ones: the ranges have
+        grown since (a trial that was the best so far in every objective scored 0 for good, and a
+        greedy oracle clung to it). ParEGO re-scalarises every point under the current weights and
+        ranges before each step; adapters whose strategy keeps scores where they can be updated
+        (keras-tuner's trials, NNI's evolution population) do the same with this after each trial.
+
+        Args:
+            values: The trial's objective values.
+            feasible: As for :meth:`__call__`.
+
+        Returns:
+            The score, to be minimised (:meth:`__call__` of the same vector, as things stand now).
+        """
+        if not feasible or any(math.isnan(v) for v in values):
+            return _INFEASIBLE
         lows, highs = [], []
         for i, bound in enumerate(self.known):
             column = [s[i] for s in self.seen if measured(s[i])]
@@ -164,15 +188,15 @@ class Scalariser:
             lows.append(lo)
             highs.append(hi)
         # An objective whose observed range is still a point says nothing yet: the middle, not the best
-        # end (else the first trial would score 0, the best possible, and a greedy oracle would cling to it).
+        # end (else the first trial would score 0, the best possible, before anything compares with it).
         unit = [
             0.5 if hi <= lo else min(1.0, max(0.0, u))
             for u, lo, hi in zip(unit_minimisation(values, self.directions, lows, highs), lows, highs, strict=True)
         ]
         if self.spec["method"] == "chebyshev":
-            return augmented_chebyshev(unit, weights, self.spec["rho"])
-        return weighted_sum(unit, weights)
+            return augmented_chebyshev(unit, self.current, self.spec["rho"])
+        return weighted_sum(unit, self.current)
 
     def maximised(self, values: Sequence[float], feasible: bool = True) -> float:
-        """The negated score, for a strategy that maximises (NNI's)."""
+        """The negated score of :meth:`__call__`, for a strategy that maximises (NNI's)."""
         return -self(values, feasible)
