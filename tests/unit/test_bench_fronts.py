@@ -131,8 +131,8 @@ def test_bench_ranks_three_backends_by_hypervolume(tmp_path):
     section = md[md.index("## Pareto fronts") :]
     ranked = re.findall(r"^\| (\d) \| (\w+) \|", section, re.M)
     assert [n for n, _ in ranked] == ["1", "2", "3"] and {b for _, b in ranked} == {"nni", "optuna", "autokeras"}
-    assert "evolution (scalarised: augmented Chebyshev, weights per run)" in section
-    assert "greedy (scalarised: augmented Chebyshev, weights per run)" in section
+    assert "evolution (scalarised: augmented Chebyshev, weights per trial)" in section
+    assert "greedy (scalarised: augmented Chebyshev, weights per trial)" in section
     html = (folder / "report.html").read_text()
     fronts = re.search(r"<svg[^>]*aria-label=\"Pareto fronts[^\"]*\".*?</svg>", html, re.S)
     assert fronts is not None

@@ -27,7 +27,7 @@ SPACE = {
 def test_resolve_fills_every_default_so_the_run_records_them():
     assert resolve(None, METRICS, "p") == {
         "method": "chebyshev",
-        "weights": "per_run",
+        "weights": "per_trial",
         "rho": 0.05,
         "ranges": "observed",
     }
@@ -87,7 +87,7 @@ def test_infinite_proxy_values_neither_squash_the_ranges_nor_give_nan():
 
 def test_a_dominated_trial_scores_worse_under_any_weights():
     for seed in range(20):  # 20 weight draws (one per run seed)
-        s = Scalariser(resolve(None, METRICS, "p"), METRICS, DIRS, seed)
+        s = Scalariser(resolve({"weights": "per_run"}, METRICS, "p"), METRICS, DIRS, seed)
         s([0.5, 1000.0])
         s([0.9, 100.0])
         better, worse = s([0.8, 200.0]), s([0.7, 300.0])  # same ranges: the second is dominated
@@ -102,7 +102,7 @@ def test_first_trial_is_not_the_best_possible_score():
 
 
 def test_weights_per_run_are_one_draw_per_seed_and_per_trial_draws_are_reproducible():
-    run = resolve(None, METRICS, "p")
+    run = resolve({"weights": "per_run"}, METRICS, "p")
     a, b = Scalariser(run, METRICS, DIRS, 3), Scalariser(run, METRICS, DIRS, 4)
     assert a.weights is not None and b.weights is not None and a.weights != b.weights
     assert abs(sum(a.weights) - 1) < 1e-12
@@ -132,7 +132,7 @@ def test_known_ranges_use_the_metric_registry_bounds():
 def test_describe_names_method_and_weights():
     text = describe(resolve({"method": "weighted_sum", "weights": [1, 3]}, METRICS, "p"), 0, METRICS)
     assert text == "weighted sum; weights val_accuracy 0.25, params 0.75; observed ranges"
-    assert describe(resolve(None, METRICS, "p"), 0, METRICS).startswith(
+    assert describe(resolve({"weights": "per_run"}, METRICS, "p"), 0, METRICS).startswith(
         "augmented Chebyshev (ParEGO, rho 0.05); weights val_accuracy "
     )
     assert "drawn anew for every trial" in describe(resolve({"weights": "per_trial"}, METRICS, "p"), 0, METRICS)
@@ -181,7 +181,7 @@ def test_two_objectives_run_on_the_default_strategy_and_give_a_front(name, store
     assert len(front) >= 2
     text = render_table(report)  # the run report names the scalarisation beside the strategy
     assert (
-        "objectives combined for the strategy by augmented Chebyshev (ParEGO, rho 0.05); weights val_accuracy" in text
+        "objectives combined for the strategy by augmented Chebyshev (ParEGO, rho 0.05); weights drawn anew for every trial" in text
     )
     done = [t for t in report.trials if t.status == "complete"]
     for f in front:  # the core's front: nothing complete dominates a point of it
