@@ -181,7 +181,8 @@ def test_two_objectives_run_on_the_default_strategy_and_give_a_front(name, store
     assert len(front) >= 2
     text = render_table(report)  # the run report names the scalarisation beside the strategy
     assert (
-        "objectives combined for the strategy by augmented Chebyshev (ParEGO, rho 0.05); weights drawn anew for every trial" in text
+        "objectives combined for the strategy by augmented Chebyshev (ParEGO, rho 0.05); weights drawn anew for every trial"
+        in text
     )
     done = [t for t in report.trials if t.status == "complete"]
     for f in front:  # the core's front: nothing complete dominates a point of it
