@@ -32,38 +32,11 @@ from unified_nas.core.errors import UserError
 from unified_nas.data import Dataset, check_same_data, recorded_digests
 from unified_nas.models.onnx import channels_last, write_onnx
 from unified_nas.recipe import load_recipe_text
-from unified_nas.report.records import RunReport, TrialRecord
+from unified_nas.report.records import RunReport, TrialRecord, pick_trial
 from unified_nas.space.spaces import ArchConfig
 from unified_nas.tables.recipes import load_recipe_data
 
 FORMATS = ("torch", "keras", "onnx")
-
-
-def pick_trial(report: RunReport, trial: str) -> TrialRecord:
-    """``best`` (the incumbent, chosen on validation) or a trial index.
-
-    Raises:
-        UserError: No complete trial, or no such index, or the trial did not complete.
-    """
-    if trial == "best":
-        if report.incumbent is None:
-            raise UserError(f"run {report.run_id} has no complete trial to export")
-        index = report.incumbent["index"]
-    else:
-        try:
-            index = int(trial)
-        except ValueError:
-            raise UserError(f"--trial: expected 'best' or a trial index, got {trial!r}") from None
-    found = [t for t in report.trials if t.index == index]
-    if not found:
-        raise UserError(
-            f"run {report.run_id} has no trial {index} (indices {report.trials[0].index}..{report.trials[-1].index})"
-            if report.trials
-            else f"run {report.run_id} has no trials"
-        )
-    if found[0].status != "complete":
-        raise UserError(f"trial {index} of run {report.run_id} is {found[0].status}; export a complete trial")
-    return found[0]
 
 
 def _torch_model(recipe: Any, sample: dict[str, Any], data: Any, seed: int) -> tuple[Any, dict[str, float]]:
@@ -152,7 +125,7 @@ def export_trial(
     """
     if fmt not in FORMATS:
         raise UserError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
-    record = pick_trial(report, trial)
+    record = pick_trial(report, trial, complete_to="export")
     text = report.recipe["text"]
     recipe = load_recipe_text(text, report.recipe.get("base_dir", "."), report.recipe["name"], f"run {report.run_id}")
     if not recipe.evaluation.has_data:

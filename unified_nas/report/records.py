@@ -301,3 +301,40 @@ class RunReport:
         check_schema(d, "run report")
         names = {f.name for f in fields(RunReport)} - {"trials"}
         return RunReport(**{k: v for k, v in d.items() if k in names}, trials=trials or [])
+
+
+def pick_trial(report: RunReport, trial: str, complete_to: str | None = None) -> TrialRecord:
+    """``best`` (the run's incumbent, chosen on validation) or a trial index, as ``--trial`` takes it.
+
+    Args:
+        report: The run, with its trials.
+        trial: ``best`` or an integer.
+        complete_to: What only a complete trial can be used for (``export``): then a trial of another
+            status is refused; None takes any trial (a failed one keeps its sample).
+
+    Returns:
+        The trial.
+
+    Raises:
+        UserError: Not ``best`` or an integer, no incumbent, no trial of that index, or (with
+            ``complete_to``) a trial that did not complete.
+    """
+    if trial == "best":
+        if report.incumbent is None:
+            hint = "" if complete_to else "; pick one with --trial N"
+            raise UserError(f"run {report.run_id} has no complete trial, so no incumbent{hint}")
+        index = report.incumbent["index"]
+    else:
+        try:
+            index = int(trial)
+        except ValueError:
+            raise UserError(f"--trial: expected 'best' or a trial index, got {trial[:40]!r}") from None
+    found = next((t for t in report.trials if t.index == index), None)
+    if found is None:
+        if not report.trials:
+            raise UserError(f"run {report.run_id} has no trials")
+        known = sorted(t.index for t in report.trials)
+        raise UserError(f"run {report.run_id} has no trial {index} (indices {known[0]}..{known[-1]})")
+    if complete_to and found.status != "complete":
+        raise UserError(f"trial {index} of run {report.run_id} is {found.status}; {complete_to} a complete trial")
+    return found

@@ -22,7 +22,7 @@ from unified_nas.report.architecture.genotype import genotype_text
 from unified_nas.report.architecture.geometry import Box, Drawing, Edge, Label, Text
 from unified_nas.report.architecture.layout import draw_architecture
 from unified_nas.report.architecture.png import render_png
-from unified_nas.report.architecture.source import data_shapes, draw_trial, pick_trial, recipe_space
+from unified_nas.report.architecture.source import data_shapes, draw_trial, recipe_space
 from unified_nas.report.architecture.svg import render_svg
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "draw_architecture",
     "draw_trial",
     "genotype_text",
-    "pick_trial",
     "recipe_space",
     "render_png",
     "render_svg",

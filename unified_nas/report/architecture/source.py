@@ -15,7 +15,7 @@ from unified_nas.core.errors import SampleError, UserError
 from unified_nas.recipe import load_recipe_text
 from unified_nas.report.architecture.geometry import Drawing
 from unified_nas.report.architecture.layout import draw_architecture
-from unified_nas.report.records import RunReport, TrialRecord
+from unified_nas.report.records import RunReport, TrialRecord, pick_trial
 from unified_nas.space.spaces import SearchSpace
 
 
@@ -45,37 +45,6 @@ def data_shapes(data: Mapping[str, Any]) -> tuple[tuple[int, ...] | None, int | 
         tuple(shape) if isinstance(shape, list) and shape and all(isinstance(n, int) and n > 0 for n in shape) else None
     )
     return dims, (classes if isinstance(classes, int) and classes > 0 else None)
-
-
-def pick_trial(report: RunReport, trial: str) -> TrialRecord:
-    """``best`` (the run's incumbent, chosen on validation) or a trial index, as ``--trial`` takes it.
-
-    Args:
-        report: The run, with its trials.
-        trial: ``best`` or an integer.
-
-    Returns:
-        The trial.
-
-    Raises:
-        UserError: Not ``best`` or an integer, no incumbent, or no trial of that index.
-    """
-    if trial == "best":
-        if report.incumbent is None:
-            raise UserError(f"run {report.run_id} has no complete trial, so no incumbent; pick one with --trial N")
-        index = report.incumbent["index"]
-    else:
-        try:
-            index = int(trial)
-        except ValueError:
-            raise UserError(f"--trial: expected 'best' or a trial index, got {trial[:40]!r}") from None
-    for t in report.trials:
-        if t.index == index:
-            return t
-    if not report.trials:
-        raise UserError(f"run {report.run_id} has no trials")
-    known = sorted(t.index for t in report.trials)
-    raise UserError(f"run {report.run_id} has no trial {index} (indices {known[0]}..{known[-1]})")
 
 
 def draw_trial(report: RunReport, trial: str) -> tuple[TrialRecord, Drawing]:
