@@ -39,7 +39,7 @@ from unified_nas.core.errors import SampleError, StoreError, UserError
 from unified_nas.core.multiobjective import SCALARISATION_KEY, hypervolume, measured, unit_minimisation
 from unified_nas.recipe.sections import SUPERNET_KIND, EvaluationSpec
 from unified_nas.recipe.tables import table_info
-from unified_nas.report.records import STATUSES, RunReport, TrialRecord, pareto_front
+from unified_nas.report.records import STATUSES, RunReport, TrialRecord
 from unified_nas.report.store import ResultsStore
 from unified_nas.tables import open_table, random_search_mean_band, transfer_datasets, true_accuracies_on
 
@@ -280,7 +280,7 @@ def true_vector(t: TrialRecord, metrics: Sequence[str]) -> list[float] | None:
 
 def _front_vectors(rep: RunReport, true: bool) -> list[list[float]]:
     """The run's observed Pareto front (the core's, from every complete trial), observed or true values."""
-    front = set(pareto_front(rep.trials, rep.directions))
+    front = set(rep.pareto_front)  # computed once, when the report was loaded (RunReport.summarize)
     metrics = [o["metric"] for o in rep.objectives]
     out = []
     for t in rep.trials:
