@@ -142,6 +142,11 @@ class Scalariser:
             if spec["ranges"] == "known"
             else [None] * len(metrics)
         )
+        # The ranges every score is normalised by: the known bounds, else the seen values' (kept up to
+        # date as trials join, so that re-scoring a whole population does not recompute them each time).
+        self.lows = [b[0] if b is not None else 0.0 for b in self.known]
+        self.highs = [b[1] if b is not None else 0.0 for b in self.known]
+        self._observed = [False] * len(metrics)  # whether an objective's observed range has a value yet
 
     def __call__(self, values: Sequence[float], feasible: bool = True) -> float:
         """The trial's score, to be minimised; the trial joins the observed ranges.
@@ -161,8 +166,14 @@ class Scalariser:
         )
         if not feasible or any(math.isnan(v) for v in values):
             return _INFEASIBLE
-        # Infinities (and their stored stand-ins) take no part in the ranges; they clamp to an end below.
         self.seen.append([float(v) for v in values])
+        for i, v in enumerate(values):
+            # Infinities (and their stored stand-ins) take no part in the ranges; they clamp to an end.
+            if self.known[i] is None and measured(v):
+                seen = self._observed[i]
+                self.lows[i] = min(self.lows[i], v) if seen else v
+                self.highs[i] = max(self.highs[i], v) if seen else v
+                self._observed[i] = True
         return self.rescore(values)
 
     def rescore(self, values: Sequence[float], feasible: bool = True) -> float:
@@ -183,17 +194,13 @@ class Scalariser:
         """
         if not feasible or any(math.isnan(v) for v in values):
             return _INFEASIBLE
-        lows, highs = [], []
-        for i, bound in enumerate(self.known):
-            column = [s[i] for s in self.seen if measured(s[i])]
-            lo, hi = bound if bound is not None else ((min(column), max(column)) if column else (0.0, 0.0))
-            lows.append(lo)
-            highs.append(hi)
         # An objective whose observed range is still a point says nothing yet: the middle, not the best
         # end (else the first trial would score 0, the best possible, before anything compares with it).
         unit = [
             0.5 if hi <= lo else min(1.0, max(0.0, u))
-            for u, lo, hi in zip(unit_minimisation(values, self.directions, lows, highs), lows, highs, strict=True)
+            for u, lo, hi in zip(
+                unit_minimisation(values, self.directions, self.lows, self.highs), self.lows, self.highs, strict=True
+            )
         ]
         if self.spec["method"] == "chebyshev":
             return augmented_chebyshev(unit, self.current, self.spec["rho"])
