@@ -95,7 +95,13 @@ class Plot:
         return self.H - self.B - (y - self.y0) / (self.y1 - self.y0) * (self.H - self.T - self.B)
 
     def line(
-        self, pts: Sequence[tuple[float, float]], color: str, width: float = 2, dash: str = "", step: bool = False
+        self,
+        pts: Sequence[tuple[float, float]],
+        color: str,
+        width: float = 2,
+        dash: str = "",
+        step: bool = False,
+        opacity: float = 1.0,
     ) -> None:
         if not pts:
             return
@@ -106,6 +112,7 @@ class Plot:
             coords.append(f"{self.px(x):.1f},{self.py(y):.1f}")
         self.marks.append(
             f'<polyline fill="none" stroke="{color}" stroke-width="{width}" '
+            f"{f'stroke-opacity={chr(34)}{opacity}{chr(34)} ' if opacity < 1 else ''}"
             f'{f"stroke-dasharray={chr(34)}{dash}{chr(34)} " if dash else ""}points="{" ".join(coords)}"/>'
         )
 
